@@ -1,0 +1,225 @@
+"""Scenarios (TOML) and the phase config handed from the orchestrator to Locust.
+
+A scenario file in loadtests/scenarios/ describes load, stream schedule, session
+behaviour and server settings. The orchestrator (bench) resolves it with CLI
+overrides, then runs one *phase* per (arm, repetition); each phase gets a
+PhaseConfig written as JSON into the run folder, and Locust processes find it via
+the environment variable SSEVSWS_PHASE. This module is the only place both sides
+meet, so both read the same field names.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PHASE_ENV = "SSEVSWS_PHASE"
+
+#: Arms: name → protocol. "ws-websockets" is the WS protocol served by the `websockets` library.
+ARM_PROTOCOL = {"sse": "sse", "ws": "ws", "ws-websockets": "ws"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override is invalid (message says which field and why)."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    users: int = 20  # closed model: concurrent users; open model: cap on concurrent sessions
+    spawn_rate: float = 100.0  # users started per second
+    duration_s: float = 30.0  # per phase
+    processes: int = 1  # locust --processes (1 = single process, no master/worker)
+    mode: str = "closed"  # closed | open
+    arrival_rate: float = 0.0  # open model: sessions per second (Poisson)
+    ramp_steps: tuple[int, ...] = ()  # ramp shape: user counts, one step each step_s
+    step_s: float = 10.0
+    stop_timeout_s: float = 30.0  # let streams finish on stop (pitfall 9)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Defaults for core.schedule.StreamParams sent with every stream."""
+
+    tokens: int = 200
+    ttft_ms: float = 300.0
+    gap_ms: float = 20.0
+    jitter: float = 0.0
+    pause_ms: float = 0.0
+    pause_at: int = 0
+    drop_after: int = 0  # server-side drop after N tokens (0 = never)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    turns: int = 1  # streams per session
+    think_s: float = 0.0  # idle time between turns
+    think_dist: str = "fixed"  # fixed | exp
+    sessions_per_user: int = 0  # 0 = keep starting sessions until the phase ends
+
+
+@dataclass(frozen=True)
+class BehaviourSpec:
+    cancel_prob: float = 0.0  # share of streams the user abandons
+    cancel_after: int = 0  # tokens received before abandoning
+    cancel_mode: str = "close"  # close (drop the connection) | cancel (endpoint / WS message)
+    client_abort_after: int = 0  # client drops its connection after N tokens (0 = never)
+    resume: bool = True  # after a drop: resume (Last-Event-ID / resume msg) or give up
+    max_reconnects: int = 5
+    stream_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    heartbeat_s: float = 15.0  # SSE comment / WS ping interval, 0 = off
+    accel_header: bool = True  # send X-Accel-Buffering: no
+    ws_compression: str = "off"  # off | deflate
+    retry_ms: int = 3000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str = ""
+    arms: tuple[str, ...] = ("sse", "ws")
+    repetitions: int = 1  # phases run A B A B … (interleaved)
+    seed: int = 1
+    load: LoadSpec = field(default_factory=LoadSpec)
+    stream: StreamSpec = field(default_factory=StreamSpec)
+    session: SessionSpec = field(default_factory=SessionSpec)
+    behaviour: BehaviourSpec = field(default_factory=BehaviourSpec)
+    server: ServerSpec = field(default_factory=ServerSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {
+    "load": LoadSpec,
+    "stream": StreamSpec,
+    "session": SessionSpec,
+    "behaviour": BehaviourSpec,
+    "server": ServerSpec,
+}
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ScenarioError(f"{where}: unknown field {key!r} (known: {', '.join(known)})")
+        default = getattr(cls(), key) if cls is not Scenario else None
+        if isinstance(default, tuple):
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ScenarioError(f"{where}.{key}: expected true/false, got {value!r}")
+        elif isinstance(default, int | float) and not isinstance(value, int | float):
+            raise ScenarioError(f"{where}.{key}: expected a number, got {value!r}")
+        elif isinstance(default, float):
+            value = float(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
+    data = dict(data)
+    if "name" not in data:
+        raise ScenarioError("scenario needs a name")
+    kwargs: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        sec = data.pop(section, {})
+        if isinstance(sec, cls):
+            kwargs[section] = sec
+            continue
+        if not isinstance(sec, dict):
+            raise ScenarioError(f"[{section}] must be a table")
+        kwargs[section] = _build(cls, sec, section)
+    for key in ("arms",):
+        if key in data:
+            data[key] = tuple(data[key])
+    top = {f.name for f in fields(Scenario)}
+    unknown = set(data) - top
+    if unknown:
+        raise ScenarioError(f"unknown top-level field(s): {', '.join(sorted(unknown))}")
+    scenario = Scenario(**data, **kwargs)
+    validate(scenario)
+    return scenario
+
+
+def validate(s: Scenario) -> None:
+    for arm in s.arms:
+        if arm not in ARM_PROTOCOL:
+            raise ScenarioError(f"arms: unknown arm {arm!r} (known: {', '.join(ARM_PROTOCOL)})")
+    if not s.arms:
+        raise ScenarioError("arms: at least one arm")
+    if s.repetitions < 1:
+        raise ScenarioError("repetitions must be >= 1")
+    if s.load.mode not in ("closed", "open"):
+        raise ScenarioError("load.mode must be 'closed' or 'open'")
+    if s.load.mode == "open" and s.load.arrival_rate <= 0:
+        raise ScenarioError("load.arrival_rate must be > 0 in open mode")
+    if s.load.users < 1 or s.load.processes < 1 or s.load.duration_s <= 0:
+        raise ScenarioError("load.users, load.processes must be >= 1 and duration_s > 0")
+    if s.session.turns < 1:
+        raise ScenarioError("session.turns must be >= 1")
+    if s.session.think_dist not in ("fixed", "exp"):
+        raise ScenarioError("session.think_dist must be 'fixed' or 'exp'")
+    if s.behaviour.cancel_mode not in ("close", "cancel"):
+        raise ScenarioError("behaviour.cancel_mode must be 'close' or 'cancel'")
+    if not 0.0 <= s.behaviour.cancel_prob <= 1.0:
+        raise ScenarioError("behaviour.cancel_prob must be in [0, 1]")
+    if s.server.ws_compression not in ("off", "deflate"):
+        raise ScenarioError("server.ws_compression must be 'off' or 'deflate'")
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    data.setdefault("name", Path(path).stem)
+    return scenario_from_dict(data)
+
+
+def with_overrides(s: Scenario, **overrides: Any) -> Scenario:
+    """Apply CLI overrides such as users=, duration_s=, arms=, processes= (None = keep)."""
+    load_changes = {
+        k: v
+        for k, v in overrides.items()
+        if v is not None and k in {f.name for f in fields(LoadSpec)}
+    }
+    top_changes = {k: v for k, v in overrides.items() if v is not None and k in ("arms", "repetitions", "seed")}
+    if "arms" in top_changes:
+        top_changes["arms"] = tuple(top_changes["arms"])
+    out = replace(s, load=replace(s.load, **load_changes), **top_changes)
+    validate(out)
+    return out
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """What one Locust phase needs; written as JSON, path passed in $SSEVSWS_PHASE."""
+
+    run_dir: str
+    phase: str  # e.g. "chat/sse/r1"
+    arm: str  # sse | ws | ws-websockets | custom label
+    protocol: str  # sse | ws
+    url: str  # base URL, e.g. http://127.0.0.1:8081 (ws arm: ws://127.0.0.1:8082)
+    scenario: dict[str, Any]  # Scenario.to_dict()
+    seed: int  # per-phase seed base (same across arms of one repetition)
+    reference_server: bool = True  # False: foreign server; server-side figures are missing
+    cancel_url: str | None = None  # SSE cancel endpoint base when it differs from url
+
+    def scenario_obj(self) -> Scenario:
+        return scenario_from_dict(self.scenario)
+
+    def dump(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> PhaseConfig:
+        return cls(**json.loads(Path(path).read_text()))
