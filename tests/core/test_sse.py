@@ -1,7 +1,8 @@
-"""SSE codec: exact server bytes, and the decoder against WHATWG HTML §9.2.6, fed in any chunking."""
+"""SSE codec: exact server bytes; the decoder against WHATWG HTML §9.2.6, in any chunking."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ def decode(data: bytes, chunks: list[int] | None = None) -> tuple[list[SSEEvent]
     dec = SSEDecoder()
     out: list[SSEEvent] = []
     cuts = [0, *(chunks or []), len(data)]
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         out += dec.feed(data[a:b])
     assert dec.close() == []
     return out, dec
@@ -353,7 +354,7 @@ _line_text = st.text(st.characters(exclude_characters="\r\n", exclude_categories
 _any_text = st.text(
     st.one_of(
         st.characters(exclude_categories=("Cs",)),
-        st.sampled_from(["\r", "\n", "\r\n", " ", ":", "\ufeff", "\u00e9", "\U0001f680"]),
+        st.sampled_from(["\r", "\n", " ", ":", "\ufeff", "\u00e9", "\U0001f680"]),
     )
 )
 
