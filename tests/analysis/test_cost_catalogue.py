@@ -1,0 +1,134 @@
+"""Loading the pricing catalogue: validation errors, and prices that live only in data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.cost import (
+    BASES,
+    PRICING_DIR,
+    PricingError,
+    Usage,
+    cost_table,
+    load_catalogue,
+    load_pricing,
+)
+
+MINIMAL = """
+platform = "toy"
+billing_basis = "requests_cpu"
+source = "test"
+read_on = 2026-11-23
+serves = ["sse", "ws"]
+[prices]
+usd_per_million_requests = 1.0
+usd_per_million_cpu_ms = 1.0
+"""
+
+
+def test_catalogue_loads_every_file_with_source_and_date():
+    cat = load_catalogue()
+    expected = {
+        "aws-apigw-websocket",
+        "aws-alb",
+        "aws-lambda",
+        "cloudflare-workers",
+        "cloudflare-durable-objects",
+        "cloudflare-durable-objects-hibernation",
+        "ably",
+        "azure-web-pubsub",
+        "vm",
+    }
+    assert expected <= set(cat)
+    for p in cat.values():
+        assert p.source and p.read_on == dt.date(2026, 11, 23)
+        assert p.billing_basis in BASES
+        assert p.pairing["sse"] in cat and p.pairing["ws"] in cat
+    assert cat["aws-apigw-websocket"].serves == ("ws",)
+    assert cat["aws-lambda"].serves == ("sse",)
+
+
+def test_minimal_file_loads(tmp_path: Path):
+    f = tmp_path / "toy.toml"
+    f.write_text(MINIMAL)
+    p = load_pricing(f)
+    assert p.platform == "toy" and p.pairing["sse"] == "toy"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.replace('source = "test"\n', ""), "missing field(s) source"),
+        (lambda s: s.replace("read_on = 2026-11-23\n", ""), "missing field(s) read_on"),
+        (lambda s: s.replace('"requests_cpu"', '"per_vibes"'), "unknown billing_basis 'per_vibes'"),
+        (lambda s: s.replace("usd_per_million_cpu_ms = 1.0\n", ""), "needs [prices] usd_per_mill"),
+        (lambda s: s.replace('["sse", "ws"]', '["grpc"]'), "serves must list"),
+        (lambda s: 'colour = "blue"\n' + s, "unknown field(s) colour"),
+        (lambda s: s.replace("read_on = 2026-11-23", 'read_on = "soon"'), "is not a date"),
+    ],
+)
+def test_invalid_files_are_refused_with_a_clear_error(tmp_path: Path, edit, message):
+    f = tmp_path / "toy.toml"
+    f.write_text(edit(MINIMAL))
+    with pytest.raises(PricingError) as exc:
+        load_pricing(f)
+    assert message in str(exc.value)
+    assert "toy.toml" in str(exc.value)
+
+
+def test_dangling_backend_refused(tmp_path: Path):
+    (tmp_path / "toy.toml").write_text(MINIMAL.replace("[prices]", 'backend = "nope"\n[prices]'))
+    with pytest.raises(PricingError, match="backend = 'nope' is not in the catalogue"):
+        load_catalogue(tmp_path)
+
+
+def test_changing_a_price_in_toml_changes_the_table(tmp_path: Path):
+    shutil.copytree(PRICING_DIR, tmp_path / "pricing")
+    folder = tmp_path / "pricing"
+    u = {
+        "ws": Usage(
+            arm="ws",
+            hours=730,
+            ws_messages_out=10_000_000,
+            ws_messages_in=0,
+            connection_minutes_total=4_000_000,
+            connections_opened=10_000,
+            http_requests=10_000,
+            peak_concurrent_connections=100,
+        )
+    }
+    before = cost_table(u, str(folder), include_backend=False).set_index("platform")
+    f = folder / "aws-apigw-websocket.toml"
+    text = f.read_text()
+    assert "usd_per_million_connection_minutes = 0.25" in text
+    f.write_text(
+        text.replace(
+            "usd_per_million_connection_minutes = 0.25", "usd_per_million_connection_minutes = 0.75"
+        )
+    )
+    after = cost_table(u, str(folder), include_backend=False).set_index("platform")
+    # 4M connection-minutes: $0.25/M → $1.00 ; $0.75/M → $3.00 ; messages unchanged ($10)
+    col = "usd:aws-apigw-websocket:connection_minutes"
+    assert before.loc["aws-apigw-websocket", col] == pytest.approx(1.00)
+    assert after.loc["aws-apigw-websocket", col] == pytest.approx(3.00)
+    delta = (
+        after.loc["aws-apigw-websocket", "monthly_usd"]
+        - before.loc["aws-apigw-websocket", "monthly_usd"]
+    )
+    assert delta == pytest.approx(2.00)
+    # every other platform unchanged
+    others = before.index.drop("aws-apigw-websocket")
+    assert (after.loc[others, "monthly_usd"] == before.loc[others, "monthly_usd"]).all()
+
+
+def test_new_platform_is_one_file(tmp_path: Path):
+    shutil.copytree(PRICING_DIR, tmp_path / "pricing")
+    (tmp_path / "pricing" / "toy.toml").write_text(MINIMAL)
+    u = {"sse": Usage(arm="sse", http_requests=2_000_000, server_cpu_seconds=3_000)}
+    t = cost_table(u, str(tmp_path / "pricing")).set_index("platform")
+    # 2M requests × $1/M + 3M CPU-ms × $1/M = $5.00
+    assert t.loc["toy", "monthly_usd"] == pytest.approx(5.0)
