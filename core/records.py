@@ -47,6 +47,8 @@ STREAMS = pa.schema(
         ("reconnects", pa.int64()),
         ("bytes_in", pa.int64()),  # application bytes received for this stream
         ("reused_conn", pa.bool_()),  # SSE keep-alive reuse / WS existing connection
+        ("t_drop_ns", pa.int64()),  # first drop (client abort / server drop) observed, if any
+        ("users_target", pa.int64()),  # load shape's target user count when the stream started
     ]
 )
 

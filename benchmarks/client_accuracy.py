@@ -1,0 +1,149 @@
+"""Client accuracy at scale: how close the load-test clients measure a known schedule.
+
+Starts the reference servers on free loopback ports (or uses --sse-url / --ws-url), then
+for each arm runs N concurrent users in one gevent process (python -m loadtests.drive,
+the same transports and session script Locust runs), each streaming 50 tokens with TTFT
+300 ms and gap 20 ms, jitter off, several sessions back to back so N streams stay in
+flight. Prints, per arm: median TTFT error, median ITL error, delivery latency (client
+receive − server stamp) p50/p99, client CPU. Not a test: the figures are for the report.
+
+    python benchmarks/client_accuracy.py                 # 1,000 streams per arm
+    python benchmarks/client_accuracy.py --users 200 --users 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARMS = {"sse": "http", "ws": "ws", "ws-websockets": "ws"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(arm: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servers", arm, "--port", str(port), "--host", "127.0.0.1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "listening on" in line:
+            return proc, f"{ARMS[arm]}://127.0.0.1:{port}"
+        if not line:
+            break
+    proc.kill()
+    raise RuntimeError(f"{arm} server did not start")
+
+
+def run_arm(arm: str, url: str, users: int, sessions: int) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadtests.drive",
+        "--protocol",
+        "sse" if arm == "sse" else "ws",
+        "--url",
+        url,
+        "--users",
+        str(users),
+        "--sessions",
+        str(sessions),
+        "--spawn-s",
+        str(max(1.0, users / 500)),
+        "--tokens",
+        "50",
+        "--ttft-ms",
+        "300",
+        "--gap-ms",
+        "20",
+        "--jitter",
+        "0",
+        "--limit-s",
+        "180",
+        "--json",
+    ]
+    res = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--users", type=int, action="append", help="concurrent streams (repeat)")
+    p.add_argument("--sessions", type=int, default=3)
+    p.add_argument("--arms", default="sse,ws,ws-websockets")
+    p.add_argument("--sse-url")
+    p.add_argument("--ws-url")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    users_list = a.users or [1000]
+    arms = a.arms.split(",")
+    given = {"sse": a.sse_url, "ws": a.ws_url}
+    results = []
+    for arm in arms:
+        proc = None
+        url = given.get(arm)
+        if url is None:
+            proc, url = start_server(arm)
+        try:
+            for users in users_list:
+                out = run_arm(arm, url, users, a.sessions)
+                out["arm"] = arm
+                results.append(out)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+    if a.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    head = (
+        f"{'arm':<14}{'streams':>8}{'conc':>6}{'TTFT med':>10}{'err':>7}{'ITL med':>9}"
+        f"{'err':>7}{'dlv p50':>9}{'dlv p99':>9}{'ITL p99':>9}{'cpu%':>7}{'us/tok':>8}  outcomes"
+    )
+    print("target: TTFT 300 ms, ITL 20 ms; errors = measured - target; all times in ms")
+    print(head)
+    for r in results:
+        print(
+            f"{r['arm']:<14}{r['streams']:>8}{r['users']:>6}{fmt(r['ttft_ms_median']):>10}"
+            f"{fmt(r['ttft_ms_median'] - 300, '+.2f'):>7}{fmt(r['itl_ms_median']):>9}"
+            f"{fmt(r['itl_ms_median'] - 20, '+.2f'):>7}{fmt(r['delivery_ms_p50']):>9}"
+            f"{fmt(r['delivery_ms_p99']):>9}{fmt(r['itl_ms_p99']):>9}"
+            f"{fmt(r['client_cpu_pct'], '.0f'):>7}{fmt(r['client_cpu_us_per_token'], '.1f'):>8}"
+            f"  {r['outcomes']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Run many users' sessions concurrently under gevent in one process, without Locust.
+
+The same transports and session script the Locust users run, for tests and
+benchmarks/client_accuracy.py, which need one process, exact control over concurrency,
+and the raw accounts rather than Locust stats. Run as a module it monkey-patches first:
+
+    python -m loadtests.drive --protocol ws --url ws://127.0.0.1:8082 --users 200 \\
+        --tokens 50 --ttft-ms 300 --gap-ms 20 --json
+
+and prints one JSON summary (core figures in ms, client CPU, outcomes, integrity).
+"""
+
+if __name__ == "__main__":  # patch before anything imports socket/time users
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import gevent
+import psutil
+
+from core.scenario import scenario_from_dict
+from loadtests.memsink import MemorySink, summarize
+from loadtests.session import SessionPlan, UserIds, UserScript
+from loadtests.transport import TransportContext
+from loadtests.transports import make_transport
+
+
+def run(
+    protocol: str,
+    url: str,
+    users: int,
+    scenario: dict[str, Any],
+    *,
+    seed: int = 1,
+    spawn_s: float = 0.0,
+    sessions: int = 1,
+    limit_s: float = 120.0,
+) -> tuple[MemorySink, dict[str, Any]]:
+    """`users` greenlets, each running `sessions` sessions; starts spread over `spawn_s`.
+
+    Returns the sink and client facts (CPU % of this process over the run, wall time,
+    greenlets that had to be killed at `limit_s`).
+    """
+    s = scenario_from_dict({"name": "drive", **scenario})
+    plan = SessionPlan.from_scenario(s)
+    sink = MemorySink()
+    worker = f"{socket.gethostname()}-{os.getpid()}"
+    proc = psutil.Process()
+
+    def user(i: int) -> None:
+        if spawn_s > 0:
+            gevent.sleep(spawn_s * i / users)
+        ctx = TransportContext("drive", protocol, worker, i, f"drive/0.{i}", sink)
+        tr = make_transport(protocol, ctx, url, s)
+        script = UserScript(plan, UserIds("drive", protocol, worker, 0, i, seed), tr, sink)
+        for _ in range(sessions):
+            script.run_session()
+
+    cpu0 = proc.cpu_times()
+    t0 = time.monotonic()
+    greenlets = [gevent.spawn(user, i) for i in range(users)]
+    gevent.joinall(greenlets, timeout=limit_s)
+    killed = sum(1 for g in greenlets if not g.dead)
+    gevent.killall([g for g in greenlets if not g.dead], timeout=5)
+    wall = time.monotonic() - t0
+    cpu1 = proc.cpu_times()
+    failed = [repr(g.exception) for g in greenlets if g.exception is not None][:5]
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    facts = {
+        "wall_s": wall,
+        "client_cpu_pct": 100.0 * cpu_s / wall if wall > 0 else None,
+        "client_cpu_us_per_token": None,
+        "killed": killed,
+        "greenlet_errors": failed,
+    }
+    tokens = sum(a.n_received for a in sink.streams)
+    if tokens:
+        facts["client_cpu_us_per_token"] = 1e6 * cpu_s / tokens
+    return sink, facts
+
+
+def _scenario_args(a: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "stream": {
+            "tokens": a.tokens,
+            "ttft_ms": a.ttft_ms,
+            "gap_ms": a.gap_ms,
+            "jitter": a.jitter,
+            "drop_after": a.drop_after,
+        },
+        "session": {"turns": a.turns, "think_s": a.think_s},
+        "behaviour": {
+            "cancel_prob": a.cancel_prob,
+            "cancel_after": a.cancel_after,
+            "cancel_mode": a.cancel_mode,
+            "client_abort_after": a.client_abort_after,
+            "resume": a.resume,
+            "stream_timeout_s": a.stream_timeout_s,
+        },
+        "server": {"ws_compression": a.ws_compression},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--protocol", choices=("sse", "ws"), required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--sessions", type=int, default=1)
+    p.add_argument("--spawn-s", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tokens", type=int, default=50)
+    p.add_argument("--ttft-ms", type=float, default=300.0)
+    p.add_argument("--gap-ms", type=float, default=20.0)
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--drop-after", type=int, default=0)
+    p.add_argument("--turns", type=int, default=1)
+    p.add_argument("--think-s", type=float, default=0.0)
+    p.add_argument("--cancel-prob", type=float, default=0.0)
+    p.add_argument("--cancel-after", type=int, default=0)
+    p.add_argument("--cancel-mode", choices=("close", "cancel"), default="close")
+    p.add_argument("--client-abort-after", type=int, default=0)
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--stream-timeout-s", type=float, default=60.0)
+    p.add_argument("--ws-compression", choices=("off", "deflate"), default="off")
+    p.add_argument("--limit-s", type=float, default=120.0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--rows", action="store_true", help="include every streams row (JSON)")
+    a = p.parse_args(argv)
+    sink, facts = run(
+        a.protocol,
+        a.url,
+        a.users,
+        _scenario_args(a),
+        seed=a.seed,
+        spawn_s=a.spawn_s,
+        sessions=a.sessions,
+        limit_s=a.limit_s,
+    )
+    out = {"protocol": a.protocol, "users": a.users, **summarize(sink.streams), **facts}
+    out["connections"] = len(sink.connections)
+    if a.rows:
+        out["rows"] = [acct.streams_row() for acct in sink.streams]
+        out["conn_rows"] = [c.row() for c in sink.connections]
+    if a.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:>26}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""SSE client transport: h11 (sans-I/O HTTP/1.1) over a plain socket, body fed to SSEDecoder.
+
+One request per stream; the connection is kept alive and reused for the next turn when the
+server allows it (recorded as `reused_conn`), and closed by the client after
+`keepalive_expiry_s` of idleness — httpx's default (5 s), so think time is not counted as a
+held connection the way a WS session holds one. Resume after a drop sends the same request
+with `Last-Event-ID: <last seq received>`. Cancel: close the connection, or
+`POST /v1/streams/{id}/cancel` on a second connection and let the response end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote, urlencode
+
+import h11
+
+from core.schedule import StreamParams, parse_token_payload
+from core.sse import SSEDecoder
+from loadtests.transport import (
+    Closed,
+    Done,
+    Failed,
+    Opened,
+    Started,
+    StreamEvent,
+    Token,
+    Transport,
+    TransportContext,
+)
+from loadtests.wire import Channel, split_url
+
+MAX_ERROR_BODY = 64 * 1024
+DEFAULT_KEEPALIVE_EXPIRY_S = 5.0  # httpx's keepalive_expiry default
+DRAIN_S = 2.0  # how long to wait for the end of a response after done / cancel
+_USER_AGENT = "sse-vs-ws-loadtest"
+
+
+class SSETransport(Transport):
+    protocol = "sse"
+
+    def __init__(
+        self,
+        ctx: TransportContext,
+        url: str,
+        *,
+        method: str = "GET",
+        cancel_url: str | None = None,
+        keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
+    ) -> None:
+        if method not in ("GET", "POST"):
+            raise ValueError(f"method must be GET or POST, got {method!r}")
+        self._ctx = ctx
+        self._host, self._port, base = split_url(url, 80)
+        self._authority = f"{self._host}:{self._port}"
+        self._stream_path = f"{base}/v1/stream"
+        c_host, c_port, c_base = split_url(cancel_url or url, 80)
+        self._cancel_addr = (c_host, c_port, f"{c_host}:{c_port}", c_base)
+        self._method = method
+        self._keepalive_expiry_s = keepalive_expiry_s
+        self._chan: Channel | None = None
+        self._h11: h11.Connection | None = None
+        self._fresh = False  # connection made by prepare() and not yet used
+        self._n_conn = 0
+        self._params: StreamParams | None = None
+        self._decoder = SSEDecoder()
+        self._status: int | None = None
+        self._error_body: bytearray | None = None
+        self._done = False
+        self._ended = True  # EndOfMessage of the current response seen
+        self._bytes = 0
+        self._t_last = 0
+
+    # ------------------------------------------------------------------ connections
+    @property
+    def open_connections(self) -> int:
+        return int(self._chan is not None and not self._chan.closed)
+
+    def _reusable(self) -> bool:
+        c, h = self._chan, self._h11
+        return (
+            c is not None
+            and h is not None
+            and not c.closed
+            and h.our_state is h11.IDLE
+            and h.their_state is h11.IDLE
+            and not c.peer_closed()
+        )
+
+    def _drop_connection(self, by: str, reason: str) -> None:
+        if self._chan is not None:
+            self._chan.close(by, self._status, reason)
+        self._chan = None
+        self._h11 = None
+
+    def _new_connection(self) -> None:
+        if self._chan is not None and not self._chan.closed:
+            self._drop_connection("client", "not reusable")
+        self._n_conn += 1
+        self._chan = Channel.connect(
+            self._host, self._port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}"
+        )
+        self._h11 = h11.Connection(h11.CLIENT)
+        self._fresh = True
+
+    def prepare(self) -> None:
+        if not self._reusable():
+            self._new_connection()
+
+    # ------------------------------------------------------------------ streams
+    def _request_bytes(self, params: StreamParams, resume_after: int | None) -> bytes:
+        assert self._h11 is not None
+        fields = params.to_dict()
+        headers = [
+            ("Host", self._authority),
+            ("Accept", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("User-Agent", _USER_AGENT),
+        ]
+        if resume_after is not None and resume_after >= 0:
+            headers.append(("Last-Event-ID", str(resume_after)))
+        if self._method == "GET":
+            req = h11.Request(
+                method="GET", target=f"{self._stream_path}?{urlencode(fields)}", headers=headers
+            )
+            return self._h11.send(req) + self._h11.send(h11.EndOfMessage())
+        body = json.dumps(fields).encode()
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        req = h11.Request(method="POST", target=self._stream_path, headers=headers)
+        return (
+            self._h11.send(req)
+            + self._h11.send(h11.Data(data=body))
+            + self._h11.send(h11.EndOfMessage())
+        )
+
+    def start(self, params: StreamParams, *, resume_after: int | None = None) -> Started:
+        if self._reusable():
+            reused = not self._fresh
+        else:
+            self._new_connection()
+            reused = False
+        self._fresh = False
+        assert self._chan is not None
+        self._params = params
+        self._decoder = SSEDecoder()
+        self._status = None
+        self._error_body = None
+        self._done = False
+        self._ended = False
+        data = self._request_bytes(params, resume_after)
+        t = time.monotonic_ns()
+        self._chan.send(data)
+        self._chan.acct.stream_started(t)
+        return Started(t, self._chan.acct.labels.conn_uid, reused)
+
+    def take_bytes(self) -> int:
+        n, self._bytes = self._bytes, 0
+        return n
+
+    def _next_h11_event(self, deadline_ns: int) -> h11.Event | None:
+        """The next HTTP event, reading from the socket as needed; None at the deadline."""
+        assert self._h11 is not None and self._chan is not None
+        while True:
+            ev = self._h11.next_event()
+            if ev is not h11.NEED_DATA:
+                return ev
+            got = self._chan.recv_some(deadline_ns)
+            if got is None:
+                return None
+            self._t_last, data = got
+            self._h11.receive_data(data)
+
+    def poll(self, deadline_ns: int) -> list[StreamEvent]:
+        if self._chan is None or self._chan.closed or self._ended:
+            return []
+        events: list[StreamEvent] = []
+        while not events:
+            try:
+                ev = self._next_h11_event(deadline_ns)
+            except h11.RemoteProtocolError as exc:
+                events.append(Closed(self._t_last, "server", f"connection closed: {exc}"))
+                self._ended = True
+                self._drop_connection("server", str(exc))
+                break
+            if ev is None:
+                break
+            self._on_http_event(ev, events)
+        return events
+
+    def _on_http_event(self, ev: h11.Event, out: list[StreamEvent]) -> None:
+        t = self._t_last
+        if isinstance(ev, h11.Data):
+            if self._error_body is not None:
+                self._error_body += ev.data[: MAX_ERROR_BODY - len(self._error_body)]
+                return
+            self._bytes += len(ev.data)
+            for sse in self._decoder.feed(ev.data):
+                self._on_sse_event(t, sse.type, sse.data, out)
+        elif isinstance(ev, h11.Response):
+            self._status = ev.status_code
+            assert self._chan is not None
+            self._chan.acct.opened(t)
+            out.append(Opened(t, ev.status_code))
+            if ev.status_code != 200:
+                self._error_body = bytearray()
+        elif isinstance(ev, h11.EndOfMessage):
+            self._ended = True
+            if self._error_body is not None:
+                text = _error_text(bytes(self._error_body))
+                out.append(Failed(t, self._status, f"HTTP {self._status}: {text}"))
+            elif not self._done:
+                out.append(Closed(t, "server", "response ended without done"))
+            self._recycle()
+        elif isinstance(ev, h11.ConnectionClosed):
+            self._ended = True
+            if not self._done:
+                out.append(Closed(t, "server", "connection closed"))
+            self._drop_connection("server", "connection closed")
+
+    def _on_sse_event(self, t: int, kind: str, data: str, out: list[StreamEvent]) -> None:
+        if kind == "message":
+            try:
+                _, seq, t_server, text = parse_token_payload(data)
+            except (ValueError, TypeError):
+                return  # not a token payload (e.g. a foreign server's extra events)
+            out.append(Token(t, seq, t_server or None, len(data.encode()), text))
+        elif kind == "done":
+            try:
+                body = json.loads(data)
+                done = Done(t, int(body["count"]), str(body["sha256"]))
+            except (ValueError, TypeError, KeyError):
+                out.append(Failed(t, self._status, f"malformed done event: {data[:200]!r}"))
+                return
+            self._done = True
+            out.append(done)
+        elif kind == "error":
+            out.append(Failed(t, self._status, data))
+
+    def _recycle(self) -> None:
+        """After a complete response: ready the connection for the next request, or close it."""
+        h = self._h11
+        if h is None:
+            return
+        if h.our_state is h11.DONE and h.their_state is h11.DONE:
+            h.start_next_cycle()
+        else:
+            self._drop_connection(
+                "server" if h.their_state is h11.MUST_CLOSE else "client", "not keep-alive"
+            )
+
+    def _drain(self, seconds: float) -> None:
+        """Read (and discard) the rest of the current response so the connection can be reused."""
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        while not self._ended and self._chan is not None and not self._chan.closed:
+            try:
+                ev = self._next_h11_event(deadline)
+            except h11.RemoteProtocolError as exc:
+                self._ended = True
+                self._drop_connection("server", str(exc))
+                return
+            if ev is None:
+                self._drop_connection("client", "response did not end")
+                self._ended = True
+                return
+            if isinstance(ev, h11.EndOfMessage):
+                self._ended = True
+                self._recycle()
+            elif isinstance(ev, h11.ConnectionClosed):
+                self._ended = True
+                self._drop_connection("server", "connection closed")
+
+    def finish_stream(self, t_ns: int) -> None:
+        if self._chan is not None:
+            self._chan.acct.stream_ended(t_ns)
+        self._drain(DRAIN_S)
+
+    def cancel(self, mode: str) -> None:
+        if mode == "close" or self._params is None:
+            self._drop_connection("client", "cancel")
+            return
+        self._post_cancel(self._params.stream)
+        if self._chan is not None:
+            self._chan.acct.stream_ended(time.monotonic_ns())
+        self._drain(DRAIN_S)
+
+    def _post_cancel(self, stream: object) -> None:
+        """POST the cancel endpoint on a short-lived second connection (recorded like any)."""
+        host, port, authority, base = self._cancel_addr
+        self._n_conn += 1
+        chan = Channel.connect(host, port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}x")
+        conn = h11.Connection(h11.CLIENT)
+        req = h11.Request(
+            method="POST",
+            target=f"{base}/v1/streams/{quote(str(stream), safe='')}/cancel",
+            headers=[("Host", authority), ("Content-Length", "0"), ("Connection", "close")],
+        )
+        chan.send(conn.send(req) + conn.send(h11.EndOfMessage()))
+        deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)
+        status = None
+        try:
+            while True:
+                ev = conn.next_event()
+                if ev is h11.NEED_DATA:
+                    got = chan.recv_some(deadline)
+                    if got is None:
+                        break
+                    conn.receive_data(got[1])
+                elif isinstance(ev, h11.Response):
+                    status = ev.status_code
+                    chan.acct.opened(time.monotonic_ns())
+                elif isinstance(ev, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+        except h11.RemoteProtocolError:
+            pass
+        chan.close("client", status, "cancel request")
+
+    def abort(self) -> None:
+        if self._chan is not None:
+            self._chan.abort()
+        self._chan = None
+        self._h11 = None
+        self._ended = True
+
+    def idle(self, seconds: float) -> None:
+        if self._chan is not None and seconds > self._keepalive_expiry_s:
+            time.sleep(self._keepalive_expiry_s)
+            self._drop_connection("client", "keep-alive expiry")
+            seconds -= self._keepalive_expiry_s
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def close(self) -> None:
+        self._drop_connection("client", "session end")
+
+
+def _error_text(body: bytes) -> str:
+    """The error message of a JSON error body ({"error": ...}), else the body itself."""
+    try:
+        obj = json.loads(body)
+        if isinstance(obj, dict) and "error" in obj:
+            field = f"{obj['field']}: " if obj.get("field") else ""
+            return f"{field}{obj['error']}"
+    except ValueError:
+        pass
+    return body.decode("utf-8", "replace")[:500]

@@ -1,0 +1,156 @@
+"""The seam between the protocol-neutral session script and a wire protocol.
+
+A `Transport` carries one user's streams, one at a time: `start` sends a request (or a
+resume), `poll` returns the stream events parsed from whatever bytes arrived, each
+stamped with the client's monotonic clock as it was read. The session script decides
+what to do with them (count, cancel, abort, resume); the transport only moves bytes and
+keeps connection records. `loadtests.sse_transport` and `loadtests.ws_transport`
+implement it; tests can implement it in a few lines.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.accounting import ConnectionAccount, StreamAccount
+from core.schedule import StreamParams
+
+
+# --------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Response headers parsed (SSE). WS streams are open when their start message leaves."""
+
+    t_ns: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    t_ns: int  # client monotonic ns when the bytes carrying it were read
+    seq: int
+    t_server_ns: int | None
+    nbytes: int  # payload bytes (the JSON token payload, identical in both arms)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    t_ns: int
+    count: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The server refused or aborted the stream with a message (HTTP status / WS error)."""
+
+    t_ns: int
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The connection carrying the stream ended before done (a drop)."""
+
+    t_ns: int
+    by: str  # server | error
+    reason: str
+
+
+StreamEvent = Opened | Token | Done | Failed | Closed
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What `Transport.start` reports: when the request left and on which connection."""
+
+    t_send_ns: int
+    conn_uid: str
+    reused: bool
+    #: WS: the stream is open as soon as the start message is sent on an open connection.
+    t_open_ns: int | None = None
+
+
+class TransportError(Exception):
+    """Connecting or sending failed; the message says which step."""
+
+
+# --------------------------------------------------------------------------- records
+class RecordSink(Protocol):
+    """Where finished streams and closed connections go (run folder, memory, …)."""
+
+    def stream(self, acct: StreamAccount) -> None: ...
+
+    def connection(self, acct: ConnectionAccount) -> None: ...
+
+
+@dataclass(frozen=True)
+class TransportContext:
+    """Labels every record of one user carries, and where records go."""
+
+    phase: str
+    arm: str
+    worker: str  # host-pid of the load generator process
+    user: int  # user index in that process
+    conn_prefix: str  # unique in the run, e.g. "<phase>/<worker_index>.<user>"
+    sink: RecordSink
+    connect_timeout_s: float = 10.0
+
+
+# --------------------------------------------------------------------------- interface
+class Transport(ABC):
+    """One user's connection(s) to one server, speaking one protocol."""
+
+    #: "sse" | "ws" — also the Locust request_type (upper-cased).
+    protocol: str
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Have a connection ready before the stream's clock starts (pitfall 16).
+
+        WS: TCP + upgrade if not connected. SSE: TCP if no reusable keep-alive connection.
+        Raises TransportError.
+        """
+
+    @abstractmethod
+    def start(self, params: StreamParams, *, resume_after: int | None = None) -> Started:
+        """Send the stream request, or a resume after `resume_after` (the last seq received;
+        -1 or None with a resume means "from the start"). Connects first if needed."""
+
+    @abstractmethod
+    def poll(self, deadline_ns: int) -> list[StreamEvent]:
+        """Block until at least one event of the current stream or the deadline ([])."""
+
+    @abstractmethod
+    def take_bytes(self) -> int:
+        """Application bytes received for the current stream since the last call."""
+
+    @abstractmethod
+    def finish_stream(self, t_ns: int) -> None:
+        """The stream ended (done / error): leave the connection ready for the next one."""
+
+    @abstractmethod
+    def cancel(self, mode: str) -> None:
+        """Abandon the current stream: "close" the connection, or "cancel" it politely
+        (SSE cancel endpoint / WS cancel message) and keep the connection."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop the connection abruptly, as a network failure would (no close handshake)."""
+
+    @abstractmethod
+    def idle(self, seconds: float) -> None:
+        """Think time between turns; a WS keeps reading (pings, late frames) meanwhile."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End of session: close every connection and record it."""
+
+    @property
+    @abstractmethod
+    def open_connections(self) -> int:
+        """Connections this transport holds right now (for resource samples)."""

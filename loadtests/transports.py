@@ -1,0 +1,62 @@
+"""Pick the transport for a protocol with the scenario's client settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h11
+import locust
+import websockets
+
+from core.scenario import Scenario
+from loadtests.sse_transport import DEFAULT_KEEPALIVE_EXPIRY_S, SSETransport
+from loadtests.transport import Transport, TransportContext
+from loadtests.wire import RECV_SIZE
+from loadtests.ws_transport import WSTransport
+
+
+def make_transport(
+    protocol: str,
+    ctx: TransportContext,
+    url: str,
+    scenario: Scenario,
+    *,
+    cancel_url: str | None = None,
+    sse_method: str = "GET",
+) -> Transport:
+    if protocol == "sse":
+        return SSETransport(ctx, url, method=sse_method, cancel_url=cancel_url)
+    if protocol == "ws":
+        return WSTransport(ctx, url, compression=scenario.server.ws_compression)
+    raise ValueError(f"unknown protocol {protocol!r} (sse | ws)")
+
+
+def client_settings(
+    protocol: str, scenario: Scenario, *, sse_method: str = "GET"
+) -> dict[str, Any]:
+    """What the manifest records about the client side of a phase."""
+    common = {
+        "protocol": protocol,
+        "recv_size": RECV_SIZE,
+        "tcp_nodelay": True,
+        "timestamps": "time.monotonic_ns() when the read carrying the event returned",
+        "resume": scenario.behaviour.resume,
+        "resume_wait_ms": 0,
+        "locust": locust.__version__,
+    }
+    if protocol == "sse":
+        return {
+            **common,
+            "library": f"h11 {h11.__version__}",
+            "method": sse_method,
+            "keepalive": True,
+            "keepalive_expiry_s": DEFAULT_KEEPALIVE_EXPIRY_S,
+        }
+    deflate = scenario.server.ws_compression == "deflate"
+    return {
+        **common,
+        "library": f"websockets {websockets.__version__} ClientProtocol (sans-I/O)",
+        "extensions_offered": ["permessage-deflate"] if deflate else [],
+        "compression": "deflate" if deflate else "off",
+        "answers_pings": True,
+    }

@@ -1,0 +1,167 @@
+"""Servers on 127.0.0.1 as subprocesses (started and stopped by PID), and helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.accounting import StreamAccount
+from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
+from loadtests.memsink import MemorySink
+from loadtests.session import SessionPlan, UserIds, UserScript
+from loadtests.transport import TransportContext
+from loadtests.transports import make_transport
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = Path(__file__).with_name("tinyserver.py")
+HAVE_SERVERS = (ROOT / "servers" / "__main__.py").exists()
+needs_servers = pytest.mark.skipif(not HAVE_SERVERS, reason="servers/ not written yet")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args: list[str], timeout_s: float = 20.0) -> tuple[subprocess.Popen, int]:
+    """Start `python <args> ... --port P` style servers; wait for "listening on"."""
+    port = free_port()
+    cmd = [sys.executable, *[a.format(port=port) for a in args]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if "listening on" in line:
+            return proc, port
+    stop_server(proc)
+    raise RuntimeError(f"server did not start: {cmd}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _servers(specs: dict[str, tuple[list[str], str]]) -> Iterator[dict[str, str]]:
+    procs = []
+    urls = {}
+    try:
+        for name, (args, scheme) in specs.items():
+            proc, port = start_server(args)
+            procs.append(proc)
+            urls[name] = f"{scheme}://127.0.0.1:{port}"
+        yield urls
+    finally:
+        for p in procs:
+            stop_server(p)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Iterator[dict[str, str]]:
+    """The test's own tiny servers (tests/loadtests/tinyserver.py): {"sse": url, "ws": url}."""
+    yield from _servers(
+        {
+            "sse": ([str(TINY), "sse", "{port}"], "http"),
+            "ws": ([str(TINY), "ws", "{port}"], "ws"),
+        }
+    )
+
+
+def reference(extra: list[str] | None = None) -> Iterator[dict[str, str]]:
+    extra = extra or []
+    yield from _servers(
+        {
+            arm: (
+                ["-m", "servers", arm, "--port", "{port}", "--host", "127.0.0.1", *extra],
+                "http" if arm == "sse" else "ws",
+            )
+            for arm in ("sse", "ws", "ws-websockets")
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def ref() -> Iterator[dict[str, str]]:
+    """The reference servers: {"sse": url, "ws": url, "ws-websockets": url}."""
+    if not HAVE_SERVERS:
+        pytest.skip("servers/ not written yet")
+    yield from reference()
+
+
+def protocol_of(arm: str) -> str:
+    return "sse" if arm == "sse" else "ws"
+
+
+def run_user(
+    arm: str,
+    url: str,
+    *,
+    stream: StreamSpec,
+    session: SessionSpec | None = None,
+    behaviour: BehaviourSpec | None = None,
+    sessions: int = 1,
+    seed: int = 11,
+) -> tuple[list[StreamAccount], MemorySink]:
+    """One user in this process (plain blocking sockets), the same code Locust runs."""
+    scenario = Scenario(
+        name="t",
+        stream=stream,
+        session=session or SessionSpec(),
+        behaviour=behaviour or BehaviourSpec(),
+    )
+    sink = MemorySink()
+    ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)
+    tr = make_transport(protocol_of(arm), ctx, url, scenario)
+    script = UserScript(
+        SessionPlan.from_scenario(scenario), UserIds("t", arm, "test", 0, 0, seed), tr, sink
+    )
+    out: list[StreamAccount] = []
+    for _ in range(sessions):
+        out += script.run_session()
+    return out, sink
+
+
+def drive(protocol: str, url: str, *args: str, timeout_s: float = 120) -> dict[str, Any]:
+    """Many users under gevent in a subprocess (python -m loadtests.drive); its JSON summary."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadtests.drive",
+        "--protocol",
+        protocol,
+        "--url",
+        url,
+        "--json",
+        *args,
+    ]
+    res = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])

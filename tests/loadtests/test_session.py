@@ -1,0 +1,232 @@
+"""The session script against a scripted in-memory transport: no sockets, no clocks asserted."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.accounting import ABORTED, CANCELLED, DROPPED, ERROR, OK, TIMEOUT
+from core.scenario import BehaviourSpec, SessionSpec, StreamSpec
+from core.schedule import StreamParams, done_summary, token_texts
+from loadtests.memsink import MemorySink
+from loadtests.session import SessionPlan, UserIds, UserScript
+from loadtests.transport import (
+    Closed,
+    Done,
+    Failed,
+    Opened,
+    Started,
+    StreamEvent,
+    Token,
+    Transport,
+    TransportError,
+)
+
+
+class ScriptedTransport(Transport):
+    """Serves each stream from core.schedule, in batches of `batch` tokens per poll.
+
+    drop_at: the connection "drops" once that seq is reached (first connection only).
+    Resumes continue after `resume_after`, like the real servers.
+    """
+
+    protocol = "fake"
+
+    def __init__(
+        self,
+        *,
+        batch: int = 3,
+        drop_at: int | None = None,
+        fail: str | None = None,
+        stall_after: int | None = None,
+    ) -> None:
+        self.batch = batch
+        self.drop_at = drop_at
+        self.fail = fail
+        self.stall_after = stall_after
+        self.calls: list[tuple] = []
+        self.t = 0
+        self._queue: list[StreamEvent] = []
+        self.connected = False
+
+    def _now(self) -> int:
+        self.t += 1_000
+        return self.t
+
+    def prepare(self) -> None:
+        self.calls.append(("prepare",))
+        self.connected = True
+
+    def start(self, params: StreamParams, *, resume_after: int | None = None) -> Started:
+        self.calls.append(("start", str(params.stream), params.seed, resume_after))
+        t = self._now()
+        if self.fail == "connect":
+            raise TransportError("connect refused")
+        if self.fail == "status":
+            self._queue = [Opened(t, 400), Failed(t, 400, "HTTP 400: tokens: bad")]
+            return Started(t, "c", False)
+        n = params.n_tokens
+        texts = token_texts(params.seed, params.stream, n)
+        first = 0 if resume_after is None or resume_after < 0 else resume_after + 1
+        q: list[StreamEvent] = [Opened(t, 200)]
+        for seq in range(first, n):
+            if self.stall_after is not None and seq >= self.stall_after:
+                self._queue = q
+                return Started(t, "c", False)
+            if self.drop_at is not None and seq == self.drop_at and resume_after is None:
+                q.append(Closed(t, "server", "dropped"))
+                self._queue = q
+                return Started(t, "c", False)
+            q.append(Token(t, seq, t - 10, 40, texts[seq]))
+        s = done_summary(texts)
+        q.append(Done(t, s["count"], s["sha256"]))
+        self._queue = q
+        return Started(t, "c", resume_after is None)
+
+    def poll(self, deadline_ns: int) -> list[StreamEvent]:
+        out, self._queue = self._queue[: self.batch], self._queue[self.batch :]
+        t = self._now()
+        return [replace(e, t_ns=t) for e in out]
+
+    def take_bytes(self) -> int:
+        return 10
+
+    def finish_stream(self, t_ns: int) -> None:
+        self.calls.append(("finish",))
+
+    def cancel(self, mode: str) -> None:
+        self.calls.append(("cancel", mode))
+        self._queue = []
+
+    def abort(self) -> None:
+        self.calls.append(("abort",))
+        self._queue = []
+
+    def idle(self, seconds: float) -> None:
+        self.calls.append(("idle", seconds))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+    @property
+    def open_connections(self) -> int:
+        return int(self.connected)
+
+
+def script(
+    tr: Transport,
+    *,
+    arm: str = "sse",
+    stream: StreamSpec | None = None,
+    session: SessionSpec | None = None,
+    behaviour: BehaviourSpec | None = None,
+) -> tuple[UserScript, MemorySink]:
+    plan = SessionPlan(
+        stream or StreamSpec(tokens=10), session or SessionSpec(), behaviour or BehaviourSpec()
+    )
+    sink = MemorySink()
+    ids = UserIds("ph", arm, "h-1", 0, 3, 42)
+    return UserScript(plan, ids, tr, sink), sink
+
+
+def test_turns_think_and_ids() -> None:
+    tr = ScriptedTransport()
+    us, sink = script(tr, session=SessionSpec(turns=3, think_s=2.0))
+    accts = us.run_session(t_sched_ns=5)
+    assert [a.outcome for a in accts] == [OK, OK, OK]
+    assert [c for c in tr.calls if c[0] == "idle"] == [("idle", 2.0), ("idle", 2.0)]
+    assert tr.calls[-1] == ("close",)
+    starts = [c for c in tr.calls if c[0] == "start"]
+    assert [s[1] for s in starts] == ["42.0.3.0.0", "42.0.3.0.1", "42.0.3.0.2"]
+    assert [s[2] for s in starts] == [42, 43, 44]
+    assert accts[0].t_sched_ns == 5
+    row = sink.streams[0].streams_row()
+    assert row["stream_uid"] == "ph/42.0.3.0.0" and row["checksum_ok"] is True
+    assert row["bytes_in"] > 0 and row["n_lost"] == 0
+
+
+def test_both_arms_make_identical_choices() -> None:
+    """Same seed → same ids, seeds, think times and cancel decisions on either arm."""
+    beh = BehaviourSpec(cancel_prob=0.5, cancel_after=2)
+    sess = SessionSpec(turns=6, think_s=1.0, think_dist="exp")
+    runs = []
+    for arm in ("sse", "ws"):
+        tr = ScriptedTransport()
+        us, _ = script(tr, arm=arm, session=sess, behaviour=beh)
+        accts = us.run_session() + us.run_session()
+        runs.append((tr.calls, [a.outcome for a in accts]))
+    assert runs[0] == runs[1]
+    assert CANCELLED in runs[0][1] and OK in runs[0][1]
+
+
+def test_cancel_modes() -> None:
+    for mode in ("close", "cancel"):
+        tr = ScriptedTransport(batch=1)
+        us, _ = script(
+            tr, behaviour=BehaviourSpec(cancel_prob=1.0, cancel_after=4, cancel_mode=mode)
+        )
+        (a,) = us.run_session()
+        assert a.outcome == CANCELLED and a.n_unique == 4 and a.n_lost is None
+        assert ("cancel", mode) in tr.calls
+
+
+def test_server_drop_resumes_after_last_seq() -> None:
+    tr = ScriptedTransport(drop_at=4)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True))
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 1
+    assert [c for c in tr.calls if c[0] == "start"][1][3] == 3
+    row = a.streams_row()
+    assert (row["n_lost"], row["n_dup"], row["checksum_ok"]) == (0, 0, True)
+    assert row["tokens_expected"] == row["n_unique"] + row["n_lost"]
+
+
+def test_server_drop_without_resume_counts_lost() -> None:
+    tr = ScriptedTransport(drop_at=4)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=False))
+    (a,) = us.run_session()
+    assert a.outcome == DROPPED and a.n_lost == 6 and a.reconnects == 0
+    assert a.labels.tokens_expected == a.n_unique + a.n_lost
+
+
+def test_client_abort_then_resume_or_not() -> None:
+    tr = ScriptedTransport(batch=4)
+    us, _ = script(tr, behaviour=BehaviourSpec(client_abort_after=5, resume=True))
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 1 and a.n_lost == 0 and a.n_dup == 0
+    assert ("abort",) in tr.calls
+    # tokens of the aborted batch after the abort point are discarded, resume from seq 4
+    assert [c for c in tr.calls if c[0] == "start"][1][3] == 4
+
+    tr = ScriptedTransport(batch=4)
+    us, _ = script(tr, behaviour=BehaviourSpec(client_abort_after=5, resume=False))
+    (a,) = us.run_session()
+    assert a.outcome == ABORTED and a.n_unique == 5 and a.n_lost == 5
+
+
+def test_resume_gives_up_after_max_reconnects() -> None:
+    class AlwaysFails(ScriptedTransport):
+        def start(self, params, *, resume_after=None):
+            if resume_after is not None:
+                self.calls.append(("start", "x", 0, resume_after))
+                raise TransportError("refused")
+            return super().start(params, resume_after=resume_after)
+
+    tr = AlwaysFails(drop_at=2)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True, max_reconnects=3))
+    (a,) = us.run_session()
+    assert a.outcome == DROPPED and a.reconnects == 3 and a.n_lost == 8
+
+
+def test_errors_and_timeout() -> None:
+    us, _ = script(ScriptedTransport(fail="connect"))
+    (a,) = us.run_session()
+    assert a.outcome == ERROR and "refused" in a.error
+
+    us, _ = script(ScriptedTransport(fail="status"))
+    (a,) = us.run_session()
+    assert a.outcome == ERROR and a.status == 400 and "tokens" in a.error
+
+    tr = ScriptedTransport(stall_after=3)
+    us, _ = script(tr, behaviour=BehaviourSpec(stream_timeout_s=1.0))
+    (a,) = us.run_session()
+    assert a.outcome == TIMEOUT and a.n_unique == 3 and ("cancel", "close") in tr.calls
