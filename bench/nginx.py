@@ -1,0 +1,832 @@
+"""A real nginx in the path (issue 6): find it, run it for one run, probe what it delivers.
+
+- `nginx_available()` → (ok, reason). The reason is what a skipped test or scenario prints;
+  nothing is ever faked when nginx is missing.
+- `NginxProcess(variant, upstream_sse=..., upstream_ws=..., workdir=...)`: a context manager
+  that writes the rendered nginx.conf into `workdir` (the run folder keeps exactly what was
+  measured), validates it with `nginx -t`, runs nginx as a child process (`daemon off`,
+  loopback ports only), waits until it accepts, and stops it by PID (SIGQUIT, then
+  SIGTERM, then SIGKILL) — master and workers.
+- `probe_sse()` / `probe_ws()`: one stream through a raw client that timestamps every
+  `recv()` and parses SSE incrementally (core.sse), so proxy batching shows as it happens
+  (DESIGN pitfall 1: never wait for a fixed number of bytes). Used by the tests, by
+  `benchmarks/proxy_probe.py`, and usable by the orchestrator as a pre-phase check.
+
+Config rendering lives in `bench.nginx_conf` (pure) and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pwd
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import h11
+import psutil
+
+from bench.nginx_conf import (
+    VARIANTS,
+    ProxyVariant,
+    default_buffer_size,
+    render_config,
+    variant,
+    variant_from_dict,
+)
+from core.sse import SSEDecoder
+
+__all__ = [
+    "ENV_NGINX",
+    "VARIANTS",
+    "NginxError",
+    "NginxProcess",
+    "ProxyVariant",
+    "SSEProbe",
+    "WSProbe",
+    "default_buffer_size",
+    "find_nginx",
+    "free_port",
+    "make_self_signed_cert",
+    "nginx_available",
+    "nginx_version",
+    "probe_sse",
+    "probe_ws",
+    "read_access_log",
+    "render_config",
+    "variant",
+    "variant_from_dict",
+]
+
+ENV_NGINX = "SSEVSWS_NGINX"
+_FALLBACK = "/usr/sbin/nginx"
+_INSTALL_HINT = "install nginx-light as root (`make system-deps`) or set SSEVSWS_NGINX"
+
+
+#: error.log phrases (nginx 1.22 wording) → the event they mark.
+_LOG_PATTERNS = {
+    "upstream_timed_out": "upstream timed out",
+    "client_closed": "client prematurely closed",
+    "upstream_closed": "upstream prematurely closed",
+    "client_timed_out": "client timed out",
+    "connect_failed": "connect() failed",
+}
+
+
+class NginxError(RuntimeError):
+    """nginx could not be found, validated, started or stopped (message says why)."""
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def find_nginx(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nginx binary: `explicit` (config) > $SSEVSWS_NGINX > PATH > /usr/sbin/nginx."""
+    for cand in (explicit, os.environ.get(ENV_NGINX)):
+        if cand:
+            p = Path(cand)
+            return p if p.is_file() and os.access(p, os.X_OK) else None
+    found = shutil.which("nginx")
+    if found:
+        return Path(found)
+    p = Path(_FALLBACK)
+    return p if p.is_file() and os.access(p, os.X_OK) else None
+
+
+def nginx_version(binary: Path | str) -> tuple[int, int, int]:
+    """Parse `nginx -v` (it prints "nginx version: nginx/1.22.1" on stderr)."""
+    out = subprocess.run(
+        [str(binary), "-v"], capture_output=True, text=True, timeout=10, check=False
+    )
+    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out.stderr + out.stdout)
+    if not m:
+        raise NginxError(f"cannot read the version of {binary}: {out.stderr.strip()!r}")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def nginx_available(explicit: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
+    """(True, "nginx 1.22.1 at /usr/sbin/nginx") or (False, why not — printable as a skip)."""
+    binary = find_nginx(explicit)
+    if binary is None:
+        where = explicit or os.environ.get(ENV_NGINX)
+        if where:
+            return False, f"nginx not found at {where} (from config/{ENV_NGINX}); {_INSTALL_HINT}"
+        return False, f"nginx not found on PATH or at {_FALLBACK}; {_INSTALL_HINT}"
+    try:
+        ver = nginx_version(binary)
+    except (OSError, subprocess.SubprocessError, NginxError) as exc:
+        return False, f"nginx at {binary} does not run: {exc}"
+    return True, f"nginx {'.'.join(map(str, ver))} at {binary}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port (the kernel's pick; a race is caught at start)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _nginx_answers(port: int, timeout_s: float = 0.5) -> bool:
+    """True when *nginx* answers its own `/__nginx` location on `port`.
+
+    Accepting a connection is not enough: if another process grabbed the port between
+    `free_port()` and the start, nginx keeps retrying bind() for ~2.5 s while the port
+    accepts — someone else's connections.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+            s.sendall(b"GET /__nginx HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            buf = b""
+            while len(buf) < 4096:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+    except OSError:
+        return False
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return head.startswith(b"HTTP/1.1 200") and b"\r\nServer: nginx" in head and body == b"ok\n"
+
+
+def make_self_signed_cert(workdir: Path | str) -> tuple[Path, Path]:
+    """EC P-256 self-signed cert for CN=localhost (+ SAN 127.0.0.1), valid one day.
+
+    Made at run time into the run folder, so no key material lives in the repository.
+    """
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    cert, key = wd / "cert.pem", wd / "key.pem"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise NginxError("openssl not found: needed for the HTTP/2 (TLS) proxy variant")
+    cmd = [
+        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(cert),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    if out.returncode != 0:
+        raise NginxError(f"openssl could not make a certificate: {out.stderr.strip()}")
+    return cert, key
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the nginx master gets SIGTERM if the process that started it dies (a killed
+    pytest or orchestrator would otherwise leave nginx holding the port)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no error log)"
+
+
+_ACCESS_RE = re.compile(
+    r'^(?P<addr>\S+) \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d+) (?P<bytes>\d+) '
+    r"rt=(?P<rt>\S+) urt=(?P<urt>\S+) us=(?P<us>\S+) conn=(?P<conn>\d+) "
+    r"reqs=(?P<reqs>\d+) proto=(?P<proto>\S+)$"
+)
+
+
+def _num(x: str) -> float | None:
+    # $upstream_response_time is "-" without an upstream, "a, b" after a retry: keep the last
+    try:
+        return float(x.split(",")[-1].strip())
+    except ValueError:
+        return None
+
+
+def read_access_log(path: Path | str) -> list[dict[str, Any]]:
+    """Rows of the `bench` access-log format: one per request, logged when it ended.
+
+    `conn` is nginx's connection serial number and `reqs` the request's index on it, so
+    streams per TCP connection (HTTP/1.1 vs HTTP/2, C7) is a group-by on `conn`. A stream
+    nginx cut for idleness has `request_time` ≈ proxy_read_timeout and an
+    "upstream timed out" line in error.log.
+    """
+    rows: list[dict[str, Any]] = []
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        m = _ACCESS_RE.match(line)
+        if not m:
+            continue
+        method, _, rest = m["request"].partition(" ")
+        rows.append(
+            {
+                "time": m["time"],
+                "method": method,
+                "target": rest.rsplit(" ", 1)[0],
+                "status": int(m["status"]),
+                "bytes_sent": int(m["bytes"]),
+                "request_time_s": _num(m["rt"]),
+                "upstream_response_time_s": _num(m["urt"]),
+                "upstream_status": m["us"],
+                "connection": int(m["conn"]),
+                "connection_requests": int(m["reqs"]),
+                "protocol": m["proto"],
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- the process
+
+
+class NginxProcess:
+    """One nginx for one run (or phase), as a context manager.
+
+    The config goes to `<workdir>/nginx.conf`; logs, pid file and temp paths stay inside
+    `workdir`. Ports default to free loopback ports. When the harness runs as root, the
+    workers are told to run as the same user (`user root;`): nginx would otherwise drop
+    them to `nobody`, which cannot write proxy temp files inside a private run folder.
+    """
+
+    def __init__(
+        self,
+        variant: ProxyVariant,
+        *,
+        upstream_sse: str | None = None,
+        upstream_ws: str | None = None,
+        workdir: Path | str,
+        listen_port: int | None = None,
+        tls_port: int | None = None,
+        binary: str | os.PathLike[str] | None = None,
+        start_timeout_s: float = 10.0,
+        die_with_parent: bool = True,
+    ) -> None:
+        found = find_nginx(binary)
+        if found is None:
+            raise NginxError(nginx_available(binary)[1])
+        self.binary = found
+        self.version = nginx_version(found)
+        self.variant = variant
+        self.upstream_sse = upstream_sse
+        self.upstream_ws = upstream_ws
+        self.workdir = Path(workdir).resolve()
+        self._auto_ports = listen_port is None and tls_port is None
+        self.port = listen_port or free_port()
+        self.tls_port = (tls_port or free_port()) if variant.http2 else None
+        self.start_timeout_s = start_timeout_s
+        # Linux PDEATHSIG fires when the *thread* that started nginx exits: start it from
+        # the main thread (or a thread that lives as long as the run), or pass False.
+        self.die_with_parent = die_with_parent
+        self.conf_path = self.workdir / "nginx.conf"
+        self.error_log = self.workdir / "error.log"
+        self.access_log = self.workdir / "access.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._procs: list[psutil.Process] = []
+        self.started_ns: int | None = None
+        self.stopped_ns: int | None = None
+        self.stop_signal: str | None = None
+
+    # -- rendering ---------------------------------------------------------------------
+    def render(self) -> str:
+        cert = None
+        if self.variant.http2:
+            cert = (self.workdir / "cert.pem", self.workdir / "key.pem")
+        user = None
+        if os.geteuid() == 0:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        want = 2 * self.variant.worker_connections + 64
+        nofile = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        return render_config(
+            self.variant,
+            self.port,
+            self.upstream_sse,
+            self.upstream_ws,
+            self.workdir,
+            tls_port=self.tls_port,
+            cert=cert,
+            nginx_version=self.version,
+            user=user,
+            worker_rlimit_nofile=nofile,
+        )
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.workdir / "temp" / kind).mkdir(parents=True, exist_ok=True)
+        if self.variant.http2:
+            make_self_signed_cert(self.workdir)
+        self.conf_path.write_text(self.render())
+        return self.conf_path
+
+    def _cmd(self, *extra: str) -> list[str]:
+        return [
+            str(self.binary),
+            "-c", str(self.conf_path),
+            "-p", str(self.workdir),
+            "-e", str(self.error_log),
+            *extra,
+        ]  # fmt: skip
+
+    def validate(self) -> None:
+        out = subprocess.run(self._cmd("-t"), capture_output=True, text=True, timeout=30)
+        if out.returncode != 0:
+            raise NginxError(f"nginx -t rejected {self.conf_path}:\n{out.stderr.strip()}")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> NginxProcess:
+        """Write, validate and start; retry on fresh ports if an auto-picked one was taken."""
+        if self.proc is not None:
+            raise NginxError("already started")
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except NginxError as exc:
+                if not self._auto_ports or "in use" not in str(exc) or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.tls_port = free_port() if self.variant.http2 else None
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> NginxProcess:
+        self.write_config()
+        self.validate()
+        out = open(self.workdir / "nginx.out", "ab")  # noqa: SIM115 - lives as long as nginx
+        try:
+            self.proc = subprocess.Popen(
+                self._cmd(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        finally:
+            out.close()
+        self.started_ns = time.monotonic_ns()
+        ports = [p for p in (self.port, self.tls_port) if p]
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                raise NginxError(f"nginx exited at start (code {code}):\n{_tail(self.error_log)}")
+            # the master binds every listen socket before any worker starts, so once the
+            # plain port answers from nginx the TLS port is bound too
+            if _nginx_answers(self.port):
+                break
+            if time.monotonic() > deadline:
+                self.stop()
+                raise NginxError(
+                    f"nginx did not accept on {ports} within {self.start_timeout_s} s:\n"
+                    f"{_tail(self.error_log)}"
+                )
+            time.sleep(0.02)
+        self._procs = self._snapshot()
+        return self
+
+    def _snapshot(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            master = psutil.Process(self.proc.pid)
+            return [master, *master.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def pids(self) -> list[int]:
+        """Master first, then workers (fresh each call: workers may be respawned)."""
+        return [p.pid for p in self._snapshot()]
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self, quit_grace_s: float | None = None) -> None:
+        """SIGQUIT (graceful, bounded by worker_shutdown_timeout), then SIGTERM, then SIGKILL.
+
+        Only the processes this object started are signalled, by PID; workers are tracked
+        (psutil checks creation time, so a reused PID is never hit).
+        """
+        if self.proc is None:
+            return
+        procs = {p.pid: p for p in [*self._procs, *self._snapshot()]}
+        grace = (
+            self.variant.worker_shutdown_timeout_s + 1.0 if quit_grace_s is None else quit_grace_s
+        )
+        for sig, wait_s in ((signal.SIGQUIT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            if self.proc.poll() is not None:
+                break
+            self.stop_signal = sig.name
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=wait_s)
+        self.proc.poll()
+        for p in procs.values():  # orphaned workers (master killed hard)
+            with contextlib.suppress(psutil.Error):
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    p.kill()
+        self.stopped_ns = time.monotonic_ns()
+        self.proc = None
+
+    def __enter__(self) -> NginxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses and record ----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def https_url(self) -> str | None:
+        return f"https://127.0.0.1:{self.tls_port}" if self.tls_port else None
+
+    def log_events(self) -> dict[str, int]:
+        """Counts of error-log lines that say who closed what (for per-connection outcomes).
+
+        "upstream timed out" is nginx's proxy_read_timeout firing (it closes the client
+        side); "client prematurely closed" / "upstream prematurely closed" name the side
+        that hung up first.
+        """
+        counts = dict.fromkeys(_LOG_PATTERNS, 0)
+        try:
+            text = self.error_log.read_text(errors="replace")
+        except OSError:
+            return counts
+        for line in text.splitlines():
+            for key, needle in _LOG_PATTERNS.items():
+                if needle in line:
+                    counts[key] += 1
+        return counts
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest should say about this proxy."""
+        return {
+            "kind": "nginx",
+            "binary": str(self.binary),
+            "version": ".".join(map(str, self.version)),
+            "variant": self.variant.record(),
+            "listen_port": self.port,
+            "tls_port": self.tls_port,
+            "upstream_sse": self.upstream_sse,
+            "upstream_ws": self.upstream_ws,
+            "config": str(self.conf_path),
+            "stop_signal": self.stop_signal,
+        }
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@dataclass
+class SSEProbe:
+    """One SSE stream as a raw client saw it. Times are `time.monotonic_ns()`.
+
+    outcome: "complete" (done event and a well-formed end), "cut" (the connection closed
+    before the done event or mid-body), "timeout" (our own deadline), "http-<status>"
+    (non-200), "error" (connect refused, reset, protocol error — see `error`).
+    """
+
+    url: str
+    t_sent_ns: int = 0
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    t_headers_ns: int | None = None
+    t_first_byte_ns: int | None = None  # first body byte (before gunzip)
+    t_last_byte_ns: int | None = None
+    recvs: list[tuple[int, int]] = field(default_factory=list)  # (t, bytes) per recv()
+    token_t_ns: list[int] = field(default_factory=list)  # receive time per content token
+    token_server_ns: list[int] = field(default_factory=list)
+    token_seq: list[int] = field(default_factory=list)
+    text_sha256: str = ""
+    comments: int = 0
+    done: dict[str, Any] | None = None
+    outcome: str = "error"
+    error: str | None = None
+    body_bytes: int = 0
+    t_end_ns: int | None = None  # when the outcome was settled (end, cut, deadline)
+
+    def _ms(self, t: int | None) -> float | None:
+        return None if t is None else (t - self.t_sent_ns) / 1e6
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self._ms(self.token_t_ns[0]) if self.token_t_ns else None
+
+    @property
+    def e2e_ms(self) -> float | None:
+        return self._ms(self.token_t_ns[-1]) if self.token_t_ns else None
+
+    @property
+    def first_byte_ms(self) -> float | None:
+        return self._ms(self.t_first_byte_ns)
+
+    @property
+    def headers_ms(self) -> float | None:
+        return self._ms(self.t_headers_ns)
+
+    @property
+    def end_ms(self) -> float | None:
+        return self._ms(self.t_end_ns)
+
+    @property
+    def tokens(self) -> int:
+        return len(self.token_t_ns)
+
+    @property
+    def deliveries(self) -> int:
+        """Distinct receive instants that carried tokens (tokens / deliveries = batch size)."""
+        return len(set(self.token_t_ns))
+
+    @property
+    def sha_ok(self) -> bool | None:
+        if self.done is None:
+            return None
+        return self.done.get("sha256") == self.text_sha256 and self.done.get("count") == self.tokens
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "status": self.status,
+            "tokens": self.tokens,
+            "ttft_ms": self.ttft_ms,
+            "e2e_ms": self.e2e_ms,
+            "first_byte_ms": self.first_byte_ms,
+            "headers_ms": self.headers_ms,
+            "end_ms": self.end_ms,
+            "deliveries": self.deliveries,
+            "recvs": len(self.recvs),
+            "body_bytes": self.body_bytes,
+            "content_encoding": self.headers.get("content-encoding"),
+            "comments": self.comments,
+            "sha_ok": self.sha_ok,
+            "error": self.error,
+        }
+
+
+def _stream_target(path: str, params: dict[str, Any]) -> str:
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def probe_sse(
+    base_url: str,
+    params: dict[str, Any],
+    *,
+    path: str = "/v1/stream",
+    accept_gzip: bool = False,
+    timeout_s: float = 30.0,
+    connect_timeout_s: float = 5.0,
+) -> SSEProbe:
+    """GET one SSE stream over a fresh TCP connection; timestamp every recv().
+
+    The clock starts just before the request is written (connect is excluded, DESIGN
+    pitfall 16). With `accept_gzip` the request says `Accept-Encoding: gzip` (as browsers
+    do) and a gzip body is inflated incrementally, so tokens are timed when they become
+    readable, not when the compressed bytes arrive.
+    """
+    u = urlsplit(base_url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    probe = SSEProbe(url=base_url + _stream_target(path, params))
+    hasher = hashlib.sha256()
+    try:
+        sock = socket.create_connection((host, port), timeout=connect_timeout_s)
+    except OSError as exc:
+        probe.error = f"connect: {exc}"
+        return probe
+    with sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = h11.Connection(h11.CLIENT)
+        headers = [
+            ("Host", f"{host}:{port}"),
+            ("Accept", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("Accept-Encoding", "gzip" if accept_gzip else "identity"),
+        ]
+        req = conn.send(
+            h11.Request(method="GET", target=_stream_target(path, params), headers=headers)
+        )
+        req += conn.send(h11.EndOfMessage())
+        decoder = SSEDecoder()
+        inflate: Any = None
+        deadline = time.monotonic() + timeout_s
+        probe.t_sent_ns = time.monotonic_ns()
+        sock.sendall(req)
+        t_recv = probe.t_sent_ns
+        try:
+            while True:
+                ev = conn.next_event()
+                if ev is h11.NEED_DATA:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        probe.outcome = "timeout"
+                        break
+                    sock.settimeout(remaining)
+                    try:
+                        chunk = sock.recv(65536)
+                    except TimeoutError:
+                        probe.outcome = "timeout"
+                        break
+                    t_recv = time.monotonic_ns()
+                    if chunk:
+                        probe.recvs.append((t_recv, len(chunk)))
+                    conn.receive_data(chunk)
+                elif isinstance(ev, h11.Response):
+                    probe.status = ev.status_code
+                    probe.t_headers_ns = t_recv
+                    probe.headers = {k.decode().lower(): v.decode() for k, v in ev.headers}
+                    if probe.headers.get("content-encoding") == "gzip":
+                        inflate = zlib.decompressobj(wbits=31)
+                elif isinstance(ev, h11.Data):
+                    if not ev.data:
+                        continue
+                    if probe.t_first_byte_ns is None:
+                        probe.t_first_byte_ns = t_recv
+                    probe.t_last_byte_ns = t_recv
+                    probe.body_bytes += len(ev.data)
+                    data = inflate.decompress(ev.data) if inflate else ev.data
+                    if probe.status != 200:
+                        continue
+                    for sse in decoder.feed(data):
+                        if sse.type == "done":
+                            probe.done = json.loads(sse.data)
+                        elif sse.type == "message":
+                            tok = json.loads(sse.data)
+                            probe.token_t_ns.append(t_recv)
+                            probe.token_seq.append(int(tok["i"]))
+                            probe.token_server_ns.append(int(tok["t"]))
+                            hasher.update(str(tok["d"]).encode("utf-8"))
+                elif isinstance(ev, h11.EndOfMessage):
+                    probe.outcome = "complete" if probe.done is not None else "cut"
+                    break
+                elif isinstance(ev, h11.ConnectionClosed):
+                    probe.outcome = "cut"
+                    break
+        except h11.RemoteProtocolError as exc:
+            # The peer closed before the end of the body (e.g. nginx's proxy_read_timeout
+            # fired mid-stream): a cut stream, not a client bug.
+            probe.outcome = "cut"
+            probe.error = f"closed mid-body: {exc}"
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            probe.outcome = "cut"
+            probe.error = f"reset: {exc}"
+        except (OSError, ValueError, KeyError, zlib.error) as exc:
+            probe.outcome = "error"
+            probe.error = f"{type(exc).__name__}: {exc}"
+        probe.t_end_ns = time.monotonic_ns()
+        probe.comments = decoder.comments
+        probe.text_sha256 = hasher.hexdigest()
+        if probe.status is not None and probe.status != 200:
+            probe.outcome = f"http-{probe.status}"
+    return probe
+
+
+@dataclass
+class WSProbe:
+    """One WS stream (start message → token frames → done) as a raw client saw it."""
+
+    url: str
+    t_connect_ns: int = 0
+    t_open_ns: int | None = None
+    t_sent_ns: int = 0  # start message written
+    token_t_ns: list[int] = field(default_factory=list)
+    token_seq: list[int] = field(default_factory=list)
+    text_sha256: str = ""
+    done: dict[str, Any] | None = None
+    outcome: str = "error"  # complete | cut | timeout | error
+    close_code: int | None = None
+    close_reason: str = ""
+    error: str | None = None
+    t_end_ns: int | None = None
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return (self.token_t_ns[0] - self.t_sent_ns) / 1e6 if self.token_t_ns else None
+
+    @property
+    def end_ms(self) -> float | None:
+        return None if self.t_end_ns is None else (self.t_end_ns - self.t_sent_ns) / 1e6
+
+    @property
+    def e2e_ms(self) -> float | None:
+        return (self.token_t_ns[-1] - self.t_sent_ns) / 1e6 if self.token_t_ns else None
+
+    @property
+    def connect_ms(self) -> float | None:
+        return None if self.t_open_ns is None else (self.t_open_ns - self.t_connect_ns) / 1e6
+
+    @property
+    def tokens(self) -> int:
+        return len(self.token_t_ns)
+
+    @property
+    def sha_ok(self) -> bool | None:
+        if self.done is None:
+            return None
+        return self.done.get("sha256") == self.text_sha256 and self.done.get("count") == self.tokens
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "tokens": self.tokens,
+            "ttft_ms": self.ttft_ms,
+            "e2e_ms": self.e2e_ms,
+            "connect_ms": self.connect_ms,
+            "end_ms": self.end_ms,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "sha_ok": self.sha_ok,
+            "error": self.error,
+        }
+
+
+def probe_ws(
+    base_url: str, params: dict[str, Any], *, path: str = "/v1/ws", timeout_s: float = 30.0
+) -> WSProbe:
+    """Open `/v1/ws`, send a start message, read frames until done, close or deadline.
+
+    Uses the `websockets` sync client with compression off (DESIGN pitfall 8); this is a
+    plain-thread probe, not for use under gevent (pitfall 3).
+    """
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+    from websockets.sync.client import connect
+
+    url = base_url.rstrip("/") + path
+    probe = WSProbe(url=url)
+    hasher = hashlib.sha256()
+    start = {"type": "start", **params}
+    probe.t_connect_ns = time.monotonic_ns()
+    deadline = time.monotonic() + timeout_s
+    try:
+        with connect(url, compression=None, open_timeout=5, close_timeout=2) as ws:
+            probe.t_open_ns = time.monotonic_ns()
+            msg = json.dumps(start, separators=(",", ":"))
+            probe.t_sent_ns = time.monotonic_ns()
+            ws.send(msg)
+            try:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        probe.outcome = "timeout"
+                        probe.t_end_ns = time.monotonic_ns()
+                        break
+                    try:
+                        frame = ws.recv(timeout=remaining)
+                    except TimeoutError:
+                        probe.outcome = "timeout"
+                        probe.t_end_ns = time.monotonic_ns()
+                        break
+                    t = probe.t_end_ns = time.monotonic_ns()
+                    obj = json.loads(frame)
+                    if obj.get("type") == "done":
+                        probe.done = obj
+                        probe.outcome = "complete"
+                        break
+                    if obj.get("type") == "error":
+                        probe.error = str(obj)
+                        probe.outcome = "error"
+                        break
+                    if "i" in obj:
+                        probe.token_t_ns.append(t)
+                        probe.token_seq.append(int(obj["i"]))
+                        hasher.update(str(obj["d"]).encode("utf-8"))
+            except ConnectionClosed as exc:
+                probe.t_end_ns = time.monotonic_ns()
+                probe.outcome = "cut"
+                rcvd = exc.rcvd
+                probe.close_code = rcvd.code if rcvd else 1006
+                probe.close_reason = rcvd.reason if rcvd else "no close frame"
+    except (InvalidHandshake, OSError) as exc:
+        probe.outcome = "error"
+        probe.error = f"{type(exc).__name__}: {exc}"
+    probe.text_sha256 = hasher.hexdigest()
+    return probe
