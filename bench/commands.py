@@ -5,5 +5,12 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # noqa: ARG001 - filled in as commands land
+def register(sub: argparse._SubParsersAction) -> None:
     """Add every subcommand's parser to `sub`; each sets `func` via set_defaults."""
+    from bench import cmd_report, cmd_run
+
+    cmd_run.add_parser(sub)
+    cmd_report.add_parser(sub)
+    from bench.perf import cmd as perf_cmd
+
+    perf_cmd.add_parser(sub)

@@ -1,0 +1,174 @@
+"""What `notebooks/cost.ipynb` calls: explore prices and usage profiles interactively.
+
+Nothing is written to disk; tables and figures are shown in the notebook (and kept on the
+:class:`Exploration` object's ``md`` list, so the same calls work from a script). Prices
+come from ``analysis/pricing/*.toml`` and profiles from ``analysis/profiles/*.toml``:
+editing a file and re-running changes every number without code changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import cost as K
+from analysis import report as RP
+from analysis.load import load_run
+from analysis.summary import summarize
+
+
+@dataclass
+class Exploration:
+    """Cost tables for one profile; calibrated with a run when one is given."""
+
+    inputs: RP.CostInputs
+    run: str | None
+    out_dir: Path | None = None
+    md: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def show_catalogue(platforms: Sequence[str] | None = None) -> pd.DataFrame:
+    """The pricing files: platform, billing basis, what it serves, source and date read."""
+    selected, _ = K.resolve_platforms(list(platforms) if platforms else None)
+    rows = [
+        [
+            p.platform,
+            p.billing_basis,
+            ", ".join(p.serves),
+            p.backend or "—",
+            str(p.read_on),
+            p.source,
+        ]
+        for p in selected
+    ]
+    head = ["platform", "billing basis", "serves", "backend", "read on", "source"]
+    RP._show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
+    return pd.DataFrame(rows, columns=head)
+
+
+def show_profiles() -> pd.DataFrame:
+    rows = []
+    for name in K.list_profiles():
+        p = K.load_profile(name)
+        rows.append(
+            [
+                name,
+                f"{p.monthly_active_users:,.0f}",
+                p.sessions_per_user_per_month,
+                p.turns_per_session,
+                f"{p.tokens_per_answer:,.0f}",
+                p.think_time_s,
+                p.tab_open_s,
+            ]
+        )
+    head = ["profile", "MAU", "sessions/user", "turns", "tokens/answer", "think s", "tab open s"]
+    RP._show_md("### Usage profiles\n\n" + RP.md_table(head, rows))
+    return pd.DataFrame(rows, columns=head)
+
+
+def explore(
+    run: str | Path | None,
+    profile: str = RP.DEFAULT_PROFILE,
+    platforms: Sequence[str] | None = None,
+    *,
+    free_tiers: bool = False,
+) -> Exploration:
+    """Cost inputs for ``profile``: calibrated with ``run``'s measured usage when given,
+    else the model's defaults for an ``sse`` and a ``ws`` arm."""
+    plats = list(platforms) if platforms else None
+    if run is not None:
+        data = load_run(RP.resolve_run(run))
+        ci = RP.cost_inputs(
+            data,
+            summarize(data, n_boot=200),
+            profile=profile,
+            platforms=plats,
+            free_tiers=free_tiers,
+        )
+        return Exploration(ci, str(run))
+    prof = K.load_profile(profile)
+    usages = K.usages_from_profile(prof)
+    table = K.cost_table(usages, plats, prof, free_tiers=free_tiers)
+    ci = RP.CostInputs(None, {}, {}, prof, usages, table, K.ratio_table(table, plats), plats)
+    return Exploration(ci, None)
+
+
+def show_usage(ex: Exploration) -> None:
+    if ex.inputs.measured:
+        RP.emit(ex, RP.usage_markdown(ex.inputs))
+    else:
+        RP.emit(ex, "No run given: the model's default wire/CPU figures (DESIGN §10) are used.")
+    rows = [
+        [
+            arm,
+            f"{u.sessions:,.0f}",
+            f"{u.connection_minutes_total:,.0f}",
+            f"{u.idle_share:.1%}",
+            f"{u.messages_out:,.0f}",
+            f"{u.bytes_out / 1e9:,.2f}",
+        ]
+        for arm, u in ex.inputs.usages.items()
+    ]
+    RP.emit(
+        ex,
+        f"Monthly usage of profile `{ex.inputs.profile.name}`:\n\n"
+        + RP.md_table(
+            ["arm", "sessions", "connection-minutes", "idle share", "messages out", "GB out"], rows
+        ),
+    )
+
+
+def show_costs(ex: Exploration) -> None:
+    from analysis import cost_plots
+
+    RP.emit(ex, "### Monthly cost per platform and arm\n\n" + RP.cost_table_markdown(ex.inputs))
+    RP.emit_figure(ex, "cost_monthly", cost_plots.plot_monthly_cost(ex.inputs.table))
+
+
+def show_ratios(ex: Exploration) -> None:
+    from analysis import cost_plots
+
+    if ex.inputs.ratios.empty:
+        RP.emit(ex, "No SSE/WS pairing among the selected platforms.")
+        return
+    RP.emit(ex, "### WS / SSE cost\n\n" + RP.ratio_markdown(ex.inputs))
+    RP.emit_figure(ex, "cost_ratio", cost_plots.plot_ratio(ex.inputs.ratios))
+
+
+def _break_even_md(be: pd.DataFrame, unit: str) -> str:
+    rows = [
+        [
+            r.pair,
+            f"{r.break_even:,.0f} {unit}" if np.isfinite(r.break_even) else "none in range",
+            r.cheaper_below,
+            r.cheaper_above,
+        ]
+        for r in be.itertuples()
+    ]
+    return RP.md_table(["pairing", "break-even", "cheaper below", "cheaper above"], rows)
+
+
+def show_think_time(ex: Exploration, think_times_s: Sequence[float]) -> Any:
+    from analysis import cost_plots
+
+    ci = ex.inputs
+    sw = K.think_time_sweep(ci.profile, think_times_s, ci.platforms, calibrations=ci.calibrations)
+    RP.emit_figure(ex, "cost_think_time", cost_plots.plot_think_time_sweep(sw))
+    RP.emit(ex, "Break-even think time:\n\n" + _break_even_md(sw.break_even, "s"))
+    return sw
+
+
+def show_mau(ex: Exploration, maus: Sequence[float]) -> Any:
+    from analysis import cost_plots
+
+    ci = ex.inputs
+    sw = K.mau_sweep(ci.profile, maus, ci.platforms, calibrations=ci.calibrations)
+    RP.emit_figure(ex, "cost_mau", cost_plots.plot_mau_sweep(sw))
+    RP.emit(ex, "Break-even MAU:\n\n" + _break_even_md(sw.break_even, "MAU"))
+    return sw

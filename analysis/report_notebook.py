@@ -1,0 +1,200 @@
+"""Run the thin notebooks headless (nbclient) and export them (nbconvert) — `ssevsws report`
+and `ssevsws compare` end here.
+
+Parameters are injected by replacing the source of the cell tagged ``parameters`` (as
+papermill does) with ``NAME = repr(value)`` lines. The kernel is this interpreter
+(`sys.executable`), described by a kernelspec written to a temporary folder, so the
+notebook sees exactly the packages of the environment that runs the command — not
+whatever ``python3`` kernel a user has installed elsewhere. The kernel's working
+directory is the repository root, so relative paths such as ``results/latest`` work.
+
+``report.html`` is self-contained: figures are PNG outputs embedded as base64 by
+nbconvert's HTMLExporter; input cells and prompts are hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+KERNEL_NAME = "ssevsws-python"
+DEFAULT_TIMEOUT_S = 600
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class NotebookError(RuntimeError):
+    """A notebook cell failed; the message carries the cell's error."""
+
+
+def _read(name: str) -> Any:
+    import nbformat
+
+    path = NOTEBOOKS_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook not found: {path} (run from a clone of the repository)")
+    return nbformat.read(path, as_version=4)
+
+
+def inject_parameters(nb: Any, params: Mapping[str, Any]) -> Any:
+    """Replace the ``parameters``-tagged cell's source with ``NAME = value`` lines.
+
+    KeyError if the notebook has no such cell: a silent no-op would run the defaults.
+    """
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = "\n".join(f"{k} = {v!r}" for k, v in params.items())
+            return nb
+    raise KeyError("notebook has no cell tagged 'parameters'")
+
+
+def _kernel_dir(tmp: Path) -> Path:
+    kdir = tmp / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "sse-vs-ws (this environment)",
+        "language": "python",
+        "env": {"MPLBACKEND": "Agg"},
+    }
+    (kdir / "kernel.json").write_text(json.dumps(spec))
+    return tmp / "kernels"
+
+
+def execute(nb: Any, *, cwd: Path = REPO_ROOT, timeout: int = DEFAULT_TIMEOUT_S) -> Any:
+    """Execute `nb` in a kernel running this interpreter; NotebookError on a failing cell."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    with tempfile.TemporaryDirectory(prefix="ssevsws-kernel-") as tmp:
+        ksm = KernelSpecManager(kernel_dirs=[str(_kernel_dir(Path(tmp)))])
+        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+        env_path = os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=timeout,
+            kernel_name=KERNEL_NAME,
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = env_path  # the kernel inherits it: repo packages importable
+        try:
+            client.execute(cleanup_kc=True)  # we made km: shut its kernel down too
+        except CellExecutionError as exc:
+            raise NotebookError(_ANSI.sub("", str(exc))) from None
+        finally:
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+    return nb
+
+
+def to_html(nb: Any, title: str) -> str:
+    """Self-contained HTML of the executed notebook without its code cells."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    nb.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(nb)
+    return drop_external_scripts(body)
+
+
+_EXTERNAL_SCRIPT = re.compile(
+    r"<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.IGNORECASE | re.DOTALL
+)
+
+
+def drop_external_scripts(html: str) -> str:
+    """Remove ``<script src="https://…">`` tags (require.js, MathJax, mermaid from a CDN):
+    the report needs no JavaScript, and a published file must not depend on the network."""
+    return _EXTERNAL_SCRIPT.sub("", html)
+
+
+def strip_outputs(nb: Any) -> Any:
+    """Outputs and execution counts removed (how notebooks are stored in git)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.get("metadata", {}).pop("execution", None)
+    return nb
+
+
+def build_report(
+    run: str | Path,
+    out: str | Path | None = None,
+    *,
+    profile: str | None = None,
+    n_boot: int = 1000,
+    timeout: int = DEFAULT_TIMEOUT_S,
+) -> dict[str, Path]:
+    """report.ipynb on `run` → ``report.html``, ``report.md``, ``figures/``,
+    ``summary.json`` in `out` (default: the run folder). Returns the paths written."""
+    from analysis.report import DEFAULT_PROFILE, resolve_run
+
+    run_dir = resolve_run(run)
+    out_dir = Path(out).resolve() if out is not None else run_dir
+    nb = inject_parameters(
+        _read("report.ipynb"),
+        {
+            "RUN": str(run_dir),
+            "OUT": str(out_dir),
+            "PROFILE": profile or DEFAULT_PROFILE,
+            "N_BOOT": n_boot,
+        },
+    )
+    execute(nb, timeout=timeout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = out_dir / "report.html"
+    html.write_text(to_html(nb, f"SSE vs WebSocket — {run_dir.name}"), encoding="utf-8")
+    paths = {"report.html": html}
+    for name in ("report.md", "summary.json"):
+        if (out_dir / name).is_file():
+            paths[name] = out_dir / name
+    paths["figures"] = out_dir / "figures"
+    return paths
+
+
+def build_compare(
+    run_a: str | Path,
+    run_b: str | Path,
+    out: str | Path | None = None,
+    *,
+    n_boot: int = 1000,
+    timeout: int = DEFAULT_TIMEOUT_S,
+) -> dict[str, Path]:
+    """compare.ipynb on two runs → ``compare.html``, ``compare.md`` in `out` (default: run
+    B's folder). SchemaMismatch (before any notebook runs) if their versions differ."""
+    from analysis.report import resolve_run
+    from core.records import SCHEMA_VERSION
+    from core.runfolder import check_schema, read_manifest
+
+    a, b = resolve_run(run_a), resolve_run(run_b)
+    check_schema([read_manifest(a), read_manifest(b)], expected=SCHEMA_VERSION)
+    out_dir = Path(out).resolve() if out is not None else b
+    nb = inject_parameters(
+        _read("compare.ipynb"),
+        {"RUN_A": str(a), "RUN_B": str(b), "OUT": str(out_dir), "N_BOOT": n_boot},
+    )
+    execute(nb, timeout=timeout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = out_dir / "compare.html"
+    html.write_text(to_html(nb, f"Compare {a.name} vs {b.name}"), encoding="utf-8")
+    return {"compare.html": html, "compare.md": out_dir / "compare.md"}

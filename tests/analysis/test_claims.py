@@ -1,0 +1,163 @@
+"""Verdict rules of analysis.claims on hand-made summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis import claims as C
+
+
+def _ratio(r: float | None, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    return {"ratio": r, "lo": lo, "hi": hi, "n_a": 500, "n_b": 500}
+
+
+def _arm(ttft: float, itl: float, **kw: Any) -> dict[str, Any]:
+    arm = {
+        "streams": 100,
+        "ttft_ms": {"p50": ttft, "p99": ttft * 2, "n": 100},
+        "itl_ms": {"p50": itl, "p99": itl * 3, "n": 5000},
+        "integrity": {"lost": 0, "dup": 0},
+        "outcomes": {"ok": 100},
+        "bytes": {"app_bytes_per_token": 80.0, "event_bytes_per_token": 60.0},
+        "reconnect": {"streams_dropped": 0, "reconnects": 0, "outcomes": {}, "gap_ms": {}},
+    }
+    arm.update(kw)
+    return arm
+
+
+def _summary(ttft_r: dict, itl_r: dict, scenario: str = "chat", **extra: Any) -> dict[str, Any]:
+    return {
+        "scenarios": {
+            scenario: {
+                "arms": {"sse": _arm(300, 20), "ws": _arm(310, 20)},
+                "ratios": {"sse/ws": {"ttft_ms_p50": ttft_r, "itl_ms_p50": itl_r}},
+            },
+            **extra,
+        }
+    }
+
+
+def _get(rows: list[dict[str, Any]], cid: str) -> dict[str, Any]:
+    return next(r for r in rows if r["id"] == cid)
+
+
+def test_c1_ci_containing_one_holds() -> None:
+    s = _summary(_ratio(0.9, 0.8, 1.05), _ratio(1.0, 0.99, 1.01))
+    assert C.claim_c1(s)["status"] == C.HOLDS
+
+
+def test_c1_within_five_percent_holds_even_if_ci_excludes_one() -> None:
+    s = _summary(_ratio(0.97, 0.965, 0.975), _ratio(1.02, 1.01, 1.03))
+    assert C.claim_c1(s)["status"] == C.HOLDS
+
+
+def test_c1_clear_difference_does_not_hold_and_names_the_faster_arm() -> None:
+    s = _summary(_ratio(0.8, 0.75, 0.85), _ratio(1.0, 0.99, 1.01))
+    row = C.claim_c1(s)
+    assert row["status"] == C.DOES_NOT_HOLD
+    assert "TTFT median differs by 20.0% (SSE lower)" in row["why"]
+
+
+def test_c1_falls_back_to_point_medians_without_ci() -> None:
+    s = _summary(_ratio(None), _ratio(None))
+    row = C.claim_c1(s)  # 300 vs 310 and 20 vs 20: within 5 %
+    assert row["status"] == C.HOLDS
+    assert "(no CI)" in row["numbers"]["TTFT p50 ratio sse/ws"]
+
+
+def test_c1_depends_on_ws_server_when_arms_disagree() -> None:
+    s = _summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1))
+    blk = s["scenarios"]["chat"]
+    blk["arms"]["ws-websockets"] = _arm(450, 30)
+    blk["ratios"]["sse/ws-websockets"] = {
+        "ttft_ms_p50": _ratio(0.67, 0.6, 0.7),
+        "itl_ms_p50": _ratio(0.67, 0.6, 0.7),
+    }
+    row = C.claim_c1(s)
+    assert row["status"] == C.DEPENDS and "ws" in row["verdict"]
+
+
+def test_c1_not_measured_without_both_arms() -> None:
+    s = {"scenarios": {"chat": {"arms": {"sse": _arm(300, 20)}, "ratios": {}}}}
+    assert C.claim_c1(s)["verdict"] == C.NOT_MEASURED_TEXT
+    assert C.claim_c1({"scenarios": {}})["status"] == C.NOT_MEASURED
+
+
+def test_c2_thresholds() -> None:
+    rows = [
+        {"pair": "a", "ws_over_sse": 12.0, "driver": "x:messages"},
+        {"pair": "b", "ws_over_sse": 1.0, "driver": ""},
+    ]
+    assert C.claim_c2(rows)["status"] == C.DEPENDS
+    assert "a (x:messages)" in C.claim_c2(rows)["verdict"]
+    assert C.claim_c2(rows[:1])["status"] == C.HOLDS
+    assert C.claim_c2(rows[1:])["status"] == C.DOES_NOT_HOLD
+    assert C.claim_c2([])["status"] == C.NOT_MEASURED
+
+
+def test_proxy_claims_not_measured_without_proxy_scenarios() -> None:
+    rows = C.claims(_summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1)))
+    assert [r["id"] for r in rows] == [f"C{i}" for i in range(1, 10)]
+    for cid in ("C3", "C4", "C7", "C9"):
+        assert _get(rows, cid)["verdict"] == C.NOT_MEASURED_TEXT
+
+
+def _reconnect(sse_ok: int, ws_ok: int, dropped: int = 10) -> dict[str, Any]:
+    def arm(ok: int) -> dict[str, Any]:
+        return _arm(
+            300,
+            20,
+            reconnect={
+                "streams_dropped": dropped,
+                "reconnects": dropped,
+                "outcomes": {"ok": ok, "dropped": dropped - ok},
+                "gap_ms": {"p50": 3.0},
+            },
+        )
+
+    return {"arms": {"sse": arm(sse_ok), "ws": arm(ws_ok)}, "ratios": {}}
+
+
+def test_c5_recovery_rules() -> None:
+    base = _summary(_ratio(1.0), _ratio(1.0))
+    for sse_ok, ws_ok, status in ((10, 10, C.DEPENDS), (10, 5, C.HOLDS), (5, 10, C.DOES_NOT_HOLD)):
+        s = {"scenarios": {**base["scenarios"], "reconnect": _reconnect(sse_ok, ws_ok)}}
+        assert C.claims(s)[4]["status"] == status, (sse_ok, ws_ok)
+    assert C.claims(base)[4]["status"] == C.NOT_MEASURED
+
+
+def test_c6_uses_server_waste_counters() -> None:
+    s = _summary(_ratio(1.0), _ratio(1.0))
+    s["scenarios"]["cancel"] = {"arms": {"sse": _arm(300, 20, outcomes={"cancelled": 5})}}
+    metrics = {"phases": {"cancel/sse/rep1": {"tokens_wasted": 5, "streams_cancelled": 5}}}
+    row = C.claim_c6(s, metrics)
+    assert row["status"] == C.HOLDS
+    metrics["phases"]["cancel/sse/rep1"]["tokens_wasted"] = 50
+    assert C.claim_c6(s, metrics)["status"] == C.DOES_NOT_HOLD
+    assert C.claim_c6(s, None)["status"] == C.NOT_MEASURED
+
+
+def test_c8_overhead_share() -> None:
+    s = _summary(_ratio(1.0), _ratio(1.0))
+    assert C.claim_c8(s)["status"] == C.HOLDS  # 20 B on 60 B = 33 %
+    s["scenarios"]["chat"]["arms"]["sse"]["bytes"]["app_bytes_per_token"] = 100.0
+    row = C.claim_c8(s)
+    assert row["status"] == C.DEPENDS and "sse" in row["verdict"]
+
+
+def test_main_scenario_prefers_chat_then_most_streams() -> None:
+    assert C.main_scenario({"scenarios": {"ramp": {}, "chat": {}}}) == "chat"
+    s = {
+        "scenarios": {
+            "x": {"arms": {"sse": {"streams": 1}}},
+            "y": {"arms": {"sse": {"streams": 9}}},
+        }
+    }
+    assert C.main_scenario(s) == "y"
+    assert C.main_scenario({}) is None
+
+
+def test_claims_markdown_lists_every_claim() -> None:
+    md = C.claims_markdown(C.claims(_summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1))))
+    for i in range(1, 10):
+        assert f"**C{i}**" in md
