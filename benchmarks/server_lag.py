@@ -1,0 +1,311 @@
+"""Server lag of the twin reference servers at N concurrent paced streams (not a test).
+
+For each server kind: start `python -m servers KIND` on a free loopback port pinned to
+CPU 0 (this client runs on CPU 1 when the machine has two), reset the server's stats
+window (`GET /v1/stats?reset=1`), open N concurrent streams with one aiohttp client
+(connector limit raised, DESIGN pitfall 4), read every token, then read the server's own
+lag figures (send stamp − scheduled time, recorded by the server: the client cannot know
+the server's t0) and its CPU time (psutil).
+
+Client-side checks: the inter-arrival of the server stamps "t" against the scheduled gap
+(a server that drifts or bunches shows here), and delivery latency (client receive −
+server stamp; one monotonic clock for all processes on Linux).
+
+    python benchmarks/server_lag.py                      # 200 streams, 200 tokens, 20 ms gap
+    python benchmarks/server_lag.py --streams 1000 --kinds sse ws
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("sse", "ws", "ws-websockets")
+
+
+@dataclass
+class StreamRecord:
+    stamps: list[int] = field(default_factory=list)  # server "t" per token
+    recv: list[int] = field(default_factory=list)  # client receive time per token
+    done: bool = False
+    error: str | None = None
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {cpu})
+
+
+def start_server(kind: str, loop: str, server_cpu: int | None) -> tuple[subprocess.Popen, int]:
+    cmd = [sys.executable, "-m", "servers", kind, "--port", "0", "--host", "127.0.0.1"]
+    cmd += ["--loop", loop, "--heartbeat-s", "15"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=(lambda: _pin(server_cpu)) if server_cpu is not None else None,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if "listening on http://" in line:
+            port = int(line.split("http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+            return proc, port
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+async def sse_stream(
+    session: aiohttp.ClientSession, base: str, params: dict[str, Any], rec: StreamRecord
+) -> None:
+    mono = time.monotonic_ns
+    async with session.get(base + "/v1/stream", params=params) as resp:
+        resp.raise_for_status()
+        event = ""
+        async for raw in resp.content:  # one line at a time, as it arrives
+            line = raw.rstrip(b"\n")
+            if line.startswith(b"event: "):
+                event = line[7:].decode()
+            elif line.startswith(b"data: "):
+                if event == "done":
+                    rec.done = True
+                    return
+                now = mono()
+                rec.stamps.append(json.loads(line[6:])["t"])
+                rec.recv.append(now)
+            elif not line:
+                event = ""
+
+
+async def ws_stream(
+    session: aiohttp.ClientSession, base: str, params: dict[str, Any], rec: StreamRecord
+) -> None:
+    mono = time.monotonic_ns
+    async with session.ws_connect(base + "/v1/ws", autoping=True, max_msg_size=0) as ws:
+        await ws.send_str(json.dumps({"type": "start", **params}))
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                break
+            now = mono()
+            obj = json.loads(msg.data)
+            if "type" in obj:
+                rec.done = obj["type"] == "done"
+                return
+            rec.stamps.append(obj["t"])
+            rec.recv.append(now)
+
+
+async def _one(
+    kind: str,
+    session: aiohttp.ClientSession,
+    base: str,
+    params: dict[str, Any],
+    rec: StreamRecord,
+    delay_s: float,
+) -> None:
+    await asyncio.sleep(delay_s)
+    try:
+        if kind == "sse":
+            await sse_stream(session, base, params, rec)
+        else:
+            await ws_stream(session, base, params, rec)
+    except Exception as exc:  # recorded and reported, never silently dropped
+        rec.error = f"{type(exc).__name__}: {exc}"
+
+
+async def drive(kind: str, port: int, args: argparse.Namespace) -> tuple[list[StreamRecord], float]:
+    base = f"http://127.0.0.1:{port}"
+    connector = aiohttp.TCPConnector(limit=args.streams + 10, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=args.timeout, sock_connect=10)
+    records = [StreamRecord() for _ in range(args.streams)]
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        t_start = time.monotonic()
+        await asyncio.gather(
+            *(
+                _one(
+                    kind,
+                    session,
+                    base,
+                    {
+                        "seed": i,
+                        "tokens": args.tokens,
+                        "ttft_ms": args.ttft_ms,
+                        "gap_ms": args.gap_ms,
+                        "stream": f"lag-{i}",
+                    },
+                    rec,
+                    args.stagger_ms / 1000 * i / args.streams,
+                )
+                for i, rec in enumerate(records)
+            )
+        )
+        wall = time.monotonic() - t_start
+    return records, wall
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+
+
+def client_figures(records: list[StreamRecord], gap_ms: float) -> dict[str, Any]:
+    gap_ns = gap_ms * 1e6
+    itl_err: list[float] = []
+    delivery: list[float] = []
+    for rec in records:
+        itl_err.extend(abs((b - a) - gap_ns) / 1e3 for a, b in pairwise(rec.stamps))
+        delivery.extend((r - t) / 1e3 for r, t in zip(rec.recv, rec.stamps, strict=True))
+    tokens = sum(len(r.stamps) for r in records)
+    return {
+        "tokens": tokens,
+        "complete": sum(r.done for r in records),
+        "errors": [r.error for r in records if r.error][:3],
+        "stamp_gap_err_p50_us": statistics.median(itl_err) if itl_err else float("nan"),
+        "stamp_gap_err_p99_us": _pct(itl_err, 0.99),
+        "delivery_p50_us": statistics.median(delivery) if delivery else float("nan"),
+        "delivery_p99_us": _pct(delivery, 0.99),
+    }
+
+
+def run_kind(kind: str, args: argparse.Namespace, server_cpu: int | None) -> dict[str, Any]:
+    import requests
+
+    load_before = os.getloadavg()[0]
+    proc, port = start_server(kind, args.loop, server_cpu)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        ps = psutil.Process(proc.pid)
+        requests.get(base + "/v1/stats", params={"reset": "1"}, timeout=5).raise_for_status()
+        cpu0 = ps.cpu_times()
+        t0 = time.monotonic()
+        records, wall = asyncio.run(drive(kind, port, args))
+        cpu1 = ps.cpu_times()
+        stats = requests.get(base + "/v1/stats", params={"reset": "1"}, timeout=5).json()
+        elapsed = time.monotonic() - t0
+    finally:
+        stop_server(proc)
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    client = client_figures(records, args.gap_ms)
+    lag = stats["lag_us"]
+    return {
+        "kind": kind,
+        "server_cpu": server_cpu,
+        "wall_s": wall,
+        "lag_p50_us": lag["p50"],
+        "lag_p99_us": lag["p99"],
+        "lag_max_us": lag["max"],
+        "lag_samples": lag["count"],
+        "early": lag["early"],
+        "server_tokens": stats["tokens_sent"],
+        "tokens_per_s": client["tokens"] / wall if wall else float("nan"),
+        "cpu_pct": 100 * cpu_s / elapsed,
+        "cpu_us_per_token": 1e6 * cpu_s / max(1, stats["tokens_sent"]),
+        "loadavg_1m": load_before,
+        **client,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    p.add_argument("--streams", type=int, default=200)
+    p.add_argument("--tokens", type=int, default=200)
+    p.add_argument("--ttft-ms", type=float, default=300)
+    p.add_argument("--gap-ms", type=float, default=20)
+    p.add_argument(
+        "--stagger-ms",
+        type=float,
+        default=None,
+        help="spread stream starts evenly over this many ms (default: one gap, so token\n"
+        "phases are uniform - steady load; 0 = all streams in lockstep, a burst every gap)",
+    )
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--timeout", type=float, default=120, help="per-run client time limit (s)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin server and client to CPUs")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    args = p.parse_args(argv)
+    if args.stagger_ms is None:
+        args.stagger_ms = args.gap_ms
+    if not 1 <= args.streams <= 5000 or not 1 <= args.tokens <= 10_000:
+        p.error("--streams must be 1..5000 and --tokens 1..10000")
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_cpu = cpus[0] if len(cpus) >= 2 and not args.no_pin else None
+    if server_cpu is not None:
+        _pin(cpus[1])  # client on the other core
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    rows = [run_kind(kind, args, server_cpu) for kind in args.kinds]
+    print(
+        f"\n{args.streams} streams x {args.tokens} tokens, ttft {args.ttft_ms:g} ms, "
+        f"gap {args.gap_ms:g} ms, starts spread over {args.stagger_ms:g} ms, "
+        f"server loop {args.loop}, server pinned to CPU {server_cpu}"
+    )
+    head = (
+        f"{'server':<14}{'lag p50':>9}{'lag p99':>9}{'lag max':>9}{'samples':>9}{'tok/s':>8}"
+        f"{'CPU%':>6}{'us/tok':>7}{'gap err p50/p99':>17}{'deliv p50/p99':>15}"
+        f"{'done':>6}{'load':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['kind']:<14}{r['lag_p50_us'] / 1000:>7.2f}ms{r['lag_p99_us'] / 1000:>7.2f}ms"
+            f"{r['lag_max_us'] / 1000:>7.1f}ms{r['lag_samples']:>9}{r['tokens_per_s']:>8.0f}"
+            f"{r['cpu_pct']:>6.0f}{r['cpu_us_per_token']:>7.1f}"
+            f"{r['stamp_gap_err_p50_us'] / 1000:>8.2f}/{r['stamp_gap_err_p99_us'] / 1000:.2f}ms"
+            f"{r['delivery_p50_us'] / 1000:>7.2f}/{r['delivery_p99_us'] / 1000:.2f}ms"
+            f"{r['complete']:>6}{r['loadavg_1m']:>6.1f}"
+        )
+        if r["errors"]:
+            print(f"  errors: {r['errors']}")
+    print(
+        "lag = server send stamp - scheduled time (server-side sketch); gap err = |stamp "
+        "inter-arrival - gap|; deliv = client receive - server stamp; CPU% of one core;\n"
+        "load = 1-min load average before the run (other processes make lag noisy)."
+    )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

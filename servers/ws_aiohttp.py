@@ -1,0 +1,71 @@
+"""The aiohttp WebSocket server: upgrade at `GET /v1/ws`, protocol in servers.ws_session.
+
+Compression is chosen explicitly (off by default, DESIGN pitfall 8), pings every
+heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from aiohttp import WSMsgType, web
+
+from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
+from servers.config import ServerState
+from servers.http_common import STATE_KEY, make_app
+from servers.ws_session import WSSession, WSSink
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    state: ServerState = request.app[STATE_KEY]
+    cfg = state.config
+    ws = web.WebSocketResponse(
+        heartbeat=cfg.heartbeat_s or None,
+        compress=cfg.compression == "deflate",
+        max_msg_size=MAX_CLIENT_MESSAGE,
+    )
+    if not ws.can_prepare(request).ok:
+        return web.Response(status=426, text="WebSocket upgrade required\n")
+    await ws.prepare(request)
+    state.stats.ws_connections_total += 1
+    sink = WSSink(
+        partial(ws.send_frame, opcode=WSMsgType.TEXT), partial(_abort, request), (ConnectionError,)
+    )
+    session = WSSession(state, sink)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                try:
+                    await session.on_text(msg.data)
+                except ProtocolError as exc:
+                    state.stats.ws_protocol_errors += 1
+                    await session.close()
+                    await ws.close(code=exc.code, message=exc.reason.encode())
+                    break
+            elif msg.type is WSMsgType.BINARY:
+                state.stats.ws_protocol_errors += 1
+                await session.close()
+                await ws.close(
+                    code=CLOSE_UNSUPPORTED_DATA, message=b"binary frames are not supported"
+                )
+                break
+            elif msg.type is WSMsgType.ERROR:  # e.g. oversized: aiohttp already closed with 1009
+                state.stats.ws_protocol_errors += 1
+                break
+    except ConnectionError:
+        pass
+    finally:
+        await session.close()
+    return ws
+
+
+def make_ws_app(state: ServerState) -> web.Application:
+    app = make_app(state)
+    app.router.add_get("/v1/ws", ws_handler)
+    return app

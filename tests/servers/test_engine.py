@@ -1,0 +1,209 @@
+"""In-process tests of the shared emission loop, the lag sketch and the stream registry."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+
+import pytest
+
+from core.schedule import StreamParams, StreamPlan, token_texts
+from servers import streams as streams_mod
+from servers.config import ServerConfig, ServerState
+from servers.engine import run_stream, wasted_tokens
+from servers.stats import LagSketch, bucket_bounds, bucket_index
+from servers.streams import ActiveStream, Outcome, StreamRegistry
+
+
+class FakeSink:
+    """Records (monotonic ns, bytes) per send; can fail on the k-th send."""
+
+    frame = None
+
+    def __init__(self, fail_at: int | None = None, heartbeat: bytes | None = None) -> None:
+        self.sent: list[tuple[int, bytes]] = []
+        self.fail_at = fail_at
+        self.heartbeat = heartbeat
+        self.errors = (ConnectionResetError,)
+        self.aborted = False
+
+    async def send(self, data: bytes) -> None:
+        if self.fail_at is not None and len(self.sent) + 1 >= self.fail_at:
+            raise ConnectionResetError("peer gone")
+        self.sent.append((time.monotonic_ns(), data))
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def tokens(self) -> list[dict[str, object]]:
+        return [json.loads(d) for _, d in self.sent if d.startswith(b"{")]
+
+
+def _state(heartbeat_s: float = 0.0) -> ServerState:
+    return ServerState(ServerConfig(kind="sse", heartbeat_s=heartbeat_s))
+
+
+def _plan(**kw: object) -> StreamPlan:
+    base: dict[str, object] = {"seed": 1, "tokens": 20, "ttft_ms": 2, "gap_ms": 2, "stream": "e"}
+    return StreamPlan.build(StreamParams(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+async def _emit(
+    state: ServerState, plan: StreamPlan, sink: FakeSink, start: int = 0, t0: int | None = None
+) -> tuple[Outcome, ActiveStream]:
+    handle = ActiveStream(plan.params.stream)
+    t0 = time.monotonic_ns() if t0 is None else t0
+    return await run_stream(state, handle, plan, start, t0, sink), handle
+
+
+def test_sketch_bucket_roundtrip_and_precision() -> None:
+    rng = random.Random(0)
+    for us in [0, 1, 63, 64, 65, 127, 128, 1000, 2**20, 2**40] + [
+        rng.randrange(0, 10**9) for _ in range(2000)
+    ]:
+        lo, hi = bucket_bounds(bucket_index(us))
+        assert lo <= us < hi
+        assert (hi - lo) <= max(1, lo / 32)
+
+
+def test_sketch_quantiles_and_prometheus_buckets() -> None:
+    sk = LagSketch()
+    values = list(range(1, 10001))  # µs: 1 µs .. 10 ms, uniform
+    for v in values:
+        sk.record(v * 1000)  # ns
+    sk.record(-5)  # early: clamped, counted
+    assert sk.early == 1 and sk.n == 10001
+    p50 = sk.quantile_us(0.5)
+    p99 = sk.quantile_us(0.99)
+    assert p50 is not None and abs(p50 - 5000) / 5000 < 0.04
+    assert p99 is not None and abs(p99 - 9_900) / 9_900 < 0.04
+    cum = sk.cumulative_le_us([1024, 4096, 1 << 24])
+    assert cum[0] == 1 + sum(1 for v in values if v < 1024)  # exact at power-of-two edges
+    assert cum[-1] == sk.n
+
+
+def test_wasted_tokens_counts_due_window() -> None:
+    offs = [0, 10, 20, 30, 40]
+    assert wasted_tokens(offs, 100, 2, 99, 135) == 2  # seq 2 (due 120) and 3 (due 130)
+    assert wasted_tokens(offs, 100, 2, 125, 135) == 1
+    assert wasted_tokens(offs, 100, 4, 0, 139) == 0
+
+
+def test_registry_resume_t0_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = StreamRegistry()
+    plan = _plan(stream="r1")
+    reg.remember(plan.params, 12345)
+    assert reg.resume_t0(plan, 5, 10**12) == 12345  # known: original schedule
+    other = _plan(stream="r1", seed=2)  # same id, different params: re-anchor
+    now = 10**12
+    t0 = reg.resume_t0(other, 5, now)
+    assert t0 + other.offsets[6] == now + (other.offsets[6] - other.offsets[5])
+    monkeypatch.setattr(streams_mod, "RECENT_MAX", 3)
+    for i in range(10):
+        reg.remember(_plan(stream=f"b{i}").params, i)
+    assert reg.lookup("b9") is not None and reg.lookup("b0") is None
+    monkeypatch.setattr(streams_mod, "RECENT_TTL_S", -1.0)
+    assert reg.lookup("b9") is None
+
+
+def test_tokens_never_early_and_complete() -> None:
+    state = _state()
+    plan = _plan(tokens=30, gap_ms=3)
+    sink = FakeSink()
+    t0 = time.monotonic_ns()
+    outcome, handle = asyncio.run(_emit(state, plan, sink, t0=t0))
+    assert outcome is Outcome.COMPLETED and handle.sent == 30
+    toks = sink.tokens()
+    assert [(t["i"], t["d"]) for t in toks] == list(enumerate(token_texts(1, "e", 30)))
+    for t in toks:
+        assert int(t["t"]) >= t0 + plan.offsets[int(t["i"])]  # type: ignore[call-overload]
+    st = state.stats
+    assert st.tokens_sent == 30 and st.lag.n == 30 and st.lag.early == 0
+    assert st.streams_active == 0 and st.streams_completed == 1
+
+
+def test_due_tokens_still_yield_to_the_loop() -> None:
+    """Gap 0: two streams must interleave, not run one after the other (pitfall 11)."""
+    state = _state()
+    order: list[str] = []
+
+    class Tagged(FakeSink):
+        def __init__(self, tag: str) -> None:
+            super().__init__()
+            self.tag = tag
+
+        async def send(self, data: bytes) -> None:
+            order.append(self.tag)
+
+    async def both() -> None:
+        a = _plan(stream="a", tokens=50, ttft_ms=0, gap_ms=0)
+        b = _plan(stream="b", tokens=50, ttft_ms=0, gap_ms=0)
+        await asyncio.gather(_emit(state, a, Tagged("a")), _emit(state, b, Tagged("b")))
+
+    asyncio.run(both())
+    switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
+    assert len(order) == 100 and switches >= 50
+
+
+def test_failed_write_is_a_disconnect_with_waste() -> None:
+    state = _state()
+    sink = FakeSink(fail_at=5)
+    outcome, handle = asyncio.run(_emit(state, _plan(), sink))
+    assert outcome is Outcome.DISCONNECTED and handle.sent == 4
+    assert 1 <= state.stats.tokens_wasted <= 2
+    assert state.stats.streams_disconnected == 1 and state.stats.streams_active == 0
+    assert state.registry.active() == []
+
+
+def test_stop_cancels_within_a_gap() -> None:
+    state = _state()
+    plan = _plan(tokens=1000, gap_ms=50)
+
+    async def go() -> tuple[Outcome, ActiveStream, float]:
+        handle = ActiveStream("e")
+        task = asyncio.create_task(run_stream(state, handle, plan, 0, time.monotonic_ns(), sink))
+        await asyncio.sleep(0.12)
+        t = time.monotonic()
+        assert state.registry.cancel("e") == 1
+        outcome = await task
+        return outcome, handle, time.monotonic() - t
+
+    sink = FakeSink()
+    outcome, handle, took = asyncio.run(go())
+    assert outcome is Outcome.CANCELLED and took < 0.05
+    assert state.stats.tokens_wasted == 0 and state.stats.streams_cancelled == 1
+    assert handle.sent == len(sink.tokens()) >= 1
+
+
+def test_drop_after_aborts_once() -> None:
+    state = _state()
+    plan = _plan(drop_after=7)
+    sink = FakeSink()
+    outcome, handle = asyncio.run(_emit(state, plan, sink))
+    assert outcome is Outcome.DROPPED and sink.aborted and handle.sent == 7
+    resumed = FakeSink()
+    outcome2, h2 = asyncio.run(_emit(state, plan, resumed, start=7))
+    assert outcome2 is Outcome.COMPLETED and not resumed.aborted and h2.sent == 13
+
+
+def test_heartbeats_fill_a_pause() -> None:
+    state = _state(heartbeat_s=0.05)
+    plan = _plan(tokens=3, pause_ms=300, pause_at=1)
+    sink = FakeSink(heartbeat=b": keepalive\n\n")
+    outcome, _ = asyncio.run(_emit(state, plan, sink))
+    beats = [d for _, d in sink.sent if d.startswith(b":")]
+    assert outcome is Outcome.COMPLETED and 3 <= len(beats) <= 9
+    assert state.stats.heartbeats_sent == len(beats)
+
+
+def test_resume_catch_up_is_not_lag() -> None:
+    state = _state()
+    plan = _plan(tokens=40, ttft_ms=0, gap_ms=5)
+    t0 = time.monotonic_ns() - 100_000_000  # tokens 0..20 already due
+    sink = FakeSink()
+    outcome, handle = asyncio.run(_emit(state, plan, sink, start=10, t0=t0))
+    assert outcome is Outcome.COMPLETED and handle.sent == 30
+    assert 10 <= state.stats.lag.n <= 20  # only tokens due after the resume are lag samples
