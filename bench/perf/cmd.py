@@ -1,0 +1,392 @@
+"""`ssevsws perf [--quick]`: throughput, idle capacity, client ceiling, end to end.
+
+Writes ``results/<run>/perf.json``, ``perf.md``, ``figures/perf_*.png`` and a manifest,
+then prints the ratio table with PASS/MISS against issue 7's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.perf import ceiling as ceil_mod
+from bench.perf.flood import raise_nofile
+from bench.perf.procs import ROOT, Server, cores, run_json, start_server, tcp_summary
+from bench.perf.report import SERVERS, ratio_table, write_report
+from bench.procs import http_get
+from core.runfolder import mark_complete, mark_incomplete, start_run, update_manifest
+
+#: server name -> (python argv, protocol, extra client spec)
+SERVER_ARGV: dict[str, tuple[list[str], str, dict[str, Any]]] = {
+    "sse": (["-m", "servers", "sse"], "sse", {}),
+    "ws": (["-m", "servers", "ws"], "ws", {}),
+    "ws-websockets": (["-m", "servers", "ws-websockets"], "ws", {}),
+    "raw": (["-m", "servers.baselines", "raw"], "sse", {}),
+    "starlette": (["-m", "servers.baselines", "starlette"], "sse", {}),
+    # the client offers permessage-deflate as browsers do; the library accepts by default
+    "websockets-default": (
+        ["-m", "servers.baselines", "websockets-default"],
+        "ws",
+        {"offer_deflate": True},
+    ),
+    "aiohttp-sse": (["-m", "servers.baselines", "aiohttp-sse"], "sse", {}),
+    "aiohttp-ws": (["-m", "servers.baselines", "aiohttp-ws"], "ws", {}),
+    "websockets-bare": (
+        ["-m", "servers.baselines", "websockets-default", "--ws-compression", "off"],
+        "ws",
+        {},
+    ),
+}
+OURS = ("sse", "ws", "ws-websockets")
+
+
+@dataclass
+class PerfConfig:
+    quick: bool = False
+    phases: tuple[str, ...] = ("throughput", "idle", "ceiling", "e2e")
+    throughput_servers: tuple[str, ...] = (
+        "sse", "ws", "ws-websockets", "raw", "starlette", "websockets-default",
+        "aiohttp-sse", "aiohttp-ws",
+    )  # fmt: skip
+    flood_ns: tuple[int, ...] = (100, 1000)
+    flood_warmup_s: float = 1.0
+    flood_window_s: float = 4.0
+    paced_ns: tuple[int, ...] = (100, 1000)
+    paced_tokens: int = 300
+    paced_gap_ms: float = 20.0
+    paced_spread_s: float = 1.0
+    paced_warmup_s: float = 0.5
+    paced_window_s: float = 3.0
+    idle_servers: tuple[str, ...] = (
+        "sse", "aiohttp-sse", "ws", "aiohttp-ws", "ws-websockets", "websockets-bare",
+        "websockets-default", "starlette",
+    )  # fmt: skip
+    idle_n: int = 10_000
+    idle_hold_s: float = 60.0
+    idle_heartbeat_s: float = 15.0
+    idle_batch: int = 500
+    ceiling_protos: tuple[str, ...] = ("sse", "ws")
+    ceiling_points: tuple[int, ...] = (100, 250, 500, 750, 1000, 1500)
+    ceiling_processes: tuple[int, ...] = (1, 2)
+    ceiling_sessions: int = 3
+    ceiling_bound_ms: float = 5.0
+    e2e_users: int = 1000
+    e2e_sessions: int = 2
+    e2e_ttft_ms: float = 300.0
+    e2e_processes: int = 2
+    limit_s: float = 120.0
+
+    @classmethod
+    def quick_config(cls) -> PerfConfig:
+        return cls(
+            quick=True, flood_warmup_s=0.5, flood_window_s=1.5, paced_tokens=150,
+            paced_spread_s=0.5, paced_warmup_s=0.3, paced_window_s=1.0,
+            idle_servers=("sse", "aiohttp-sse", "ws", "aiohttp-ws"), idle_n=1000,
+            idle_hold_s=5.0, idle_heartbeat_s=1.0, idle_batch=250, ceiling_points=(50, 200),
+            ceiling_processes=(1,), ceiling_sessions=2, e2e_users=200, e2e_sessions=1,
+            e2e_processes=1, limit_s=60.0,
+        )  # fmt: skip
+
+
+def flood_tokens(n: int, seconds: float) -> int:
+    """Tokens per flood stream: enough that few streams end inside the window (a stream
+    that ends is replaced at once anyway), few enough that building plans stays cheap."""
+    return max(500, min(20_000, int(400_000 * seconds / n)))
+
+
+class Perf:
+    def __init__(self, cfg: PerfConfig, run_dir: Path, log: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.log = log
+        self.server_cpus, self.client_cpus = cores()
+        self.logs = run_dir / "logs"
+        self.perf: dict[str, Any] = {
+            "throughput": [], "idle": [], "ceiling": [], "e2e": [], "tcp": [], "notes": [],
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ helpers
+    def _server(self, name: str, extra: list[str] | None = None) -> Server:
+        argv, _, _ = SERVER_ARGV[name]
+        srv = start_server(name, [*argv, *(extra or [])], self.server_cpus, self.logs)
+        self.log(f"  started {name} pid {srv.pid} on CPU {srv.cpus}: {srv.line}")
+        return srv
+
+    def _client(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return run_json(
+            ["-m", "bench.perf.flood", json.dumps(spec)], self.client_cpus,
+            timeout=float(spec.get("limit_s", self.cfg.limit_s)) + 30,
+        )  # fmt: skip
+
+    def _tcp(self, phase: str) -> None:
+        t = tcp_summary()
+        self.perf["tcp"].append({"phase": phase, **t})
+        self.log(f"  ss -s after {phase}: TIME_WAIT {t['timewait']}, established {t['estab']}")
+        tw = t.get("timewait") or 0
+        if tw > 15_000:  # pitfall 14: let the kernel reap them before the next big phase
+            self.log(f"  waiting for TIME_WAIT to drain ({tw})")
+            deadline = time.monotonic() + 65
+            while time.monotonic() < deadline and (tcp_summary().get("timewait") or 0) > 5_000:
+                time.sleep(2)
+
+    @staticmethod
+    def _stats(srv: Server, reset: bool) -> dict[str, Any] | None:
+        status, body = http_get(f"{srv.url}/v1/stats" + ("?reset=1" if reset else ""), 5.0)
+        if status != 200:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    # ------------------------------------------------------------------ phases
+    def throughput(self) -> None:
+        c = self.cfg
+        for name in c.throughput_servers:
+            _, proto, extra = SERVER_ARGV[name]
+            srv = self._server(name)
+            try:
+                for mode, ns in (("flood", c.flood_ns), ("paced", c.paced_ns)):
+                    for n in ns:
+                        spec: dict[str, Any] = {
+                            "mode": mode, "proto": proto, "url": srv.url, "n": n,
+                            "server_pid": srv.pid, "limit_s": c.limit_s, **extra,
+                        }  # fmt: skip
+                        if mode == "flood":
+                            secs = c.flood_warmup_s + c.flood_window_s + 1
+                            spec.update(
+                                tokens=flood_tokens(n, secs),
+                                ttft_ms=0,
+                                gap_ms=0,
+                                warmup_s=c.flood_warmup_s,
+                                window_s=c.flood_window_s,
+                            )
+                        else:
+                            spec.update(tokens=c.paced_tokens, ttft_ms=0, gap_ms=c.paced_gap_ms,
+                                        spread_s=c.paced_spread_s, warmup_s=c.paced_warmup_s,
+                                        window_s=c.paced_window_s)  # fmt: skip
+                        if name in OURS:
+                            self._stats(srv, reset=True)
+                        r = self._client(spec)
+                        if name in OURS:
+                            st = self._stats(srv, reset=False)
+                            r["server_lag_us"] = (st or {}).get("lag_us")
+                        r.update(server=name, label=SERVERS[name][0], group=SERVERS[name][1],
+                                 server_cpus=srv.cpus, server_line=srv.line,
+                                 stream_tokens=spec["tokens"])  # fmt: skip
+                        self.perf["throughput"].append(r)
+                        self.log(
+                            f"  {name:<19} {mode:<5} N={n:<5} {_n(r['tokens_per_s'])} tok/s, "
+                            f"server CPU {_n(r['server_cpu_pct'])}%, "
+                            f"{_n(r['server_us_per_token'], 2)} µs/token"
+                            + (
+                                f", rate kept p50 {_n(r.get('rate_kept'), 3)} worst-1% "
+                                f"{_n(r.get('rate_kept_p01'), 3)}, end late p99 "
+                                f"{_n(r.get('end_lateness_ms_p99'), 1)} ms, ready "
+                                f"{r['ready_s']} s"
+                                if mode == "paced"
+                                else ""
+                            )
+                            + (f", errors {r['errors'][:2]}" if r["errors"] else "")
+                        )
+            finally:
+                srv.stop()
+        self._tcp("throughput")
+
+    def idle(self) -> None:
+        c = self.cfg
+        hb = f"{c.idle_heartbeat_s:g}"
+        for name in c.idle_servers:
+            _, proto, extra = SERVER_ARGV[name]
+            srv = self._server(name, ["--heartbeat-s", hb])
+            try:
+                spec = {
+                    "mode": "idle", "proto": proto, "url": srv.url, "n": c.idle_n,
+                    "hold_s": c.idle_hold_s, "batch": c.idle_batch, "server_pid": srv.pid,
+                    "limit_s": max(c.limit_s, c.idle_hold_s + 240), **extra,
+                }  # fmt: skip
+                r = self._client(spec)
+                r.update(server=name, label=SERVERS[name][0], heartbeat_s=c.idle_heartbeat_s,
+                         server_cpus=srv.cpus)  # fmt: skip
+                self.perf["idle"].append(r)
+                self.log(
+                    f"  idle {name:<19} {r['opened']}/{c.idle_n} conns, "
+                    f"{_n(r['kib_per_conn'], 1)} KiB/conn, idle CPU {_n(r['idle_cpu_pct'], 1)}%, "
+                    f"{_n(r['heartbeat_bytes_out_per_conn_hour'])} B/conn-h out, "
+                    f"batch connect {r['connect_wall_s']} s"
+                    + (f", errors {r['errors'][:2]}" if r["errors"] else "")
+                )
+            finally:
+                srv.stop()
+            self._tcp(f"idle {name}")
+
+    def ceiling(self) -> None:
+        c = self.cfg
+        for proto in c.ceiling_protos:
+            srv = self._server(proto)
+            try:
+                for procs in c.ceiling_processes:
+                    res = ceil_mod.find_ceiling(
+                        proto, srv.url, self.client_cpus, list(c.ceiling_points),
+                        processes=procs, bound_ms=c.ceiling_bound_ms,
+                        sessions=c.ceiling_sessions, limit_s=c.limit_s, log=self.log,
+                    )  # fmt: skip
+                    res["server_cpus"] = srv.cpus
+                    self.perf["ceiling"].append(res)
+            finally:
+                srv.stop()
+        self._tcp("ceiling")
+
+    def e2e(self) -> None:
+        c = self.cfg
+        for proto in ("sse", "ws"):
+            srv = self._server(proto)
+            try:
+                r = ceil_mod.run_drive(
+                    proto, srv.url, c.e2e_users, self.client_cpus, processes=c.e2e_processes,
+                    sessions=c.e2e_sessions, ttft_ms=c.e2e_ttft_ms,
+                    limit_s=max(c.limit_s, 90.0),
+                )  # fmt: skip
+                st = self._stats(srv, reset=False)
+                r["server_lag_us"] = (st or {}).get("lag_us")
+            finally:
+                srv.stop()
+            r["ttft_error_ms"] = (
+                r["ttft_ms_median"] - c.e2e_ttft_ms if r["ttft_ms_median"] is not None else None
+            )
+            r["itl_error_ms"] = (
+                r["itl_ms_median"] - ceil_mod.GAP_MS if r["itl_ms_median"] is not None else None
+            )
+            r["harness"] = "loadtests.drive (project transports + session script, gevent)"
+            self.perf["e2e"].append(r)
+            self.log(
+                f"  e2e {proto} {c.e2e_users} streams: delivery p50 {_n(r['delivery_ms_p50'], 2)} "
+                f"p99 {_n(r['delivery_ms_p99'], 2)} ms, lost {r['lost']}, "
+                f"TTFT err {_n(r['ttft_error_ms'], 2)} ms, client CPU {_n(r['client_cpu_pct'])}%"
+            )
+        self._tcp("e2e")
+
+
+def _n(v: Any, nd: int = 0) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.{nd}f}"
+
+
+def run_perf(
+    cfg: PerfConfig,
+    results_root: Path,
+    *,
+    log: Callable[[str], None] = print,
+    note: str | None = None,
+    command: str = "ssevsws perf",
+) -> tuple[Path, dict[str, Any]]:
+    """Run the configured phases in a new run folder; (run dir, perf dict)."""
+    nofile = raise_nofile()  # inherited by every server and client we start
+    load1 = os.getloadavg()[0]
+    run_dir = start_run(
+        results_root, "perf" + ("-quick" if cfg.quick else ""), repo_dir=ROOT,
+        manifest={"kind": "perf", "perf_config": asdict(cfg)},
+    )  # fmt: skip
+    log(f"perf run {run_dir}")
+    p = Perf(cfg, run_dir, log)
+    from core.hostinfo import host_facts
+
+    host = host_facts()
+    busy = note or (
+        f"measured on a busy machine (1-min load average {load1:.2f} at start with "
+        f"{host.get('logical_cores')} CPUs): compare ratios within this run, not absolute figures"
+        if load1 >= 0.5 else None
+    )  # fmt: skip
+    p.perf.update(
+        run_id=run_dir.name, quick=cfg.quick, command=command, created_unix=time.time(),
+        host={**host, "cpu_count": host.get("logical_cores"),
+              "python": host.get("python_version")},
+        loadavg_start=os.getloadavg(), busy_machine_note=busy,
+        pinning={"server_cpus": sorted(p.server_cpus), "client_cpus": sorted(p.client_cpus),
+                 "shared": p.server_cpus == p.client_cpus,
+                 "how": "os.sched_setaffinity on each child PID"},
+        nofile=list(nofile),
+        nofile_note=f"soft limit raised to the hard limit: {nofile[0]} / {nofile[1]}"
+        + ("" if nofile[0] >= cfg.idle_n * 1.2 + 100 else
+           f" — below what {cfg.idle_n} idle connections need"),
+        config=asdict(cfg),
+    )  # fmt: skip
+    log(f"  pinning: servers CPU {sorted(p.server_cpus)}, clients CPU {sorted(p.client_cpus)}; "
+        f"open files {nofile[0]}/{nofile[1]}")  # fmt: skip
+    p._tcp("start")
+    ok = False
+    try:
+        for phase in cfg.phases:
+            log(f"[{phase}]")
+            t = time.monotonic()
+            getattr(p, phase)()
+            p.perf.setdefault("phase_seconds", {})[phase] = round(time.monotonic() - t, 1)
+        ok = True
+    finally:
+        if p.perf["e2e"]:
+            p.perf["notes"].append(
+                "End to end runs the project's transports and session script in "
+                "loadtests.drive processes (not Locust); the `ssevsws run` orchestrator did "
+                "not exist when this phase was written."
+            )
+        if cfg.quick:
+            p.perf["notes"].append(
+                f"--quick: flood/paced windows {cfg.flood_window_s:g}/{cfg.paced_window_s:g} s, "
+                f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, e2e "
+                f"{cfg.e2e_users} streams (targets are stated for the full sizes)."
+            )
+        write_report(run_dir, p.perf)
+        if ok:
+            update_manifest(run_dir, perf={"json": "perf.json", "md": "perf.md"})
+            mark_complete(run_dir)
+        else:
+            mark_incomplete(run_dir, "perf interrupted")
+    return run_dir, p.perf
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    cfg = PerfConfig.quick_config() if args.quick else PerfConfig()
+    if args.phases:
+        cfg.phases = tuple(x.strip() for x in args.phases.split(",") if x.strip())
+        bad = set(cfg.phases) - {"throughput", "idle", "ceiling", "e2e"}
+        if bad:
+            print(f"unknown phase(s): {sorted(bad)}", file=sys.stderr)
+            return 2
+    if args.servers:
+        cfg.throughput_servers = tuple(s.strip() for s in args.servers.split(","))
+        bad = set(cfg.throughput_servers) - set(SERVER_ARGV)
+        if bad:
+            print(f"unknown server(s): {sorted(bad)}", file=sys.stderr)
+            return 2
+    command = "ssevsws perf" + (" --quick" if args.quick else "")
+    run_dir, perf = run_perf(cfg, Path(args.results), note=args.note, command=command)
+    print()
+    print(ratio_table(perf))
+    print(f"\n{run_dir / 'perf.md'}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "perf",
+        help="measure the harness itself: server throughput vs raw asyncio and alternatives, "
+        "idle capacity, load generator ceiling, end to end",
+    )
+    p.add_argument("--quick", action="store_true", help="scaled-down version (a few minutes)")
+    p.add_argument("--results", default=str(ROOT / "results"), help="results root folder")
+    p.add_argument("--phases", default="", help="comma list of throughput,idle,ceiling,e2e")
+    p.add_argument("--servers", default="", help="comma list of servers for throughput: "
+                   + ",".join(SERVER_ARGV))  # fmt: skip
+    p.add_argument("--note", default=None, help="a note printed with the figures")
+    p.set_defaults(func=_cmd)
+
+
+__all__ = ["PerfConfig", "add_parser", "run_perf"]

@@ -1,0 +1,496 @@
+"""The perf load client: an asyncio + aiohttp process that loads one server and measures it.
+
+Run as ``python -m bench.perf.flood '<json spec>'`` (the perf command starts it pinned to
+the client core and reads one JSON object from its stdout). Modes:
+
+- ``flood``: N concurrent streams with ttft 0 and gap 0 (the server yields once per token);
+  a stream that ends is replaced at once on the same connection where possible, so N
+  streams stay in flight. After every stream has delivered, `warmup_s`, then a window of
+  `window_s`: tokens received in it and the server's CPU time (psutil on its PID) give
+  tokens/s and server µs per token.
+- ``paced``: N streams of `tokens` at `gap_ms` (50 tokens/s), starts spread over `spread_s`;
+  the rate received in a window where all are running, against the nominal N·1000/gap, and
+  how late each stream's end arrived against its schedule.
+- ``idle``: N connections each holding a stream whose first token is far away (SSE with
+  heartbeat comments, WS with pings), opened `batch` at a time; server RSS sampled as they
+  open (slope = bytes per connection), then CPU and bytes written/read by the server while
+  all are held for `hold_s`.
+
+Counting is cheap on purpose (the client must not be what is measured): SSE reads raw
+chunks and counts ``b"\\n\\n"`` (event ends, a split ``\\n|\\n`` included); WS counts text
+messages. aiohttp's connector limit (100 by default, pitfall 4) is lifted. Everything is
+bounded: `limit_s` caps the whole run; streams are closed at the end of the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import psutil
+
+from core.schedule import StreamParams
+from core.wsmsg import start_message
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Raise the open-files soft limit to the hard limit (pitfall 14); the new (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+class ServerProbe:
+    """CPU seconds, RSS and syscall I/O bytes of the server process (and its children)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.proc = psutil.Process(pid) if pid else None
+
+    def _procs(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            return [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return [self.proc]
+
+    def sample(self) -> dict[str, float]:
+        cpu = rss = wchar = rchar = 0.0
+        for p in self._procs():
+            with contextlib.suppress(psutil.Error), p.oneshot():
+                t = p.cpu_times()
+                cpu += t.user + t.system
+                rss += p.memory_info().rss
+                io = p.io_counters()
+                wchar += io.write_chars
+                rchar += io.read_chars
+        return {"t": time.monotonic(), "cpu_s": cpu, "rss": rss, "wchar": wchar, "rchar": rchar}
+
+
+@dataclass
+class State:
+    total: int = 0  # events (SSE) / text messages (WS) received
+    started: int = 0  # streams that delivered at least one event
+    stop: bool = False
+    errors: list[str] = field(default_factory=list)
+    streams_done: int = 0
+    lateness_ms: list[float] = field(default_factory=list)
+    kept: list[float] = field(default_factory=list)  # scheduled / actual first→last span
+    connect_ms: list[float] = field(default_factory=list)
+    opened: int = 0
+
+    def error(self, msg: str) -> None:
+        if len(self.errors) < 20:
+            self.errors.append(msg)
+
+
+def _params(spec: dict[str, Any], sid: str) -> StreamParams:
+    return StreamParams(
+        seed=int(spec.get("seed", 1)),
+        tokens=int(spec["tokens"]),
+        ttft_ms=float(spec.get("ttft_ms", 0.0)),
+        gap_ms=float(spec.get("gap_ms", 0.0)),
+        stream=sid,
+    )
+
+
+def _query(p: StreamParams) -> dict[str, str]:
+    return {k: str(v) for k, v in p.to_dict().items()}
+
+
+def _linger0(transport: Any) -> None:
+    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (pitfall 14)."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _finished(st: State, p: StreamParams, t_send: float, t_first: float, t_last: float) -> None:
+    """A stream ended: how late its end was against the schedule, and the share of the
+    scheduled rate it kept between its first and last event."""
+    st.streams_done += 1
+    sched = (p.ttft_ms + (p.n_tokens - 1) * p.gap_ms) / 1000
+    st.lateness_ms.append((t_last - t_send - sched) * 1000)
+    span = (p.n_tokens - 1) * p.gap_ms / 1000
+    if span > 0 and t_last > t_first > 0:
+        st.kept.append(min(span / (t_last - t_first), 10.0))
+
+
+# ----------------------------------------------------------------------------- SSE
+async def sse_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    spec: dict[str, Any],
+    st: State,
+    i: int,
+    *,
+    repeat: bool,
+    delay_s: float = 0.0,
+) -> None:
+    if delay_s:
+        await asyncio.sleep(delay_s)
+    k = 0
+    first = True
+    while not st.stop:
+        p = _params(spec, f"{i}.{k}")
+        k += 1
+        t_send = time.monotonic()
+        try:
+            async with session.get(url, params=_query(p)) as resp:
+                if resp.status != 200:
+                    st.error(f"HTTP {resp.status}")
+                    return
+                prev_nl = False
+                t_last = t_first = 0.0
+                async for chunk in resp.content.iter_any():
+                    c = chunk.count(b"\n\n")
+                    if prev_nl and chunk[0] == 10:
+                        c += 1
+                    prev_nl = chunk[-1] == 10
+                    if c:
+                        if first:
+                            first = False
+                            st.started += 1
+                        st.total += c
+                        t_last = time.monotonic()
+                        if not t_first:
+                            t_first = t_last
+                    if st.stop:
+                        _linger0(resp.connection.transport if resp.connection else None)
+                        return
+                _finished(st, p, t_send, t_first, t_last)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            st.error(f"sse: {type(exc).__name__}: {exc}")
+            return
+        if not repeat:
+            return
+
+
+# ----------------------------------------------------------------------------- WS
+async def ws_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    spec: dict[str, Any],
+    st: State,
+    i: int,
+    *,
+    repeat: bool,
+    delay_s: float = 0.0,
+) -> None:
+    if delay_s:
+        await asyncio.sleep(delay_s)
+    compress = 15 if spec.get("offer_deflate", True) else 0
+    first = True
+    try:
+        async with session.ws_connect(url, compress=compress, max_msg_size=0) as ws:
+            k = 0
+            while not st.stop:
+                p = _params(spec, f"{i}.{k}")
+                k += 1
+                t_send = time.monotonic()
+                await ws.send_str(start_message(p))
+                t_last = t_first = 0.0
+                while True:
+                    msg = await ws.receive()
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        data = msg.data
+                        if data.startswith('{"type"'):
+                            if '"done"' in data[:16]:
+                                t_last = time.monotonic()
+                                break
+                            st.error(f"ws: {data[:120]}")
+                            return
+                        if first:
+                            first = False
+                            st.started += 1
+                        if not t_first:
+                            t_first = time.monotonic()
+                        st.total += 1
+                        if st.stop:
+                            _linger0(
+                                ws._response.connection.transport
+                                if ws._response.connection
+                                else None
+                            )
+                            return
+                    else:
+                        if not st.stop:
+                            st.error(f"ws: {msg.type.name} {msg.data!r:.80}")
+                        return
+                _finished(st, p, t_send, t_first, t_last)
+                if not repeat:
+                    return
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        st.error(f"ws: {type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------------- phases
+def _session(limit_s: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=limit_s)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
+
+
+def _endpoint(spec: dict[str, Any]) -> str:
+    base = spec["url"].rstrip("/")
+    if spec["proto"] == "sse":
+        return base + "/v1/stream"
+    return base.replace("http://", "ws://", 1) + "/v1/ws"
+
+
+async def _wait(pred, limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """flood / paced: returns tokens/s in the window, server CPU, µs/token, lateness."""
+    mode = spec["mode"]
+    n = int(spec["n"])
+    limit_s = float(spec.get("limit_s", 120))
+    t_begin = time.monotonic()
+    probe = ServerProbe(spec.get("server_pid"))
+    me = psutil.Process()
+    st = State()
+    url = _endpoint(spec)
+    one = sse_stream if spec["proto"] == "sse" else ws_stream
+    spread = float(spec.get("spread_s", 0.0))
+    async with _session(limit_s) as session:
+        tasks = [
+            asyncio.create_task(
+                one(session, url, spec, st, i, repeat=mode == "flood", delay_s=spread * i / n)
+            )
+            for i in range(n)
+        ]
+        all_started = await _wait(lambda: st.started >= n, min(limit_s / 2, 30 + spread))
+        t_ready = time.monotonic() - t_begin
+        await asyncio.sleep(float(spec.get("warmup_s", 1.0)))
+        s0, c0, tot0 = probe.sample(), me.cpu_times(), st.total
+        await asyncio.sleep(float(spec["window_s"]))
+        s1, c1, tot1 = probe.sample(), me.cpu_times(), st.total
+        if mode == "paced":  # let the streams finish: lateness of every stream's end
+            rest = max(0.0, limit_s - (time.monotonic() - t_begin) - 5)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), rest)
+        st.stop = True
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    dt = s1["t"] - s0["t"]
+    tokens = tot1 - tot0
+    cpu = s1["cpu_s"] - s0["cpu_s"]
+    client_cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    out: dict[str, Any] = {
+        "mode": mode,
+        "proto": spec["proto"],
+        "n": n,
+        "all_started": all_started,
+        "streams_started": st.started,
+        "ready_s": round(t_ready, 3),
+        "window_s": round(dt, 3),
+        "tokens": tokens,
+        "tokens_per_s": tokens / dt if dt > 0 else None,
+        "server_cpu_s": cpu,
+        "server_cpu_pct": 100 * cpu / dt if dt > 0 else None,
+        "server_us_per_token": 1e6 * cpu / tokens if tokens else None,
+        "tokens_per_server_cpu_s": tokens / cpu if cpu > 0 else None,
+        "server_rss_mib": s1["rss"] / 2**20,
+        "client_cpu_pct": 100 * client_cpu / dt if dt > 0 else None,
+        "client_us_per_token": 1e6 * client_cpu / tokens if tokens else None,
+        "errors": st.errors,
+    }
+    if mode == "paced":
+        nominal = n * 1000.0 / float(spec["gap_ms"])
+        lat = sorted(st.lateness_ms)
+        kept = sorted(st.kept)
+        out.update(
+            nominal_tokens_per_s=nominal,
+            window_rate_kept=(tokens / dt) / nominal if dt > 0 else None,
+            # per stream: scheduled first->last span / actual span; p50 and the worst 1 %
+            rate_kept=_pct(kept, 0.5),
+            rate_kept_p01=_pct(kept, 0.01),
+            streams_done=st.streams_done,
+            end_lateness_ms_p50=_pct(lat, 0.5),
+            end_lateness_ms_p99=_pct(lat, 0.99),
+            end_lateness_ms_max=lat[-1] if lat else None,
+        )
+    return out
+
+
+def _pct(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+# ----------------------------------------------------------------------------- idle
+async def _hold_sse(session, url, spec, st: State, i: int, opened: asyncio.Event, release) -> None:
+    p = _params(spec, f"idle.{i}")
+    t = time.monotonic()
+    try:
+        async with session.get(url, params=_query(p)) as resp:
+            st.connect_ms.append((time.monotonic() - t) * 1000)
+            st.opened += 1
+            opened.set()
+            tr = resp.connection.transport if resp.connection else None
+            reader = asyncio.ensure_future(_drain_sse(resp))
+            await release.wait()
+            _linger0(tr)
+            reader.cancel()
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        st.error(f"idle sse: {type(exc).__name__}: {exc}")
+        opened.set()
+
+
+async def _drain_sse(resp: aiohttp.ClientResponse) -> None:
+    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+        async for _ in resp.content.iter_any():
+            pass
+
+
+async def _hold_ws(session, url, spec, st: State, i: int, opened: asyncio.Event, release) -> None:
+    p = _params(spec, f"idle.{i}")
+    t = time.monotonic()
+    try:
+        compress = 15 if spec.get("offer_deflate") else 0
+        async with session.ws_connect(url, compress=compress, autoping=True) as ws:
+            await ws.send_str(start_message(p))
+            st.connect_ms.append((time.monotonic() - t) * 1000)
+            st.opened += 1
+            opened.set()
+            reader = asyncio.ensure_future(_drain_ws(ws))
+            await release.wait()
+            conn = ws._response.connection
+            _linger0(conn.transport if conn is not None else None)
+            reader.cancel()
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        st.error(f"idle ws: {type(exc).__name__}: {exc}")
+        opened.set()
+
+
+async def _drain_ws(ws: aiohttp.ClientWebSocketResponse) -> None:
+    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+        async for _ in ws:  # pongs are answered by aiohttp (autoping)
+            pass
+
+
+async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
+    n = int(spec["n"])
+    batch = int(spec.get("batch", 250))
+    limit_s = float(spec.get("limit_s", 300))
+    hold_s = float(spec["hold_s"])
+    probe = ServerProbe(spec.get("server_pid"))
+    st = State()
+    url = _endpoint(spec)
+    spec = {**spec, "tokens": 1, "ttft_ms": float(spec.get("ttft_ms", 600_000)), "gap_ms": 0}
+    hold = _hold_sse if spec["proto"] == "sse" else _hold_ws
+    release = asyncio.Event()
+    samples: list[tuple[int, float]] = []
+    tasks: list[asyncio.Task[None]] = []
+    t_start = time.monotonic()
+    await asyncio.sleep(0.3)
+    samples.append((0, probe.sample()["rss"]))
+    every = max(batch, n // 10)
+    async with _session(limit_s) as session:
+        t0 = time.monotonic()
+        for start in range(0, n, batch):
+            if time.monotonic() - t_start > limit_s / 2:
+                st.error(f"idle: stopped opening at {start} connections (time limit)")
+                break
+            events = []
+            for i in range(start, min(n, start + batch)):
+                ev = asyncio.Event()
+                events.append(ev)
+                tasks.append(asyncio.create_task(hold(session, url, spec, st, i, ev, release)))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
+            if (start + batch) % every < batch or start + batch >= n:
+                await asyncio.sleep(0.2)
+                samples.append((st.opened, probe.sample()["rss"]))
+        connect_wall = time.monotonic() - t0
+        await asyncio.sleep(1.0)
+        h0 = probe.sample()
+        samples.append((st.opened, h0["rss"]))
+        await asyncio.sleep(hold_s)
+        h1 = probe.sample()
+        still = sum(1 for t in tasks if not t.done())
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    dt = h1["t"] - h0["t"]
+    conns = max(1, st.opened)
+    lat = sorted(st.connect_ms)
+    slope = _slope(samples)
+    return {
+        "mode": "idle",
+        "proto": spec["proto"],
+        "n": n,
+        "opened": st.opened,
+        "held_to_end": still,
+        "connect_wall_s": round(connect_wall, 3),
+        "connect_ms_p50": _pct(lat, 0.5),
+        "connect_ms_p99": _pct(lat, 0.99),
+        "rss_samples": samples,
+        "rss_base_mib": samples[0][1] / 2**20,
+        "rss_held_mib": h1["rss"] / 2**20,
+        "kib_per_conn": slope / 1024 if slope is not None else None,
+        "hold_s": round(dt, 3),
+        "idle_cpu_pct": 100 * (h1["cpu_s"] - h0["cpu_s"]) / dt if dt > 0 else None,
+        "heartbeat_bytes_out_per_conn_hour": (h1["wchar"] - h0["wchar"]) / conns * 3600 / dt,
+        "bytes_in_per_conn_hour": (h1["rchar"] - h0["rchar"]) / conns * 3600 / dt,
+        "errors": st.errors,
+    }
+
+
+def _slope(samples: list[tuple[int, float]]) -> float | None:
+    """Least-squares bytes per connection over (connections, RSS) samples."""
+    pts = [(float(x), y) for x, y in samples]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx
+
+
+async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec["mode"] == "idle":
+        return await run_idle(spec)
+    return await run_load(spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(argv[0])
+    nofile = raise_nofile()
+    try:
+        import uvloop
+
+        out = uvloop.run(main_async(spec))
+    except ImportError:  # pragma: no cover
+        out = asyncio.run(main_async(spec))
+    out["client_nofile"] = list(nofile)
+    out["client_pid"] = psutil.Process().pid
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
