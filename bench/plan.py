@@ -1,0 +1,197 @@
+"""What one `ssevsws run` will do, computed before anything starts: where the scenarios
+and the locustfile are, the arms, the phase order and seeds, and the exact server and
+Locust command lines (pure functions, unit-tested without processes)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import LOOPBACK
+from core.runfolder import sanitize_name
+from core.scenario import ARM_PROTOCOL, Scenario, ScenarioError
+
+REPO = Path(__file__).resolve().parents[1]
+#: What the manifest says of server-side figures when the user brought their own server.
+FOREIGN = "not measured: foreign server"
+#: Locust gets this long beyond run time + stop timeout before it is terminated.
+PHASE_MARGIN_S = 30.0
+
+
+# --------------------------------------------------------------------------- locating files
+
+
+def loadtests_dir() -> Path:
+    """The loadtests package folder, found without importing it (DESIGN §2 arrows)."""
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec("loadtests")
+        if spec is not None and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations)))
+    return REPO / "loadtests"
+
+
+def scenarios_dir() -> Path:
+    return loadtests_dir() / "scenarios"
+
+
+def locustfile() -> Path:
+    return loadtests_dir() / "locustfile.py"
+
+
+def available_scenarios() -> list[str]:
+    d = scenarios_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def resolve_scenario_path(arg: str) -> Path:
+    """A scenario name in loadtests/scenarios/ or a path to a .toml file."""
+    path = Path(arg).expanduser()
+    if path.suffix == ".toml" or os.sep in arg:
+        if path.is_file():
+            return path.resolve()
+        raise ScenarioError(f"scenario file not found: {arg}")
+    named = scenarios_dir() / f"{arg}.toml"
+    if named.is_file():
+        return named
+    known = ", ".join(available_scenarios()) or f"none found in {scenarios_dir()}"
+    raise ScenarioError(f"unknown scenario {arg!r} (known: {known}; or give a path to a .toml)")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of the comparison: a reference server kind, or the user's own URL."""
+
+    name: str  # sse | ws | ws-websockets
+    url: str | None = None  # None: a reference server is started for every phase
+
+    @property
+    def protocol(self) -> str:
+        return ARM_PROTOCOL[self.name]
+
+    @property
+    def reference(self) -> bool:
+        return self.url is None
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    index: int  # 1-based position in the run
+    name: str  # "<scenario>/<arm>/r<rep>"
+    arm: Arm
+    rep: int
+    seed: int
+
+    @property
+    def stem(self) -> str:
+        """File-name form of the phase name (locust/<stem>*.csv, phases/<stem>.json)."""
+        return sanitize_name(self.name.replace("/", "_"))
+
+
+def phase_seed(scenario_seed: int, rep: int) -> int:
+    """Repetition 1 uses the scenario's seed itself; later ones a distinct seed. Both arms
+    of one repetition share it, so they stream the same tokens on the same schedule."""
+    return scenario_seed + (rep - 1) * 1000
+
+
+def plan_phases(scenario: Scenario, arms: list[Arm]) -> list[PhasePlan]:
+    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10)."""
+    plans = []
+    for rep in range(1, scenario.repetitions + 1):
+        for arm in arms:
+            plans.append(
+                PhasePlan(
+                    index=len(plans) + 1,
+                    name=f"{scenario.name}/{arm.name}/r{rep}",
+                    arm=arm,
+                    rep=rep,
+                    seed=phase_seed(scenario.seed, rep),
+                )
+            )
+    return plans
+
+
+def server_command(arm: str, scenario: Scenario) -> list[str]:
+    """`python -m servers ARM` on loopback, port 0 (announced), the scenario's settings."""
+    srv = scenario.server
+    cmd = [
+        sys.executable,
+        "-m",
+        "servers",
+        arm,
+        "--host",
+        LOOPBACK,
+        "--port",
+        "0",
+        "--heartbeat-s",
+        f"{srv.heartbeat_s:g}",
+        "--retry-ms",
+        str(srv.retry_ms),
+        "--ws-compression",
+        srv.ws_compression,
+    ]
+    if not srv.accel_header:
+        cmd.append("--no-accel-header")
+    return cmd
+
+
+def run_seconds(scenario: Scenario) -> int:
+    """Locust's run time in whole seconds (its -t takes integers; rounded up)."""
+    load = scenario.load
+    if load.ramp_steps:
+        return max(1, math.ceil(len(load.ramp_steps) * load.step_s))
+    return max(1, math.ceil(load.duration_s))
+
+
+def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:
+    """Headless Locust for one phase. With ramp steps the locustfile's LoadTestShape
+    drives users and run time, so -u/-r/-t are left out."""
+    load = scenario.load
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile()),
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        str(max(0, math.ceil(load.stop_timeout_s))),
+        "--csv",
+        str(csv_prefix),
+    ]
+    if not load.ramp_steps:
+        cmd += [
+            "-u",
+            str(load.users),
+            "-r",
+            f"{load.spawn_rate:g}",
+            "-t",
+            f"{run_seconds(scenario)}s",
+        ]
+    if load.processes > 1:
+        cmd += ["--processes", str(load.processes)]
+    return cmd
+
+
+def phase_timeout_s(scenario: Scenario) -> float:
+    return run_seconds(scenario) + math.ceil(scenario.load.stop_timeout_s) + PHASE_MARGIN_S
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for servers and Locust: this one minus LOCUST_* settings (which
+    would silently change a phase), plus the repo on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env

@@ -1,0 +1,194 @@
+"""Resource sampler: psutil on every process of the current phase, from a thread.
+
+Every `interval_s` (default 0.5 s) each watched process — and, if asked, its descendants
+(Locust's forked workers) — is read once: cumulative user/system CPU seconds, CPU % over
+the last interval (100 = one core, computed from the cumulative times, so it is exact
+over the interval rather than psutil's first-call 0.0), RSS, open fds and TCP
+connections (LISTEN sockets excluded). Rows go through `RecordWriter` to the
+``resources`` table under this process's writer id, labelled with the current phase,
+arm and the role given at `watch` time.
+
+Roles written here: ``server`` (a reference server), ``master`` (the Locust master of
+``--processes N``), ``loadgen`` (a Locust process that runs users, seen from outside).
+The Locust processes also sample *themselves* under role ``client`` (loadtests); the
+two views are kept apart so no figure counts a process twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from core.runfolder import RecordWriter
+
+DEFAULT_INTERVAL_S = 0.5
+
+
+@dataclass
+class _Watch:
+    proc: psutil.Process
+    role: str
+    children_role: str | None  # None: do not follow descendants
+
+
+class ResourceSampler:
+    """Samples watched processes on a background thread; thread-safe watch/unwatch."""
+
+    def __init__(
+        self,
+        run_dir: Path | str,
+        *,
+        writer_id: str,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        flush_seconds: float = 2.0,
+    ) -> None:
+        self.interval_s = interval_s
+        self._clock_ns = clock_ns
+        self._writer = RecordWriter(
+            run_dir, "resources", writer_id, flush_rows=2000, flush_seconds=flush_seconds
+        )
+        self._lock = threading.Lock()
+        self._watches: dict[int, _Watch] = {}
+        self._known: dict[int, psutil.Process] = {}  # pid → Process (start time pinned)
+        self._prev: dict[int, tuple[int, float]] = {}  # pid → (t_ns, cpu seconds)
+        self.phase: str | None = None
+        self.arm: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+        self.samples = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ control
+    def set_phase(self, phase: str | None, arm: str | None) -> None:
+        with self._lock:
+            self.phase, self.arm = phase, arm
+
+    def watch(self, pid: int, role: str, *, children_role: str | None = None) -> None:
+        """Sample `pid` as `role`; with `children_role`, its descendants too (found anew
+        every tick, so workers forked after the start are picked up)."""
+        try:
+            proc = psutil.Process(pid)
+        except psutil.Error:
+            return
+        with self._lock:
+            self._watches[pid] = _Watch(proc, role, children_role)
+
+    def unwatch(self, pid: int) -> None:
+        with self._lock:
+            self._watches.pop(pid, None)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and flush everything sampled (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            self._closed = True
+            self._writer.close()
+
+    @property
+    def rows_written(self) -> int:
+        return self._writer.rows_written
+
+    # ------------------------------------------------------------------ sampling
+    def _loop(self) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception as exc:  # keep sampling; a bad tick must not end the run
+                if len(self.errors) < 20:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            next_t += self.interval_s
+            delay = next_t - time.monotonic()
+            if delay < 0:  # fell behind (loaded machine): skip, do not burst
+                next_t = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def _targets(self) -> list[tuple[psutil.Process, str]]:
+        out: list[tuple[psutil.Process, str]] = []
+        seen: set[int] = set()
+        for w in self._watches.values():
+            if w.proc.pid not in seen:
+                out.append((w.proc, w.role))
+                seen.add(w.proc.pid)
+            if w.children_role is None:
+                continue
+            with contextlib.suppress(psutil.Error):
+                for child in w.proc.children(recursive=True):
+                    if child.pid in seen:
+                        continue
+                    known = self._known.get(child.pid)
+                    if known is None or known.create_time() != child.create_time():
+                        self._known[child.pid] = known = child
+                    out.append((known, w.children_role))
+                    seen.add(child.pid)
+        return out
+
+    def _row(self, proc: psutil.Process, role: str, t_ns: int) -> dict[str, Any] | None:
+        try:
+            with proc.oneshot():
+                cpu = proc.cpu_times()
+                rss = proc.memory_info().rss
+                try:
+                    fds: int | None = proc.num_fds()
+                except (psutil.AccessDenied, AttributeError):
+                    fds = None
+                try:
+                    conns: int | None = sum(
+                        1 for c in proc.net_connections(kind="tcp") if c.status != "LISTEN"
+                    )
+                except psutil.AccessDenied:
+                    conns = None
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            self._prev.pop(proc.pid, None)
+            return None
+        total = float(cpu.user + cpu.system)
+        prev = self._prev.get(proc.pid)
+        self._prev[proc.pid] = (t_ns, total)
+        pct = None
+        if prev is not None and t_ns > prev[0]:
+            pct = (total - prev[1]) / ((t_ns - prev[0]) / 1e9) * 100.0
+        return {
+            "t_ns": t_ns,
+            "phase": self.phase,
+            "arm": self.arm,
+            "role": role,
+            "pid": proc.pid,
+            "cpu_user_s": float(cpu.user),
+            "cpu_sys_s": float(cpu.system),
+            "cpu_pct": pct,
+            "rss_bytes": int(rss),
+            "fds": fds,
+            "connections": conns,
+        }
+
+    def sample_once(self) -> int:
+        """Take one sample of every watched process now; returns the rows written."""
+        with self._lock:
+            if self._closed or self.phase is None:
+                return 0
+            n = 0
+            for proc, role in self._targets():
+                row = self._row(proc, role, self._clock_ns())
+                if row is not None:
+                    self._writer.append(row)
+                    n += 1
+            self._writer.poll()
+            self.samples += n
+            return n
