@@ -7,7 +7,7 @@ PORT_SSE ?= 8081
 PORT_WS  ?= 8082
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test lint serve-sse serve-ws serve-ws-websockets clean-venv perf
+.PHONY: setup system-deps bench test lint serve-sse serve-ws serve-ws-websockets clean-venv perf
 
 setup: system-deps $(STAMP)
 
@@ -40,6 +40,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# Issue 4: the default suite (≤ 10 min after setup) → results/<run>/report.html.
+# QUICK=1: the ~2-minute smoke suite; SUITE=name|path.toml picks another suite.
+SUITE ?=
+bench: setup
+	$(BIN)/ssevsws bench $(if $(QUICK),--quick,) $(if $(SUITE),--suite $(SUITE),)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

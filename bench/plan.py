@@ -88,6 +88,8 @@ class PhasePlan:
     arm: Arm
     rep: int
     seed: int
+    #: The scenario this phase runs (a suite mixes several in one run folder).
+    scenario: Scenario | None = None
 
     @property
     def stem(self) -> str:
@@ -101,20 +103,29 @@ def phase_seed(scenario_seed: int, rep: int) -> int:
     return scenario_seed + (rep - 1) * 1000
 
 
-def plan_phases(scenario: Scenario, arms: list[Arm]) -> list[PhasePlan]:
+def plan_phases(scenario: Scenario, arms: list[Arm], *, first_index: int = 1) -> list[PhasePlan]:
     """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10)."""
-    plans = []
+    plans: list[PhasePlan] = []
     for rep in range(1, scenario.repetitions + 1):
         for arm in arms:
             plans.append(
                 PhasePlan(
-                    index=len(plans) + 1,
+                    index=first_index + len(plans),
                     name=f"{scenario.name}/{arm.name}/r{rep}",
                     arm=arm,
                     rep=rep,
                     seed=phase_seed(scenario.seed, rep),
+                    scenario=scenario,
                 )
             )
+    return plans
+
+
+def plan_suite(scenarios: list[Scenario], arms: list[Arm]) -> list[PhasePlan]:
+    """Several scenarios in one run folder: each one's phases A B A B, one after another."""
+    plans: list[PhasePlan] = []
+    for scenario in scenarios:
+        plans += plan_phases(scenario, arms, first_index=len(plans) + 1)
     return plans
 
 

@@ -49,6 +49,7 @@ from bench.plan import (
     locustfile,
     phase_timeout_s,
     plan_phases,
+    plan_suite,
     run_seconds,
     server_command,
 )
@@ -91,6 +92,10 @@ class RunOptions:
     pause_s: float = 1.0
     sample_interval_s: float = DEFAULT_INTERVAL_S
     out: Callable[[str], None] = field(default=lambda s: print(s, flush=True))
+    #: A suite: several scenarios in one run folder (`scenario` is then the first one).
+    suite: list[tuple[Scenario, Path]] = field(default_factory=list)
+    suite_name: str | None = None
+    on_phase: Callable[[str, dict[str, Any]], None] | None = None  # progress hook
 
 
 def _utc_now() -> str:
@@ -132,7 +137,10 @@ class Runner:
     def __init__(self, opts: RunOptions) -> None:
         self.o = opts
         self.s = opts.scenario
-        self.plans = plan_phases(self.s, opts.arms)
+        if opts.suite:
+            self.plans = plan_suite([sc for sc, _ in opts.suite], opts.arms)
+        else:
+            self.plans = plan_phases(self.s, opts.arms)
         self.run_dir: Path | None = None
         self.children: list[Child] = []
         self.sampler: ResourceSampler | None = None
@@ -222,6 +230,19 @@ class Runner:
             },
             "limits": {"nofile": limits, "time_wait_limit": TIME_WAIT_LIMIT},
             "warnings": [],
+            **(
+                {
+                    "suite": {
+                        "name": self.o.suite_name,
+                        "scenarios": [sc.to_dict() for sc, _ in self.o.suite],
+                        "sources": [str(src) for _, src in self.o.suite],
+                        "note": "`scenario` and `load_generator` describe the first scenario; "
+                        "each phase entry names its own scenario and server command",
+                    }
+                }
+                if self.o.suite
+                else {}
+            ),
         }
 
     def _add_phase(self, entry: dict[str, Any]) -> None:
@@ -274,7 +295,7 @@ class Runner:
 
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, str]:
         assert self.run_dir is not None
-        cmd = server_command(plan.arm.name, self.s)
+        cmd = server_command(plan.arm.name, _scenario(plan, self.s))
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
@@ -324,6 +345,11 @@ class Runner:
         by_worker = {str(k): int(v) for k, v in counts.items()}
         return by_worker, len(s), int(s["stream_uid"].nunique())
 
+    def _hook(self, event: str, **info: Any) -> None:
+        if self.o.on_phase is not None:
+            with contextlib.suppress(Exception):  # a display must never break a run
+                self.o.on_phase(event, info)
+
     def _run_phase(self, plan: PhasePlan) -> None:
         """One phase: target up, config written, Locust run and bounded, figures closed."""
         assert self.run_dir is not None and self.sampler is not None
@@ -333,12 +359,22 @@ class Runner:
         self.sampler.set_phase(plan.name, plan.arm.name)
         server, base, url = self._start_target(plan)
         cfg_path = self._write_config(plan, url)
-        s = self.s
+        s = _scenario(plan, self.s)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
         procs = f", {s.load.processes} processes" if s.load.processes > 1 else ""
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} start: {url}, {users}, "
             f"{run_seconds(s)} s{procs}"
+        )
+        self._hook(
+            "start",
+            phase=plan.name,
+            index=plan.index,
+            total=len(self.plans),
+            arm=plan.arm.name,
+            users=users,
+            expected_s=run_seconds(s) + PHASE_OVERHEAD_S,
+            run_dir=str(self.run_dir),
         )
         locust, code, timed_out = self._run_locust(plan, cfg_path)
         t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
@@ -378,9 +414,11 @@ class Runner:
             f"[{plan.index}/{len(self.plans)}] {plan.name} end: {status}, "
             f"{check['rows']} streams{workers} (locust exit {code})"
         )
+        self._hook("end", phase=plan.name, index=plan.index, status=status, streams=check["rows"])
 
     def _phase_entry(self, plan: PhasePlan, time_wait: int | None) -> dict[str, Any]:
-        load = self.s.load
+        sc = _scenario(plan, self.s)
+        load = sc.load
         return {
             "index": plan.index,
             "name": plan.name,
@@ -392,7 +430,8 @@ class Runner:
             "users": load.users,
             "spawn_rate": load.spawn_rate,
             "ramp_steps": list(load.ramp_steps),
-            "run_s": run_seconds(self.s),
+            "scenario": sc.name,
+            "run_s": run_seconds(sc),
             "processes": load.processes,
             "reference_server": plan.arm.reference,
             "time_wait_before": time_wait,
@@ -426,7 +465,7 @@ class Runner:
             arm=plan.arm.name,
             protocol=plan.arm.protocol,
             url=url,
-            scenario=self.s.to_dict(),
+            scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
             reference_server=plan.arm.reference,
         )
@@ -438,10 +477,11 @@ class Runner:
     def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
         """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
         assert self.run_dir is not None and self.sampler is not None
-        run_dir, load = self.run_dir, self.s.load
+        sc = _scenario(plan, self.s)
+        run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
-        cmd = locust_command(self.s, csv_prefix)
-        timeout = phase_timeout_s(self.s)
+        cmd = locust_command(sc, csv_prefix)
+        timeout = phase_timeout_s(sc)
         log = run_dir / "locust" / f"{plan.stem}.log"
         locust = self._spawn("locust", cmd, log, child_env({PHASE_ENV: str(cfg_path)}))
         self._locust_log = log
@@ -470,7 +510,7 @@ class Runner:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
         by_worker, rows, unique = self._phase_streams(plan.name)
         reported = locust_stream_count(locust_log)
-        expected = self.s.load.processes
+        expected = _scenario(plan, self.s).load.processes
         check: dict[str, Any] = {
             "rows": rows,
             "unique_stream_uids": unique,
@@ -520,10 +560,17 @@ class Runner:
         with self._signals():
             try:
                 self.run_dir = start_run(
-                    self.o.results, s.name, repo_dir=REPO, manifest=self._manifest(limits)
+                    self.o.results,
+                    self.o.suite_name or s.name,
+                    repo_dir=REPO,
+                    manifest=self._manifest(limits),
                 ).resolve()
-                with contextlib.suppress(OSError):
-                    shutil.copyfile(self.o.scenario_path, self.run_dir / "scenario.toml")
+                sources = self.o.suite or [(s, self.o.scenario_path)]
+                for sc, src in sources:
+                    name = "scenario.toml" if not self.o.suite else f"scenarios/{sc.name}.toml"
+                    with contextlib.suppress(OSError):
+                        (self.run_dir / name).parent.mkdir(exist_ok=True)
+                        shutil.copyfile(src, self.run_dir / name)
                 self.o.out(f"run folder: {self.run_dir}")
                 self.sampler = ResourceSampler(
                     self.run_dir,
@@ -596,6 +643,19 @@ class Runner:
         for (phase, worker), n in s.astype(object).value_counts(["phase", "worker"]).items():
             out.setdefault(str(phase), {})[str(worker)] = int(n)
         return out
+
+
+#: Seconds a phase takes beyond its run time (server start, Locust start/stop, scrape).
+PHASE_OVERHEAD_S = 6
+
+
+def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
+    """Rough wall time of a plan, for ETAs and the suite budget check."""
+    return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
+
+
+def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:
+    return plan.scenario if plan.scenario is not None else default
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -1,0 +1,107 @@
+"""Suites: several scenarios run into one run folder (`ssevsws bench`, `make bench`).
+
+A suite file (bench/suites/*.toml) lists scenarios with load overrides, the arms and the
+repetitions; the phases of each scenario run A B A B before the next scenario starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.plan import resolve_scenario_path
+from core.scenario import Scenario, ScenarioError, load_scenario, with_overrides
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+#: Load fields a suite entry may override (the rest of a scenario is its own file's).
+OVERRIDABLE = {
+    "users",
+    "duration_s",
+    "repetitions",
+    "spawn_rate",
+    "stop_timeout_s",
+    "ramp_steps",
+    "step_s",
+    "processes",
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    budget_s: float
+    scenarios: list[tuple[Scenario, Path]]
+    source: Path
+
+
+def available_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def resolve_suite_path(arg: str) -> Path:
+    path = Path(arg).expanduser()
+    if path.suffix == ".toml":
+        if path.is_file():
+            return path.resolve()
+        raise ScenarioError(f"suite file not found: {arg}")
+    named = SUITES_DIR / f"{arg}.toml"
+    if named.is_file():
+        return named
+    raise ScenarioError(f"unknown suite {arg!r} (known: {', '.join(available_suites())})")
+
+
+def _entry_overrides(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(entry) - OVERRIDABLE - {"name"}
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))} "
+            f"(a suite entry may set: {', '.join(sorted(OVERRIDABLE))})"
+        )
+    out = {k: v for k, v in entry.items() if k != "name"}
+    if "ramp_steps" in out:
+        out["ramp_steps"] = tuple(int(x) for x in out["ramp_steps"])
+    return out
+
+
+def load_suite(
+    path: Path, *, arms: list[str] | None = None, repetitions: int | None = None
+) -> Suite:
+    """Read a suite file; `arms` / `repetitions` (CLI) override the suite's own."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    entries = data.get("scenarios")
+    if not isinstance(entries, list) or not entries:
+        raise ScenarioError(f"{path}: needs at least one [[scenarios]] entry")
+    suite_arms = arms or data.get("arms")
+    suite_reps = repetitions or data.get("repetitions")
+    scenarios: list[tuple[Scenario, Path]] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, 1):
+        where = f"{path.name} [[scenarios]] #{i}"
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ScenarioError(f"{where}: needs a name")
+        src = resolve_scenario_path(str(entry["name"]))
+        scenario = load_scenario(src)
+        if scenario.name in seen:
+            raise ScenarioError(f"{where}: scenario {scenario.name!r} listed twice")
+        seen.add(scenario.name)
+        overrides = _entry_overrides(entry, where)
+        overrides.setdefault("repetitions", suite_reps)
+        overrides["arms"] = suite_arms
+        try:
+            scenario = with_overrides(scenario, **overrides)
+        except TypeError as exc:
+            raise ScenarioError(f"{where}: bad override: {exc}") from None
+        scenarios.append((scenario, src))
+    return Suite(
+        name=str(data.get("name", Path(path).stem)),
+        description=str(data.get("description", "")),
+        budget_s=float(data.get("budget_s", 600)),
+        scenarios=scenarios,
+        source=Path(path),
+    )

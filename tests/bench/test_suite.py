@@ -1,0 +1,73 @@
+"""Suites: loading, overrides, the phase plan across scenarios, the budget estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.plan import Arm, plan_suite
+from bench.run import estimate_s
+from bench.suite import available_suites, load_suite, resolve_suite_path
+from core.scenario import ScenarioError
+
+
+@pytest.mark.parametrize("name", ["default", "quick"])
+def test_shipped_suites_load_and_fit_their_budget(name: str) -> None:
+    suite = load_suite(resolve_suite_path(name))
+    names = [s.name for s, _ in suite.scenarios]
+    assert {"chat", "reconnect", "cancel", "ramp"} <= set(names)
+    first = suite.scenarios[0][0]
+    plans = plan_suite([s for s, _ in suite.scenarios], [Arm(a) for a in first.arms])
+    assert estimate_s(plans, first) <= suite.budget_s
+    assert set(first.arms) == {"sse", "ws"}
+
+
+def test_default_suite_has_idle_hold_and_two_interleaved_repetitions() -> None:
+    suite = load_suite(resolve_suite_path("default"))
+    assert "idle-hold" in [s.name for s, _ in suite.scenarios]
+    first = suite.scenarios[0][0]
+    plans = plan_suite([s for s, _ in suite.scenarios], [Arm("sse"), Arm("ws")])
+    chat = [p.name for p in plans if p.name.startswith("chat/")]
+    assert chat == ["chat/sse/r1", "chat/ws/r1", "chat/sse/r2", "chat/ws/r2"]
+    assert [p.index for p in plans] == list(range(1, len(plans) + 1))
+    assert all(p.scenario is not None for p in plans)
+    assert first.repetitions == 2
+
+
+def test_entry_overrides_apply_and_cli_overrides_win(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'name = "t"\narms = ["sse", "ws"]\nrepetitions = 2\n'
+        '[[scenarios]]\nname = "chat"\nusers = 3\nduration_s = 4\n'
+        '[[scenarios]]\nname = "ramp"\nramp_steps = [1, 2]\nstep_s = 1\n'
+    )
+    suite = load_suite(f, arms=["ws"], repetitions=1)
+    chat, ramp = (s for s, _ in suite.scenarios)
+    assert chat.load.users == 3 and chat.load.duration_s == 4
+    assert ramp.load.ramp_steps == (1, 2)
+    assert chat.arms == ("ws",) and chat.repetitions == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('name = "t"\n', "at least one"),
+        ('[[scenarios]]\nname = "nope"\n', "unknown scenario"),
+        ('[[scenarios]]\nname = "chat"\ncolour = 1\n', "unknown field"),
+        ('[[scenarios]]\nname = "chat"\n[[scenarios]]\nname = "chat"\n', "twice"),
+        ("[[scenarios]\n", "not valid TOML"),
+    ],
+)
+def test_bad_suites_are_refused_with_the_reason(tmp_path: Path, body: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(body)
+    with pytest.raises(ScenarioError, match=message):
+        load_suite(f)
+
+
+def test_unknown_suite_name_lists_the_known_ones() -> None:
+    with pytest.raises(ScenarioError) as info:
+        resolve_suite_path("nosuch")
+    for name in available_suites():
+        assert name in str(info.value)
