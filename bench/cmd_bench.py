@@ -74,6 +74,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"suite wall time: {wall / 60:.1f} min", flush=True)
     if run_dir is None:
         return code or 1
+    if code in (130, 143):
+        print(
+            f"interrupted: the finished phases are readable in {run_dir} (marked incomplete);\n"
+            f"build a report of them with `ssevsws report {run_dir}`",
+            flush=True,
+        )
+        return code
     if not args.no_report:
         from analysis.report import build_report
 
