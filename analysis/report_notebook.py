@@ -71,6 +71,41 @@ def _kernel_dir(tmp: Path) -> Path:
 
 
 def execute(nb: Any, *, cwd: Path = REPO_ROOT, timeout: int = DEFAULT_TIMEOUT_S) -> Any:
+    """Execute `nb` in a fresh child process (see `_execute_here`); returns the executed nb.
+
+    Kernel management (jupyter_client's event-loop runner threads) breaks inside a
+    process whose threading is gevent-patched (anything that imported locust) or that
+    already runs an event loop; a child interpreter of our own has neither.
+    """
+    import subprocess
+
+    import nbformat
+
+    with tempfile.TemporaryDirectory(prefix="ssevsws-nb-") as tmp:
+        src, dst = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        nbformat.write(nb, src)
+        proc = subprocess.run(
+            [sys.executable, "-m", "analysis.report_notebook", *map(str, (src, dst, cwd, timeout))],
+            capture_output=True,
+            text=True,
+            cwd=str(REPO_ROOT),
+            env={**os.environ, "PYTHONPATH": _pythonpath()},
+            timeout=timeout + 120,
+        )
+        if proc.returncode == 3:
+            raise NotebookError(proc.stderr.strip()[-3000:])
+        if proc.returncode != 0:
+            raise RuntimeError(f"notebook execution failed:\n{proc.stderr[-4000:]}")
+        done = nbformat.read(dst, as_version=4)
+    nb.cells, nb.metadata = done.cells, done.metadata  # callers rely on in-place execution
+    return nb
+
+
+def _pythonpath() -> str:
+    return os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def _execute_here(nb: Any, *, cwd: Path = REPO_ROOT, timeout: int = DEFAULT_TIMEOUT_S) -> Any:
     """Execute `nb` in a kernel running this interpreter; NotebookError on a failing cell."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
@@ -198,3 +233,22 @@ def build_compare(
     html = out_dir / "compare.html"
     html.write_text(to_html(nb, f"Compare {a.name} vs {b.name}"), encoding="utf-8")
     return {"compare.html": html, "compare.md": out_dir / "compare.md"}
+
+
+def _main(argv: list[str]) -> int:
+    """Child side of execute(): `python -m analysis.report_notebook IN OUT CWD TIMEOUT`."""
+    import nbformat
+
+    src, dst, cwd, timeout = argv
+    nb = nbformat.read(src, as_version=4)
+    try:
+        nb = _execute_here(nb, cwd=Path(cwd), timeout=int(timeout))
+    except NotebookError as exc:
+        print(str(exc).replace("\n", " | ")[-3000:], file=sys.stderr)
+        return 3
+    nbformat.write(nb, dst)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
