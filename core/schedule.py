@@ -21,7 +21,7 @@ StreamId = int | str
 
 #: Vocabulary of token texts. Order matters: token ids index into it. Never
 #: reorder or edit in place (it would change every published checksum); append.
-_WORDS = (
+_WORDS = (  # noqa: SIM905 - one readable string beats 200 quoted words
     "the of and to in is that for it as was with be by on not he this are or his "
     "from at which but have an they you were her she there been one all we their "
     "has would when if so no will can more about said up out them some could into "
@@ -35,7 +35,17 @@ _WORDS = (
     "cost user data value system network message buffer connection"
 ).split()
 _PUNCT = [".", ",", ":", ";", "!", "?", " -", "'s", "n't", "(", ")", "\n", "\n\n"]
-_TRICKY = ['"', "\\", " \u00e9t\u00e9", " na\u00efve", " \u2014", " \u00b5s", " \U0001f680", "\t", " </s>"]
+_TRICKY = [
+    '"',
+    "\\",
+    " \u00e9t\u00e9",
+    " na\u00efve",
+    " \u2014",
+    " \u00b5s",
+    " \U0001f680",
+    "\t",
+    " </s>",
+]
 _SUBWORDS = ["ing", "ed", "ly", "er", "tion", "s", "es", "al", "ment", "ness"]
 
 VOCAB: tuple[str, ...] = tuple(
@@ -46,7 +56,11 @@ VOCAB_JSON: tuple[bytes, ...] = tuple(
     json.dumps(t, ensure_ascii=False).encode("utf-8") for t in VOCAB
 )
 _VOCAB_WEIGHTS = tuple(
-    [6.0] * len(_WORDS) + [1.5] * 40 + [4.0] * len(_PUNCT) + [0.5] * len(_TRICKY) + [2.0] * len(_SUBWORDS)
+    [6.0] * len(_WORDS)
+    + [1.5] * 40
+    + [4.0] * len(_PUNCT)
+    + [0.5] * len(_TRICKY)
+    + [2.0] * len(_SUBWORDS)
 )
 
 LIMITS: dict[str, tuple[float, float]] = {
@@ -154,9 +168,7 @@ def coerce_stream_id(raw: Any) -> StreamId:
         if not 1 <= len(raw) <= _STREAM_ID_MAX or not all(
             c.isascii() and (c.isalnum() or c in "-_.:") for c in raw
         ):
-            raise ParamError(
-                "stream", f"must be 1-{_STREAM_ID_MAX} characters of [A-Za-z0-9-_.:]"
-            )
+            raise ParamError("stream", f"must be 1-{_STREAM_ID_MAX} characters of [A-Za-z0-9-_.:]")
         return raw
     raise ParamError("stream", f"must be an integer or a string, got {type(raw).__name__}")
 
@@ -194,7 +206,7 @@ def _rng(seed: int, stream: StreamId, purpose: str) -> random.Random:
 def default_length(seed: int, stream: StreamId) -> int:
     """Response length when `tokens` is not given: lognormal, median ~1,800, in [16, 8000]."""
     rng = _rng(seed, stream, "length")
-    n = int(round(rng.lognormvariate(7.5, 0.5)))
+    n = round(rng.lognormvariate(7.5, 0.5))
     return max(16, min(8000, n))
 
 
@@ -227,12 +239,12 @@ def offsets_ns(params: StreamParams) -> list[int]:
     t_ms = scaled(params.ttft_ms)
     if params.pause_at == 0:
         t_ms += params.pause_ms
-    out.append(int(round(t_ms * 1e6)))
+    out.append(round(t_ms * 1e6))
     for i in range(1, n):
         t_ms += scaled(params.gap_ms)
         if i == params.pause_at:
             t_ms += params.pause_ms
-        out.append(int(round(t_ms * 1e6)))
+        out.append(round(t_ms * 1e6))
     return out
 
 
@@ -281,8 +293,40 @@ def token_payload(stream_json: bytes, seq: int, server_ns: int, vocab_id: int) -
 
 
 def parse_token_payload(data: str | bytes) -> tuple[StreamId, int, int, str]:
-    """Inverse of token_payload: (stream, seq, server_ns, text). Raises ValueError if not one."""
+    """Inverse of token_payload: (stream, seq, server_ns, text). Raises ValueError if not one.
+
+    The load-test clients call this once per token, so the exact layout token_payload writes
+    is sliced (no JSON parse unless a string holds escapes); anything else — other key
+    order, whitespace, escapes, a foreign server's payload — goes through json.loads.
+    """
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8")
+    # A '"' inside a JSON string is escaped, so ',"i":' etc. cannot occur within "s" or "d".
+    if data[:5] == '{"s":' and data[-1:] == "}":
+        i = data.find(',"i":', 5)
+        t = data.find(',"t":', i + 5) if i > 0 else -1
+        d = data.find(',"d":', t + 5) if t > 0 else -1
+        if d > 0:
+            seq_s, ns_s, s_s, d_s = data[i + 5 : t], data[t + 5 : d], data[5:i], data[d + 5 : -1]
+            if seq_s.isdigit() and ns_s.isdigit() and seq_s.isascii() and ns_s.isascii():
+                text = _fast_json_str(d_s)
+                if s_s.isdigit() and s_s.isascii() and (s_s == "0" or s_s[0] != "0"):
+                    sid: StreamId | None = int(s_s)
+                else:
+                    sid = _fast_json_str(s_s)
+                if text is not None and sid is not None:
+                    return sid, int(seq_s), int(ns_s), text
     obj = json.loads(data)
     if not isinstance(obj, dict) or "i" not in obj or "d" not in obj:
         raise ValueError("not a token payload")
     return obj.get("s", 0), int(obj["i"]), int(obj.get("t", 0)), str(obj["d"])
+
+
+def _fast_json_str(s: str) -> str | None:
+    """The value of a JSON string literal without escapes or control characters, else None."""
+    if len(s) < 2 or s[0] != '"' or s[-1] != '"':
+        return None
+    inner = s[1:-1]
+    if "\\" in inner or '"' in inner or (inner and min(inner) < " "):
+        return None
+    return inner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -65,7 +66,7 @@ def test_offsets_do_not_drift_over_long_streams() -> None:
 
 def test_pause_lengthens_one_gap_or_the_ttft() -> None:
     mid = offsets_ns(StreamParams(tokens=4, ttft_ms=10, gap_ms=10, pause_ms=1000, pause_at=2))
-    assert [b - a for a, b in zip(mid, mid[1:], strict=False)] == [10_000_000, 1_010_000_000, 10_000_000]
+    assert [b - a for a, b in pairwise(mid)] == [10_000_000, 1_010_000_000, 10_000_000]
     first = offsets_ns(StreamParams(tokens=2, ttft_ms=10, gap_ms=10, pause_ms=2500, pause_at=0))
     assert first[0] == 2_510_000_000
 
@@ -74,7 +75,7 @@ def test_jitter_is_bounded_and_deterministic() -> None:
     p = StreamParams(seed=5, tokens=2000, ttft_ms=100, gap_ms=20, jitter=0.5)
     off = offsets_ns(p)
     assert off == offsets_ns(p)
-    gaps = [b - a for a, b in zip(off, off[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(off)]
     assert min(gaps) >= 10_000_000 - 1 and max(gaps) <= 30_000_000 + 1
     assert len(set(gaps)) > 100
     assert 50_000_000 <= off[0] <= 150_000_000
@@ -106,7 +107,9 @@ def test_bad_params_name_the_field(raw: dict, field: str) -> None:
 
 
 def test_query_strings_and_json_values_parse_alike() -> None:
-    q = parse_params({"seed": "3", "tokens": "10", "ttft_ms": "1.5", "gap_ms": "2", "stream": "s-1"})
+    q = parse_params(
+        {"seed": "3", "tokens": "10", "ttft_ms": "1.5", "gap_ms": "2", "stream": "s-1"}
+    )
     j = parse_params({"seed": 3, "tokens": 10, "ttft_ms": 1.5, "gap_ms": 2, "stream": "s-1"})
     assert q == j
 
