@@ -32,7 +32,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(arm: str) -> tuple[subprocess.Popen, str]:
+def _pin(cpu: int | None):
+    """preexec_fn pinning the child to one CPU (None: leave the affinity alone)."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def start_server(arm: str, cpu: int | None = None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "servers", arm, "--port", str(port), "--host", "127.0.0.1"],
@@ -40,6 +47,7 @@ def start_server(arm: str) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_pin(cpu),
     )
     deadline = time.monotonic() + 20
     assert proc.stdout is not None
@@ -53,7 +61,7 @@ def start_server(arm: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"{arm} server did not start")
 
 
-def run_arm(arm: str, url: str, users: int, sessions: int) -> dict:
+def run_arm(arm: str, url: str, users: int, sessions: int, cpu: int | None = None) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -87,6 +95,7 @@ def run_arm(arm: str, url: str, users: int, sessions: int) -> dict:
         text=True,
         timeout=240,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_pin(cpu),
     )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-2000:])
@@ -104,6 +113,13 @@ def main() -> int:
     p.add_argument("--arms", default="sse,ws,ws-websockets")
     p.add_argument("--sse-url")
     p.add_argument("--ws-url")
+    two = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+    p.add_argument(
+        "--server-cpu", type=int, default=0 if two else None, help="pin servers (default 0)"
+    )
+    p.add_argument(
+        "--client-cpu", type=int, default=1 if two else None, help="pin clients (default 1)"
+    )
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     users_list = a.users or [1000]
@@ -114,10 +130,10 @@ def main() -> int:
         proc = None
         url = given.get(arm)
         if url is None:
-            proc, url = start_server(arm)
+            proc, url = start_server(arm, a.server_cpu)
         try:
             for users in users_list:
-                out = run_arm(arm, url, users, a.sessions)
+                out = run_arm(arm, url, users, a.sessions, a.client_cpu)
                 out["arm"] = arm
                 results.append(out)
         finally:
@@ -132,6 +148,7 @@ def main() -> int:
         f"{'err':>7}{'dlv p50':>9}{'dlv p99':>9}{'ITL p99':>9}{'cpu%':>7}{'us/tok':>8}  outcomes"
     )
     print("target: TTFT 300 ms, ITL 20 ms; errors = measured - target; all times in ms")
+    print(f"server pinned to CPU {a.server_cpu}, client to CPU {a.client_cpu}")
     print(head)
     for r in results:
         print(

@@ -1,4 +1,10 @@
-"""SSE client transport: h11 (sans-I/O HTTP/1.1) over a plain socket, body fed to SSEDecoder.
+"""SSE client transport: h11 for the request and the response head, then the body decoded
+here (core.chunked for chunked transfer coding) and fed to SSEDecoder, over a plain socket.
+
+h11 stops at the response head: running its state machine once per body event cost more than
+the rest of the token path, and the body framing of a stream is one of three simple cases
+(chunked, Content-Length, until close). Every read goes through `Channel.recv_some`, the same
+call (and timestamp) the WS transport uses; all events parsed from one read carry its stamp.
 
 One request per stream; the connection is kept alive and reused for the next turn when the
 server allows it (recorded as `reused_conn`), and closed by the client after
@@ -16,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 import h11
 
+from core.chunked import ChunkedDecoder
 from core.schedule import StreamParams, parse_token_payload
 from core.sse import SSEDecoder
 from loadtests.transport import (
@@ -68,7 +75,12 @@ class SSETransport(Transport):
         self._status: int | None = None
         self._error_body: bytearray | None = None
         self._done = False
-        self._ended = True  # EndOfMessage of the current response seen
+        self._ended = True  # the current response's body has ended
+        self._body: str | None = None  # None (reading the head) | chunked | length | close
+        self._chunked = ChunkedDecoder()
+        self._remaining = 0  # Content-Length body bytes still to come
+        self._keepalive = False  # the response allows another request on the connection
+        self._idle = False  # a response completed and the connection may carry the next one
         self._bytes = 0
         self._t_last = 0
 
@@ -78,21 +90,15 @@ class SSETransport(Transport):
         return int(self._chan is not None and not self._chan.closed)
 
     def _reusable(self) -> bool:
-        c, h = self._chan, self._h11
-        return (
-            c is not None
-            and h is not None
-            and not c.closed
-            and h.our_state is h11.IDLE
-            and h.their_state is h11.IDLE
-            and not c.peer_closed()
-        )
+        c = self._chan
+        return c is not None and not c.closed and self._idle and not c.peer_closed()
 
     def _drop_connection(self, by: str, reason: str) -> None:
         if self._chan is not None:
             self._chan.close(by, self._status, reason)
         self._chan = None
         self._h11 = None
+        self._idle = False
 
     def _new_connection(self) -> None:
         if self._chan is not None and not self._chan.closed:
@@ -102,6 +108,7 @@ class SSETransport(Transport):
             self._host, self._port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}"
         )
         self._h11 = h11.Connection(h11.CLIENT)
+        self._idle = True
         self._fresh = True
 
     def prepare(self) -> None:
@@ -110,7 +117,7 @@ class SSETransport(Transport):
 
     # ------------------------------------------------------------------ streams
     def _request_bytes(self, params: StreamParams, resume_after: int | None) -> bytes:
-        assert self._h11 is not None
+        self._h11 = h11.Connection(h11.CLIENT)  # one per request: it only sees request + head
         fields = params.to_dict()
         headers = [
             ("Host", self._authority),
@@ -148,6 +155,8 @@ class SSETransport(Transport):
         self._error_body = None
         self._done = False
         self._ended = False
+        self._idle = False
+        self._body = None
         data = self._request_bytes(params, resume_after)
         t = time.monotonic_ns()
         self._chan.send(data)
@@ -158,65 +167,131 @@ class SSETransport(Transport):
         n, self._bytes = self._bytes, 0
         return n
 
-    def _next_h11_event(self, deadline_ns: int) -> h11.Event | None:
-        """The next HTTP event, reading from the socket as needed; None at the deadline."""
-        assert self._h11 is not None and self._chan is not None
+    def _read(self, deadline_ns: int, out: list[StreamEvent]) -> bool:
+        """One socket read, parsed into `out`; False at the deadline or once the response or
+        the connection has ended."""
+        chan = self._chan
+        if chan is None or chan.closed or self._ended:
+            return False
+        got = chan.recv_some(deadline_ns)
+        if got is None:
+            return False
+        t, data = got
+        self._t_last = t
+        try:
+            if self._body is None:
+                self._on_head_bytes(t, data, out)
+            else:
+                self._on_body_bytes(t, data, out)
+        except (h11.RemoteProtocolError, ValueError) as exc:
+            if not self._ended:
+                out.append(Closed(t, "server", f"connection closed: {exc}"))
+            self._ended = True
+            self._drop_connection("server", str(exc))
+        return not self._ended
+
+    def _on_head_bytes(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
+        h = self._h11
+        assert h is not None
+        h.receive_data(data)  # b"" = EOF
         while True:
-            ev = self._h11.next_event()
-            if ev is not h11.NEED_DATA:
-                return ev
-            got = self._chan.recv_some(deadline_ns)
-            if got is None:
-                return None
-            self._t_last, data = got
-            self._h11.receive_data(data)
+            ev = h.next_event()
+            if ev is h11.NEED_DATA:
+                return
+            if isinstance(ev, h11.ConnectionClosed):
+                self._on_eof(t, out)
+                return
+            if isinstance(ev, h11.Response):
+                break
+            # an InformationalResponse (1xx): the real head follows
+        self._status = ev.status_code
+        assert self._chan is not None
+        self._chan.acct.opened(t)
+        out.append(Opened(t, ev.status_code))
+        if ev.status_code != 200:
+            self._error_body = bytearray()
+        te = cl = b""
+        close = ev.http_version != b"1.1"
+        for name, value in ev.headers:
+            if name == b"transfer-encoding":
+                te = value.lower()
+            elif name == b"content-length":
+                cl = value
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        if te:
+            if te != b"chunked":
+                raise ValueError(f"unsupported transfer-encoding {te!r}")
+            self._body, self._chunked = "chunked", ChunkedDecoder()
+        elif cl:
+            self._body, self._remaining = "length", int(cl)
+        else:
+            self._body, close = "close", True
+        self._keepalive = not close
+        rest, _ = h.trailing_data
+        if rest or (self._body == "length" and not self._remaining):
+            self._on_body_bytes(t, rest, out, eof=False)
+
+    def _on_body_bytes(
+        self, t: int, data: bytes, out: list[StreamEvent], *, eof: bool | None = None
+    ) -> None:
+        if eof is None:
+            eof = not data
+        if eof:
+            if self._body == "close":
+                self._end_of_message(t, out)
+                self._drop_connection("server", "connection closed")
+            else:
+                self._on_eof(t, out)
+            return
+        mode = self._body
+        if mode == "chunked":
+            dec = self._chunked
+            body = dec.feed(data)
+            if body:
+                self._on_body(t, body, out)
+            if dec.done:
+                self._keepalive = self._keepalive and not dec.tail
+                self._end_of_message(t, out)
+        elif mode == "length":
+            body = data[: self._remaining]
+            self._remaining -= len(body)
+            if body:
+                self._on_body(t, body, out)
+            if not self._remaining:
+                self._keepalive = self._keepalive and len(body) == len(data)
+                self._end_of_message(t, out)
+        else:
+            self._on_body(t, data, out)
+
+    def _on_body(self, t: int, body: bytes, out: list[StreamEvent]) -> None:
+        if self._error_body is not None:
+            self._error_body += body[: MAX_ERROR_BODY - len(self._error_body)]
+            return
+        self._bytes += len(body)
+        for sse in self._decoder.feed(body):
+            self._on_sse_event(t, sse.type, sse.data, out)
+
+    def _end_of_message(self, t: int, out: list[StreamEvent]) -> None:
+        self._ended = True
+        if self._error_body is not None:
+            text = _error_text(bytes(self._error_body))
+            out.append(Failed(t, self._status, f"HTTP {self._status}: {text}"))
+        elif not self._done:
+            out.append(Closed(t, "server", "response ended without done"))
+        self._recycle()
+
+    def _on_eof(self, t: int, out: list[StreamEvent]) -> None:
+        self._ended = True
+        if not self._done:
+            out.append(Closed(t, "server", "connection closed"))
+        self._drop_connection("server", "connection closed")
 
     def poll(self, deadline_ns: int) -> list[StreamEvent]:
-        if self._chan is None or self._chan.closed or self._ended:
-            return []
         events: list[StreamEvent] = []
-        while not events:
-            try:
-                ev = self._next_h11_event(deadline_ns)
-            except h11.RemoteProtocolError as exc:
-                events.append(Closed(self._t_last, "server", f"connection closed: {exc}"))
-                self._ended = True
-                self._drop_connection("server", str(exc))
-                break
-            if ev is None:
-                break
-            self._on_http_event(ev, events)
+        while not events and self._read(deadline_ns, events):
+            pass
         return events
-
-    def _on_http_event(self, ev: h11.Event, out: list[StreamEvent]) -> None:
-        t = self._t_last
-        if isinstance(ev, h11.Data):
-            if self._error_body is not None:
-                self._error_body += ev.data[: MAX_ERROR_BODY - len(self._error_body)]
-                return
-            self._bytes += len(ev.data)
-            for sse in self._decoder.feed(ev.data):
-                self._on_sse_event(t, sse.type, sse.data, out)
-        elif isinstance(ev, h11.Response):
-            self._status = ev.status_code
-            assert self._chan is not None
-            self._chan.acct.opened(t)
-            out.append(Opened(t, ev.status_code))
-            if ev.status_code != 200:
-                self._error_body = bytearray()
-        elif isinstance(ev, h11.EndOfMessage):
-            self._ended = True
-            if self._error_body is not None:
-                text = _error_text(bytes(self._error_body))
-                out.append(Failed(t, self._status, f"HTTP {self._status}: {text}"))
-            elif not self._done:
-                out.append(Closed(t, "server", "response ended without done"))
-            self._recycle()
-        elif isinstance(ev, h11.ConnectionClosed):
-            self._ended = True
-            if not self._done:
-                out.append(Closed(t, "server", "connection closed"))
-            self._drop_connection("server", "connection closed")
 
     def _on_sse_event(self, t: int, kind: str, data: str, out: list[StreamEvent]) -> None:
         if kind == "message":
@@ -239,36 +314,20 @@ class SSETransport(Transport):
 
     def _recycle(self) -> None:
         """After a complete response: ready the connection for the next request, or close it."""
-        h = self._h11
-        if h is None:
-            return
-        if h.our_state is h11.DONE and h.their_state is h11.DONE:
-            h.start_next_cycle()
+        if self._keepalive:
+            self._idle = True
         else:
-            self._drop_connection(
-                "server" if h.their_state is h11.MUST_CLOSE else "client", "not keep-alive"
-            )
+            self._drop_connection("client", "not keep-alive")
 
     def _drain(self, seconds: float) -> None:
         """Read (and discard) the rest of the current response so the connection can be reused."""
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        while not self._ended and self._chan is not None and not self._chan.closed:
-            try:
-                ev = self._next_h11_event(deadline)
-            except h11.RemoteProtocolError as exc:
-                self._ended = True
-                self._drop_connection("server", str(exc))
-                return
-            if ev is None:
-                self._drop_connection("client", "response did not end")
-                self._ended = True
-                return
-            if isinstance(ev, h11.EndOfMessage):
-                self._ended = True
-                self._recycle()
-            elif isinstance(ev, h11.ConnectionClosed):
-                self._ended = True
-                self._drop_connection("server", "connection closed")
+        sink: list[StreamEvent] = []
+        while self._read(deadline, sink):
+            sink.clear()
+        if not self._ended:
+            self._drop_connection("client", "response did not end")
+            self._ended = True
 
     def finish_stream(self, t_ns: int) -> None:
         if self._chan is not None:

@@ -12,6 +12,7 @@ gevent's cooperative sockets, so one greenlet per user blocks only itself.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
 import socket
 import struct
@@ -34,6 +35,23 @@ def split_url(url: str, default_port: int) -> tuple[str, int, str]:
     return parts.hostname, parts.port or default_port, parts.path.rstrip("/")
 
 
+def _connect(host: str, port: int, timeout_s: float) -> socket.socket:
+    """TCP connect; an IP literal skips getaddrinfo (under gevent that is a thread-pool
+    round trip per connection, paid by every user that connects)."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return socket.create_connection((host, port), timeout=timeout_s)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout_s)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class Channel:
     """One TCP connection and its `ConnectionAccount` (recorded to the sink when closed)."""
 
@@ -47,7 +65,7 @@ class Channel:
         labels = ConnectionLabels(conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user)
         acct = ConnectionAccount(labels, time.monotonic_ns())
         try:
-            sock = socket.create_connection((host, port), timeout=ctx.connect_timeout_s)
+            sock = _connect(host, port, ctx.connect_timeout_s)
         except OSError as exc:
             acct.close(time.monotonic_ns(), "error", None, f"connect: {exc}")
             ctx.sink.connection(acct)

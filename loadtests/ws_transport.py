@@ -178,7 +178,10 @@ class WSTransport(Transport):
         # The server closed (close frame or EOF): reply if the protocol wants, then record.
         with contextlib.suppress(TransportError):
             self._flush()
-        code, reason = proto.close_code, proto.close_reason
+        # close_code / close_reason only answer once the state is CLOSED; the close frame
+        # the server sent (close_rcvd) is there as soon as it is parsed.
+        rcvd = proto.close_rcvd
+        code, reason = (rcvd.code, rcvd.reason) if rcvd is not None else (None, None)
         by = "server"
         if self._current is not None:
             why = f"closed {code} {reason}".strip() if code is not None else "connection closed"

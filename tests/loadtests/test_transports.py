@@ -118,11 +118,14 @@ def test_cancel_politely_keeps_the_connection(url: str, arm: str) -> None:
 
 @pytest.mark.parametrize(("source", "arm"), REF)
 def test_refused_stream_is_an_error_with_the_reason(url: str, arm: str) -> None:
-    (a,), _ = run_user(arm, url, stream=StreamSpec(tokens=0, ttft_ms=20, gap_ms=5))
+    (a,), sink = run_user(arm, url, stream=StreamSpec(tokens=0, ttft_ms=20, gap_ms=5))
     assert a.outcome in (ERROR, DROPPED) and a.n_received == 0
     assert "tokens" in (a.error or "")
     if arm == "sse":
         assert a.outcome == ERROR and a.status == 400
+    elif a.outcome == DROPPED:  # closed with a policy-violation frame: code and reason kept
+        closes = [(c.close_code, c.close_reason or "") for c in sink.connections]
+        assert any(code == 1008 and "tokens" in why for code, why in closes), closes
 
 
 def test_ws_answers_pings_while_idle() -> None:
