@@ -23,6 +23,7 @@ but the truth is in the raw rows (Locust rounds; pitfall 2).
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import time
@@ -156,8 +157,24 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Any, **_: Any) -> None:
-    if P.sink is not None:
+    # Locust fires `quitting` BEFORE it stops the users (SIGINT/SIGTERM): the streams they
+    # are in the middle of are recorded as they end, so only flush here and close on
+    # `quit`, which fires after the users are gone (atexit is the last resort).
+    if P.sink is not None and not P.sink.closed:
+        P.sink.flush()
+
+
+@events.quit.add_listener
+def _on_quit(**_: Any) -> None:
+    _close_sink()
+
+
+def _close_sink() -> None:
+    if P.sink is not None and not P.sink.closed:
         P.sink.close()
+
+
+atexit.register(_close_sink)
 
 
 def _fire(environment: Any, protocol: str, acct: StreamAccount) -> None:
