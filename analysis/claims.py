@@ -28,9 +28,24 @@ Thresholds (explicit, so a reader can argue with them):
 * C8 keepalive and framing bytes are small: per arm, application bytes per token minus
   the bare token payload (framing, done events, heartbeats) ≤ `SMALL_OVERHEAD` (50 %) of
   the payload → small. Every arm small → holds; else depends on payload size.
-* C3, C4, C7 need proxy / HTTP/2 scenarios; without such a scenario in the run (names
-  starting with ``proxy``, ``nginx``, ``idle-proxy``, ``h2``/``http2``) they are
-  "not measured in this run".
+* C3 nginx buffering (scenario ``proxy-buffering``, phases ``proxy-buffering.<variant>/…``,
+  issue 6): per SSE arm, the TTFT median of each proxy variant against ``direct`` in the
+  same run. Streaming is *broken* by a variant when its TTFT p50 ≥ `BROKEN_FACTOR` (5×)
+  the direct one and at least `BROKEN_MIN_MS` (50 ms) above it; a fix (server header
+  `X-Accel-Buffering: no`, or `proxy_buffering off`) *restores* streaming when its TTFT
+  p50 is within `FIX_WITHIN_MS` (5 ms) of direct. Holds when the buffered variant without
+  the header breaks streaming and every fix restores it; does not hold when buffering does
+  not break it, or a fix does not restore it; depends when some buffered variants break it
+  and others (e.g. upstream HTTP/1.1) do not. Variant roles come from the proxy records
+  (nginx `proxy_buffering`, the server's header) and else from the labels.
+* C4 idle cut (scenario ``proxy-idle``): a stream is *cut* when its outcome is dropped /
+  error / timeout (the client cannot tell nginx from the server closing; nginx's error.log
+  "upstream timed out" count is the proxy-side evidence). Holds when, on every arm,
+  streams without heartbeat are cut and none with the heartbeat is; does not hold when
+  streams without heartbeat survive or heartbeat ones are cut too; depends when the arms
+  disagree. Time-scaled: the records give the proxy_read_timeout and heartbeat interval.
+* C7 needs an HTTP/2 client that multiplexes streams; not built, so "not measured".
+* Without their scenarios in the run, C3/C4 are "not measured in this run".
 """
 
 from __future__ import annotations
@@ -45,6 +60,14 @@ ARTICLE_RATIO = 6.0  # same as analysis.cost.ARTICLE_RATIO (kept here: claims is
 RECOVERED_SHARE = 0.99
 WASTE_PER_CANCEL = 2.0
 SMALL_OVERHEAD = 0.5
+BROKEN_FACTOR = 5.0
+BROKEN_MIN_MS = 50.0
+FIX_WITHIN_MS = 5.0
+#: Stream outcomes that count as "cut" in the idle experiment (C4).
+CUT_OUTCOMES = ("dropped", "error", "timeout")
+C3_SCENARIO = "proxy-buffering"
+C4_SCENARIO = "proxy-idle"
+DIRECT = "direct"
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
@@ -248,25 +271,261 @@ def claim_c2(cost_ratios: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
     )
 
 
-def _proxy_claim(summary: Mapping[str, Any], cid: str, prefixes: Sequence[str], need: str) -> dict:
-    found = _scenarios_like(summary, prefixes)
-    if not found:
-        return _not_measured(cid, need)
-    numbers = {}
-    for sc in found:
-        for arm, a in _get(summary, "scenarios", sc, "arms").items():
-            ttft = _num(_get(a, "ttft_ms", "p50"))
-            numbers[f"{sc}/{arm} TTFT p50 (ms)"] = f"{ttft:.1f}" if ttft is not None else "n/m"
-            numbers[f"{sc}/{arm} streams ok / all"] = (
-                f"{_get(a, 'outcomes', 'ok') or 0} / {a.get('streams') or 0}"
+# --------------------------------------------------------------------------- proxy (C3, C4)
+
+
+def proxy_variants(summary: Mapping[str, Any], base: str) -> dict[str, Mapping[str, Any]]:
+    """variant label → that variant's arms block, from scenarios named ``<base>.<variant>``."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for sc, block in (summary.get("scenarios") or {}).items():
+        if sc.startswith(base + "."):
+            out[sc[len(base) + 1 :]] = block.get("arms") or {}
+    return out
+
+
+def proxy_records_from_manifest(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """phase name → its proxy record (bench.run: manifest phases[].proxy), skipped phases
+    as ``{"skipped": reason}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for ph in manifest.get("phases") or []:
+        if not isinstance(ph, Mapping):
+            continue
+        name = ph.get("name")
+        if not name:
+            continue
+        if ph.get("status") == "skipped":
+            out[str(name)] = {
+                "skipped": ph.get("reason") or "skipped",
+                "variant": ph.get("variant"),
+            }
+        elif isinstance(ph.get("proxy"), Mapping):
+            out[str(name)] = dict(ph["proxy"])
+    return out
+
+
+def _records(proxy: Mapping[str, Any] | None, group: str, arm: str | None = None) -> list:
+    pre = f"{group}/" + (f"{arm}/" if arm else "")
+    return [r for k, r in (proxy or {}).items() if k.startswith(pre) and isinstance(r, Mapping)]
+
+
+def _skipped(proxy: Mapping[str, Any] | None, base: str) -> list[str]:
+    return sorted(
+        {
+            str(r.get("skipped"))
+            for k, r in (proxy or {}).items()
+            if k.startswith(base + ".") and isinstance(r, Mapping) and r.get("skipped")
+        }
+    )
+
+
+def _c3_role(label: str, recs: list) -> str:
+    """direct | buffered (buffering on, no header) | header | off."""
+    if label == DIRECT:
+        return DIRECT
+    rec = next((r for r in recs if isinstance(r.get("variant"), Mapping)), None)
+    if rec is not None:
+        if not rec["variant"].get("buffering", True):
+            return "off"
+        return "header" if rec.get("server_accel_header") else "buffered"
+    if "unbuffered" in label or label.endswith("-off"):
+        return "off"
+    if "accel" in label or "header" in label:
+        return "header"
+    return "buffered"
+
+
+def _ms(v: Any) -> str:
+    v = _num(v)
+    return "n/m" if v is None else f"{v:.1f}"
+
+
+def claim_c3(summary: Mapping[str, Any], proxy: Mapping[str, Any] | None = None) -> dict:
+    variants = proxy_variants(summary, C3_SCENARIO)
+    skipped = _skipped(proxy, C3_SCENARIO)
+    if not variants or DIRECT not in variants or len(variants) < 2:
+        why = "needs the proxy-buffering scenario (direct + nginx variants) in the run"
+        if skipped:
+            why = f"proxy phases skipped: {'; '.join(skipped)}"
+        return _not_measured("C3", why)
+    numbers: dict[str, Any] = {}
+    group = lambda v: f"{C3_SCENARIO}.{v}"  # noqa: E731
+    for v, arms in variants.items():
+        for arm, a in arms.items():
+            numbers[f"{v}/{arm} TTFT p50 / E2E p50 (ms)"] = (
+                f"{_ms(_get(a, 'ttft_ms', 'p50'))} / {_ms(_get(a, 'e2e_ms', 'p50'))}"
             )
+        recs = _records(proxy, group(v))
+        rec = next((r for r in recs if isinstance(r.get("variant"), Mapping)), None)
+        if rec is not None:
+            nv = rec["variant"]
+            numbers[f"{v} nginx"] = (
+                f"proxy_buffering {'on' if nv.get('buffering') else 'off'}, "
+                f"proxy_http_version {nv.get('upstream_http')}, proxy_buffer_size "
+                f"{nv.get('buffer_size')}, proxy_buffers {nv.get('buffers')}, server "
+                f"X-Accel-Buffering: {'no' if rec.get('server_accel_header') else 'not sent'}"
+            )
+    direct = _num(_get(variants[DIRECT], "sse", "ttft_ms", "p50"))
+    if direct is None:
+        return _claim(
+            "C3", INCONCLUSIVE, "inconclusive: no direct SSE TTFT", "", numbers, C3_SCENARIO
+        )
+    rule = (
+        f"broken = TTFT p50 ≥ {BROKEN_FACTOR:g}× direct and ≥ {BROKEN_MIN_MS:g} ms above it; "
+        f"restored = within {FIX_WITHIN_MS:g} ms of direct ({direct:.1f} ms), same run, SSE arm"
+    )
+    broken: dict[str, bool] = {}
+    fixed: dict[str, bool] = {}
+    for v, arms in variants.items():
+        t = _num(_get(arms, "sse", "ttft_ms", "p50"))
+        role = _c3_role(v, _records(proxy, group(v)))
+        if t is None or role == DIRECT:
+            continue
+        if role == "buffered":
+            broken[v] = t >= BROKEN_FACTOR * direct and t - direct >= BROKEN_MIN_MS
+        else:
+            fixed[v] = abs(t - direct) <= FIX_WITHIN_MS
+    if not broken:
+        return _claim(
+            "C3",
+            INCONCLUSIVE,
+            "inconclusive: no buffered variant without the header was measured",
+            rule,
+            numbers,
+            C3_SCENARIO,
+        )
+    names = lambda d, want: ", ".join(k for k, x in d.items() if x == want)  # noqa: E731
+    if not any(broken.values()):
+        return _claim(
+            "C3",
+            DOES_NOT_HOLD,
+            f"does not hold: buffering did not break streaming ({', '.join(broken)})",
+            rule,
+            numbers,
+            C3_SCENARIO,
+        )
+    if fixed and not all(fixed.values()):
+        return _claim(
+            "C3",
+            DOES_NOT_HOLD,
+            f"does not hold: buffering breaks streaming, but {names(fixed, False)} "
+            "did not restore it",
+            rule,
+            numbers,
+            C3_SCENARIO,
+        )
+    if not all(broken.values()):
+        return _claim(
+            "C3",
+            DEPENDS,
+            f"depends on the nginx config: streaming broken with {names(broken, True)}, "
+            f"not with {names(broken, False)}",
+            rule,
+            numbers,
+            C3_SCENARIO,
+        )
+    fixes = f"; restored by {names(fixed, True)}" if fixed else " (no fix variant measured)"
     return _claim(
-        cid,
-        INCONCLUSIVE,
-        "measured, no verdict rule yet for this experiment",
-        "proxy scenarios present; read the numbers",
+        "C3",
+        HOLDS if fixed else DEPENDS,
+        (HOLDS if fixed else "partly measured")
+        + f": streaming broken with {names(broken, True)}{fixes}",
+        rule,
         numbers,
-        ", ".join(found),
+        C3_SCENARIO,
+    )
+
+
+def _heartbeat(label: str, recs: list) -> float | None:
+    for r in recs:
+        hb = _num(r.get("server_heartbeat_s"))
+        if hb is not None:
+            return hb
+    if "nohb" in label or "no-heartbeat" in label:
+        return 0.0
+    if "hb" in label or "heartbeat" in label:
+        return math.nan  # on, interval unknown
+    return None
+
+
+def claim_c4(summary: Mapping[str, Any], proxy: Mapping[str, Any] | None = None) -> dict:
+    variants = proxy_variants(summary, C4_SCENARIO)
+    skipped = _skipped(proxy, C4_SCENARIO)
+    if not variants:
+        why = "needs the proxy-idle scenario (short proxy_read_timeout, idle gap, heartbeat)"
+        if skipped:
+            why = f"proxy phases skipped: {'; '.join(skipped)}"
+        return _not_measured("C4", why)
+    numbers: dict[str, Any] = {}
+    cut: dict[tuple[str, bool], list[bool]] = {}  # (arm, heartbeat on) → per variant: any cut
+    for v, arms in variants.items():
+        group = f"{C4_SCENARIO}.{v}"
+        recs = _records(proxy, group)
+        hb = _heartbeat(v, recs)
+        timeout = next(
+            (
+                _num(_get(r, "variant", "read_timeout_s"))
+                for r in recs
+                if _num(_get(r, "variant", "read_timeout_s")) is not None
+            ),
+            None,
+        )
+        if hb is not None and timeout is not None and not math.isnan(hb):
+            numbers[f"{v} setting"] = f"proxy_read_timeout {timeout:g} s, heartbeat " + (
+                "off" if hb == 0 else f"every {hb:g} s"
+            )
+        for arm, a in arms.items():
+            n = int(a.get("streams") or 0)
+            oc = a.get("outcomes") or {}
+            n_cut = sum(int(oc.get(o) or 0) for o in CUT_OUTCOMES)
+            n_ok = int(oc.get("ok") or 0)
+            timed_out = sum(
+                int(_get(r, "log_events", "upstream_timed_out") or 0)
+                for r in _records(proxy, group, arm)
+            )
+            have_log = bool(_records(proxy, group, arm))
+            numbers[f"{v}/{arm} streams survived / cut / all"] = f"{n_ok} / {n_cut} / {n}" + (
+                f"; nginx 'upstream timed out': {timed_out}" if have_log else ""
+            )
+            if hb is None or n == 0:
+                continue
+            cut.setdefault((arm, hb != 0), []).append(n_cut > 0 or timed_out > 0)
+    arms = sorted({arm for arm, _ in cut})
+    per_arm: dict[str, bool | None] = {}
+    for arm in arms:
+        off, on = cut.get((arm, False)), cut.get((arm, True))
+        if off is None or on is None:
+            per_arm[arm] = None
+        else:
+            per_arm[arm] = all(off) and not any(on)
+    rule = (
+        "cut = outcome dropped/error/timeout or nginx 'upstream timed out'; holds = without "
+        "heartbeat streams are cut and with it none is, on every arm (time-scaled: 60 s / 15 s "
+        "→ the timeout and interval above)"
+    )
+    known = {a: v for a, v in per_arm.items() if v is not None}
+    if not known:
+        return _claim(
+            "C4",
+            INCONCLUSIVE,
+            "inconclusive: needs both a heartbeat-off and a heartbeat-on variant",
+            rule,
+            numbers,
+            C4_SCENARIO,
+        )
+    if all(known.values()):
+        return _claim(
+            "C4",
+            HOLDS,
+            f"holds on {', '.join(known)}: cut without heartbeat, none cut with it",
+            rule,
+            numbers,
+            C4_SCENARIO,
+        )
+    if not any(known.values()):
+        return _claim("C4", DOES_NOT_HOLD, DOES_NOT_HOLD, rule, numbers, C4_SCENARIO)
+    good = ", ".join(a for a, v in known.items() if v)
+    return _claim(
+        "C4", DEPENDS, f"depends on the arm: holds for {good} only", rule, numbers, C4_SCENARIO
     )
 
 
@@ -425,23 +684,21 @@ def claims(
     *,
     cost_ratios: Iterable[Mapping[str, Any]] | None = None,
     server_metrics: Any = None,
+    proxy: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """C1…C9 for one run (see the module docstring for each rule)."""
+    """C1…C9 for one run (see the module docstring for each rule). ``proxy``: phase name →
+    proxy record (`proxy_records_from_manifest`, or the run's proxy.json)."""
     return [
         claim_c1(summary),
         claim_c2(cost_ratios),
-        _proxy_claim(
-            summary, "C3", ("proxy", "nginx"), "needs the nginx proxy scenarios (buffering matrix)"
-        ),
-        _proxy_claim(
-            summary,
-            "C4",
-            ("idle-proxy", "proxy-idle"),
-            "needs an idle-timeout proxy in the path (idle-hold alone has none to cut streams)",
-        ),
+        claim_c3(summary, proxy),
+        claim_c4(summary, proxy),
         _recovery_claim(summary, "C5", ("reconnect",), "needs a reconnect scenario with drops"),
         claim_c6(summary, server_metrics),
-        _proxy_claim(summary, "C7", ("h2", "http2"), "needs HTTP/2 scenarios"),
+        _not_measured(
+            "C7",
+            "HTTP/2 multiplexing client not built (nginx's h2 variant exists, bench/nginx_conf.py)",
+        ),
         claim_c8(summary),
         _recovery_claim(
             summary,

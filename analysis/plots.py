@@ -410,3 +410,65 @@ def style_axes(ax: Axes) -> None:
     """Apply the report style to an axes made elsewhere (e.g. in a notebook)."""
     ax.grid(True, alpha=0.3, linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
+
+
+def plot_proxy_latency(df: pd.DataFrame | None) -> Figure:
+    """C3: TTFT (log y) and E2E medians per proxy variant and arm (two panels).
+
+    `df` has columns variant, arm, ttft_p50, e2e_p50 (ms), in display order; the first
+    variant is the baseline (``direct``) and gets a dashed line per arm.
+    """
+    title = "Through nginx: TTFT and E2E per proxy variant"
+    if df is None or df.empty or not {"variant", "arm", "ttft_p50", "e2e_p50"} <= set(df):
+        return not_measured(title, "(no proxy-buffering scenario in this run)")
+    variants = list(pd.unique(df["variant"].astype(object)))
+    arms = arm_order(df["arm"])
+    fig, axes = _new((9.0, 4.2), ncols=2)
+    width = 0.8 / max(1, len(arms))
+    for ax, col, label in zip(axes, ("ttft_p50", "e2e_p50"), ("TTFT p50", "E2E p50"), strict=True):
+        for i, arm in enumerate(arms):
+            sub = df[df["arm"].astype(object) == arm].set_index("variant")
+            ys = np.array([float(sub[col].get(v, np.nan)) for v in variants])
+            xs = np.arange(len(variants)) + (i - (len(arms) - 1) / 2) * width
+            bars = ax.bar(xs, ys, width * 0.95, color=arm_color(arm, arms), label=arm)
+            for b, y in zip(bars, ys, strict=True):
+                if np.isfinite(y):
+                    ax.annotate(
+                        f"{y:.0f}",
+                        (b.get_x() + b.get_width() / 2, y),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+        if col == "ttft_p50":  # TTFT spans decades (buffered vs direct); E2E barely moves
+            ax.set_yscale("log")
+        ax.set_xticks(range(len(variants)), variants, rotation=15, fontsize=8)
+        ax.set_ylabel(f"{label} (ms{', log' if col == 'ttft_p50' else ''})")
+        ax.set_title(label)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_proxy_idle(df: pd.DataFrame | None) -> Figure:
+    """C4: streams that survived vs were cut, per idle variant and arm (stacked bars).
+
+    `df` has columns variant, arm, survived, cut (counts) and optionally label (x tick).
+    """
+    title = "Idle gap through nginx: streams survived / cut"
+    if df is None or df.empty or not {"variant", "arm", "survived", "cut"} <= set(df):
+        return not_measured(title, "(no proxy-idle scenario in this run)")
+    fig, ax = _new()
+    labels = [f"{v}\n{a}" for v, a in zip(df["variant"], df["arm"], strict=True)]
+    xs = np.arange(len(df))
+    ok = df["survived"].to_numpy(float)
+    cut = df["cut"].to_numpy(float)
+    ax.bar(xs, ok, 0.6, color=OUTCOME_COLORS["ok"], label="survived (ok)")
+    ax.bar(xs, cut, 0.6, bottom=ok, color=OUTCOME_COLORS["dropped"], label="cut")
+    for x, o, c in zip(xs, ok, cut, strict=True):
+        ax.annotate(f"{int(o)} / {int(c)}", (x, o + c), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(xs, list(df.get("label", labels)), fontsize=8)
+    ax.set_ylabel("streams")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

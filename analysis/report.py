@@ -64,6 +64,8 @@ FIGURES: tuple[str, ...] = (
     "cost_think_time",
     "cost_mau",
     "cost_ratio",
+    "proxy_buffering",
+    "proxy_idle",
 )
 
 
@@ -365,17 +367,27 @@ def run_status(rep: Report | RunData, summary: Mapping[str, Any] | None = None) 
     recorded = set()
     if not data.streams.empty:
         recorded = {str(p) for p in pd.unique(data.streams["phase"].astype(object).dropna())}
-    unfinished = [n for n, s in phases if s and s.lower() not in _DONE_STATES]
+    skipped = [n for n, s in phases if s and s.lower() == "skipped"]  # e.g. no nginx
+    unfinished = [
+        n for n, s in phases if s and s.lower() not in _DONE_STATES and s.lower() != "skipped"
+    ]
     listed = {n for n, _ in phases}
     order = [str(n) for n in (m.get("order") or []) if isinstance(n, str)]
     not_started = [n for n in order if n not in listed]  # planned (``order``), never begun
-    no_data = [n for n in [*(n for n, _ in phases), *not_started] if n not in recorded]
+    no_data = [
+        n for n in [*(n for n, _ in phases), *not_started] if n not in recorded and n not in skipped
+    ]
     planned = m.get("scenarios") or (m.get("suite") or {}).get("scenarios") or []
     planned_names = [
         (p.get("name") if isinstance(p, Mapping) else str(p)) for p in planned if p is not None
     ]
     have = set(summ.get("scenarios") or {})
-    missing_sc = [s for s in planned_names if s and s not in have]
+    # a scenario with [proxy] variants has data under "<scenario>.<variant>"
+    missing_sc = [
+        s
+        for s in planned_names
+        if s and s not in have and not any(h.startswith(s + ".") for h in have)
+    ]
     return {
         "status": m.get("status") or "unknown",
         "reason": m.get("incomplete_reason"),
@@ -384,6 +396,7 @@ def run_status(rep: Report | RunData, summary: Mapping[str, Any] | None = None) 
         "unfinished_phases": unfinished,
         "phases_not_started": not_started,
         "phases_without_data": no_data,
+        "phases_skipped": skipped,
         "scenarios_without_data": missing_sc,
     }
 
@@ -406,6 +419,18 @@ def show_status(rep: Report) -> dict[str, Any]:
         lines.append(f"- phases that never started: {', '.join(st['phases_not_started'])}")
     if st["phases_without_data"]:
         lines.append(f"- phases with no recorded streams: {', '.join(st['phases_without_data'])}")
+    if st.get("phases_skipped"):
+        why = sorted(
+            {
+                str(r.get("skipped"))
+                for r in C.proxy_records_from_manifest(rep.data.manifest).values()
+                if r.get("skipped")
+            }
+        )
+        lines.append(
+            f"- phases skipped (not run, not faked): {', '.join(st['phases_skipped'])}"
+            + (f" — {'; '.join(why)}" if why else "")
+        )
     if st["scenarios_without_data"]:
         lines.append(f"- scenarios with no data: {', '.join(st['scenarios_without_data'])}")
     if st["status"] != "complete" and not (
@@ -594,6 +619,123 @@ def figure_cancel(rep: Report) -> None:
     _outcomes_figure(rep, "cancel_outcomes", ("cancel",), "Cancel scenarios: outcomes")
 
 
+# --------------------------------------------------------------------------- proxy (issue 6)
+
+
+def _proxy_records(rep: Report) -> dict[str, dict[str, Any]]:
+    return C.proxy_records_from_manifest(rep.data.manifest)
+
+
+def _variant_order(variants: Iterable[str]) -> list[str]:
+    vs = list(variants)
+    return [v for v in vs if v == C.DIRECT] + [v for v in vs if v != C.DIRECT]
+
+
+def figure_proxy_buffering(rep: Report) -> None:
+    """C3: TTFT and E2E medians per nginx variant vs direct (same run), plus the nginx
+    settings each variant ran with (from the manifest's proxy records)."""
+    variants = C.proxy_variants(rep.summary, C.C3_SCENARIO)
+    rows = []
+    for v in _variant_order(variants):
+        for arm, a in variants[v].items():
+            rows.append(
+                {
+                    "variant": v,
+                    "arm": arm,
+                    "ttft_p50": (a.get("ttft_ms") or {}).get("p50"),
+                    "e2e_p50": (a.get("e2e_ms") or {}).get("p50"),
+                    "ttft_p99": (a.get("ttft_ms") or {}).get("p99"),
+                    "streams": a.get("streams"),
+                    "ok": (a.get("outcomes") or {}).get("ok", 0),
+                }
+            )
+    df = pd.DataFrame(rows)
+    emit_figure(rep, "proxy_buffering", P.plot_proxy_latency(df if len(df) else None))
+    if not rows:
+        return
+    recs = _proxy_records(rep)
+    table = []
+    for r in rows:
+        rec = next(
+            (x for k, x in recs.items() if k.startswith(f"{C.C3_SCENARIO}.{r['variant']}/")), {}
+        )
+        nv = rec.get("variant") or {}
+        setting = (
+            "no proxy"
+            if r["variant"] == C.DIRECT
+            else (
+                f"buffering {'on' if nv.get('buffering') else 'off'}, "
+                f"HTTP/{nv.get('upstream_http')} upstream, "
+                f"buffers {nv.get('buffer_size')} + {nv.get('buffers')}, "
+                f"X-Accel-Buffering: {'no' if rec.get('server_accel_header') else 'not sent'}"
+                if nv
+                else "?"
+            )
+        )
+        table.append(
+            [
+                r["variant"],
+                r["arm"],
+                setting,
+                _fmt(r["ttft_p50"], "{:.1f}"),
+                _fmt(r["ttft_p99"], "{:.1f}"),
+                _fmt(r["e2e_p50"], "{:.1f}"),
+                f"{r['ok']} / {r['streams']}",
+            ]
+        )
+    head = ["variant", "arm", "nginx", "TTFT p50 ms", "TTFT p99 ms", "E2E p50 ms", "ok / streams"]
+    emit(rep, md_table(head, table))
+
+
+def figure_proxy_idle(rep: Report) -> None:
+    """C4: streams that survived / were cut by nginx's proxy_read_timeout, heartbeat off
+    vs on, per arm; nginx's own count of "upstream timed out" next to the client's."""
+    variants = C.proxy_variants(rep.summary, C.C4_SCENARIO)
+    recs = _proxy_records(rep)
+    rows, table = [], []
+    for v in variants:
+        for arm, a in variants[v].items():
+            oc = a.get("outcomes") or {}
+            cut = sum(int(oc.get(o) or 0) for o in C.CUT_OUTCOMES)
+            mine = [x for k, x in recs.items() if k.startswith(f"{C.C4_SCENARIO}.{v}/{arm}/")]
+            timed_out = sum(
+                int((x.get("log_events") or {}).get("upstream_timed_out") or 0) for x in mine
+            )
+            rec = mine[0] if mine else {}
+            hb = rec.get("server_heartbeat_s")
+            to = (rec.get("variant") or {}).get("read_timeout_s")
+            rows.append({"variant": v, "arm": arm, "survived": int(oc.get("ok") or 0), "cut": cut})
+            table.append(
+                [
+                    v,
+                    arm,
+                    _fmt(to, "{:g} s"),
+                    "off" if hb == 0 else _fmt(hb, "{:g} s"),
+                    int(oc.get("ok") or 0),
+                    cut,
+                    timed_out if mine else "n/m",
+                ]
+            )
+    df = pd.DataFrame(rows)
+    emit_figure(rep, "proxy_idle", P.plot_proxy_idle(df if len(df) else None))
+    if table:
+        head = [
+            "variant",
+            "arm",
+            "proxy_read_timeout",
+            "heartbeat",
+            "survived",
+            "cut (client)",
+            "nginx 'upstream timed out'",
+        ]
+        emit(
+            rep,
+            md_table(head, table)
+            + "\n\nThe client sees a cut as the connection closing without a done event; it "
+            "cannot tell nginx from the server. nginx's error.log count is the proxy-side record.",
+        )
+
+
 # --------------------------------------------------------------------------- cost
 
 
@@ -664,6 +806,8 @@ def cost_inputs(
             cpu_s_per_1k_tokens=cpu if isinstance(cpu, int | float) and cpu > 0 else None,
             kib_per_connection=kib if isinstance(kib, int | float) and kib > 0 else None,
         )
+        cap_arms = (summary.get("capacity") or {}).get("arms") or {}
+        cal = K.with_measured_capacity(cal, cap_arms.get(arm))
         cals[label] = cal
     cost_arms = tuple(a for a in ("sse", "ws") if a in cals)
     usages = K.usages_from_profile(prof, cost_arms, cals) if cost_arms else {}
@@ -801,8 +945,12 @@ def show_cost(rep: Report) -> CostInputs | None:
         )
         emit(rep, "\n".join(lines))
         return None
+    from analysis.capacity import capacity_markdown
+
     lines += [
         usage_markdown(ci),
+        "",
+        capacity_markdown(rep.summary.get("capacity")),
         "",
         "### Monthly cost per platform and arm",
         "",
@@ -889,7 +1037,12 @@ def claim_rows(rep: Report) -> list[dict[str, Any]]:
     ratios = ci.ratios.to_dict("records") if len(ci.ratios) else []
     return rep.cached(
         "claims",
-        lambda: C.claims(rep.summary, cost_ratios=ratios, server_metrics=rep.data.server_metrics),
+        lambda: C.claims(
+            rep.summary,
+            cost_ratios=ratios,
+            server_metrics=rep.data.server_metrics,
+            proxy=_proxy_records(rep),
+        ),
     )
 
 
@@ -938,6 +1091,9 @@ def full_report(rep: Report) -> dict[str, Path]:
     emit(rep, "## Reconnect and cancel")
     figure_reconnect(rep)
     figure_cancel(rep)
+    emit(rep, "## Through a proxy (nginx)")
+    figure_proxy_buffering(rep)
+    figure_proxy_idle(rep)
     show_cost(rep)
     figure_cost_monthly(rep)
     show_cost_ratios(rep)

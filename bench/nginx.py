@@ -66,6 +66,7 @@ __all__ = [
     "probe_ws",
     "read_access_log",
     "render_config",
+    "summarize_access_log",
     "variant",
     "variant_from_dict",
 ]
@@ -257,6 +258,45 @@ def read_access_log(path: Path | str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+def summarize_access_log(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-connection view of one phase's access log, for the manifest / proxy.json.
+
+    Only stream requests count (`/v1/stream`, `/v1/ws`). ``status`` counts (101 = WS
+    upgrade, 504 = nginx's read timeout before the response head), request_time p50/max,
+    streams per TCP connection (nginx's `$connection` serial). Streams nginx cut for
+    idleness are counted from error.log ("upstream timed out", NginxProcess.log_events):
+    a cut after the response head still logs status 200 / 101 here.
+    """
+    streams = [r for r in rows if str(r["target"]).startswith(("/v1/stream", "/v1/ws"))]
+    by_status: dict[str, int] = {}
+    for r in streams:
+        by_status[str(r["status"])] = by_status.get(str(r["status"]), 0) + 1
+    per_conn: dict[int, int] = {}
+    for r in streams:
+        per_conn[r["connection"]] = per_conn.get(r["connection"], 0) + 1
+    rts = [r["request_time_s"] for r in streams if r["request_time_s"] is not None]
+    out: dict[str, Any] = {
+        "requests": len(rows),
+        "stream_requests": len(streams),
+        "status": dict(sorted(by_status.items())),
+        "request_time_s_p50": _pct(rts, 0.5),
+        "request_time_s_max": max(rts) if rts else None,
+        "connections": len(per_conn),
+        "streams_per_connection_max": max(per_conn.values()) if per_conn else 0,
+        "streams_per_connection_mean": (len(streams) / len(per_conn)) if per_conn else None,
+        "protocols": sorted({str(r["protocol"]) for r in streams}),
+        "bytes_sent": sum(int(r["bytes_sent"]) for r in streams),
+    }
+    return out
 
 
 # --------------------------------------------------------------------------- the process

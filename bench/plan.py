@@ -12,9 +12,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.runfolder import sanitize_name
-from core.scenario import ARM_PROTOCOL, Scenario, ScenarioError
+from core.scenario import ARM_PROTOCOL, ProxyVariantSpec, Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the manifest says of server-side figures when the user brought their own server.
@@ -88,8 +89,23 @@ class PhasePlan:
     arm: Arm
     rep: int
     seed: int
-    #: The scenario this phase runs (a suite mixes several in one run folder).
+    #: The scenario this phase runs (a suite mixes several in one run folder); with a
+    #: proxy variant, already carrying the variant's server overrides.
     scenario: Scenario | None = None
+    #: The scenario's `[proxy]` variant of this phase (None: the scenario has no [proxy]).
+    proxy: ProxyVariantSpec | None = None
+
+    @property
+    def nginx(self) -> ProxyVariant | None:
+        """The nginx configuration in front of the server (None: direct, no proxy)."""
+        if self.proxy is None or self.proxy.direct:
+            return None
+        return nginx_variant(self.proxy)
+
+    @property
+    def group(self) -> str:
+        """The analysis scenario: "<scenario>" or "<scenario>.<variant>"."""
+        return self.name.split("/", 1)[0]
 
     @property
     def stem(self) -> str:
@@ -103,21 +119,44 @@ def phase_seed(scenario_seed: int, rep: int) -> int:
     return scenario_seed + (rep - 1) * 1000
 
 
+def nginx_variant(v: ProxyVariantSpec) -> ProxyVariant:
+    """The nginx ProxyVariant of a `[proxy]` entry, named after its label."""
+    return variant_from_dict(v.nginx_dict()).with_(name=v.name)
+
+
+def check_proxy(scenario: Scenario) -> None:
+    """Every nginx variant of the scenario must render (unknown preset / field: named)."""
+    for v in scenario.proxy.variants:
+        if not v.direct:
+            try:
+                nginx_variant(v)
+            except (ValueError, TypeError) as exc:
+                raise ScenarioError(f"{scenario.name}: proxy variant {v.name!r}: {exc}") from None
+
+
 def plan_phases(scenario: Scenario, arms: list[Arm], *, first_index: int = 1) -> list[PhasePlan]:
-    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10)."""
+    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
+    variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
+    named ``<scenario>.<variant>/<arm>/r<rep>``."""
+    check_proxy(scenario)
+    variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
     plans: list[PhasePlan] = []
     for rep in range(1, scenario.repetitions + 1):
-        for arm in arms:
-            plans.append(
-                PhasePlan(
-                    index=first_index + len(plans),
-                    name=f"{scenario.name}/{arm.name}/r{rep}",
-                    arm=arm,
-                    rep=rep,
-                    seed=phase_seed(scenario.seed, rep),
-                    scenario=scenario,
+        for v in variants:
+            group = scenario.name if v is None else f"{scenario.name}.{v.name}"
+            sc = scenario if v is None else scenario.for_variant(v)
+            for arm in arms:
+                plans.append(
+                    PhasePlan(
+                        index=first_index + len(plans),
+                        name=f"{group}/{arm.name}/r{rep}",
+                        arm=arm,
+                        rep=rep,
+                        seed=phase_seed(scenario.seed, rep),
+                        scenario=sc,
+                        proxy=v,
+                    )
                 )
-            )
     return plans
 
 

@@ -39,6 +39,8 @@ from bench.hostcheck import (
     raise_nofile_limit,
     time_wait_count,
 )
+from bench.nginx import NginxError, NginxProcess, nginx_available, read_access_log
+from bench.nginx import summarize_access_log as _access_summary
 from bench.plan import (
     FOREIGN,
     REPO,
@@ -151,6 +153,9 @@ class Runner:
         self._holding = False  # a child is being started: hold signals until it is registered
         self._held: int | None = None
         self.failed: list[str] = []
+        self.nginx: NginxProcess | None = None  # the current phase's proxy, if any
+        self.proxy_records: dict[str, Any] = {}  # phase → proxy record (proxy.json)
+        self._nginx_ok: tuple[bool, str] | None = None
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -226,6 +231,7 @@ class Runner:
                     "master": "Locust master of --processes N (bench sampler)",
                     "loadgen": "Locust process running users, seen from outside (bench sampler)",
                     "client": "Locust process sampling itself (loadtests)",
+                    "nginx": "nginx master and worker of a proxy phase (bench sampler)",
                 },
             },
             "limits": {"nofile": limits, "time_wait_limit": TIME_WAIT_LIMIT},
@@ -353,6 +359,9 @@ class Runner:
     def _run_phase(self, plan: PhasePlan) -> None:
         """One phase: target up, config written, Locust run and bounded, figures closed."""
         assert self.run_dir is not None and self.sampler is not None
+        if plan.nginx is not None and not self._nginx_available():
+            self._skip_phase(plan, f"nginx not available: {self._nginx_why()}")
+            return
         tw = self._wait_time_wait()
         self.current, self._locust_log = plan, None
         self._add_phase(self._phase_entry(plan, tw))
@@ -379,6 +388,9 @@ class Runner:
         locust, code, timed_out = self._run_locust(plan, cfg_path)
         t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
         extra: dict[str, Any] = {}
+        if self.nginx is not None:
+            self.sampler.sample_once()
+            extra["proxy"] = self._stop_nginx(plan)
         if server is not None and base is not None:
             self.sampler.sample_once()  # the server's state at the end of the load
             extra.update(self._scrape(plan, base))
@@ -416,6 +428,84 @@ class Runner:
         )
         self._hook("end", phase=plan.name, index=plan.index, status=status, streams=check["rows"])
 
+    # ------------------------------------------------------------------ nginx (issue 6)
+    def _nginx_available(self) -> bool:
+        if self._nginx_ok is None:
+            self._nginx_ok = nginx_available()
+            if not self._nginx_ok[0]:
+                self._warn(f"proxy phases skipped: {self._nginx_ok[1]}")
+        return self._nginx_ok[0]
+
+    def _nginx_why(self) -> str:
+        return self._nginx_ok[1] if self._nginx_ok else "?"
+
+    def _skip_phase(self, plan: PhasePlan, reason: str) -> None:
+        """Record a phase that did not run (never faked): status skipped + reason."""
+        self.o.out(f"[{plan.index}/{len(self.plans)}] {plan.name} SKIPPED: {reason}")
+        entry = self._phase_entry(plan, None)
+        entry.update(status="skipped", reason=reason, streams=0)
+        self._add_phase(entry)
+        self.proxy_records[plan.name] = {"variant": _variant_label(plan), "skipped": reason}
+        self._write_proxy_json()
+        self._hook("end", phase=plan.name, index=plan.index, status="skipped", streams=0)
+
+    def _start_nginx(self, plan: PhasePlan, host: str, port: int) -> str:
+        """nginx in front of the phase's server; returns the URL Locust uses."""
+        assert self.run_dir is not None and self.sampler is not None
+        variant = plan.nginx
+        assert variant is not None
+        upstream = f"{host}:{port}"
+        sse = plan.arm.protocol == "sse"
+        ng = NginxProcess(
+            variant,
+            upstream_sse=upstream if sse else None,
+            upstream_ws=None if sse else upstream,
+            workdir=self.run_dir / "nginx" / plan.stem,
+        )
+        self._holding = True
+        try:
+            self.nginx = ng.start()
+        finally:
+            self._holding = False
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._raise(held)
+        for pid in ng.pids():
+            self.sampler.watch(pid, "nginx")
+        url = ng.url if sse else ng.ws_url
+        self.o.out(f"  nginx {variant.name} ({variant.description or 'custom'}) at {url}")
+        return url
+
+    def _stop_nginx(self, plan: PhasePlan) -> dict[str, Any]:
+        """Stop the phase's nginx (by PID) and return its record for the manifest."""
+        assert self.run_dir is not None
+        ng = self.nginx
+        if ng is None:
+            return {}
+        if self.sampler is not None:
+            for pid in ng.pids():
+                self.sampler.unwatch(pid)
+        ng.stop()
+        self.nginx = None
+        rec = ng.record()
+        rec["variant_label"] = _variant_label(plan)
+        rec["config"] = _rel(ng.conf_path, self.run_dir)
+        rec["logs"] = {
+            "error": _rel(ng.error_log, self.run_dir),
+            "access": _rel(ng.access_log, self.run_dir),
+        }
+        rec["server_accel_header"] = _scenario(plan, self.s).server.accel_header
+        rec["server_heartbeat_s"] = _scenario(plan, self.s).server.heartbeat_s
+        rec["log_events"] = ng.log_events()
+        rec["access"] = _access_summary(read_access_log(ng.access_log))
+        self.proxy_records[plan.name] = rec
+        self._write_proxy_json()
+        return rec
+
+    def _write_proxy_json(self) -> None:
+        assert self.run_dir is not None
+        write_json(self.run_dir, "proxy.json", self.proxy_records)
+
     def _phase_entry(self, plan: PhasePlan, time_wait: int | None) -> dict[str, Any]:
         sc = _scenario(plan, self.s)
         load = sc.load
@@ -431,6 +521,8 @@ class Runner:
             "spawn_rate": load.spawn_rate,
             "ramp_steps": list(load.ramp_steps),
             "scenario": sc.name,
+            "group": plan.group,  # analysis' scenario: "<scenario>.<variant>" with [proxy]
+            "variant": _variant_label(plan),
             "run_s": run_seconds(sc),
             "processes": load.processes,
             "reference_server": plan.arm.reference,
@@ -452,9 +544,16 @@ class Runner:
         server, base, url = self._start_server(plan)
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
-        self._update_phase(
-            plan.index, url=url, server={"pid": server.pid, "command": server.cmd, "log": log}
-        )
+        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": url}
+        self._update_phase(plan.index, url=url, server=info)
+        if plan.nginx is not None:
+            host, _, port = base.removeprefix("http://").rpartition(":")
+            try:
+                url = self._start_nginx(plan, host, int(port))
+            except NginxError as exc:
+                self._stop(server, grace_s=5)
+                raise NginxError(f"phase {plan.name}: {exc}") from None
+            self._update_phase(plan.index, url=url)
         return server, base, url
 
     def _write_config(self, plan: PhasePlan, url: str) -> Path:
@@ -468,6 +567,14 @@ class Runner:
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
             reference_server=plan.arm.reference,
+            proxy=(
+                None
+                if plan.proxy is None
+                else {
+                    "variant": plan.proxy.name,
+                    "nginx": None if plan.nginx is None else plan.nginx.record(),
+                }
+            ),
         )
         path = self.run_dir / "phases" / f"{plan.stem}.json"
         path.parent.mkdir(exist_ok=True)
@@ -538,6 +645,18 @@ class Runner:
         for child in [c for c in self.children if c.name == "locust"]:
             self.o.out(f"stopping locust (pid {child.pid})")
             self._stop(child, grace_s=15)
+        if self.nginx is not None:
+            self.o.out(f"stopping nginx (pid {self.nginx.pid})")
+            try:
+                rec = self._stop_nginx(self.current) if self.current else {}
+                if self.current is not None and rec:
+                    self._update_phase(self.current.index, proxy=rec)
+            except Exception:
+                traceback.print_exc()
+            finally:
+                if self.nginx is not None:  # _stop_nginx failed before stopping it
+                    self.nginx.stop()
+                    self.nginx = None
         for child in list(self.children):
             if child.name.endswith("server") and self.current is not None:
                 base = _server_base(child)
@@ -652,6 +771,10 @@ PHASE_OVERHEAD_S = 6
 def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
     """Rough wall time of a plan, for ETAs and the suite budget check."""
     return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
+
+
+def _variant_label(plan: PhasePlan) -> str | None:
+    return plan.proxy.name if plan.proxy is not None else None
 
 
 def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:

@@ -1,8 +1,9 @@
 """Scenarios (TOML) and the phase config handed from the orchestrator to Locust.
 
 A scenario file in loadtests/scenarios/ describes load, stream schedule, session
-behaviour and server settings. The orchestrator (bench) resolves it with CLI
-overrides, then runs one *phase* per (arm, repetition); each phase gets a
+behaviour and server settings, and optionally proxy variants (`[proxy]`, ProxySpec).
+The orchestrator (bench) resolves it with CLI overrides, then runs one *phase* per
+(arm, repetition) — per (variant, arm, repetition) with `[proxy]`; each phase gets a
 PhaseConfig written as JSON into the run folder, and Locust processes find it via
 the environment variable SSEVSWS_PHASE. This module is the only place both sides
 meet, so both read the same field names.
@@ -11,6 +12,7 @@ meet, so both read the same field names.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -79,6 +81,122 @@ class ServerSpec:
     retry_ms: int = 3000
 
 
+#: A proxy variant label that means "no proxy": the client talks to the server directly.
+DIRECT = "direct"
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class ProxyVariantSpec:
+    """One entry of `[proxy] variants`: a label, an nginx preset + field overrides, and
+    server overrides (ServerSpec fields such as accel_header, heartbeat_s) for the phases
+    behind this variant. `preset is None and not nginx` with label "direct" = no proxy.
+
+    nginx fields are kept as (key, value) pairs and validated by bench (bench.nginx_conf
+    .variant_from_dict) — core does not know nginx.
+    """
+
+    name: str
+    preset: str | None = None
+    nginx: tuple[tuple[str, Any], ...] = ()
+    server: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def direct(self) -> bool:
+        return self.preset is None and not self.nginx
+
+    def nginx_dict(self) -> dict[str, Any]:
+        """The table for bench.nginx_conf.variant_from_dict (name it after the label)."""
+        d: dict[str, Any] = dict(self.nginx)
+        if self.preset is not None:
+            d["preset"] = self.preset
+        return d
+
+    def server_dict(self) -> dict[str, Any]:
+        return dict(self.server)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name}
+        if self.preset is not None:
+            d["preset"] = self.preset
+        return {**d, **dict(self.nginx), **dict(self.server)}
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """`[proxy]`: run the scenario once per proxy variant (issue 6, DESIGN §8).
+
+    ``variants`` is a list; each item is either a string — ``"direct"`` (no proxy) or an
+    nginx preset name of bench.nginx_conf.VARIANTS (``"buffered"``, ``"unbuffered"``,
+    ``"idle-short"``, …) — or a table::
+
+        { name = "buffered-accel", preset = "buffered", accel_header = true }
+        { name = "idle-hb", preset = "idle-short", read_timeout_s = 2.0, heartbeat_s = 0.5 }
+
+    ``name`` labels the variant (default: the preset; letters, digits, - and _),
+    ``preset`` picks the nginx preset (absent: nginx defaults; absent with name "direct"
+    and no nginx fields: no proxy), keys that are ServerSpec fields (``accel_header``,
+    ``heartbeat_s``, ``retry_ms``, ``ws_compression``) change the reference server for
+    this variant only, and every other key is a ProxyVariant field (``read_timeout_s``,
+    ``buffering``, ``upstream_http``, ``buffer_size``, …). Phases are named
+    ``<scenario>.<variant>/<arm>/r<rep>``, so analysis groups by scenario + variant.
+    """
+
+    variants: tuple[ProxyVariantSpec, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variants": [v.to_dict() for v in self.variants]}
+
+
+def _proxy_variant(item: Any, where: str) -> ProxyVariantSpec:
+    if isinstance(item, ProxyVariantSpec):
+        return item
+    if isinstance(item, str):
+        item = {"name": item} if item == DIRECT else {"name": item, "preset": item}
+    if not isinstance(item, dict):
+        raise ScenarioError(f"{where}: expected a string or a table, got {item!r}")
+    item = dict(item)
+    preset = item.pop("preset", None)
+    name = item.pop("name", preset)
+    if not isinstance(name, str) or not _LABEL_RE.match(name):
+        raise ScenarioError(f"{where}.name: a word of letters, digits, - or _, got {name!r}")
+    if preset is not None and not isinstance(preset, str):
+        raise ScenarioError(f"{where}.preset: expected a preset name, got {preset!r}")
+    server_keys = {f.name for f in fields(ServerSpec)}
+    server = {k: v for k, v in item.items() if k in server_keys}
+    nginx = {k: v for k, v in item.items() if k not in server_keys}
+    if name == DIRECT and (preset is not None or nginx):
+        raise ScenarioError(f"{where}: 'direct' means no proxy; it takes no nginx settings")
+    _build(ServerSpec, server, f"{where}")  # type check the server overrides
+    return ProxyVariantSpec(
+        name=name,
+        preset=preset,
+        nginx=tuple(sorted(nginx.items())),
+        server=tuple(sorted(server.items())),
+    )
+
+
+def _proxy_spec(data: Any) -> ProxySpec:
+    if isinstance(data, ProxySpec):
+        return data
+    if not isinstance(data, dict):
+        raise ScenarioError("[proxy] must be a table")
+    unknown = set(data) - {"variants"}
+    if unknown:
+        raise ScenarioError(
+            f"proxy: unknown field(s) {', '.join(sorted(unknown))} (known: variants)"
+        )
+    items = data.get("variants", [])
+    if not isinstance(items, list | tuple):
+        raise ScenarioError("proxy.variants must be a list")
+    variants = tuple(_proxy_variant(x, f"proxy.variants[{i}]") for i, x in enumerate(items))
+    names = [v.name for v in variants]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScenarioError(f"proxy.variants: duplicate name(s) {', '.join(dup)}")
+    return ProxySpec(variants)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -91,9 +209,18 @@ class Scenario:
     session: SessionSpec = field(default_factory=SessionSpec)
     behaviour: BehaviourSpec = field(default_factory=BehaviourSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
+    proxy: ProxySpec = field(default_factory=ProxySpec)  # no variants: no proxy, as before
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["proxy"] = self.proxy.to_dict()
+        return d
+
+    def for_variant(self, v: ProxyVariantSpec) -> Scenario:
+        """This scenario with the variant's server overrides applied."""
+        if not v.server:
+            return self
+        return replace(self, server=replace(self.server, **v.server_dict()))
 
 
 _SECTIONS = {
@@ -138,6 +265,7 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
         if not isinstance(sec, dict):
             raise ScenarioError(f"[{section}] must be a table")
         kwargs[section] = _build(cls, sec, section)
+    kwargs["proxy"] = _proxy_spec(data.pop("proxy", {}))
     for key in ("arms",):
         if key in data:
             data[key] = tuple(data[key])
@@ -174,6 +302,9 @@ def validate(s: Scenario) -> None:
         raise ScenarioError("behaviour.cancel_prob must be in [0, 1]")
     if s.server.ws_compression not in ("off", "deflate"):
         raise ScenarioError("server.ws_compression must be 'off' or 'deflate'")
+    for v in s.proxy.variants:
+        if s.for_variant(v).server.ws_compression not in ("off", "deflate"):
+            raise ScenarioError(f"proxy variant {v.name}: ws_compression must be off/deflate")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -192,7 +323,9 @@ def with_overrides(s: Scenario, **overrides: Any) -> Scenario:
         for k, v in overrides.items()
         if v is not None and k in {f.name for f in fields(LoadSpec)}
     }
-    top_changes = {k: v for k, v in overrides.items() if v is not None and k in ("arms", "repetitions", "seed")}
+    top_changes = {
+        k: v for k, v in overrides.items() if v is not None and k in ("arms", "repetitions", "seed")
+    }
     if "arms" in top_changes:
         top_changes["arms"] = tuple(top_changes["arms"])
     out = replace(s, load=replace(s.load, **load_changes), **top_changes)
@@ -213,6 +346,8 @@ class PhaseConfig:
     seed: int  # per-phase seed base (same across arms of one repetition)
     reference_server: bool = True  # False: foreign server; server-side figures are missing
     cancel_url: str | None = None  # SSE cancel endpoint base when it differs from url
+    #: The proxy variant of this phase: {"variant": label, "nginx": record or None (direct)}.
+    proxy: dict[str, Any] | None = None
 
     def scenario_obj(self) -> Scenario:
         return scenario_from_dict(self.scenario)

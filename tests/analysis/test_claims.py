@@ -161,3 +161,139 @@ def test_claims_markdown_lists_every_claim() -> None:
     md = C.claims_markdown(C.claims(_summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1))))
     for i in range(1, 10):
         assert f"**C{i}**" in md
+
+
+# --------------------------------------------------------------------------- C3, C4 (proxy)
+
+
+def _pa(ttft: float, e2e: float = 1000.0, **outcomes: int) -> dict[str, Any]:
+    oc = outcomes or {"ok": 20}
+    return {
+        "streams": sum(oc.values()),
+        "ttft_ms": {"p50": ttft},
+        "e2e_ms": {"p50": e2e},
+        "outcomes": oc,
+    }
+
+
+def _c3(direct: float, buffered: float, accel: float, off: float) -> dict[str, Any]:
+    sc = {
+        f"proxy-buffering.{v}": {"arms": {"sse": _pa(t), "ws": _pa(direct)}}
+        for v, t in (
+            ("direct", direct),
+            ("buffered", buffered),
+            ("buffered-accel", accel),
+            ("unbuffered", off),
+        )
+    }
+    return {"scenarios": sc}
+
+
+def _c3_records() -> dict[str, Any]:
+    def rec(buffering: bool, header: bool) -> dict[str, Any]:
+        v = {"buffering": buffering, "upstream_http": "1.0", "buffer_size": "4k"}
+        return {"variant": v, "server_accel_header": header}
+
+    return {
+        "proxy-buffering.buffered/sse/r1": rec(True, False),
+        "proxy-buffering.buffered-accel/sse/r1": rec(True, True),
+        "proxy-buffering.unbuffered/sse/r1": rec(False, False),
+    }
+
+
+def test_c3_holds_when_buffering_breaks_and_header_and_off_restore() -> None:
+    row = C.claim_c3(_c3(20.0, 600.0, 21.0, 23.0), _c3_records())
+    assert row["status"] == C.HOLDS, row
+    assert "buffered-accel" in row["verdict"] and "unbuffered" in row["verdict"]
+    assert "buffered/sse TTFT p50 / E2E p50 (ms)" in row["numbers"]
+    assert "proxy_buffer_size 4k" in row["numbers"]["buffered nginx"]
+
+
+def test_c3_roles_from_labels_without_records() -> None:
+    assert C.claim_c3(_c3(20.0, 600.0, 21.0, 23.0))["status"] == C.HOLDS
+
+
+def test_c3_does_not_hold_when_buffering_does_not_break_streaming() -> None:
+    row = C.claim_c3(_c3(20.0, 60.0, 21.0, 22.0), _c3_records())  # 3×: not broken
+    assert row["status"] == C.DOES_NOT_HOLD
+    assert "did not break" in row["verdict"]
+
+
+def test_c3_does_not_hold_when_the_header_does_not_restore_streaming() -> None:
+    row = C.claim_c3(_c3(20.0, 600.0, 40.0, 21.0), _c3_records())  # header: 20 ms off
+    assert row["status"] == C.DOES_NOT_HOLD
+    assert "buffered-accel did not restore" in row["verdict"]
+
+
+def test_c3_needs_direct_and_a_proxy_variant_and_names_skipped_phases() -> None:
+    assert C.claim_c3({"scenarios": {}})["status"] == C.NOT_MEASURED
+    only_direct = {"scenarios": {"proxy-buffering.direct": {"arms": {"sse": _pa(20)}}}}
+    skipped = {"proxy-buffering.buffered/sse/r1": {"skipped": "nginx not available: x"}}
+    row = C.claim_c3(only_direct, skipped)
+    assert row["status"] == C.NOT_MEASURED and "nginx not available" in row["why"]
+
+
+def _c4(nohb: dict[str, int], hb: dict[str, int]) -> dict[str, Any]:
+    return {
+        "scenarios": {
+            "proxy-idle.idle-nohb": {"arms": {"sse": _pa(20, **nohb), "ws": _pa(20, **nohb)}},
+            "proxy-idle.idle-hb": {"arms": {"sse": _pa(20, **hb), "ws": _pa(20, **hb)}},
+        }
+    }
+
+
+def _c4_records(timed_out_nohb: int, timed_out_hb: int = 0) -> dict[str, Any]:
+    out = {}
+    for arm in ("sse", "ws"):
+        for v, hb, n in (("idle-nohb", 0.0, timed_out_nohb), ("idle-hb", 0.5, timed_out_hb)):
+            out[f"proxy-idle.{v}/{arm}/r1"] = {
+                "variant": {"read_timeout_s": 2.0},
+                "server_heartbeat_s": hb,
+                "log_events": {"upstream_timed_out": n},
+            }
+    return out
+
+
+def test_c4_holds_when_no_heartbeat_is_cut_and_heartbeat_survives() -> None:
+    row = C.claim_c4(_c4({"dropped": 8}, {"ok": 4}), _c4_records(8))
+    assert row["status"] == C.HOLDS, row
+    assert row["numbers"]["idle-nohb/sse streams survived / cut / all"].startswith("0 / 8 / 8")
+    assert "upstream timed out': 8" in row["numbers"]["idle-nohb/ws streams survived / cut / all"]
+    assert row["numbers"]["idle-hb setting"] == "proxy_read_timeout 2 s, heartbeat every 0.5 s"
+
+
+def test_c4_does_not_hold_when_heartbeat_streams_are_cut_too() -> None:
+    row = C.claim_c4(_c4({"dropped": 8}, {"ok": 2, "dropped": 2}), _c4_records(8, 2))
+    assert row["status"] == C.DOES_NOT_HOLD
+
+
+def test_c4_does_not_hold_when_nothing_is_cut() -> None:
+    assert C.claim_c4(_c4({"ok": 8}, {"ok": 4}), _c4_records(0))["status"] == C.DOES_NOT_HOLD
+
+
+def test_c4_depends_when_the_arms_disagree() -> None:
+    s = _c4({"dropped": 8}, {"ok": 4})
+    s["scenarios"]["proxy-idle.idle-hb"]["arms"]["ws"] = _pa(20, dropped=4)
+    row = C.claim_c4(s)  # roles from the labels (no records)
+    assert row["status"] == C.DEPENDS and "sse" in row["verdict"]
+
+
+def test_c4_and_c7_not_measured_without_their_scenarios() -> None:
+    rows = C.claims({"scenarios": {}})
+    assert _get(rows, "C4")["status"] == C.NOT_MEASURED
+    c7 = _get(rows, "C7")
+    assert c7["status"] == C.NOT_MEASURED and "multiplexing client not built" in c7["why"]
+
+
+def test_proxy_records_from_manifest_tolerates_name_lists_and_marks_skips() -> None:
+    m = {
+        "phases": [
+            "chat/sse/r1",
+            {"name": "p.a/sse/r1", "status": "ok", "proxy": {"variant": {"buffering": True}}},
+            {"name": "p.b/sse/r1", "status": "skipped", "reason": "nginx not available: x"},
+            {"name": "chat/ws/r1", "status": "ok"},
+        ]
+    }
+    recs = C.proxy_records_from_manifest(m)
+    assert set(recs) == {"p.a/sse/r1", "p.b/sse/r1"}
+    assert recs["p.b/sse/r1"]["skipped"] == "nginx not available: x"

@@ -1,0 +1,115 @@
+"""Real `ssevsws run` of the proxy scenarios (issue 6) with a real nginx in the path.
+
+proxy-buffering (SSE arm, 3 users, 3 s per phase): nginx config + logs in the run folder,
+buffered-without-header TTFT far above direct, unbuffered and X-Accel-Buffering: no within
+5 ms of direct — side by side in one run. proxy-idle (both arms): without heartbeat nginx's
+proxy_read_timeout cuts every stream in the idle gap (client: dropped; nginx: "upstream
+timed out"), with the 0.5 s heartbeat none is cut. Skipped only when nginx is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import claims as C
+from analysis.summary import summarize
+from bench.nginx import nginx_available
+from core.runfolder import read_manifest, read_table
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX_OK, NGINX_WHY = nginx_available()
+if not NGINX_OK:
+    print(f"tests/bench/test_proxy_run.py skipped: {NGINX_WHY}", file=sys.stderr)
+pytestmark = pytest.mark.skipif(not NGINX_OK, reason=NGINX_WHY)
+
+
+def ssevsws_run(results: Path, *args: str) -> Path:
+    cmd = [sys.executable, "-m", "bench.cli", "run", *args, "--results", str(results)]
+    out = subprocess.run(
+        [*cmd, "--pause", "0.2"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    dirs = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def test_proxy_buffering_breaks_sse_and_the_header_or_off_restores_it(tmp_path: Path) -> None:
+    run = ssevsws_run(
+        tmp_path, "proxy-buffering", "--protocols", "sse", "--users", "3", "--duration", "3"
+    )
+    m = read_manifest(run)
+    variants = ["direct", "buffered", "buffered-accel", "unbuffered"]
+    assert [p["name"] for p in m["phases"]] == [f"proxy-buffering.{v}/sse/r1" for v in variants]
+    assert all(p["status"] == "ok" for p in m["phases"])
+    by_variant = {p["variant"]: p for p in m["phases"]}
+    assert "proxy" not in by_variant["direct"]
+    for v in variants[1:]:
+        ph = by_variant[v]
+        rec = ph["proxy"]
+        stem = f"proxy-buffering.{v}_sse_r1"
+        assert rec["config"] == f"nginx/{stem}/nginx.conf"
+        for f in ("nginx.conf", "access.log", "error.log"):
+            assert (run / "nginx" / stem / f).is_file()
+        assert rec["variant"]["buffer_size"] and rec["variant"]["buffers"]
+        assert rec["access"]["stream_requests"] == ph["streams"] > 0
+        assert rec["access"]["status"] == {"200": ph["streams"]}
+        # the PhaseConfig pointed Locust at nginx, not at the server
+        cfg = json.loads((run / ph["config"]).read_text())
+        assert cfg["url"] == f"http://127.0.0.1:{rec['listen_port']}"
+        assert cfg["proxy"]["variant"] == v
+    assert by_variant["buffered"]["proxy"]["server_accel_header"] is False
+    assert by_variant["buffered-accel"]["proxy"]["server_accel_header"] is True
+    assert by_variant["unbuffered"]["proxy"]["variant"]["buffering"] is False
+    # nginx processes were sampled as their own role
+    res = read_table(run, "resources", columns=["role", "phase"])
+    assert "nginx" in set(res["role"].astype(object))
+
+    summ = summarize(run)
+    ttft = {
+        v: summ["scenarios"][f"proxy-buffering.{v}"]["arms"]["sse"]["ttft_ms"]["p50"]
+        for v in variants
+    }
+    print("TTFT p50 ms per variant:", ttft)
+    assert ttft["buffered"] > 5 * ttft["direct"], ttft
+    assert abs(ttft["unbuffered"] - ttft["direct"]) <= 5.0, ttft
+    assert abs(ttft["buffered-accel"] - ttft["direct"]) <= 5.0, ttft
+    row = C.claim_c3(summ, C.proxy_records_from_manifest(m))
+    assert row["status"] == C.HOLDS, row
+
+
+def test_proxy_idle_cuts_without_heartbeat_and_not_with_it(tmp_path: Path) -> None:
+    run = ssevsws_run(tmp_path, "proxy-idle", "--users", "2", "--duration", "3")
+    m = read_manifest(run)
+    names = [p["name"] for p in m["phases"]]
+    assert names == [
+        f"proxy-idle.{v}/{a}/r1" for v in ("idle-nohb", "idle-hb") for a in ("sse", "ws")
+    ]
+    s = read_table(run, "streams", columns=["phase", "outcome"])
+    proxy = json.loads((run / "proxy.json").read_text())
+    for ph in m["phases"]:
+        outcomes = set(s[s["phase"].astype(object) == ph["name"]]["outcome"].astype(object))
+        events = ph["proxy"]["log_events"]
+        assert proxy[ph["name"]]["log_events"] == events
+        assert ph["proxy"]["variant"]["read_timeout_s"] == 2.0
+        if ph["variant"] == "idle-nohb":
+            assert ph["proxy"]["server_heartbeat_s"] == 0
+            assert outcomes == {"dropped"}, (ph["name"], outcomes)
+            assert events["upstream_timed_out"] == ph["streams"] > 0
+        else:
+            assert ph["proxy"]["server_heartbeat_s"] == 0.5
+            assert outcomes == {"ok"}, (ph["name"], outcomes)
+            assert events["upstream_timed_out"] == 0
+    row = C.claim_c4(summarize(run), C.proxy_records_from_manifest(m))
+    assert row["status"] == C.HOLDS, row
