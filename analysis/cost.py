@@ -43,6 +43,7 @@ from analysis.cost_pricing import (
     check_catalogue,
     load_catalogue,
     load_pricing,
+    vm_capacity_for,
 )
 from analysis.cost_usage import (
     GB,
@@ -60,6 +61,7 @@ from analysis.cost_usage import (
     scale_to_month,
     session_usage_from_profile,
     usages_from_profile,
+    with_measured_capacity,
 )
 
 __all__ = [
@@ -102,6 +104,8 @@ __all__ = [
     "think_time_sweep",
     "usage_from_records",
     "usages_from_profile",
+    "vm_capacity_for",
+    "with_measured_capacity",
 ]
 
 #: The article's claim (DESIGN §9, C2): WS ≈ 6× SSE on connection-priced platforms.

@@ -528,6 +528,56 @@ def vm_instances_needed(
     )
 
 
+#: Instance size when a vm_capacity file does not state it (``[prices] instance_vcpus``,
+#: ``instance_memory_gib``): AWS t4g.small, the product vm.toml names (2 vCPU / 2 GiB).
+VM_INSTANCE_DEFAULT = {"instance_vcpus": 2.0, "instance_memory_gib": 2.0}
+_PER_INSTANCE = ("connections_per_instance", "tokens_per_s_per_instance")
+
+
+def vm_capacity_for(
+    u: Usage, p: Pricing, capacity: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[dict[str, float], str]:
+    """Per-instance capacity for ``u``'s protocol and a note saying where it comes from.
+
+    Precedence per figure: ``capacity[protocol]`` given by the caller (per instance, or
+    per resource: ``tokens_per_s_per_core``, ``connections_per_gib``,
+    ``baseline_rss_bytes``) > the capacity measured within the SLO that ``u`` carries
+    (analysis.capacity via Calibration) > the file's ``[capacity.<protocol>]`` placeholder.
+    Per resource → per instance: tokens/s = tokens/s per core × instance vCPUs (assumes
+    throughput scales with cores); connections = connections per GiB × (instance GiB −
+    the server's baseline RSS).
+    """
+    given = dict((capacity or {}).get(u.protocol, {}))
+    file_cap = dict(p.capacity.get(u.protocol, {}))
+    if not given and not file_cap and not u.measured_tokens_per_s_per_core:
+        raise PricingError(f"{p.platform}: no capacity for protocol {u.protocol!r}")
+    vcpus = float(p.prices.get("instance_vcpus", VM_INSTANCE_DEFAULT["instance_vcpus"]))
+    mem_gib = float(p.prices.get("instance_memory_gib", VM_INSTANCE_DEFAULT["instance_memory_gib"]))
+    per_core = given.get("tokens_per_s_per_core") or u.measured_tokens_per_s_per_core
+    per_gib = given.get("connections_per_gib") or u.measured_connections_per_gib
+    base = given.get("baseline_rss_bytes") or u.measured_baseline_rss_bytes
+    cap: dict[str, float] = {}
+    src: dict[str, str] = {}
+    if "tokens_per_s_per_instance" in given:
+        cap["tokens_per_s_per_instance"], src["tok/s"] = given["tokens_per_s_per_instance"], "given"
+    elif per_core and per_core > 0:
+        cap["tokens_per_s_per_instance"] = float(per_core) * vcpus
+        src["tok/s"] = f"measured {float(per_core):,.0f}/core × {vcpus:g} vCPU"
+    if "connections_per_instance" in given:
+        cap["connections_per_instance"], src["conns"] = given["connections_per_instance"], "given"
+    elif per_gib and per_gib > 0:
+        usable = mem_gib - float(base or 0.0) / 2**30
+        if usable > 0:
+            cap["connections_per_instance"] = float(per_gib) * usable
+            src["conns"] = f"measured {float(per_gib):,.0f}/GiB × {usable:.2f} GiB"
+    for k, what in zip(_PER_INSTANCE, ("conns", "tok/s"), strict=True):
+        if k not in cap:
+            if k not in file_cap:
+                raise PricingError(f"{p.platform}: no {k} for protocol {u.protocol!r}")
+            cap[k], src[what] = float(file_cap[k]), "placeholder (pricing file)"
+    return cap, "capacity: " + ", ".join(f"{k} {v}" for k, v in src.items())
+
+
 def bill_vm_capacity(
     u: Usage,
     p: Pricing,
@@ -538,14 +588,12 @@ def bill_vm_capacity(
     """Instance-hours for the capacity the load needs (VMs: EC2, Fly, Render, …).
 
     Rule: instances = :func:`vm_instances_needed` of the peak concurrent connections and
-    peak tokens/s against the per-instance capacity measured at the SLO (``capacity`` per
-    protocol, else the file's ``[capacity.<protocol>]``); × hours × $ per instance-hour.
-    With ``autoscale`` the count is taken per hour of the daily pattern instead of at peak.
+    peak tokens/s against the per-instance capacity (:func:`vm_capacity_for`: given,
+    else measured within the SLO, else the file's ``[capacity.<protocol>]``); × hours × $
+    per instance-hour. With ``autoscale`` the count is taken per hour of the daily pattern
+    instead of at peak.
     """
-    cap_all = {**p.capacity, **(capacity or {})}
-    if u.protocol not in cap_all:
-        raise PricingError(f"{p.platform}: no capacity for protocol {u.protocol!r}")
-    cap = cap_all[u.protocol]
+    cap, source = vm_capacity_for(u, p, capacity)
     min_n = float(p.prices.get("min_instances", 1))
     peak_c, peak_t = _peak_connections(u), u.peak_tokens_per_s
     if p.prices.get("autoscale", False):
@@ -555,13 +603,13 @@ def bill_vm_capacity(
         inst_h = days * sum(
             vm_instances_needed(peak_c * s / top, peak_t * s / top, cap, min_n) for s in shares
         )
-        note = "autoscaled per hour"
+        note = f"autoscaled per hour; {source}"
     else:
         n = vm_instances_needed(peak_c, peak_t, cap, min_n)
         inst_h = n * u.period_hours
         note = (
             f"{n} instance(s): peak {peak_c:,.0f} conns / {cap['connections_per_instance']:,.0f}, "
-            f"{peak_t:,.0f} tok/s / {cap['tokens_per_s_per_instance']:,.0f}"
+            f"{peak_t:,.0f} tok/s / {cap['tokens_per_s_per_instance']:,.0f}; {source}"
         )
     rate = float(p.price("usd_per_instance_hour"))
     return [

@@ -79,6 +79,11 @@ class Usage:
     peak_tokens_per_s: float = 0.0
     hours: float = 0.0
     hourly_share: tuple[float, ...] = ()
+    # capacity measured within the SLO (analysis.capacity); 0 = not measured. Not usage:
+    # carried along so the VM capacity model can size instances from it.
+    measured_tokens_per_s_per_core: float = 0.0
+    measured_connections_per_gib: float = 0.0
+    measured_baseline_rss_bytes: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.protocol:
@@ -174,6 +179,9 @@ _NOT_ADDITIVE = {
     "peak_tokens_per_s",
     "hours",
     "hourly_share",
+    "measured_tokens_per_s_per_core",
+    "measured_connections_per_gib",
+    "measured_baseline_rss_bytes",
 }
 ADDITIVE_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(Usage) if f.name not in _NOT_ADDITIVE
@@ -324,6 +332,27 @@ class Calibration:
     messages_per_token: float | None = None  # data events/frames ÷ token, excl. the done one
     cpu_s_per_1k_tokens: float | None = None
     kib_per_connection: float | None = None
+    # capacity within the SLO (analysis.capacity), used by the VM capacity model only
+    tokens_per_s_per_core: float | None = None
+    connections_per_gib: float | None = None
+    baseline_rss_bytes: float | None = None
+
+
+def _pos(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) and v > 0 else None
+
+
+def with_measured_capacity(cal: Calibration, arm_capacity: Mapping[str, Any] | None) -> Calibration:
+    """``cal`` plus the capacity of one arm from :func:`analysis.capacity.capacity`
+    (``summary["capacity"]["arms"][arm]``); figures not measured stay None."""
+    if not arm_capacity:
+        return cal
+    return replace(
+        cal,
+        tokens_per_s_per_core=_pos(arm_capacity.get("tokens_per_s_per_core")),
+        connections_per_gib=_pos(arm_capacity.get("connections_per_gib")),
+        baseline_rss_bytes=_pos(arm_capacity.get("baseline_rss_bytes")),
+    )
 
 
 @dataclass(frozen=True)
@@ -455,6 +484,9 @@ def session_usage_from_profile(
         server_cpu_seconds=cpu,
         memory_gb_seconds=conn_s * kib / 1024**2,
         tokens_delivered=tokens,
+        measured_tokens_per_s_per_core=cal.tokens_per_s_per_core or 0.0,
+        measured_connections_per_gib=cal.connections_per_gib or 0.0,
+        measured_baseline_rss_bytes=cal.baseline_rss_bytes or 0.0,
         **fields_,
     )
 

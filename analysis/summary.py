@@ -44,6 +44,8 @@ distributions; point ratios for per-unit figures). ``< 1`` means SSE is lower.
 ``phases``: one row per (phase, arm) with its rep number and main figures;
 ``repetitions``: per scenario and arm, median/min/max over repetitions of per-phase
 TTFT p50, ITL p50, E2E p50, tokens/s.
+``capacity``: per arm, tokens/s and tokens/s per core within the SLO (ramp) and
+connections per GiB (idle-hold); see analysis.capacity.
 ``flags`` lists what a reader must know (client CPU overload, incomplete run, lost
 tokens, …); ``not_measured`` lists ``scenario/arm/metric`` with no data.
 """
@@ -58,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis import capacity as CAP
 from analysis import metrics as M
 from analysis import resources as R
 from analysis.load import RunData, as_run_data
@@ -355,6 +358,7 @@ def summarize(
     slo_tpot_ms: float = 50.0,
     n_boot: int = 1000,
     seed: int = 0,
+    capacity_slo: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Headline figures of a run (see module docstring for every key). JSON-serialisable:
     figures that could not be computed are None, never NaN."""
@@ -424,6 +428,10 @@ def summarize(
         "phases": phases.to_dict("records"),
         "flags": flags,
         "not_measured": not_measured,
+        # capacity within the SLO (analysis.capacity); capacity_slo: slo_ttft_p99_ms, …
+        "capacity": CAP.capacity(
+            data.streams, data.tokens, data.resources, **dict(capacity_slo or {})
+        ),
     }
     return to_jsonable(out)
 

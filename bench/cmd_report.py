@@ -78,7 +78,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cost_text(ci: Any) -> str:
+def _vm_capacity_lines(ci: Any) -> list[str]:
+    """Per vm_capacity platform and arm: the per-instance capacity and where it came from."""
+    from analysis import cost as K
+
+    _, cat = K.resolve_platforms(ci.platforms)
+    out = []
+    for r in ci.table.itertuples():
+        p = cat.get(r.platform)
+        if p is None or p.billing_basis != "vm_capacity" or r.arm not in ci.usages:
+            continue
+        cap, src = K.vm_capacity_for(ci.usages[r.arm], p)
+        out.append(
+            f"  {r.platform}/{r.arm}: {cap['connections_per_instance']:,.0f} connections, "
+            f"{cap['tokens_per_s_per_instance']:,.0f} tokens/s per instance — {src}"
+        )
+    return out
+
+
+def _cost_text(ci: Any, summary: Any = None) -> str:
     from analysis.report import _fmt
 
     lines = [
@@ -99,6 +117,10 @@ def _cost_text(ci: Any) -> str:
             f"{_fmt(cal.kib_per_connection, '{:.1f}')} KiB/conn"
         )
     lines.append("")
+    if summary is not None and summary.get("capacity"):
+        from analysis.capacity import format_capacity
+
+        lines += [format_capacity(summary["capacity"]), ""]
     head = ("platform", "arm", "$/month", "$/1M sessions", "$/conn-hour")
     rows = [
         (
@@ -123,6 +145,9 @@ def _cost_text(ci: Any) -> str:
         lines.append(line(row))
         for d in str(r.drivers).split("; "):
             lines.append(f"    {d}")
+    vm_lines = _vm_capacity_lines(ci)
+    if vm_lines:
+        lines += ["", "VM instance capacity used:", *vm_lines]
     if len(ci.ratios):
         lines += ["", "WS / SSE per platform pairing:"]
         for r in ci.ratios.itertuples():
@@ -153,7 +178,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         return _err(str(exc))
     if ci.table.empty:
         return _err("no measured usage in this run (no streams with tokens): nothing to price")
-    print(_cost_text(ci))
+    print(_cost_text(ci, summary))
     return 0
 
 
