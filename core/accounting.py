@@ -116,6 +116,10 @@ class StreamAccount:
         self.t_recv_ns.append(t_recv_ns)
         self.t_server_ns.append(t_server_ns)
         self.nbytes.append(nbytes)
+        if seq > self._max_seq:  # the usual case: a new seq, in order (never seen: all <= max)
+            self._max_seq = seq
+            self._texts[seq] = text
+            return
         if seq in self._texts:
             self.n_dup += 1
             return

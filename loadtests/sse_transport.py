@@ -269,8 +269,17 @@ class SSETransport(Transport):
             self._error_body += body[: MAX_ERROR_BODY - len(self._error_body)]
             return
         self._bytes += len(body)
-        for sse in self._decoder.feed(body):
-            self._on_sse_event(t, sse.type, sse.data, out)
+        for kind, data, _ in self._decoder.feed_tuples(body):
+            if kind == "message":  # a token, inlined: this runs once per token
+                try:
+                    _, seq, t_server, text = parse_token_payload(data)
+                except (ValueError, TypeError):
+                    continue  # not a token payload (e.g. a foreign server's extra events)
+                # payload bytes; str.isascii() is O(1), so ASCII data needs no encode
+                n = len(data) if data.isascii() else len(data.encode())
+                out.append(Token(t, seq, t_server or None, n, text))
+            else:
+                self._on_sse_event(t, kind, data, out)
 
     def _end_of_message(self, t: int, out: list[StreamEvent]) -> None:
         self._ended = True

@@ -27,7 +27,7 @@ class Opened:
     status: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (one per token)
 class Token:
     t_ns: int  # client monotonic ns when the bytes carrying it were read
     seq: int

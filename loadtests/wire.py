@@ -22,7 +22,77 @@ from urllib.parse import urlsplit
 from core.accounting import ConnectionAccount, ConnectionLabels
 from loadtests.transport import TransportContext, TransportError
 
+try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
+    from gevent import get_hub as _get_hub
+    from gevent import getcurrent as _getcurrent
+    from gevent.socket import socket as _GeventSocket
+except ImportError:  # pragma: no cover
+    _GeventSocket = None
+
 RECV_SIZE = 65536
+
+
+class _ReadWaiter:
+    """Wait for a gevent socket to become readable, or for a deadline, with no per-read
+    allocation: one libev io watcher per connection, one timer per deadline (a stream's
+    deadline is the same for all its reads). gevent's own `recv` with a timeout builds,
+    starts and closes a `gevent.Timeout` on every read that waits (~4.5 us a token).
+
+    The timer never raises into the greenlet: it only wakes it if it is waiting here, or
+    marks the deadline passed for the next wait.
+    """
+
+    __slots__ = ("_deadline", "_expired", "_hub", "_io", "_timer", "_waiting")
+
+    def __init__(self, fd: int) -> None:
+        self._hub = _get_hub()
+        self._io = self._hub.loop.io(fd, 1)
+        self._timer = None
+        self._deadline: int | None = None
+        self._expired = False
+        self._waiting = None
+
+    def wait(self, deadline_ns: int) -> bool:
+        """True once readable (possibly spuriously), False once the deadline has passed."""
+        while True:
+            if deadline_ns != self._deadline or self._expired:
+                # a new deadline, or the timer fired early (libev times from the loop's
+                # cached clock): (re)arm it for what is left, if anything is
+                self._stop_timer()
+                remaining = deadline_ns - time.monotonic_ns()
+                if remaining <= 0:
+                    return False
+                self._deadline = deadline_ns
+                self._expired = False
+                self._timer = timer = self._hub.loop.timer(remaining / 1e9, ref=False)
+                timer.start(self._on_timer)
+            g = _getcurrent()
+            self._waiting = g
+            self._io.start(g.switch, True)
+            try:
+                if self._hub.switch():
+                    return True
+            finally:
+                self._io.stop()
+                self._waiting = None
+
+    def _on_timer(self) -> None:
+        self._expired = True
+        g = self._waiting
+        if g is not None:
+            g.switch(False)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.close()
+            self._timer = None
+        self._deadline = None
+
+    def close(self) -> None:
+        self._stop_timer()
+        self._io.stop()
+        self._io.close()
 
 
 def split_url(url: str, default_port: int) -> tuple[str, int, str]:
@@ -59,6 +129,14 @@ class Channel:
         self.sock = sock
         self.acct = acct
         self._ctx = ctx
+        # Under gevent: read the underlying non-blocking socket and wait with _ReadWaiter.
+        self._raw = None
+        self._waiter: _ReadWaiter | None = None
+        if _GeventSocket is not None and isinstance(sock, _GeventSocket):
+            raw = getattr(sock, "_sock", None)
+            if raw is not None:
+                self._raw = raw
+                self._waiter = _ReadWaiter(sock.fileno())
 
     @classmethod
     def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
@@ -88,6 +166,30 @@ class Channel:
 
     def recv_some(self, deadline_ns: int) -> tuple[int, bytes] | None:
         """(t_ns, bytes) as soon as any bytes are there; b"" at EOF; None at the deadline."""
+        waiter = self._waiter
+        if waiter is not None:
+            if deadline_ns <= time.monotonic_ns():
+                return None
+            if self.acct.closed:  # what a read of a closed socket gives the parsers
+                return time.monotonic_ns(), b""
+            raw = self._raw
+            # Wait first, then read: a streaming read has usually drained the socket, so
+            # trying first would cost a failed recv (EAGAIN) per token. Readiness is
+            # level-triggered: bytes already there make the wait return at once.
+            while True:
+                if not waiter.wait(deadline_ns):
+                    return None
+                try:
+                    data = raw.recv(RECV_SIZE)
+                    break
+                except BlockingIOError:  # spurious wake-up
+                    continue
+                except OSError:  # reset by peer etc.: EOF to the protocol layers
+                    data = b""
+                    break
+            t = time.monotonic_ns()
+            self.acct.bytes_in += len(data)
+            return t, data
         remaining = (deadline_ns - time.monotonic_ns()) / 1e9
         if remaining <= 0:
             return None
@@ -117,6 +219,8 @@ class Channel:
     def close(self, by: str, code: int | None = None, reason: str | None = None) -> None:
         """Close the socket and record the connection (once)."""
         if self.acct.close(time.monotonic_ns(), by, code, reason):
+            if self._waiter is not None:
+                self._waiter.close()
             with contextlib.suppress(OSError):
                 self.sock.close()
             self._ctx.sink.connection(self.acct)
