@@ -58,6 +58,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     try:
         a, b = resolve_run(args.run_a), resolve_run(args.run_b)
+    except FileNotFoundError as exc:
+        return _err(str(exc))
+    if (Path(a) / "perf.json").is_file() and (Path(b) / "perf.json").is_file():
+        from bench.perf.report import compare_perf
+
+        print(compare_perf(Path(a) / "perf.json", Path(b) / "perf.json"))  # issue 7
+        return 0
+    try:
         ra, rb = load_runs(a, b)
     except FileNotFoundError as exc:
         return _err(str(exc))

@@ -130,3 +130,18 @@ def test_write_report_files(tmp_path):
     assert (tmp_path / "perf.md").read_text().startswith("# Performance")
     assert {"perf_throughput", "perf_ratios"} <= set(paths)
     assert "MISS" in render_md(saved)
+
+
+def test_ssevsws_compare_on_two_perf_runs_prints_the_ratios(tmp_path, capsys) -> None:
+    import json
+
+    from bench.cli import main
+
+    for name, sse in (("A", 200_000.0), ("B", 100_000.0)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "perf.json").write_text(json.dumps(_perf(sse=sse, run_id=name)))
+        (d / "manifest.json").write_text(json.dumps({"schema_version": 1, "status": "complete"}))
+    assert main(["compare", str(tmp_path / "A"), str(tmp_path / "B")]) == 0
+    out = capsys.readouterr().out
+    assert "perf compare" in out and "sse / raw" in out
