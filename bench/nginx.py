@@ -549,31 +549,17 @@ class NginxProcess:
 
 
 @dataclass
-class SSEProbe:
-    """One SSE stream as a raw client saw it. Times are `time.monotonic_ns()`.
-
-    outcome: "complete" (done event and a well-formed end), "cut" (the connection closed
-    before the done event or mid-body), "timeout" (our own deadline), "http-<status>"
-    (non-200), "error" (connect refused, reset, protocol error — see `error`).
-    """
+class _Probe:
+    """What both probes share: the request time, per-token receive times, the done event."""
 
     url: str
-    t_sent_ns: int = 0
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    t_headers_ns: int | None = None
-    t_first_byte_ns: int | None = None  # first body byte (before gunzip)
-    t_last_byte_ns: int | None = None
-    recvs: list[tuple[int, int]] = field(default_factory=list)  # (t, bytes) per recv()
+    t_sent_ns: int = 0  # request (SSE) / start message (WS) written
     token_t_ns: list[int] = field(default_factory=list)  # receive time per content token
-    token_server_ns: list[int] = field(default_factory=list)
     token_seq: list[int] = field(default_factory=list)
     text_sha256: str = ""
-    comments: int = 0
     done: dict[str, Any] | None = None
     outcome: str = "error"
     error: str | None = None
-    body_bytes: int = 0
     t_end_ns: int | None = None  # when the outcome was settled (end, cut, deadline)
 
     def _ms(self, t: int | None) -> float | None:
@@ -588,14 +574,6 @@ class SSEProbe:
         return self._ms(self.token_t_ns[-1]) if self.token_t_ns else None
 
     @property
-    def first_byte_ms(self) -> float | None:
-        return self._ms(self.t_first_byte_ns)
-
-    @property
-    def headers_ms(self) -> float | None:
-        return self._ms(self.t_headers_ns)
-
-    @property
     def end_ms(self) -> float | None:
         return self._ms(self.t_end_ns)
 
@@ -604,15 +582,43 @@ class SSEProbe:
         return len(self.token_t_ns)
 
     @property
-    def deliveries(self) -> int:
-        """Distinct receive instants that carried tokens (tokens / deliveries = batch size)."""
-        return len(set(self.token_t_ns))
-
-    @property
     def sha_ok(self) -> bool | None:
         if self.done is None:
             return None
         return self.done.get("sha256") == self.text_sha256 and self.done.get("count") == self.tokens
+
+
+@dataclass
+class SSEProbe(_Probe):
+    """One SSE stream as a raw client saw it. Times are `time.monotonic_ns()`.
+
+    outcome: "complete" (done event and a well-formed end), "cut" (the connection closed
+    before the done event or mid-body), "timeout" (our own deadline), "http-<status>"
+    (non-200), "error" (connect refused, reset, protocol error — see `error`).
+    """
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    t_headers_ns: int | None = None
+    t_first_byte_ns: int | None = None  # first body byte (before gunzip)
+    t_last_byte_ns: int | None = None
+    recvs: list[tuple[int, int]] = field(default_factory=list)  # (t, bytes) per recv()
+    token_server_ns: list[int] = field(default_factory=list)
+    comments: int = 0
+    body_bytes: int = 0
+
+    @property
+    def first_byte_ms(self) -> float | None:
+        return self._ms(self.t_first_byte_ns)
+
+    @property
+    def headers_ms(self) -> float | None:
+        return self._ms(self.t_headers_ns)
+
+    @property
+    def deliveries(self) -> int:
+        """Distinct receive instants that carried tokens (tokens / deliveries = batch size)."""
+        return len(set(self.token_t_ns))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -751,48 +757,18 @@ def probe_sse(
 
 
 @dataclass
-class WSProbe:
-    """One WS stream (start message → token frames → done) as a raw client saw it."""
+class WSProbe(_Probe):
+    """One WS stream (start message → token frames → done) as a raw client saw it.
+    outcome: complete | cut | timeout | error."""
 
-    url: str
     t_connect_ns: int = 0
     t_open_ns: int | None = None
-    t_sent_ns: int = 0  # start message written
-    token_t_ns: list[int] = field(default_factory=list)
-    token_seq: list[int] = field(default_factory=list)
-    text_sha256: str = ""
-    done: dict[str, Any] | None = None
-    outcome: str = "error"  # complete | cut | timeout | error
     close_code: int | None = None
     close_reason: str = ""
-    error: str | None = None
-    t_end_ns: int | None = None
-
-    @property
-    def ttft_ms(self) -> float | None:
-        return (self.token_t_ns[0] - self.t_sent_ns) / 1e6 if self.token_t_ns else None
-
-    @property
-    def end_ms(self) -> float | None:
-        return None if self.t_end_ns is None else (self.t_end_ns - self.t_sent_ns) / 1e6
-
-    @property
-    def e2e_ms(self) -> float | None:
-        return (self.token_t_ns[-1] - self.t_sent_ns) / 1e6 if self.token_t_ns else None
 
     @property
     def connect_ms(self) -> float | None:
         return None if self.t_open_ns is None else (self.t_open_ns - self.t_connect_ns) / 1e6
-
-    @property
-    def tokens(self) -> int:
-        return len(self.token_t_ns)
-
-    @property
-    def sha_ok(self) -> bool | None:
-        if self.done is None:
-            return None
-        return self.done.get("sha256") == self.text_sha256 and self.done.get("count") == self.tokens
 
     def summary(self) -> dict[str, Any]:
         return {
