@@ -152,13 +152,15 @@ async def sse_stream(
                 if resp.status != 200:
                     st.error(f"HTTP {resp.status}")
                     return
-                prev_nl = False
+                tail = b""
                 t_last = t_first = 0.0
                 async for chunk in resp.content.iter_any():
-                    c = chunk.count(b"\n\n")
-                    if prev_nl and chunk[0] == 10:
-                        c += 1
-                    prev_nl = chunk[-1] == 10
+                    # Count token events only ("id: N" opens each one): the retry hint,
+                    # keepalive comments and the done event are not tokens. The last 3
+                    # bytes carry over so an "id: " split across reads is counted once.
+                    buf = tail + chunk
+                    c = buf.count(b"id: ")
+                    tail = buf[-3:]
                     if c:
                         if first:
                             first = False
