@@ -39,11 +39,13 @@ Thresholds (explicit, so a reader can argue with them):
   and others (e.g. upstream HTTP/1.1) do not. Variant roles come from the proxy records
   (nginx `proxy_buffering`, the server's header) and else from the labels.
 * C4 idle cut (scenario ``proxy-idle``): a stream is *cut* when its outcome is dropped /
-  error / timeout (the client cannot tell nginx from the server closing; nginx's error.log
-  "upstream timed out" count is the proxy-side evidence). Holds when, on every arm,
-  streams without heartbeat are cut and none with the heartbeat is; does not hold when
-  streams without heartbeat survive or heartbeat ones are cut too; depends when the arms
-  disagree. Time-scaled: the records give the proxy_read_timeout and heartbeat interval.
+  error / timeout (the client alone cannot tell nginx from the server closing; nginx's
+  error.log "upstream timed out" count is the proxy-side evidence, and
+  analysis.attribution joins it onto the client's connections as closed_by "proxy").
+  Holds when, on every arm, streams without heartbeat are cut and none with the heartbeat
+  is; does not hold when streams without heartbeat survive or heartbeat ones are cut too;
+  depends when the arms disagree. Time-scaled: the records give the proxy_read_timeout
+  and heartbeat interval.
 * C7 needs an HTTP/2 client that multiplexes streams; not built, so "not measured".
 * Without their scenarios in the run, C3/C4 are "not measured in this run".
 """
@@ -483,8 +485,11 @@ def claim_c4(summary: Mapping[str, Any], proxy: Mapping[str, Any] | None = None)
                 for r in _records(proxy, group, arm)
             )
             have_log = bool(_records(proxy, group, arm))
-            numbers[f"{v}/{arm} streams survived / cut / all"] = f"{n_ok} / {n_cut} / {n}" + (
-                f"; nginx 'upstream timed out': {timed_out}" if have_log else ""
+            by_proxy = _get(a, "connections", "closed_by", "proxy")
+            numbers[f"{v}/{arm} streams survived / cut / all"] = (
+                f"{n_ok} / {n_cut} / {n}"
+                + (f"; nginx 'upstream timed out': {timed_out}" if have_log else "")
+                + (f"; connections closed by the proxy: {int(by_proxy or 0)}" if have_log else "")
             )
             if hb is None or n == 0:
                 continue

@@ -1,6 +1,7 @@
 """The one place analysis touches the disk: load a run folder's tables (core.runfolder).
 
-Everything else in analysis is a pure function of the frames held in `RunData`.
+Everything else in analysis is a pure function of the frames held in `RunData`. Loading
+applies a proxy's close verdicts to the connection records (analysis.attribution).
 A run recorded with another record-schema version than this code's
 (core.records.SCHEMA_VERSION) is refused with `SchemaMismatch`, as is a set of runs of
 different versions: their columns may not mean the same thing.
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.attribution import attribute_proxy_closes, proxy_closes_of_run
 from core.records import SCHEMA_VERSION, TABLES
 from core.runfolder import Run, SchemaMismatch, check_schema, read_run, to_pandas
 
@@ -48,10 +50,12 @@ class RunData:
 
 def _from_run(run: Run) -> RunData:
     check_schema([run], expected=SCHEMA_VERSION)
+    closes = proxy_closes_of_run(run.manifest, run.path)
+    connections, _ = attribute_proxy_closes(run.connections, run.streams, closes)
     return RunData(
         streams=run.streams,
         tokens=run.tokens,
-        connections=run.connections,
+        connections=connections,
         resources=run.resources,
         manifest=dict(run.manifest),
         server_metrics=run.json("server_metrics.json"),

@@ -315,6 +315,14 @@ def connection_time(
     return out.reset_index()[cols]
 
 
+def closed_by_counts(connections: pd.DataFrame | None) -> dict[str, int]:
+    """How many connections each side closed (``closed_by``; unclosed ones not counted)."""
+    if connections is None or connections.empty or "closed_by" not in connections:
+        return {}
+    counts = connections["closed_by"].dropna().astype(str).value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items())}
+
+
 # --------------------------------------------------------------------------- integrity, outcomes
 
 

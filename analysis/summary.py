@@ -26,7 +26,9 @@ arm gets the same set of keys:
     event_bytes_per_token, app_bytes_per_token, conn_bytes_per_token (metrics.bytes_per_token).
 ``connections``
     connections, unclosed, held_s, busy_s, idle_s, idle_share, held_s_per_session,
-    idle_s_per_session, connect_ms_p50 (metrics.connection_time).
+    idle_s_per_session, connect_ms_p50 (metrics.connection_time); closed_by: counts of
+    client / server / proxy / error / unknown (proxy only through a proxy whose log names
+    the close: analysis.attribution).
 ``server_cpu_s_per_1k_tokens``
     Σ server CPU-seconds ÷ Σ tokens in the sampled windows × 1000 (analysis.resources).
 ``rss_kib_per_conn``
@@ -202,10 +204,13 @@ def _arm_summary(
     out["tokens_per_s"] = float(tp["tokens"].sum()) / span if span > 0 else math.nan
     out["integrity"] = _row_dict(M.integrity(s, "arm"), ("arm",))
     out["bytes"] = _row_dict(f.sub("bytes", scenario, arm), ("scenario", "arm", "tokens"))
-    ct = M.connection_time(f.sub("connections", scenario, arm), s, "arm")
+    conns = f.sub("connections", scenario, arm)
+    ct = M.connection_time(conns, s, "arm")
     out["connections"] = _row_dict(ct, ("arm",))
     if not out["connections"]:
         missing.append("connections")
+    else:
+        out["connections"]["closed_by"] = M.closed_by_counts(conns)
     cpu = f.sub("cpu", scenario, arm)
     tok = float(finite(cpu["tokens"]).sum()) if cpu is not None and len(cpu) else 0.0
     out["server_cpu_s_per_1k_tokens"] = (

@@ -46,6 +46,14 @@ from bench.nginx_conf import (
     variant,
     variant_from_dict,
 )
+from bench.nginx_logs import (
+    count_log_events,
+    proxy_closes,
+    read_access_log,
+    read_error_log,
+    summarize_access_log,
+    summarize_closes,
+)
 from core.sse import SSEDecoder
 
 __all__ = [
@@ -64,9 +72,12 @@ __all__ = [
     "nginx_version",
     "probe_sse",
     "probe_ws",
+    "proxy_closes",
     "read_access_log",
+    "read_error_log",
     "render_config",
     "summarize_access_log",
+    "summarize_closes",
     "variant",
     "variant_from_dict",
 ]
@@ -74,16 +85,6 @@ __all__ = [
 ENV_NGINX = "SSEVSWS_NGINX"
 _FALLBACK = "/usr/sbin/nginx"
 _INSTALL_HINT = "install nginx-light as root (`make system-deps`) or set SSEVSWS_NGINX"
-
-
-#: error.log phrases (nginx 1.22 wording) → the event they mark.
-_LOG_PATTERNS = {
-    "upstream_timed_out": "upstream timed out",
-    "client_closed": "client prematurely closed",
-    "upstream_closed": "upstream prematurely closed",
-    "client_timed_out": "client timed out",
-    "connect_failed": "connect() failed",
-}
 
 
 class NginxError(RuntimeError):
@@ -207,96 +208,6 @@ def _tail(path: Path, n: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no error log)"
-
-
-_ACCESS_RE = re.compile(
-    r'^(?P<addr>\S+) \[(?P<time>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d+) (?P<bytes>\d+) '
-    r"rt=(?P<rt>\S+) urt=(?P<urt>\S+) us=(?P<us>\S+) conn=(?P<conn>\d+) "
-    r"reqs=(?P<reqs>\d+) proto=(?P<proto>\S+)$"
-)
-
-
-def _num(x: str) -> float | None:
-    # $upstream_response_time is "-" without an upstream, "a, b" after a retry: keep the last
-    try:
-        return float(x.split(",")[-1].strip())
-    except ValueError:
-        return None
-
-
-def read_access_log(path: Path | str) -> list[dict[str, Any]]:
-    """Rows of the `bench` access-log format: one per request, logged when it ended.
-
-    `conn` is nginx's connection serial number and `reqs` the request's index on it, so
-    streams per TCP connection (HTTP/1.1 vs HTTP/2, C7) is a group-by on `conn`. A stream
-    nginx cut for idleness has `request_time` ≈ proxy_read_timeout and an
-    "upstream timed out" line in error.log.
-    """
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = Path(path).read_text(errors="replace").splitlines()
-    except OSError:
-        return rows
-    for line in lines:
-        m = _ACCESS_RE.match(line)
-        if not m:
-            continue
-        method, _, rest = m["request"].partition(" ")
-        rows.append(
-            {
-                "time": m["time"],
-                "method": method,
-                "target": rest.rsplit(" ", 1)[0],
-                "status": int(m["status"]),
-                "bytes_sent": int(m["bytes"]),
-                "request_time_s": _num(m["rt"]),
-                "upstream_response_time_s": _num(m["urt"]),
-                "upstream_status": m["us"],
-                "connection": int(m["conn"]),
-                "connection_requests": int(m["reqs"]),
-                "protocol": m["proto"],
-            }
-        )
-    return rows
-
-
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
-
-
-def summarize_access_log(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-connection view of one phase's access log, for the manifest / proxy.json.
-
-    Only stream requests count (`/v1/stream`, `/v1/ws`). ``status`` counts (101 = WS
-    upgrade, 504 = nginx's read timeout before the response head), request_time p50/max,
-    streams per TCP connection (nginx's `$connection` serial). Streams nginx cut for
-    idleness are counted from error.log ("upstream timed out", NginxProcess.log_events):
-    a cut after the response head still logs status 200 / 101 here.
-    """
-    streams = [r for r in rows if str(r["target"]).startswith(("/v1/stream", "/v1/ws"))]
-    by_status: dict[str, int] = {}
-    for r in streams:
-        by_status[str(r["status"])] = by_status.get(str(r["status"]), 0) + 1
-    per_conn: dict[int, int] = {}
-    for r in streams:
-        per_conn[r["connection"]] = per_conn.get(r["connection"], 0) + 1
-    rts = [r["request_time_s"] for r in streams if r["request_time_s"] is not None]
-    out: dict[str, Any] = {
-        "requests": len(rows),
-        "stream_requests": len(streams),
-        "status": dict(sorted(by_status.items())),
-        "request_time_s_p50": _pct(rts, 0.5),
-        "request_time_s_max": max(rts) if rts else None,
-        "connections": len(per_conn),
-        "streams_per_connection_max": max(per_conn.values()) if per_conn else 0,
-        "streams_per_connection_mean": (len(streams) / len(per_conn)) if per_conn else None,
-        "protocols": sorted({str(r["protocol"]) for r in streams}),
-        "bytes_sent": sum(int(r["bytes_sent"]) for r in streams),
-    }
-    return out
 
 
 # --------------------------------------------------------------------------- the process
@@ -512,22 +423,17 @@ class NginxProcess:
         return f"https://127.0.0.1:{self.tls_port}" if self.tls_port else None
 
     def log_events(self) -> dict[str, int]:
-        """Counts of error-log lines that say who closed what (for per-connection outcomes).
+        """Counts of error-log lines that say who closed what (`bench.nginx_logs`).
 
         "upstream timed out" is nginx's proxy_read_timeout firing (it closes the client
         side); "client prematurely closed" / "upstream prematurely closed" name the side
         that hung up first.
         """
-        counts = dict.fromkeys(_LOG_PATTERNS, 0)
-        try:
-            text = self.error_log.read_text(errors="replace")
-        except OSError:
-            return counts
-        for line in text.splitlines():
-            for key, needle in _LOG_PATTERNS.items():
-                if needle in line:
-                    counts[key] += 1
-        return counts
+        return count_log_events(self.error_log)
+
+    def closes(self) -> list[dict[str, Any]]:
+        """Per-connection outcomes from error.log (`bench.nginx_logs.proxy_closes`)."""
+        return proxy_closes(self.error_log)
 
     def record(self) -> dict[str, Any]:
         """What the manifest should say about this proxy."""

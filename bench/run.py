@@ -39,7 +39,13 @@ from bench.hostcheck import (
     raise_nofile_limit,
     time_wait_count,
 )
-from bench.nginx import NginxError, NginxProcess, nginx_available, read_access_log
+from bench.nginx import (
+    NginxError,
+    NginxProcess,
+    nginx_available,
+    read_access_log,
+    summarize_closes,
+)
 from bench.nginx import summarize_access_log as _access_summary
 from bench.plan import (
     FOREIGN,
@@ -498,6 +504,12 @@ class Runner:
         rec["server_heartbeat_s"] = _scenario(plan, self.s).server.heartbeat_s
         rec["log_events"] = ng.log_events()
         rec["access"] = _access_summary(read_access_log(ng.access_log))
+        # who closed which stream, from nginx's side: joined onto the client's connection
+        # records by analysis.load (the client alone sees only an EOF)
+        closes = ng.closes()
+        write_json(ng.workdir, "closes.json", closes)
+        rec["logs"]["closes"] = _rel(ng.workdir / "closes.json", self.run_dir)
+        rec["closes"] = summarize_closes(closes)
         self.proxy_records[plan.name] = rec
         self._write_proxy_json()
         return rec

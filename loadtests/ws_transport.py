@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from urllib.parse import quote
 
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
@@ -57,7 +58,8 @@ class WSTransport(Transport):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         self._ctx = ctx
         self._host, self._port, base = split_url(url, 80)
-        self._uri = parse_uri(f"ws://{self._host}:{self._port}{base}/v1/ws")
+        self._uri_base = f"ws://{self._host}:{self._port}{base}/v1/ws"
+        self._uri = parse_uri(self._uri_base)  # a bad URL fails here, not at a connect
         self._compression = compression
         self._chan: Channel | None = None
         self._proto: ClientProtocol | None = None
@@ -96,11 +98,13 @@ class WSTransport(Transport):
         if self._chan is not None and not self._chan.closed:
             self._chan.close("client", None, "reconnect")
         self._n_conn += 1
-        chan = Channel.connect(
-            self._host, self._port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}"
-        )
+        conn_uid = f"{self._ctx.conn_prefix}.c{self._n_conn}"
+        chan = Channel.connect(self._host, self._port, self._ctx, conn_uid)
         extensions = [ClientPerMessageDeflateFactory()] if self._compression == "deflate" else None
-        proto = ClientProtocol(self._uri, extensions=extensions)
+        # `conn=` names this connection in a proxy's logs (bench.nginx_logs joins nginx's
+        # close events onto the connection records by it); the servers ignore it.
+        uri = parse_uri(f"{self._uri_base}?conn={quote(conn_uid, safe='/.')}")
+        proto = ClientProtocol(uri, extensions=extensions)
         self._chan, self._proto = chan, proto
         proto.send_request(proto.connect())
         self._flush()

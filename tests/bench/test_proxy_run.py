@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from analysis import claims as C
+from analysis.load import load_run
 from analysis.summary import summarize
 from bench.nginx import nginx_available
 from core.runfolder import read_manifest, read_table
@@ -111,5 +112,26 @@ def test_proxy_idle_cuts_without_heartbeat_and_not_with_it(tmp_path: Path) -> No
             assert ph["proxy"]["server_heartbeat_s"] == 0.5
             assert outcomes == {"ok"}, (ph["name"], outcomes)
             assert events["upstream_timed_out"] == 0
+    # per-connection outcomes: nginx's "upstream timed out" joined onto the client's records
+    conns = load_run(run).connections
+    for ph in m["phases"]:
+        mine = conns[conns["phase"].astype(object) == ph["name"]]
+        by = mine["closed_by"].astype(object).value_counts().to_dict()
+        closes = json.loads((run / ph["proxy"]["logs"]["closes"]).read_text())
+        assert ph["proxy"]["closes"]["unplaced"] == 0, closes
+        if ph["variant"] == "idle-nohb":
+            # every stream's connection cut by nginx, found by stream id (SSE) / conn= (WS)
+            assert by.get("proxy") == ph["streams"], (ph["name"], by)
+            assert {c["closed_by"] for c in closes} == {"proxy"}
+            cut = mine[mine["closed_by"].astype(object) == "proxy"]
+            assert (
+                cut["close_reason"].astype(object).str.startswith("nginx: upstream timed out").all()
+            )
+        else:
+            assert "proxy" not in by, (ph["name"], by)
     row = C.claim_c4(summarize(run), C.proxy_records_from_manifest(m))
     assert row["status"] == C.HOLDS, row
+    for ph in m["phases"]:
+        key = f"{ph['variant']}/{ph['arm']} streams survived / cut / all"
+        n_proxy = ph["streams"] if ph["variant"] == "idle-nohb" else 0
+        assert row["numbers"][key].endswith(f"closed by the proxy: {n_proxy}"), row
