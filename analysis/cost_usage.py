@@ -344,14 +344,22 @@ def _pos(v: Any) -> float | None:
 
 def with_measured_capacity(cal: Calibration, arm_capacity: Mapping[str, Any] | None) -> Calibration:
     """``cal`` plus the capacity of one arm from :func:`analysis.capacity.capacity`
-    (``summary["capacity"]["arms"][arm]``); figures not measured stay None."""
+    (``summary["capacity"]["arms"][arm]``); figures not measured stay None.
+
+    The idle-hold fit's bytes per connection (RSS against open connections while they
+    rise) replaces ``cal.kib_per_connection`` when measured: a whole-phase RSS slope of a
+    chat phase mixes in allocator growth and connections closing, and read ~0.7 KiB per
+    connection where the idle fit read ~17 (results/sample, DESIGN notes).
+    """
     if not arm_capacity:
         return cal
+    per_conn = _pos(arm_capacity.get("bytes_per_connection"))
     return replace(
         cal,
         tokens_per_s_per_core=_pos(arm_capacity.get("tokens_per_s_per_core")),
         connections_per_gib=_pos(arm_capacity.get("connections_per_gib")),
         baseline_rss_bytes=_pos(arm_capacity.get("baseline_rss_bytes")),
+        kib_per_connection=per_conn / 1024 if per_conn else cal.kib_per_connection,
     )
 
 

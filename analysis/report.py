@@ -779,8 +779,9 @@ def cost_inputs(
     Calibration takes bytes, messages and requests per token/stream from the records;
     CPU per 1k tokens and KiB per connection come from the summary (same numbers as the
     report's tables), because whole-process RSS ÷ connections is not the marginal memory
-    a connection costs — the RSS slope is. A WS arm other than ``ws`` (ws-websockets) is
-    priced as ``ws``.
+    a connection costs — the RSS slope is; KiB per connection from the idle-hold capacity
+    fit when the run has one (cost_usage.with_measured_capacity), else the main scenario's
+    slope. A WS arm other than ``ws`` (ws-websockets) is priced as ``ws``.
     """
     prof = profile if isinstance(profile, K.Profile) else K.load_profile(profile)
     sc = C.main_scenario(summary)
@@ -856,7 +857,7 @@ def usage_markdown(ci: CostInputs) -> str:
         ("bytes in / stream", "bytes_in_per_stream", "{:.0f}"),
         ("messages / token", "messages_per_token", "{:.3f}"),
         ("server CPU-s / 1k tokens", "cpu_s_per_1k_tokens", "{:.4f}"),
-        ("KiB / connection (RSS slope)", "kib_per_connection", "{:.1f}"),
+        ("KiB / connection (idle fit, else RSS slope)", "kib_per_connection", "{:.1f}"),
     ):
         cal_rows.append([lbl] + [_fmt(getattr(ci.calibrations[a], key), f) + "" for a in arms])
     return "\n".join(

@@ -250,6 +250,11 @@ def test_measured_capacity_flows_from_summary_to_the_cost_table():
     arm_cap = {"tokens_per_s_per_core": 2_000.0, "connections_per_gib": 65536.0}
     cal = K.with_measured_capacity(K.Calibration(), arm_cap)
     assert cal.tokens_per_s_per_core == 2_000.0 and cal.baseline_rss_bytes is None
+    # memory per connection: the idle-hold fit wins over the main scenario's slope
+    chat = K.Calibration(kib_per_connection=0.7)
+    assert K.with_measured_capacity(chat, arm_cap).kib_per_connection == 0.7  # not measured
+    fitted = K.with_measured_capacity(chat, {**arm_cap, "bytes_per_connection": 17 * 1024.0})
+    assert fitted.kib_per_connection == pytest.approx(17.0)
     lo = K.cost_table(K.usages_from_profile(prof, ("sse",), {"sse": cal}), ["vm"], prof)
     hi_cal = K.with_measured_capacity(K.Calibration(), {**arm_cap, "tokens_per_s_per_core": 4e4})
     hi = K.cost_table(K.usages_from_profile(prof, ("sse",), {"sse": hi_cal}), ["vm"], prof)
