@@ -11,29 +11,41 @@ PYTEST_ARGS ?=
 
 setup: system-deps $(STAMP)
 
-# A real nginx for the proxy scenarios and tests (issue 6). No-op when one is found
-# ($SSEVSWS_NGINX, PATH, /usr/sbin/nginx). As root: install nginx-light (or nginx when this
-# release has no nginx-light) with a policy-rc.d that keeps the system service from starting.
-# Otherwise: say the proxy scenarios and tests will be skipped, and succeed.
+# System tools the experiments run for real: nginx for the proxy scenarios and tests
+# (issue 6), Debian's chromium for the browser check of C7 (bench/browser.py). No-op for a
+# tool that is found (nginx: $$SSEVSWS_NGINX, PATH, /usr/sbin/nginx; chromium:
+# $$SSEVSWS_CHROMIUM, PATH). As root: apt-get install what is missing (nginx-light, or nginx
+# when this release has none; chromium) with a policy-rc.d that keeps the nginx service
+# from starting. Otherwise: say which scenarios and tests will be skipped, and succeed.
 system-deps:
-	@if { [ -n "$$SSEVSWS_NGINX" ] && [ -x "$$SSEVSWS_NGINX" ]; } \
-		|| command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	@need=""; \
+	if ! { { [ -n "$$SSEVSWS_NGINX" ] && [ -x "$$SSEVSWS_NGINX" ]; } \
+		|| command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }; then need="nginx"; fi; \
+	if ! { { [ -n "$$SSEVSWS_CHROMIUM" ] && [ -x "$$SSEVSWS_CHROMIUM" ]; } \
+		|| command -v chromium >/dev/null 2>&1; }; then need="$$need chromium"; fi; \
+	[ -z "$$need" ] && exit 0; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-		echo "nginx not found; proxy scenarios and tests will be skipped (install nginx-light as root)"; \
+		echo "not found:$$need — proxy scenarios/tests (nginx) and the browser check (chromium) will be skipped; install them as root"; \
 		exit 0; \
 	fi; \
 	prc=/usr/sbin/policy-rc.d; made_prc=0; \
 	if [ ! -e $$prc ]; then printf '#!/bin/sh\nexit 101\n' > $$prc && chmod 755 $$prc && made_prc=1; fi; \
-	ok=0; \
+	pkgs=""; \
 	if apt-get update -qq; then \
-		pkg=nginx-light; \
-		apt-cache policy nginx-light 2>/dev/null | grep -q 'Candidate: [0-9]' || pkg=nginx; \
-		echo "installing $$pkg (system service not started)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkg && ok=1; \
+		case "$$need" in *nginx*) \
+			pkg=nginx-light; \
+			apt-cache policy nginx-light 2>/dev/null | grep -q 'Candidate: [0-9]' || pkg=nginx; \
+			pkgs="$$pkg";; esac; \
+		case "$$need" in *chromium*) pkgs="$$pkgs chromium";; esac; \
+		echo "installing$$pkgs (system services not started)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs \
+			|| echo "apt-get install$$pkgs failed: the scenarios and tests that need them will be skipped"; \
 	fi; \
 	if [ $$made_prc = 1 ]; then rm -f $$prc; fi; \
-	if [ $$ok = 1 ]; then { command -v nginx >/dev/null && nginx -v; } || /usr/sbin/nginx -v; \
-	else echo "nginx not found; proxy scenarios and tests will be skipped (install nginx-light as root)"; fi
+	{ command -v nginx >/dev/null && nginx -v; } || { [ -x /usr/sbin/nginx ] && /usr/sbin/nginx -v; } \
+		|| echo "nginx not found; proxy scenarios and tests will be skipped"; \
+	command -v chromium >/dev/null && chromium --version 2>/dev/null \
+		|| echo "chromium not found; the browser check of C7 will be skipped"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,204 @@
+"""A real browser as the SSE client (claim C7): Debian's chromium driven by Playwright.
+
+The "6 connections per origin" limit is a browser's, not a protocol's: over HTTP/1.1
+Chromium opens at most 6 connections to one host:port, so a 7th `EventSource` waits until
+one of the first six ends; over HTTP/2 every stream shares one connection and none waits.
+A Python client has no such limit, so only a browser can show it.
+
+`eventsource_wave(origin, n, params, http2=...)` opens `n` EventSources at the same
+instant from a page of `origin` (same origin: no CORS), counts each stream's tokens and
+stamps open / first token / done with `performance.now()` (the page's monotonic clock,
+ms) as each event is dispatched — then closes it on `done` (an EventSource would otherwise
+reconnect). HTTP/1.1 is forced with Chromium's `--disable-http2`; the TLS certificate of
+the loopback proxy is self-signed, so the browser context ignores HTTPS errors (and only
+loopback URLs are accepted). `wave_summary` turns the stamps into the C7 figures: the
+most streams open at once, and TTFT of the first six streams vs the rest.
+
+`browser_available()` says why not when chromium or Playwright is missing: the caller
+skips with that reason, never fakes a browser.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "ENV_CHROMIUM",
+    "BrowserError",
+    "browser_available",
+    "eventsource_wave",
+    "find_chromium",
+    "max_concurrent",
+    "wave_summary",
+]
+
+ENV_CHROMIUM = "SSEVSWS_CHROMIUM"
+#: Headless, no sandbox (root in CI), and no background traffic: the machine's network is
+#: closed and Chromium's own connections would only add noise.
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+#: Chromium's per-host connection limit for HTTP/1.1 (net::ClientSocketPoolManager).
+BROWSER_H1_LIMIT = 6
+_INSTALL_HINT = "install chromium as root (`make system-deps`) or set SSEVSWS_CHROMIUM"
+
+
+class BrowserError(RuntimeError):
+    """The browser could not be started or the page failed (message says which)."""
+
+
+def find_chromium() -> Path | None:
+    """$SSEVSWS_CHROMIUM > chromium / chromium-browser on PATH > /usr/bin/chromium."""
+    for cand in (os.environ.get(ENV_CHROMIUM), "chromium", "chromium-browser"):
+        if not cand:
+            continue
+        found = shutil.which(cand)
+        if found:
+            return Path(found)
+    fallback = Path("/usr/bin/chromium")
+    return fallback if fallback.exists() else None
+
+
+def browser_available() -> tuple[bool, str]:
+    """(True, "chromium <path>, playwright <version>") or (False, why)."""
+    chromium = find_chromium()
+    if chromium is None:
+        return False, f"chromium not found: {_INSTALL_HINT}"
+    try:
+        from importlib.metadata import version
+
+        import playwright.sync_api  # noqa: F401
+
+        pw = version("playwright")
+    except ImportError as e:
+        return False, f"playwright not importable ({e}): `make setup` installs it"
+    return True, f"chromium {chromium}, playwright {pw}"
+
+
+def _check_loopback(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = host == "localhost"
+    if not ok:
+        raise ValueError(f"browser URLs must be loopback, got {url!r}")
+
+
+# The page script: n EventSources opened in the same task, one record each.
+_WAVE_JS = """
+async ({target, n, timeoutMs}) => {
+  const t0 = performance.now();
+  const rows = [];
+  const one = (i) => new Promise((resolve) => {
+    const r = {i, open_ms: null, first_ms: null, done_ms: null, tokens: 0, error: null};
+    rows.push(r);
+    const es = new EventSource(target + "&stream=browser-" + i);
+    const end = (err) => { if (err) r.error = err; es.close(); resolve(); };
+    const timer = setTimeout(() => end("timeout"), timeoutMs);
+    es.onopen = () => { r.open_ms = performance.now() - t0; };
+    es.onmessage = () => {
+      if (r.first_ms === null) r.first_ms = performance.now() - t0;
+      r.tokens += 1;
+    };
+    es.addEventListener("done", () => {
+      r.done_ms = performance.now() - t0; clearTimeout(timer); end(null);
+    });
+    es.onerror = () => { clearTimeout(timer); end(r.done_ms === null ? "error" : null); };
+  });
+  await Promise.all(Array.from({length: n}, (_, i) => one(i)));
+  return rows.sort((a, b) => a.i - b.i);
+}
+"""
+
+
+def eventsource_wave(
+    origin: str,
+    n: int,
+    params: dict[str, Any],
+    *,
+    http2: bool,
+    timeout_s: float = 30.0,
+) -> list[dict[str, Any]]:
+    """Open `n` EventSources to `origin`/v1/stream at once in a real Chromium; one row per
+    stream: i, open_ms, first_ms, done_ms (ms after the wave started), tokens, error."""
+    _check_loopback(origin)
+    if not 1 <= n <= 200:
+        raise ValueError(f"n must be 1..200, got {n}")
+    chromium = find_chromium()
+    if chromium is None:
+        raise BrowserError(f"chromium not found: {_INSTALL_HINT}")
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    flags = [*CHROMIUM_FLAGS, *(() if http2 else ("--disable-http2",))]
+    target = f"{origin}/v1/stream?{urlencode(params)}"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(chromium), args=flags)
+            try:
+                ctx = browser.new_context(ignore_https_errors=True)
+                page = ctx.new_page()
+                page.set_default_timeout(timeout_s * 1000)
+                page.goto(f"{origin}/healthz")  # any page of the origin: same-origin streams
+                return page.evaluate(
+                    _WAVE_JS, {"target": target, "n": n, "timeoutMs": timeout_s * 1000}
+                )
+            finally:
+                browser.close()
+    except PlaywrightError as e:
+        raise BrowserError(f"chromium via playwright failed: {e}") from e
+
+
+def max_concurrent(rows: list[dict[str, Any]]) -> int:
+    """The most streams open at the same time ([open_ms, done_ms] intervals; a stream that
+    never opened does not count, one that never finished stays open)."""
+    edges: list[tuple[float, int]] = []
+    for r in rows:
+        if r.get("open_ms") is None:
+            continue
+        edges.append((float(r["open_ms"]), 1))
+        end = r.get("done_ms")
+        edges.append((float(end) if end is not None else float("inf"), -1))
+    best = cur = 0
+    for _, d in sorted(edges, key=lambda e: (e[0], e[1])):  # closes before opens at a tie
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def wave_summary(rows: list[dict[str, Any]], *, limit: int = BROWSER_H1_LIMIT) -> dict[str, Any]:
+    """C7's browser figures: streams, completed, errors, max open at once, TTFT p50 of the
+    first `limit` streams to get a token vs the rest (the rest wait for a free connection
+    over HTTP/1.1), and E2E p50."""
+    done = [r for r in rows if r.get("done_ms") is not None and not r.get("error")]
+    firsts = sorted(float(r["first_ms"]) for r in rows if r.get("first_ms") is not None)
+    return {
+        "streams": len(rows),
+        "completed": len(done),
+        "errors": sum(1 for r in rows if r.get("error")),
+        "tokens": sum(int(r.get("tokens") or 0) for r in rows),
+        "max_open_at_once": max_concurrent(rows),
+        "ttft_ms_p50_first": _median(firsts[:limit]),
+        "ttft_ms_p50_rest": _median(firsts[limit:]),
+        "e2e_ms_p50": _median([float(r["done_ms"]) for r in done]),
+    }
