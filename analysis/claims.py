@@ -46,8 +46,16 @@ Thresholds (explicit, so a reader can argue with them):
   is; does not hold when streams without heartbeat survive or heartbeat ones are cut too;
   depends when the arms disagree. Time-scaled: the records give the proxy_read_timeout
   and heartbeat interval.
-* C7 needs an HTTP/2 client that multiplexes streams; not built, so "not measured".
-* Without their scenarios in the run, C3/C4 are "not measured in this run".
+* C7 HTTP/2 multiplexing (scenario ``proxy-h2``): a real Chromium opens N (12) EventSources
+  at once through nginx's TLS listener, once with HTTP/2 disabled and once enabled
+  (bench.browser; nginx's access log counts the TCP connections of each wave). HTTP/1.1 is
+  *limited* when at most `BROWSER_H1_LIMIT` streams are open at once and the rest *wait*
+  (TTFT p50 of the streams after the first six later by ≥ `WAIT_SHARE` × one stream's
+  duration). HTTP/2 *multiplexes* when all N are open at once on one TCP connection and
+  none waits. Holds when HTTP/1.1 is limited and HTTP/2 multiplexes; does not hold when
+  HTTP/2 does not multiplex (or its streams wait); inconclusive when HTTP/2 multiplexes
+  but the HTTP/1.1 wave showed no limit.
+* Without their scenarios in the run, C3/C4/C7 are "not measured in this run".
 """
 
 from __future__ import annotations
@@ -69,6 +77,12 @@ FIX_WITHIN_MS = 5.0
 CUT_OUTCOMES = ("dropped", "error", "timeout")
 C3_SCENARIO = "proxy-buffering"
 C4_SCENARIO = "proxy-idle"
+C7_SCENARIO = "proxy-h2"
+#: Chromium's HTTP/1.1 connections per origin (the limit C7 is about).
+BROWSER_H1_LIMIT = 6
+#: A stream *waits* when its TTFT p50 is later than the first six's by at least this share
+#: of one stream's duration (tokens × gap): it started only when a connection came free.
+WAIT_SHARE = 0.5
 DIRECT = "direct"
 
 HOLDS = "holds"
@@ -534,6 +548,98 @@ def claim_c4(summary: Mapping[str, Any], proxy: Mapping[str, Any] | None = None)
     )
 
 
+def _wave_text(w: Mapping[str, Any]) -> str:
+    conns = _get(w, "access", "connections")
+    return (
+        f"{w.get('completed')} of {w.get('streams')} streams done"
+        + (f" over {conns} TCP connection(s) (nginx)" if conns is not None else "")
+        + f", at most {w.get('max_open_at_once')} open at once; TTFT p50 first six / the rest "
+        + f"{_fmt_ms(w.get('ttft_ms_p50_first'))} / {_fmt_ms(w.get('ttft_ms_p50_rest'))} ms, "
+        + f"E2E p50 {_fmt_ms(w.get('e2e_ms_p50'))} ms"
+    )
+
+
+def _fmt_ms(v: Any) -> str:
+    x = _num(v)
+    return "n/m" if x is None else f"{x:.0f}"
+
+
+def _waits(w: Mapping[str, Any], stream_ms: float) -> bool | None:
+    first, rest = _num(w.get("ttft_ms_p50_first")), _num(w.get("ttft_ms_p50_rest"))
+    if first is None or rest is None or stream_ms <= 0:
+        return None
+    return rest - first >= WAIT_SHARE * stream_ms
+
+
+def claim_c7(proxy: Mapping[str, Any] | None = None) -> dict:
+    """C7 from the browser check of the proxy-h2 phases (see the module docstring)."""
+    checks = [
+        r["browser"]
+        for k, r in (proxy or {}).items()
+        if k.startswith(C7_SCENARIO + ".") and isinstance(r, Mapping) and r.get("browser")
+    ]
+    skipped = _skipped(proxy, C7_SCENARIO) + sorted(
+        {str(c["skipped"]) for c in checks if c.get("skipped")}
+    )
+    measured = [c for c in checks if not c.get("skipped")]
+    if not measured:
+        why = "needs the proxy-h2 scenario (nginx HTTP/2 + TLS, a real Chromium)"
+        if skipped:
+            why = f"skipped: {'; '.join(skipped)}"
+        return _not_measured("C7", why)
+    check = measured[-1]  # the last repetition's check; each is complete on its own
+    waves = check.get("waves") or {}
+    h1, h2 = waves.get("http/1.1") or {}, waves.get("h2") or {}
+    params = check.get("params") or {}
+    stream_ms = (_num(params.get("tokens")) or 0.0) * (_num(params.get("gap_ms")) or 0.0)
+    numbers: dict[str, Any] = {
+        "browser": check.get("browser"),
+        "wave": f"{check.get('streams_per_wave')} EventSources opened at once, "
+        f"{params.get('tokens')} tokens {params.get('gap_ms')} ms apart "
+        f"(one stream ≈ {stream_ms:.0f} ms)",
+    }
+    for label, w in (("HTTP/1.1 (HTTP/2 disabled)", h1), ("HTTP/2", h2)):
+        numbers[label] = w.get("error") or _wave_text(w)
+    per_conn = {
+        label: _num(_get(w, "access", "streams_per_connection_mean"))
+        for label, w in (("HTTP/1.1", h1), ("HTTP/2", h2))
+    }
+    numbers["streams per TCP connection (nginx)"] = ", ".join(
+        f"{k} {v:.1f}" if v is not None else f"{k} n/m" for k, v in per_conn.items()
+    )
+    rule = (
+        f"HTTP/1.1 limited = at most {BROWSER_H1_LIMIT} open at once and the rest wait (TTFT "
+        f"p50 later by ≥ {WAIT_SHARE:g} × one stream); HTTP/2 multiplexes = all open at once "
+        "on one TCP connection and none waits; holds = both"
+    )
+    if h1.get("error") or h2.get("error") or not h1 or not h2:
+        return _claim(
+            "C7", INCONCLUSIVE, "inconclusive: a browser wave failed", rule, numbers, C7_SCENARIO
+        )
+    n = int(_num(h2.get("streams")) or 0)
+    h2_conns = _num(_get(h2, "access", "connections"))
+    h2_mux = (
+        _num(h2.get("max_open_at_once")) == n
+        and h2_conns == 1
+        and _waits(h2, stream_ms) is False
+        and _num(h2.get("completed")) == n
+    )
+    h1_waits = _waits(h1, stream_ms)
+    h1_limited = (_num(h1.get("max_open_at_once")) or 0) <= BROWSER_H1_LIMIT < int(
+        _num(h1.get("streams")) or 0
+    ) and h1_waits is True
+    if not h2_mux:
+        return _claim("C7", DOES_NOT_HOLD, DOES_NOT_HOLD, rule, numbers, C7_SCENARIO)
+    if not h1_limited:
+        verdict = "inconclusive: HTTP/2 multiplexed, but the HTTP/1.1 wave showed no limit"
+        return _claim("C7", INCONCLUSIVE, verdict, rule, numbers, C7_SCENARIO)
+    verdict = (
+        f"holds: over HTTP/1.1 the browser kept {_num(h1.get('max_open_at_once')):.0f} streams "
+        f"open and the rest waited; over HTTP/2 all {n} shared one connection"
+    )
+    return _claim("C7", HOLDS, verdict, rule, numbers, C7_SCENARIO)
+
+
 def _recovery(arm: Mapping[str, Any]) -> tuple[int, float | None, int, float | None]:
     """(dropped streams, share recovered ok, lost tokens, reconnect gap p50 ms)."""
     rc = arm.get("reconnect") or {}
@@ -700,10 +806,7 @@ def claims(
         claim_c4(summary, proxy),
         _recovery_claim(summary, "C5", ("reconnect",), "needs a reconnect scenario with drops"),
         claim_c6(summary, server_metrics),
-        _not_measured(
-            "C7",
-            "HTTP/2 multiplexing client not built (nginx's h2 variant exists, bench/nginx_conf.py)",
-        ),
+        claim_c7(proxy),
         claim_c8(summary),
         _recovery_claim(
             summary,

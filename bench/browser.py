@@ -21,6 +21,7 @@ skips with that reason, never fakes a browser.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import statistics
@@ -29,14 +30,19 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 __all__ = [
+    "BROWSER_MARK",
     "CHROMIUM_FLAGS",
     "ENV_CHROMIUM",
+    "WAVES",
+    "WAVE_STREAMS",
     "BrowserError",
     "browser_available",
+    "browser_check",
     "eventsource_wave",
     "find_chromium",
     "max_concurrent",
     "wave_summary",
+    "with_access",
 ]
 
 ENV_CHROMIUM = "SSEVSWS_CHROMIUM"
@@ -102,13 +108,13 @@ def _check_loopback(url: str) -> None:
 
 # The page script: n EventSources opened in the same task, one record each.
 _WAVE_JS = """
-async ({target, n, timeoutMs}) => {
+async ({target, prefix, n, timeoutMs}) => {
   const t0 = performance.now();
   const rows = [];
   const one = (i) => new Promise((resolve) => {
     const r = {i, open_ms: null, first_ms: null, done_ms: null, tokens: 0, error: null};
     rows.push(r);
-    const es = new EventSource(target + "&stream=browser-" + i);
+    const es = new EventSource(target + "&stream=" + prefix + i);
     const end = (err) => { if (err) r.error = err; es.close(); resolve(); };
     const timer = setTimeout(() => end("timeout"), timeoutMs);
     es.onopen = () => { r.open_ms = performance.now() - t0; };
@@ -133,10 +139,12 @@ def eventsource_wave(
     params: dict[str, Any],
     *,
     http2: bool,
+    stream_prefix: str = "browser-",
     timeout_s: float = 30.0,
 ) -> list[dict[str, Any]]:
     """Open `n` EventSources to `origin`/v1/stream at once in a real Chromium; one row per
-    stream: i, open_ms, first_ms, done_ms (ms after the wave started), tokens, error."""
+    stream: i, open_ms, first_ms, done_ms (ms after the wave started), tokens, error.
+    Stream ids are `stream_prefix` + i (so the proxy's log can tell the wave's requests)."""
     _check_loopback(origin)
     if not 1 <= n <= 200:
         raise ValueError(f"n must be 1..200, got {n}")
@@ -156,9 +164,8 @@ def eventsource_wave(
                 page = ctx.new_page()
                 page.set_default_timeout(timeout_s * 1000)
                 page.goto(f"{origin}/healthz")  # any page of the origin: same-origin streams
-                return page.evaluate(
-                    _WAVE_JS, {"target": target, "n": n, "timeoutMs": timeout_s * 1000}
-                )
+                args = {"target": target, "prefix": stream_prefix, "n": n}
+                return page.evaluate(_WAVE_JS, {**args, "timeoutMs": timeout_s * 1000})
             finally:
                 browser.close()
     except PlaywrightError as e:
@@ -202,3 +209,54 @@ def wave_summary(rows: list[dict[str, Any]], *, limit: int = BROWSER_H1_LIMIT) -
         "ttft_ms_p50_rest": _median(firsts[limit:]),
         "e2e_ms_p50": _median([float(r["done_ms"]) for r in done]),
     }
+
+
+#: EventSources per wave in a run's browser check: twice the HTTP/1.1 limit, so half wait.
+WAVE_STREAMS = 2 * BROWSER_H1_LIMIT
+#: wave label → (forced HTTP/2?, stream-id prefix the proxy's access log shows)
+WAVES = {"http/1.1": (False, "browser-h1-"), "h2": (True, "browser-h2-")}
+#: In a request target: a browser-check stream (kept out of the load phase's figures).
+BROWSER_MARK = "stream=browser-"
+
+
+def browser_check(
+    https_origin: str,
+    params: dict[str, Any],
+    workdir: Path,
+    *,
+    n: int = WAVE_STREAMS,
+) -> dict[str, Any]:
+    """C7 in a run: one wave over HTTP/1.1 and one over HTTP/2 through the same TLS origin.
+
+    Writes every stream's stamps to `<workdir>/browser.json` and returns, per wave, its
+    `wave_summary` and the stream-id prefix (`with_access` later adds what the proxy's
+    access log says of those requests). Never raises for a missing browser or a failed
+    page: the record says ``skipped`` / ``error`` with the reason instead.
+    """
+    ok, why = browser_available()
+    if not ok:
+        return {"skipped": why}
+    waves: dict[str, Any] = {}
+    rows_all: dict[str, Any] = {}
+    for label, (http2, prefix) in WAVES.items():
+        try:
+            rows = eventsource_wave(https_origin, n, params, http2=http2, stream_prefix=prefix)
+        except (BrowserError, ValueError) as e:
+            waves[label] = {"error": str(e), "prefix": prefix}
+            continue
+        rows_all[label] = rows
+        waves[label] = {"prefix": prefix, **wave_summary(rows)}
+    (workdir / "browser.json").write_text(json.dumps(rows_all, indent=1))
+    return {"browser": why, "streams_per_wave": n, "params": dict(params), "waves": waves}
+
+
+def with_access(check: dict[str, Any], access_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`check` with each wave's access-log summary (its requests by stream-id prefix):
+    TCP connections used, streams per connection, protocol — nginx's side of C7."""
+    from bench.nginx_logs import summarize_access_log
+
+    out = {**check, "waves": {k: dict(v) for k, v in (check.get("waves") or {}).items()}}
+    for wave in out["waves"].values():
+        mine = [r for r in access_rows if f"stream={wave['prefix']}" in str(r["target"])]
+        wave["access"] = summarize_access_log(mine)
+    return out

@@ -40,6 +40,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         suite = load_suite(resolve_suite_path(name), arms=arms_arg, repetitions=args.repetitions)
     except ScenarioError as exc:
         parser.error(str(exc))
+    for note in suite.notes:
+        print(f"note: {note}", flush=True)
+    if not suite.scenarios:
+        parser.error(f"suite {suite.name}: no scenario runs the arms asked for")
     first, first_src = suite.scenarios[0]
     arms = [Arm(a) for a in first.arms]
     estimate = estimate_s(plan_suite([s for s, _ in suite.scenarios], arms), first)

@@ -161,10 +161,13 @@ def plan_phases(scenario: Scenario, arms: list[Arm], *, first_index: int = 1) ->
 
 
 def plan_suite(scenarios: list[Scenario], arms: list[Arm]) -> list[PhasePlan]:
-    """Several scenarios in one run folder: each one's phases A B A B, one after another."""
+    """Several scenarios in one run folder: each one's phases A B A B, one after another.
+    A scenario whose own arms leave some of `arms` out (proxy-h2: SSE only) runs only its
+    own."""
     plans: list[PhasePlan] = []
     for scenario in scenarios:
-        plans += plan_phases(scenario, arms, first_index=len(plans) + 1)
+        mine = [a for a in arms if a.name in scenario.arms] or arms
+        plans += plan_phases(scenario, mine, first_index=len(plans) + 1)
     return plans
 
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.browser import BROWSER_MARK, WAVE_STREAMS, browser_check, with_access
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
     TIME_WAIT_MAX_WAIT_S,
@@ -396,7 +397,8 @@ class Runner:
         extra: dict[str, Any] = {}
         if self.nginx is not None:
             self.sampler.sample_once()
-            extra["proxy"] = self._stop_nginx(plan)
+            browser = self._browser_check(plan)  # after the load, through the same nginx
+            extra["proxy"] = self._stop_nginx(plan, browser=browser)
         if server is not None and base is not None:
             self.sampler.sample_once()  # the server's state at the end of the load
             extra.update(self._scrape(plan, base))
@@ -482,7 +484,31 @@ class Runner:
         self.o.out(f"  nginx {variant.name} ({variant.description or 'custom'}) at {url}")
         return url
 
-    def _stop_nginx(self, plan: PhasePlan) -> dict[str, Any]:
+    def _browser_check(self, plan: PhasePlan) -> dict[str, Any] | None:
+        """C7: a real Chromium opens a wave of EventSources over HTTP/1.1, then over HTTP/2,
+        through this phase's nginx TLS listener (SSE phases of an `http2` variant only)."""
+        ng = self.nginx
+        if ng is None or not ng.variant.http2 or plan.arm.protocol != "sse" or not ng.https_url:
+            return None
+        sc = _scenario(plan, self.s)
+        st = sc.stream
+        params = {"seed": sc.seed, "tokens": st.tokens, "ttft_ms": st.ttft_ms, "gap_ms": st.gap_ms}
+        self.o.out(f"  browser check (C7): {WAVE_STREAMS} EventSources over HTTP/1.1 and HTTP/2")
+        check = browser_check(ng.https_url, params, ng.workdir)
+        if "skipped" in check:
+            self._warn(f"browser check skipped: {check['skipped']}")
+        for label, w in (check.get("waves") or {}).items():
+            if "error" in w:
+                self._warn(f"browser check {label}: {w['error']}")
+            else:
+                self.o.out(
+                    f"    {label}: at most {w['max_open_at_once']} of {w['streams']} open at "
+                    f"once, TTFT p50 first 6 / rest {w['ttft_ms_p50_first']:.0f} / "
+                    f"{w['ttft_ms_p50_rest']:.0f} ms"
+                )
+        return check
+
+    def _stop_nginx(self, plan: PhasePlan, browser: dict[str, Any] | None = None) -> dict[str, Any]:
         """Stop the phase's nginx (by PID) and return its record for the manifest."""
         assert self.run_dir is not None
         ng = self.nginx
@@ -503,7 +529,11 @@ class Runner:
         rec["server_accel_header"] = _scenario(plan, self.s).server.accel_header
         rec["server_heartbeat_s"] = _scenario(plan, self.s).server.heartbeat_s
         rec["log_events"] = ng.log_events()
-        rec["access"] = _access_summary(read_access_log(ng.access_log))
+        access = read_access_log(ng.access_log)
+        rec["access"] = _access_summary([r for r in access if BROWSER_MARK not in r["target"]])
+        if browser is not None:
+            rec["browser"] = with_access(browser, access)
+            rec["logs"]["browser"] = _rel(ng.workdir / "browser.json", self.run_dir)
         # who closed which stream, from nginx's side: joined onto the client's connection
         # records by analysis.load (the client alone sees only an EOF)
         closes = ng.closes()

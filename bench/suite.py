@@ -7,12 +7,18 @@ repetitions; the phases of each scenario run A B A B before the next scenario st
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.plan import resolve_scenario_path
-from core.scenario import Scenario, ScenarioError, load_scenario, with_overrides
+from core.scenario import (
+    ARM_PROTOCOL,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    with_overrides,
+)
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 #: Load fields a suite entry may override (the rest of a scenario is its own file's).
@@ -35,6 +41,8 @@ class Suite:
     budget_s: float
     scenarios: list[tuple[Scenario, Path]]
     source: Path
+    #: what loading left out and why (printed by `ssevsws bench`)
+    notes: list[str] = field(default_factory=list)
 
 
 def available_suites() -> list[str]:
@@ -80,6 +88,7 @@ def load_suite(
     suite_arms = arms or data.get("arms")
     suite_reps = repetitions or data.get("repetitions")
     scenarios: list[tuple[Scenario, Path]] = []
+    notes: list[str] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries, 1):
         where = f"{path.name} [[scenarios]] #{i}"
@@ -92,7 +101,17 @@ def load_suite(
         seen.add(scenario.name)
         overrides = _entry_overrides(entry, where)
         overrides.setdefault("repetitions", suite_reps)
-        overrides["arms"] = suite_arms
+        if suite_arms:
+            # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit
+            own = {ARM_PROTOCOL.get(a, a) for a in scenario.arms}
+            kept = [a for a in suite_arms if ARM_PROTOCOL.get(a, a) in own]
+            if not kept:
+                notes.append(
+                    f"{scenario.name} left out: it runs {', '.join(scenario.arms)} only, "
+                    f"the suite runs {', '.join(suite_arms)}"
+                )
+                continue
+            overrides["arms"] = kept
         try:
             scenario = with_overrides(scenario, **overrides)
         except TypeError as exc:
@@ -104,4 +123,5 @@ def load_suite(
         budget_s=float(data.get("budget_s", 600)),
         scenarios=scenarios,
         source=Path(path),
+        notes=notes,
     )

@@ -282,7 +282,66 @@ def test_c4_and_c7_not_measured_without_their_scenarios() -> None:
     rows = C.claims({"scenarios": {}})
     assert _get(rows, "C4")["status"] == C.NOT_MEASURED
     c7 = _get(rows, "C7")
-    assert c7["status"] == C.NOT_MEASURED and "multiplexing client not built" in c7["why"]
+    assert c7["status"] == C.NOT_MEASURED and "proxy-h2" in c7["why"]
+
+
+def _wave(streams: int, open_max: int, first: float, rest: float, conns: int) -> dict:
+    per_conn = streams / conns
+    return {
+        "prefix": "browser-x-",
+        "streams": streams,
+        "completed": streams,
+        "errors": 0,
+        "tokens": streams * 20,
+        "max_open_at_once": open_max,
+        "ttft_ms_p50_first": first,
+        "ttft_ms_p50_rest": rest,
+        "e2e_ms_p50": 420.0,
+        "access": {"connections": conns, "streams_per_connection_mean": per_conn},
+    }
+
+
+def _c7(h1: dict, h2: dict) -> dict[str, Any]:
+    check = {
+        "browser": "chromium test",
+        "streams_per_wave": 12,
+        "params": {"tokens": 20, "gap_ms": 20.0},  # one stream = 400 ms
+        "waves": {"http/1.1": h1, "h2": h2},
+    }
+    return {"proxy-h2.h2/sse/r1": {"variant": {"http2": True}, "browser": check}}
+
+
+def test_c7_holds_when_h1_waits_at_six_and_h2_multiplexes() -> None:
+    row = C.claim_c7(_c7(_wave(12, 6, 70, 480, 6), _wave(12, 12, 28, 44, 1)))
+    assert row["status"] == C.HOLDS, row
+    assert "6 TCP connection" in row["numbers"]["HTTP/1.1 (HTTP/2 disabled)"]
+    assert row["numbers"]["streams per TCP connection (nginx)"] == "HTTP/1.1 2.0, HTTP/2 12.0"
+    # the report carries it
+    assert any(
+        r["id"] == "C7" and r["status"] == C.HOLDS
+        for r in C.claims({}, proxy=_c7(_wave(12, 6, 70, 480, 6), _wave(12, 12, 28, 44, 1)))
+    )
+
+
+def test_c7_does_not_hold_when_h2_uses_several_connections_or_streams_wait() -> None:
+    h1 = _wave(12, 6, 70, 480, 6)
+    assert C.claim_c7(_c7(h1, _wave(12, 12, 28, 44, 2)))["status"] == C.DOES_NOT_HOLD
+    assert C.claim_c7(_c7(h1, _wave(12, 12, 28, 300, 1)))["status"] == C.DOES_NOT_HOLD
+    assert C.claim_c7(_c7(h1, _wave(12, 8, 28, 44, 1)))["status"] == C.DOES_NOT_HOLD
+
+
+def test_c7_inconclusive_when_h1_shows_no_limit_or_a_wave_failed() -> None:
+    h2 = _wave(12, 12, 28, 44, 1)
+    assert C.claim_c7(_c7(_wave(12, 12, 28, 40, 12), h2))["status"] == C.INCONCLUSIVE
+    assert C.claim_c7(_c7({"error": "boom", "prefix": "p"}, h2))["status"] == C.INCONCLUSIVE
+
+
+def test_c7_not_measured_when_the_browser_was_missing() -> None:
+    proxy = {"proxy-h2.h2/sse/r1": {"browser": {"skipped": "chromium not found: x"}}}
+    row = C.claim_c7(proxy)
+    assert row["status"] == C.NOT_MEASURED and "chromium not found" in row["why"]
+    row = C.claim_c7({"proxy-h2.h2/sse/r1": {"skipped": "nginx not available: y"}})
+    assert row["status"] == C.NOT_MEASURED and "nginx not available" in row["why"]
 
 
 def test_proxy_records_from_manifest_tolerates_name_lists_and_marks_skips() -> None:

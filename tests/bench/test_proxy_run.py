@@ -4,7 +4,9 @@ proxy-buffering (SSE arm, 3 users, 3 s per phase): nginx config + logs in the ru
 buffered-without-header TTFT far above direct, unbuffered and X-Accel-Buffering: no within
 5 ms of direct — side by side in one run. proxy-idle (both arms): without heartbeat nginx's
 proxy_read_timeout cuts every stream in the idle gap (client: dropped; nginx: "upstream
-timed out"), with the 0.5 s heartbeat none is cut. Skipped only when nginx is missing.
+timed out"), with the 0.5 s heartbeat none is cut. proxy-h2 (SSE): the runner's browser
+check (a real Chromium) through nginx's TLS listener — C7 from the run's own records.
+Skipped only when nginx (or, for proxy-h2, chromium / Playwright) is missing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from analysis import claims as C
 from analysis.load import load_run
 from analysis.summary import summarize
+from bench.browser import browser_available
 from bench.nginx import nginx_available
 from core.runfolder import read_manifest, read_table
 
@@ -135,3 +138,26 @@ def test_proxy_idle_cuts_without_heartbeat_and_not_with_it(tmp_path: Path) -> No
         key = f"{ph['variant']}/{ph['arm']} streams survived / cut / all"
         n_proxy = ph["streams"] if ph["variant"] == "idle-nohb" else 0
         assert row["numbers"][key].endswith(f"closed by the proxy: {n_proxy}"), row
+
+
+BROWSER_OK, BROWSER_WHY = browser_available()
+
+
+@pytest.mark.skipif(not BROWSER_OK, reason=BROWSER_WHY)
+def test_proxy_h2_browser_check_measures_c7(tmp_path: Path) -> None:
+    run = ssevsws_run(tmp_path, "proxy-h2", "--users", "2", "--duration", "2")
+    m = read_manifest(run)
+    (ph,) = m["phases"]
+    assert ph["name"] == "proxy-h2.h2/sse/r1" and ph["status"] == "ok"
+    rec = ph["proxy"]
+    assert rec["variant"]["http2"] is True
+    waves = rec["browser"]["waves"]
+    rows = json.loads((run / rec["logs"]["browser"]).read_text())
+    assert set(rows) == set(waves) == {"http/1.1", "h2"}
+    assert waves["http/1.1"]["access"]["protocols"] == ["HTTP/1.1"]
+    assert waves["h2"]["access"]["protocols"] == ["HTTP/2.0"]
+    assert waves["h2"]["access"]["connections"] == 1
+    # the load's own figures leave the browser's requests out
+    assert rec["access"]["stream_requests"] == ph["streams"]
+    row = C.claim_c7(C.proxy_records_from_manifest(m))
+    assert row["status"] == C.HOLDS, row

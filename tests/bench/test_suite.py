@@ -71,3 +71,19 @@ def test_unknown_suite_name_lists_the_known_ones() -> None:
         resolve_suite_path("nosuch")
     for name in available_suites():
         assert name in str(info.value)
+
+
+def test_full_suite_keeps_proxy_h2_to_the_sse_arm_and_fits_its_budget() -> None:
+    suite = load_suite(resolve_suite_path("full"))
+    names = [s.name for s, _ in suite.scenarios]
+    assert {"proxy-buffering", "proxy-idle", "proxy-h2"} <= set(names)
+    first = suite.scenarios[0][0]
+    plans = plan_suite([s for s, _ in suite.scenarios], [Arm(a) for a in first.arms])
+    h2 = [p.name for p in plans if p.name.startswith("proxy-h2")]
+    assert h2 == ["proxy-h2.h2/sse/r1", "proxy-h2.h2/sse/r2"]  # no WS phase: SSE-only scenario
+    assert any(p.name.startswith("proxy-idle.") and p.arm.name == "ws" for p in plans)
+    assert estimate_s(plans, first) <= suite.budget_s
+    # asked for WS only, the SSE-only scenario is left out with a note, not run as WS
+    ws = load_suite(resolve_suite_path("full"), arms=["ws"])
+    assert "proxy-h2" not in [s.name for s, _ in ws.scenarios]
+    assert any("proxy-h2 left out" in n for n in ws.notes)
