@@ -59,7 +59,9 @@ class PerfConfig:
     flood_warmup_s: float = 1.0
     flood_window_s: float = 4.0
     paced_ns: tuple[int, ...] = (100, 1000)
-    paced_tokens: int = 300
+    #: 600 tokens at 50/s = 12 s: long enough that all N streams overlap even when opening
+    #: 1,000 connections takes a slow server ~10 s (the window then sees all N)
+    paced_tokens: int = 600
     paced_gap_ms: float = 20.0
     paced_spread_s: float = 1.0
     paced_warmup_s: float = 0.5
@@ -187,6 +189,8 @@ class Perf:
                             f"server CPU {_n(r['server_cpu_pct'])}%, "
                             f"{_n(r['server_us_per_token'], 2)} µs/token"
                             + (
+                                f", active {_n(r.get('active_streams_mean'))}, window kept "
+                                f"{_n(r.get('window_rate_kept'), 3)}"
                                 f", rate kept p50 {_n(r.get('rate_kept'), 3)} worst-1% "
                                 f"{_n(r.get('rate_kept_p01'), 3)}, end late p99 "
                                 f"{_n(r.get('end_lateness_ms_p99'), 1)} ms, ready "

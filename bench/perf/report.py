@@ -214,14 +214,20 @@ def render_md(perf: Mapping[str, Any]) -> str:
         parts += ["", "## Server throughput", "",
                   "flood: ttft 0, gap 0 (one event-loop pass per token); paced: 50 tokens/s per "
                   "stream. tokens/s as received by the client in the window; µs/token and "
-                  "tokens per CPU-s from the server's own CPU time.", "",
+                  "tokens per CPU-s from the server's own CPU time. paced: *active* = streams "
+                  "whose tokens flowed in the window (mean; fewer than N when connecting all N "
+                  "took longer than the first streams lasted), *window kept* = tokens/s ÷ "
+                  "(active × 50), *rate kept* = per stream, scheduled ÷ actual first→last "
+                  "span.", "",
                   _md_table(
                       ["server", "mode", "N", "tokens/s", "server CPU %", "µs/token",
-                       "tokens/CPU-s", "rate kept p50 / worst 1%", "all open s", "end late p99 ms",
-                       "lag p99 µs", "errors"],
+                       "tokens/CPU-s", "active", "window kept", "rate kept p50 / worst 1%",
+                       "all open s", "end late p99 ms", "lag p99 µs", "errors"],
                       [[SERVERS.get(r["server"], (r["server"],))[0], r["mode"], r["n"],
                         r.get("tokens_per_s"), r.get("server_cpu_pct"),
                         r.get("server_us_per_token"), r.get("tokens_per_server_cpu_s"),
+                        r.get("active_streams_mean"),
+                        _fmt(r.get("window_rate_kept"), 3) if r["mode"] == "paced" else None,
                         (f"{_fmt(r.get('rate_kept'), 3)} / {_fmt(r.get('rate_kept_p01'), 3)}"
                          if r["mode"] == "paced" else None), r.get("ready_s"),
                         r.get("end_lateness_ms_p99"),

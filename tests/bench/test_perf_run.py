@@ -66,6 +66,11 @@ def test_perf_tiny_run_end_to_end(tmp_path):
         if r["mode"] == "paced":
             assert r["streams_done"] == r["n"]
             assert r["nominal_tokens_per_s"] == pytest.approx(r["n"] * 50)
+            # 40 tokens = 0.8 s per stream, starts within 0.05 s: all 4 overlap the window
+            assert 0 < r["active_streams_mean"] <= r["n"] + 1e-6
+            assert r["window_rate_kept"] == pytest.approx(
+                r["tokens_per_s"] / (r["active_streams_mean"] * 50)
+            )
     ours = [r for r in thr if r["server"] in ("sse", "ws")]
     assert all(r["server_lag_us"] is not None for r in ours)
 
