@@ -14,9 +14,13 @@ is used (percentiles do not add up; this is conservative).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from bench.perf.procs import run_json
+from bench.perf.profile import record
 
 TOKENS = 50
 GAP_MS = 20.0
@@ -44,8 +48,10 @@ def run_drive(
     sessions: int = 2,
     ttft_ms: float = 100.0,
     limit_s: float = 90.0,
+    profile: Profiling | None = None,
 ) -> dict[str, Any]:
-    """`users` streams split over `processes` drive processes; merged figures."""
+    """`users` streams split over `processes` drive processes; merged figures. With
+    `profile`, the first process is sampled with py-spy (its figures are one process's)."""
     per = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
     with cf.ThreadPoolExecutor(processes) as ex:
         futs = [
@@ -56,11 +62,14 @@ def run_drive(
                 ),
                 cpus,
                 timeout=limit_s + 60,
+                on_start=profile.start if profile is not None and i == 0 else None,
             )
             for i, u in enumerate(per)
             if u > 0
         ]
         parts = [f.result() for f in futs]
+    if profile is not None:
+        profile.join()
     wall = max(p["wall_s"] for p in parts)
     received = sum(p["tokens_received"] for p in parts)
 
@@ -95,6 +104,28 @@ def run_drive(
         "errors": sorted({e for p in parts for e in p.get("errors", [])})[:5],
         "client_cpus": sorted({c for p in parts for c in p.get("client_cpus", [])}),
     }
+
+
+class Profiling:
+    """py-spy on a client process from `delay_s` after it starts, for `seconds` (a thread:
+    the caller keeps waiting for the client). `error` is None or why there is no profile."""
+
+    def __init__(self, path: Path, delay_s: float, seconds: float) -> None:
+        self.path, self.delay_s, self.seconds = path, delay_s, seconds
+        self.error: str | None = "not started"
+        self._thread: threading.Thread | None = None
+
+    def start(self, pid: int) -> None:
+        def run() -> None:
+            time.sleep(self.delay_s)
+            self.error = record(pid, self.seconds, self.path)
+
+        self._thread = threading.Thread(target=run, name="py-spy", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(self.delay_s + self.seconds + 40)
 
 
 def _merge_counts(dicts: list[dict[str, int]]) -> dict[str, int]:

@@ -19,6 +19,7 @@ from typing import Any
 from bench.perf import ceiling as ceil_mod
 from bench.perf.flood import raise_nofile
 from bench.perf.procs import ROOT, Server, cores, run_json, start_server, tcp_summary
+from bench.perf.profile import summarize as summarize_profile
 from bench.perf.report import SERVERS, ratio_table, write_report
 from bench.procs import http_get
 from core.runfolder import mark_complete, mark_incomplete, start_run, update_manifest
@@ -84,6 +85,11 @@ class PerfConfig:
     e2e_ttft_ms: float = 300.0
     e2e_processes: int = 2
     limit_s: float = 120.0
+    #: py-spy the servers at the largest flood N and one e2e client process (the why of a
+    #: missed target, from this run); the client from 1 s after it starts, for 2 s
+    profile: bool = True
+    e2e_profile_delay_s: float = 1.0
+    e2e_profile_s: float = 2.0
 
     @classmethod
     def quick_config(cls) -> PerfConfig:
@@ -120,6 +126,10 @@ class Perf:
         srv = start_server(name, [*argv, *(extra or [])], self.server_cpus, self.logs)
         self.log(f"  started {name} pid {srv.pid} on CPU {srv.cpus}: {srv.line}")
         return srv
+
+    def _profile_path(self, stem: str) -> Path:
+        (self.run_dir / "profiles").mkdir(exist_ok=True)
+        return self.run_dir / "profiles" / f"{stem}.txt"
 
     def _client(self, spec: dict[str, Any]) -> dict[str, Any]:
         return run_json(
@@ -161,6 +171,7 @@ class Perf:
                             "mode": mode, "proto": proto, "url": srv.url, "n": n,
                             "server_pid": srv.pid, "limit_s": c.limit_s, **extra,
                         }  # fmt: skip
+                        profile = None
                         if mode == "flood":
                             secs = c.flood_warmup_s + c.flood_window_s + 1
                             spec.update(
@@ -170,6 +181,9 @@ class Perf:
                                 warmup_s=c.flood_warmup_s,
                                 window_s=c.flood_window_s,
                             )
+                            if c.profile and n == max(c.flood_ns):  # the ratio's N: why
+                                profile = self._profile_path(f"{name}-flood-{n}")
+                                spec["profile_path"] = str(profile)
                         else:
                             spec.update(tokens=c.paced_tokens, ttft_ms=0, gap_ms=c.paced_gap_ms,
                                         spread_s=c.paced_spread_s, warmup_s=c.paced_warmup_s,
@@ -177,6 +191,8 @@ class Perf:
                         if name in OURS:
                             self._stats(srv, reset=True)
                         r = self._client(spec)
+                        if profile is not None:
+                            r["profile"] = _profile_record(profile, r.pop("profile_error", None))
                         if name in OURS:
                             st = self._stats(srv, reset=False)
                             r["server_lag_us"] = (st or {}).get("lag_us")
@@ -252,12 +268,18 @@ class Perf:
         c = self.cfg
         for proto in ("sse", "ws"):
             srv = self._server(proto)
+            prof = None
+            if c.profile:  # the client's why: sampled once its streams are flowing
+                path = self._profile_path(f"client-{proto}-e2e")
+                prof = ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
             try:
                 r = ceil_mod.run_drive(
                     proto, srv.url, c.e2e_users, self.client_cpus, processes=c.e2e_processes,
                     sessions=c.e2e_sessions, ttft_ms=c.e2e_ttft_ms,
-                    limit_s=max(c.limit_s, 90.0),
+                    limit_s=max(c.limit_s, 90.0), profile=prof,
                 )  # fmt: skip
+                if prof is not None:
+                    r["client_profile"] = _profile_record(prof.path, prof.error)
                 st = self._stats(srv, reset=False)
                 r["server_lag_us"] = (st or {}).get("lag_us")
             finally:
@@ -276,6 +298,13 @@ class Perf:
                 f"TTFT err {_n(r['ttft_error_ms'], 2)} ms, client CPU {_n(r['client_cpu_pct'])}%"
             )
         self._tcp("e2e")
+
+
+def _profile_record(path: Path, error: str | None) -> dict[str, Any]:
+    """perf.json's view of one py-spy profile: its file, or why there is none."""
+    if error:
+        return {"error": error}
+    return {"file": f"profiles/{path.name}", **summarize_profile(path)}
 
 
 def _n(v: Any, nd: int = 0) -> str:

@@ -33,6 +33,7 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -278,6 +279,20 @@ async def _wait(pred, limit: float) -> bool:
     return True
 
 
+def _profile_window(spec: dict[str, Any]) -> asyncio.Future[str | None] | None:
+    """With `profile_path` in the spec: sample the server with py-spy for the window (in a
+    thread: py-spy runs as its own process, this loop keeps reading)."""
+    path = spec.get("profile_path")
+    if not path or not spec.get("server_pid"):
+        return None
+    from bench.perf.profile import record
+
+    secs = float(spec["window_s"])
+    return asyncio.ensure_future(
+        asyncio.to_thread(record, int(spec["server_pid"]), secs, Path(path))
+    )
+
+
 async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     """flood / paced: returns tokens/s in the window, server CPU, µs/token, lateness."""
     mode = spec["mode"]
@@ -301,8 +316,10 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
         t_ready = time.monotonic() - t_begin
         await asyncio.sleep(float(spec.get("warmup_s", 1.0)))
         s0, c0, tot0 = probe.sample(), me.cpu_times(), st.total
+        profiling = _profile_window(spec)
         await asyncio.sleep(float(spec["window_s"]))
         s1, c1, tot1 = probe.sample(), me.cpu_times(), st.total
+        profile_error = await profiling if profiling is not None else None
         active_s = st.active_seconds(s0["t"], s1["t"])
         if mode == "paced":  # let the streams finish: lateness of every stream's end
             rest = max(0.0, limit_s - (time.monotonic() - t_begin) - 5)
@@ -336,6 +353,8 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
         "client_us_per_token": 1e6 * client_cpu / tokens if tokens else None,
         "errors": st.errors,
     }
+    if profiling is not None:
+        out["profile_error"] = profile_error
     if mode == "paced":
         per_stream = 1000.0 / float(spec["gap_ms"])
         nominal = n * per_stream

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,15 @@ def start_server(
 
 
 def run_json(
-    argv: list[str], cpus: set[int], *, timeout: float, env: dict[str, str] | None = None
+    argv: list[str],
+    cpus: set[int],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run `python <argv>` pinned to `cpus`; parse the last stdout line as JSON."""
+    """Run `python <argv>` pinned to `cpus`; parse the last stdout line as JSON.
+    `on_start(pid)` runs once the child is started (e.g. to attach a profiler)."""
     cmd = [sys.executable, *argv]
     proc = subprocess.Popen(
         cmd,
@@ -100,6 +107,8 @@ def run_json(
         env={**os.environ, **(env or {})},
     )
     pinned = sorted(os.sched_getaffinity(proc.pid)) if proc.poll() is None else sorted(cpus)
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.perf.why import why_section
+
 SCHEMA = "perf/1"
 
 #: server name -> (label, group); groups: ours | limit | alternative | bare
@@ -209,6 +211,7 @@ def render_md(perf: Mapping[str, Any]) -> str:
         [[r["name"], r["value"], f"{r['op']} {_fmt(r['target'])}", verdict(r)]
          for r in perf.get("ratios", [])],
     )]  # fmt: skip
+    parts += why_section(perf, lambda name: SERVERS.get(name, (name,))[0])
     thr = perf.get("throughput", [])
     if thr:
         parts += ["", "## Server throughput", "",
