@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from itertools import pairwise
@@ -129,3 +130,24 @@ def test_every_vocab_entry_round_trips_through_the_payload(vid: int, seq: int, n
     raw = token_payload(stream_id_json(7), seq, ns, vid)
     assert parse_token_payload(raw) == (7, seq, ns, VOCAB[vid])
     assert b"\n" not in raw and b"\r" not in raw  # safe as one SSE data line
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        StreamParams(),
+        StreamParams(seed=3, tokens=50, ttft_ms=300, gap_ms=20, stream="1.0.2.3.0"),
+        StreamParams(stream=7, jitter=0.2, pause_ms=500, pause_at=4, drop_after=9),
+    ],
+)
+def test_to_dict_is_the_dataclass_fields_in_order_without_none_or_extra(
+    params: StreamParams,
+) -> None:
+    want = {
+        f.name: getattr(params, f.name)
+        for f in dataclasses.fields(params)
+        if f.name != "extra" and getattr(params, f.name) is not None
+    }
+    got = params.to_dict()
+    assert got == want and list(got) == list(want)
+    assert parse_params(got) == params  # and it is a valid request again
