@@ -220,8 +220,9 @@ def render_md(perf: Mapping[str, Any]) -> str:
                   "tokens per CPU-s from the server's own CPU time. paced: *active* = streams "
                   "whose tokens flowed in the window (mean; fewer than N when connecting all N "
                   "took longer than the first streams lasted), *window kept* = tokens/s ÷ "
-                  "(active × 50), *rate kept* = per stream, scheduled ÷ actual first→last "
-                  "span.", "",
+                  "(active × 50; above 1 = streams catching up after falling behind), "
+                  "*rate kept* = per stream, scheduled ÷ actual first→last span; *end late* "
+                  "includes waiting to be accepted.", "",
                   _md_table(
                       ["server", "mode", "N", "tokens/s", "server CPU %", "µs/token",
                        "tokens/CPU-s", "active", "window kept", "rate kept p50 / worst 1%",
