@@ -71,6 +71,13 @@ def test_perf_tiny_run_end_to_end(tmp_path):
             assert r["window_rate_kept"] == pytest.approx(
                 r["tokens_per_s"] / (r["active_streams_mean"] * 50)
             )
+    # every flood row at the ratio's N carries its py-spy profile (or why there is none)
+    for r in thr:
+        if r["mode"] == "flood":
+            prof = r["profile"]
+            assert prof.get("error") or (prof["samples"] > 0 and prof["buckets"]), prof
+    for e in saved["e2e"]:
+        assert "client_profile" in e
     ours = [r for r in thr if r["server"] in ("sse", "ws")]
     assert all(r["server_lag_us"] is not None for r in ours)
 
