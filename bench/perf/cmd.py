@@ -93,8 +93,12 @@ class PerfConfig:
 
     @classmethod
     def quick_config(cls) -> PerfConfig:
+        # the ratios' servers only (bare aiohttp serves the idle ratios), paced at N = 100
         return cls(
-            quick=True, flood_warmup_s=0.5, flood_window_s=1.5, paced_tokens=150,
+            quick=True, throughput_servers=(
+                "sse", "ws", "ws-websockets", "raw", "starlette", "websockets-default",
+            ), paced_ns=(100,),
+            flood_warmup_s=0.5, flood_window_s=1.5, paced_tokens=150,
             paced_spread_s=0.5, paced_warmup_s=0.3, paced_window_s=1.0,
             idle_servers=("sse", "aiohttp-sse", "ws", "aiohttp-ws"), idle_n=1000,
             idle_hold_s=5.0, idle_heartbeat_s=1.0, idle_batch=250, ceiling_points=(50, 200),
@@ -372,7 +376,9 @@ def run_perf(
             )
         if cfg.quick:
             p.perf["notes"].append(
-                f"--quick: flood/paced windows {cfg.flood_window_s:g}/{cfg.paced_window_s:g} s, "
+                f"--quick: the ratios' servers only, paced at N = "
+                f"{', '.join(map(str, cfg.paced_ns))}, "
+                f"flood/paced windows {cfg.flood_window_s:g}/{cfg.paced_window_s:g} s, "
                 f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, e2e "
                 f"{cfg.e2e_users} streams (targets are stated for the full sizes)."
             )
@@ -413,7 +419,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="measure the harness itself: server throughput vs raw asyncio and alternatives, "
         "idle capacity, load generator ceiling, end to end",
     )
-    p.add_argument("--quick", action="store_true", help="scaled-down version (a few minutes)")
+    p.add_argument("--quick", action="store_true", help="scaled-down version (~3 min)")
     p.add_argument("--results", default=str(ROOT / "results"), help="results root folder")
     p.add_argument("--phases", default="", help="comma list of throughput,idle,ceiling,e2e")
     p.add_argument("--servers", default="", help="comma list of servers for throughput: "
