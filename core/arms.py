@@ -1,0 +1,138 @@
+"""The arm registry: every side of a comparison the harness knows, in one place.
+
+An *arm* is one way of delivering the same synthetic token stream: a transport protocol
+("sse" or "ws"), a payload format (``native`` = the project's ``{"s","i","t","d"}``), the
+reference server that speaks it, the client that drives it, and how its usage is metered by
+the cost model. Every module that needs to know "is this arm SSE or WS", "which server do I
+start", "which colour is it" looks it up here; nothing else lists arm names.
+
+Adding an arm is one `register(Arm(...))` call here (plus the server / client / format it
+names, and tests). See docs/architecture.md, "Add an arm".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Protocol = Literal["sse", "ws"]
+PROTOCOLS: tuple[Protocol, ...] = ("sse", "ws")
+
+
+class UnknownArm(KeyError):
+    """An arm name that is not in the registry (the message lists the known ones)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """One side of the comparison.
+
+    - ``protocol``: the transport family, ``"sse"`` or ``"ws"``; decides which claims and
+      which cost formulas apply (a WS arm holds a connection per session, an SSE arm makes
+      one HTTP request per stream).
+    - ``format``: the payload format's name (a ``core.formats`` registry key).
+    - ``server_kind``: the reference server to start (``python -m servers KIND``), or None
+      when the project has no reference server for this arm.
+    - ``client``: which client drives it (``"sse"`` / ``"ws"`` for the Locust transports).
+    - ``metering``: how the cost model meters its usage (``"sse"`` or ``"ws"``).
+    - ``label`` / ``color``: how reports and plots show it (Okabe-Ito, colour-blind safe).
+    - ``order``: its place in tables and legends (lower first).
+    """
+
+    name: str
+    protocol: Protocol
+    format: str = "native"
+    server_kind: str | None = None
+    client: str = ""
+    metering: Protocol | None = None
+    label: str = ""
+    color: str = "#555555"
+    order: int = 100
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"arm {self.name}: protocol must be one of {PROTOCOLS}")
+        # defaults that follow from the protocol (frozen: set through object.__setattr__)
+        if not self.client:
+            object.__setattr__(self, "client", self.protocol)
+        if self.metering is None:
+            object.__setattr__(self, "metering", self.protocol)
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    @property
+    def is_ws(self) -> bool:
+        return self.protocol == "ws"
+
+    @property
+    def is_sse(self) -> bool:
+        return self.protocol == "sse"
+
+
+_REGISTRY: dict[str, Arm] = {}
+
+
+def register(arm: Arm) -> Arm:
+    """Add an arm (a name may be registered once)."""
+    if arm.name in _REGISTRY:
+        raise ValueError(f"arm {arm.name!r} is already registered")
+    _REGISTRY[arm.name] = arm
+    return arm
+
+
+def get_arm(name: str) -> Arm:
+    """The registered arm of that name, or UnknownArm naming the known ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(arm_names())
+        raise UnknownArm(f"unknown arm {name!r} (known: {known})") from None
+
+
+def is_known(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def arm_names() -> tuple[str, ...]:
+    """Every registered arm name, in display order."""
+    return tuple(a.name for a in sorted(_REGISTRY.values(), key=lambda a: (a.order, a.name)))
+
+
+def all_arms() -> tuple[Arm, ...]:
+    return tuple(get_arm(n) for n in arm_names())
+
+
+def protocol_of(name: str) -> Protocol:
+    """ "sse" or "ws" for a registered arm (UnknownArm otherwise: never guessed from a
+    prefix, so an arm named ``sse-h2`` can never be counted as WS somewhere)."""
+    return get_arm(name).protocol
+
+
+def arms_of(protocol: Protocol, names: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """The names (of ``names``, default: all registered) whose protocol is ``protocol``."""
+    pool = arm_names() if names is None else names
+    return [n for n in pool if get_arm(n).protocol == protocol]
+
+
+def sort_arms(names: list[str] | tuple[str, ...] | set[str]) -> list[str]:
+    """Registered arms in display order; unknown labels (a foreign run's) after them, sorted."""
+    known = [n for n in arm_names() if n in names]
+    return known + sorted(n for n in names if n not in _REGISTRY)
+
+
+# --------------------------------------------------------------------------- the arms
+register(Arm("sse", "sse", server_kind="sse", label="SSE (aiohttp)", color="#0072B2", order=10))
+register(Arm("ws", "ws", server_kind="ws", label="WS (aiohttp)", color="#D55E00", order=20))
+register(
+    Arm(
+        "ws-websockets",
+        "ws",
+        server_kind="ws-websockets",
+        label="WS (websockets library)",
+        color="#009E73",
+        order=30,
+    )
+)
