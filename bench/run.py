@@ -51,7 +51,7 @@ from bench.nginx import summarize_access_log as _access_summary
 from bench.plan import (
     FOREIGN,
     REPO,
-    Arm,
+    ArmTarget,
     PhasePlan,
     child_env,
     locust_command,
@@ -94,7 +94,7 @@ class Terminated(BaseException):
 class RunOptions:
     scenario: Scenario
     scenario_path: Path
-    arms: list[Arm]
+    arms: list[ArmTarget]
     results: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -111,7 +111,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
+def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
     if not arm.reference:
         return {
             "name": arm.name,
@@ -127,7 +127,7 @@ def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
         "reference_server": True,
         "url": None,  # a fresh loopback port every phase: see phases[].url
         "server": {
-            "kind": arm.name,
+            "kind": arm.arm.server_kind,
             "command": server_command(arm.name, scenario),
             "host": LOOPBACK,
             "heartbeat_s": srv.heartbeat_s,
