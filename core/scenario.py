@@ -349,6 +349,8 @@ class PhaseConfig:
     cancel_url: str | None = None  # SSE cancel endpoint base when it differs from url
     #: The proxy variant of this phase: {"variant": label, "nginx": record or None (direct)}.
     proxy: dict[str, Any] | None = None
+    #: The arm's payload format (a core.formats name).
+    payload_format: str = "native"
 
     def scenario_obj(self) -> Scenario:
         return scenario_from_dict(self.scenario)

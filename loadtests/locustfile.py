@@ -232,7 +232,12 @@ class StreamUser(User):
             P.sink,
         )
         self.transport = make_transport(
-            PHASE.protocol, ctx, PHASE.url, SCENARIO, cancel_url=PHASE.cancel_url
+            PHASE.protocol,
+            ctx,
+            PHASE.url,
+            SCENARIO,
+            cancel_url=PHASE.cancel_url,
+            payload_format=PHASE.payload_format,
         )
         P.transports.add(self.transport)
         self.script = UserScript(
