@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         sse_reads, ws_reads = _reads(chunks, per_read), _reads(frames, per_read)
         sse = [time_sse(params, sse_reads, a.tokens) for _ in range(a.runs)]
         ws = [time_ws(params, ws_reads, a.tokens) for _ in range(a.runs)]
+        med = statistics.median
         print(
-            f"  {per_read:>3} token(s) per read:  SSE {min(sse):6.3f} / {statistics.median(sse):6.3f}"
-            f"   WS {min(ws):6.3f} / {statistics.median(ws):6.3f}"
+            f"  {per_read:>3} token(s) per read:  SSE {min(sse):6.3f} / {med(sse):6.3f}"
+            f"   WS {min(ws):6.3f} / {med(ws):6.3f}"
         )
     return 0
 
