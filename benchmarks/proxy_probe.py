@@ -1,4 +1,4 @@
-"""The nginx proxy matrix of DESIGN §8, measured: TTFT / E2E / first byte per variant.
+"""The nginx proxy matrix, measured: TTFT / E2E / first byte per variant.
 
     python benchmarks/proxy_probe.py [--rounds 5] [--tokens 100] [--gap-ms 10] [--out DIR]
 
