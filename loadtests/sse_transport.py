@@ -168,7 +168,10 @@ class SSETransport(Transport):
         req = None
         if mode != "close" and self._params is not None:
             _, _, _, base = self._cancel_addr
-            req = self._fmt.sse_cancel_request(self._params.stream, base_path=base)
+            headers = self._client.headers if self._client is not None else None
+            req = self._fmt.sse_cancel_request(
+                self._params.stream, base_path=base, response_headers=headers
+            )
         if req is None:
             self._drop_connection("client", "cancel")
             return

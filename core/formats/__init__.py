@@ -52,6 +52,7 @@ from core.formats.base import (
     WSWriter,
 )
 from core.formats.native import NativeFormat
+from core.registry import Registry
 
 __all__ = [
     "HttpRequest",
@@ -76,28 +77,21 @@ class UnknownFormat(KeyError):
         return str(self.args[0])
 
 
-_FORMATS: dict[str, PayloadFormat] = {}
+_FORMATS: Registry[PayloadFormat] = Registry("payload format", UnknownFormat)
 
 
 def register_format(fmt: PayloadFormat) -> PayloadFormat:
     """Add a format (a name may be registered once)."""
-    if fmt.name in _FORMATS:
-        raise ValueError(f"payload format {fmt.name!r} is already registered")
-    _FORMATS[fmt.name] = fmt
-    return fmt
+    return _FORMATS.add(fmt.name, fmt)
 
 
 def get_format(name: str) -> PayloadFormat:
     """The registered format of that name, or UnknownFormat naming the known ones."""
-    try:
-        return _FORMATS[name]
-    except KeyError:
-        known = ", ".join(format_names())
-        raise UnknownFormat(f"unknown payload format {name!r} (known: {known})") from None
+    return _FORMATS.get(name)
 
 
 def format_names() -> tuple[str, ...]:
-    return tuple(sorted(_FORMATS))
+    return _FORMATS.names()
 
 
 # --------------------------------------------------------------------------- the formats

@@ -155,9 +155,16 @@ class PayloadFormat(ABC):
         """The request for one stream (`method` None: the format's own; UnsupportedRequest
         if it cannot be expressed)."""
 
-    def sse_cancel_request(self, stream: StreamId, *, base_path: str = "") -> HttpRequest | None:
-        """The request that cancels a running stream on another connection, or None when
-        the only way is to close the stream's connection (the default)."""
+    def sse_cancel_request(
+        self,
+        stream: StreamId,
+        *,
+        base_path: str = "",
+        response_headers: Mapping[str, str] | None = None,
+    ) -> HttpRequest | None:
+        """The request that cancels a running stream on another connection (given the
+        stream's response headers, lower-case names), or None when the only way is to close
+        the stream's connection (the default)."""
         return None
 
     @abstractmethod

@@ -212,8 +212,18 @@ class NativeFormat(PayloadFormat):
             return HttpRequest("POST", path, (*headers, ("Content-Type", "application/json")), body)
         raise UnsupportedRequest(f"native SSE streams are GET or POST, not {method}")
 
-    def sse_cancel_request(self, stream: StreamId, *, base_path: str = "") -> HttpRequest | None:
-        return HttpRequest("POST", f"{base_path}/v1/streams/{quote(str(stream), safe='')}/cancel")
+    def sse_cancel_request(
+        self,
+        stream: StreamId,
+        *,
+        base_path: str = "",
+        response_headers: Mapping[str, str] | None = None,
+    ) -> HttpRequest | None:
+        # a server that hands out a per-stream cancel secret wants it back
+        secret = (response_headers or {}).get("x-cancel-secret")
+        headers = (("X-Cancel-Secret", secret),) if secret else ()
+        target = f"{base_path}/v1/streams/{quote(str(stream), safe='')}/cancel"
+        return HttpRequest("POST", target, headers)
 
     def sse_reader(self, status: int) -> SSEReader:
         return NativeSSEReader(status)

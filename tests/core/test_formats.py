@@ -9,7 +9,14 @@ import pytest
 
 from core.arms import all_arms
 from core.client.events import Done, Failed, Token
-from core.formats import UnknownFormat, UnsupportedRequest, format_names, get_format
+from core.formats import (
+    UnknownFormat,
+    UnsupportedRequest,
+    format_names,
+    get_format,
+    register_format,
+)
+from core.formats.native import NativeFormat
 from core.schedule import StreamParams, StreamPlan, done_summary, stream_id_json, token_payload
 from core.sse import SSEDecoder, encode_token
 
@@ -19,6 +26,8 @@ PARAMS = StreamParams(seed=3, tokens=40, ttft_ms=0, gap_ms=0, stream="f-1")
 
 def test_registry() -> None:
     assert "native" in format_names()
+    with pytest.raises(ValueError, match="already registered"):
+        register_format(NativeFormat())
     with pytest.raises(UnknownFormat, match=r"known: .*native"):
         get_format("openai-chat-v0")
 
@@ -147,3 +156,7 @@ def test_native_sse_request_round_trip(method: str) -> None:
         NATIVE.sse_request(PARAMS, method="PUT")
     cancel = NATIVE.sse_cancel_request("a/b", base_path="/base")
     assert cancel is not None and cancel.target == "/base/v1/streams/a%2Fb/cancel"
+    assert cancel.headers == ()
+    # a server that gave the stream a cancel secret gets it back
+    cancel = NATIVE.sse_cancel_request(7, response_headers={"x-cancel-secret": "s3"})
+    assert cancel is not None and cancel.headers == (("X-Cancel-Secret", "s3"),)
