@@ -33,6 +33,7 @@ __all__ = ["BUCKETS", "REMEDIES", "bucket_of", "find_py_spy", "record", "summari
 #: (bucket, path fragments of the leaf frame's file); the first match wins.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("project server (servers/)", ("servers/",)),
+    ("project client core (core/client/, core/formats/)", ("core/client/", "core/formats/")),
     ("project core (core/)", ("core/",)),
     ("project client (loadtests/)", ("loadtests/",)),
     ("aiohttp", ("aiohttp/",)),
@@ -71,6 +72,11 @@ REMEDIES: dict[str, str] = {
     "project client (loadtests/)": (
         "per-token bookkeeping of the session script and transports (event objects, "
         "accounting, record rows); fewer objects per token would cut it"
+    ),
+    "project client core (core/client/, core/formats/)": (
+        "the client core per read and per token: HTTP body framing, SSE lines / WS frames, the "
+        "payload format's decoder and one Token object; batching several sockets' reads per "
+        "pass, or decoding fewer fields per token, would cut it"
     ),
     "project server (servers/)": (
         "the emission loop itself (due-time check, payload, stats) once per token"
