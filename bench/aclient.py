@@ -1,7 +1,7 @@
 """The asyncio shell over the client core: one connection, SSE or WS, any payload format.
 
 Used by everything outside Locust that reads streams: the perf load client
-(bench.perf.flood), the proxy probes (bench.nginx), the server-lag benchmark. It owns the
+(bench.perf.flood), the proxy probes (bench.probes), the server-lag benchmark. It owns the
 socket (an `asyncio.Protocol`, the cheapest read path on uvloop) and the clock; parsing is
 the client core's (core.client), so these tools count and time tokens exactly as the load
 test does. Every event is stamped with `time.monotonic_ns()` taken in `data_received`,
@@ -26,6 +26,8 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+
+from websockets.exceptions import InvalidURI
 
 from core.arms import Protocol
 from core.client.events import Closed, Done, Failed, StreamEvent
@@ -86,17 +88,16 @@ class AsyncConnection(asyncio.Protocol):
         """TCP connect (and the WS upgrade) to the server at `url` (a base URL: the format's
         path is appended). Raises ClientError."""
         fmt = get_format(payload_format)
+        core: SSEClient | WSClient
         try:
             host, port, base = split_url(url)
-        except ValueError as exc:
+            if protocol == "sse":
+                core = SSEClient(fmt, f"{host}:{port}", base, extra_headers=extra_headers)
+            else:
+                uri = ws_uri(host, port, f"{base}{fmt.ws_path}", ws_query)
+                core = WSClient(fmt, uri, compression=compression)
+        except (ValueError, InvalidURI) as exc:
             raise ClientError(str(exc)) from None
-        core: SSEClient | WSClient
-        if protocol == "sse":
-            core = SSEClient(fmt, f"{host}:{port}", base, extra_headers=extra_headers)
-        else:
-            core = WSClient(
-                fmt, ws_uri(host, port, f"{base}{fmt.ws_path}", ws_query), compression=compression
-            )
         loop = asyncio.get_running_loop()
         t0 = time.monotonic_ns()
         conn: AsyncConnection | None = None
