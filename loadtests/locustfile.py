@@ -128,7 +128,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if P.master or P.sink is None:
         return
     P.t_start = time.monotonic()
-    settings = client_settings(PHASE.protocol, SCENARIO)
+    settings = client_settings(PHASE.protocol, SCENARIO, payload_format=PHASE.payload_format)
 
     def record(m: dict[str, Any]) -> None:
         m.setdefault("client", {})[PHASE.phase] = settings

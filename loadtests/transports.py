@@ -36,11 +36,12 @@ def make_transport(
 
 
 def client_settings(
-    protocol: str, scenario: Scenario, *, sse_method: str = "GET"
+    protocol: str, scenario: Scenario, *, sse_method: str = "GET", payload_format: str = "native"
 ) -> dict[str, Any]:
     """What the manifest records about the client side of a phase."""
     common = {
         "protocol": protocol,
+        "payload_format": payload_format,
         "recv_size": RECV_SIZE,
         "tcp_nodelay": True,
         "timestamps": "time.monotonic_ns() when the read carrying the event returned",
