@@ -28,7 +28,10 @@ Responses, say) can have an SSE form and a WS form. The pieces:
   every format.
 
 Events are batched per read (`SSEReader.on_events` loops over a list) so the per-token path
-is one loop in the format's own module, and the only per-token object is the `Token`.
+is one loop in the format's own module, and the only per-token object is the `Token`. A
+format that carries more than tokens and an end (a usage record) adds its event class to
+core.client.events; the session script and the shells pass over event types they do not
+know, so only the code that records the new figure changes.
 
 What a new format adds (issue 14's openai-chat, openai-responses, anthropic): one module
 here with a `PayloadFormat` subclass (requests with its own paths and body; readers that map
