@@ -236,7 +236,7 @@ class NativeFormat(PayloadFormat):
             return parse_params(dict(query))
         try:
             obj: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: e.g. 10,000 nested "["
             raise ParamError("body", "must be a JSON object") from None
         if not isinstance(obj, dict):
             raise ParamError("body", "must be a JSON object")

@@ -17,7 +17,14 @@ from core.formats import (
     register_format,
 )
 from core.formats.native import NativeFormat
-from core.schedule import StreamParams, StreamPlan, done_summary, stream_id_json, token_payload
+from core.schedule import (
+    ParamError,
+    StreamParams,
+    StreamPlan,
+    done_summary,
+    stream_id_json,
+    token_payload,
+)
 from core.sse import SSEDecoder, encode_token
 
 NATIVE = get_format("native")
@@ -154,6 +161,9 @@ def test_native_sse_request_round_trip(method: str) -> None:
     assert ("Last-Event-ID", "4") not in NATIVE.sse_request(PARAMS, resume_after=-1).headers
     with pytest.raises(UnsupportedRequest):
         NATIVE.sse_request(PARAMS, method="PUT")
+    for body in (b"[1]", b"{bad", b"[" * 100_000):
+        with pytest.raises(ParamError, match="body"):
+            NATIVE.sse_params({}, body)
     cancel = NATIVE.sse_cancel_request("a/b", base_path="/base")
     assert cancel is not None and cancel.target == "/base/v1/streams/a%2Fb/cancel"
     assert cancel.headers == ()
