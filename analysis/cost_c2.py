@@ -22,8 +22,9 @@ band                           r                  why this edge
 
 The claim is about *connection-priced* platforms (pricing files with
 ``connection_priced = true``: the WS bill grows with the time a connection is open). It
-holds when every connection-priced pairing is close to 6×, does not hold when none is at
-or above it, and depends on the platform otherwise (the numbers name which is which).
+holds when every connection-priced pairing is close to 6×; does not hold when none is
+close (all below it, or all far above it: the article's 6× then understates the gap); and
+depends on the platform otherwise (the numbers name which pairing is in which band).
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def c2_verdict(cost_ratios: Iterable[Mapping[str, Any]] | None) -> dict[str, Any
             f"holds: close to 6× on every connection-priced pairing ({len(close)})",
             C.HOLDS,
         )
+    elif len(above) == len(bands):
+        low = min(priced, key=lambda r: float(r["ws_over_sse"]))
+        verdict = (
+            "does not hold as stated: WS costs far more than 6× on every connection-priced "
+            f"pairing (at least {float(low['ws_over_sse']):.1f}×, {low['pair']})"
+        )
+        status = C.DOES_NOT_HOLD
     elif not close and not above:
         top = max(priced, key=lambda r: float(r["ws_over_sse"]))
         verdict = (

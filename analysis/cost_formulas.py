@@ -430,7 +430,8 @@ def bill_durable_objects(u: Usage, p: Pricing, *, free_tiers: bool = False) -> l
     Rule: requests = HTTP requests / upgrades + incoming WS messages ÷
     ``ws_messages_per_request`` (heartbeats too when ``keepalive_billed_as_message``);
     outgoing messages free. Duration = ``object_memory_gb`` (128 MB) × seconds the object
-    is active ÷ ``connections_per_object``: SSE — for as long as the response is open
+    is active, its wall clock shared by ``connections_per_object`` connections and the
+    handler time of each message added: SSE — for as long as the response is open
     (a request still being processed keeps an object from hibernating: hibernation exists
     only for WebSockets); WS without hibernation — the whole connection; WS with
     hibernation — while streaming, plus ``handler_s_per_message`` per incoming message and
@@ -443,17 +444,21 @@ def bill_durable_objects(u: Usage, p: Pricing, *, free_tiers: bool = False) -> l
     if u.protocol == "ws" and p.prices.get("keepalive_billed_as_message", False):
         msgs_in += u.keepalives
     requests = u.http_requests + msgs_in / ratio
+    # Wall clock an object is active is shared by its connections (÷ per_obj); handler
+    # time is not: each incoming message runs the handler once.
     if u.protocol == "sse":
-        active_s, how = u.connection_minutes_total * 60.0, "responses open (SSE cannot hibernate)"
+        shared_s, handler_s = u.connection_minutes_total * 60.0, 0.0
+        how = "responses open (SSE cannot hibernate)"
     elif p.prices.get("hibernation", False):
-        active_s = (
-            u.connection_minutes_busy * 60.0
-            + msgs_in * float(p.prices.get("handler_s_per_message", 0.0))
-            + u.streams * float(p.prices.get("hibernation_grace_s", 0.0))
+        shared_s = u.connection_minutes_busy * 60.0 + u.streams * float(
+            p.prices.get("hibernation_grace_s", 0.0)
         )
+        handler_s = msgs_in * float(p.prices.get("handler_s_per_message", 0.0))
         how = "hibernating between turns"
     else:
-        active_s, how = u.connection_minutes_total * 60.0, "whole connection (no hibernation)"
+        shared_s, handler_s = u.connection_minutes_total * 60.0, 0.0
+        how = "whole connection (no hibernation)"
+    active_s = shared_s / per_obj + handler_s
     return [
         _per_million_line(
             p,
@@ -467,7 +472,7 @@ def bill_durable_objects(u: Usage, p: Pricing, *, free_tiers: bool = False) -> l
         _per_million_line(
             p,
             "duration",
-            active_s * mem / per_obj,
+            active_s * mem,
             "GB-s",
             "usd_per_million_gb_seconds",
             p.allowance("gb_seconds", free_tiers),
