@@ -33,7 +33,7 @@ from analysis.cost_calibration import (
 )
 from analysis.cost_pricing import PRICING_DIR, load_catalogue, price_warnings
 from analysis.cost_whatif import WhatIfs, apply_to_catalogue, apply_to_profile, parse_what_ifs
-from core.arms import UnknownArm, get_arm
+from core.arms import PROTOCOLS, UnknownArm, get_arm, sort_arms
 
 #: The profile the report and the CLI price a run with unless told otherwise.
 DEFAULT_PROFILE = "support-assistant-10k"
@@ -65,14 +65,14 @@ def _metering(arm: str) -> str | None:
 
 
 def _cost_arms(arms: Iterable[str]) -> dict[str, str]:
-    """metering label ("sse"/"ws") → the run's arm priced as it: the arm named like the
-    label when present, else the first registered arm of that metering (ws-websockets)."""
-    arms = [a for a in arms if _metering(a)]
+    """metering label ("sse"/"ws") → the run's arm priced as it: the first registered arm
+    (display order, core.arms.sort_arms) metered that way; unregistered arms are ignored."""
+    ranked = [a for a in sort_arms(set(arms)) if _metering(a)]
     out: dict[str, str] = {}
-    for label in ("sse", "ws"):
-        named = [a for a in arms if a == label] or [a for a in arms if _metering(a) == label]
-        if named:
-            out[label] = named[0]
+    for label in PROTOCOLS:
+        mine = [a for a in ranked if _metering(a) == label]
+        if mine:
+            out[label] = mine[0]
     return out
 
 

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.arms import UnknownArm, get_arm
+from core.arms import get_arm
 
 #: Hours in a billing month, as AWS and most price lists use (8,760 / 12).
 HOURS_PER_MONTH = 730.0
@@ -52,11 +52,9 @@ Sizes = tuple[tuple[float, float], ...]
 
 
 def protocol_of(arm: str) -> str:
-    """How the cost model meters an arm: the arm registry's ``metering`` ("sse" | "ws")."""
-    try:
-        return str(get_arm(arm).metering)
-    except UnknownArm as exc:
-        raise ValueError(str(exc)) from None
+    """How an arm's usage is metered, ``sse`` or ``ws``: its ``metering`` in the arm registry
+    (core.arms). An unknown arm is refused (UnknownArm), never guessed from its name."""
+    return str(get_arm(arm).metering)
 
 
 # --------------------------------------------------------------------------- Usage
