@@ -1,4 +1,4 @@
-"""Verdicts on the article's claims (DESIGN §9, C1–C9) from one run's numbers.
+"""Verdicts on the article's claims (C1–C9, docs/methodology.md) from one run's numbers.
 
 `claims(summary, cost_ratios=..., server_metrics=...)` is a pure function of the
 summary dict (analysis.summary.summarize), the cost ratio rows (analysis.cost.ratio_table
