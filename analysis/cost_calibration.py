@@ -106,12 +106,10 @@ def with_measured_capacity(cal: Calibration, arm_capacity: Mapping[str, Any] | N
 # --------------------------------------------------------------------------- from a summary
 
 
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, Mapping) or p not in d:
-            return None
-        d = d[p]
-    return d
+def _sub(block: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
+    """``block[key]`` when it is a mapping, else an empty one (absent / null sections)."""
+    value = (block or {}).get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 def usage_from_summary(arm: str, block: Mapping[str, Any]) -> Usage | None:
@@ -121,13 +119,13 @@ def usage_from_summary(arm: str, block: Mapping[str, Any]) -> Usage | None:
     finished stream); bytes out = connection bytes per token × tokens; connection time,
     idle time and connections from ``connections``. None when the block has no tokens.
     """
-    tokens = _pos(_get(block, "integrity", "unique")) or _pos(block.get("tokens"))
+    tokens = _pos(_sub(block, "integrity").get("unique")) or _pos(block.get("tokens"))
     streams = _pos(block.get("streams"))
     if not tokens or not streams:
         return None
     proto = protocol_of(arm)
-    received = float(_get(block, "integrity", "received") or tokens)
-    done = float(_get(block, "integrity", "done") or 0.0)
+    received = float(_sub(block, "integrity").get("received") or tokens)
+    done = float(_sub(block, "integrity").get("done") or 0.0)
     conns = block.get("connections") or {}
     held = float(conns.get("held_s") or 0.0)
     idle = min(held, float(conns.get("idle_s") or 0.0))
@@ -146,7 +144,7 @@ def usage_from_summary(arm: str, block: Mapping[str, Any]) -> Usage | None:
         ws_messages_in=streams if proto == "ws" else 0.0,
         connection_minutes_total=held / 60.0,
         connection_minutes_idle=idle / 60.0,
-        bytes_out=float(_get(block, "bytes", "conn_bytes_per_token") or 0.0) * tokens,
+        bytes_out=float(_sub(block, "bytes").get("conn_bytes_per_token") or 0.0) * tokens,
         **msgs,
     )
 
@@ -157,11 +155,11 @@ def cancel_fraction(block: Mapping[str, Any] | None) -> float | None:
     streams × tokens per stream). None without cancelled streams."""
     if not block:
         return None
-    cancelled = float(_get(block, "outcomes", "cancelled") or 0.0)
-    ok = float(_get(block, "outcomes", "ok") or 0.0)
+    cancelled = float(_sub(block, "outcomes").get("cancelled") or 0.0)
+    ok = float(_sub(block, "outcomes").get("ok") or 0.0)
     streams = float(block.get("streams") or 0.0)
-    expected = float(_get(block, "integrity", "tokens_expected") or 0.0)
-    tokens = float(_get(block, "integrity", "unique") or 0.0)
+    expected = float(_sub(block, "integrity").get("tokens_expected") or 0.0)
+    tokens = float(_sub(block, "integrity").get("unique") or 0.0)
     if cancelled <= 0 or streams <= 0 or expected <= 0:
         return None
     per_stream = expected / streams
@@ -185,7 +183,7 @@ def calibration_from_summary(
     u = usage_from_summary(arm, block)
     if u is None:
         return None
-    data_msgs = max(0.0, u.messages_out - float(_get(block, "integrity", "done") or 0.0))
+    data_msgs = max(0.0, u.messages_out - float(_sub(block, "integrity").get("done") or 0.0))
     cal = Calibration(
         message_overhead_bytes=message_overhead(
             u.protocol, u.bytes_out, data_msgs, u.tokens_delivered, u.streams, u.connections_opened

@@ -95,6 +95,14 @@ def _per_million_line(
     )
 
 
+def _requests_line(
+    p: Pricing, qty: float, free_tiers: bool, note: str = "", unit: str = "requests"
+) -> Line:
+    """Requests per million beyond the plan's (and, when asked, the free tier's) allowance."""
+    allowance = p.allowance("requests", free_tiers)
+    return _per_million_line(p, "requests", qty, unit, "usd_per_million_requests", allowance, note)
+
+
 def _line(p: Pricing, dimension: str, qty: float, unit: str, rate: float, note: str = "") -> Line:
     return Line(p.platform, dimension, qty, unit, qty, rate, qty * rate, note)
 
@@ -361,14 +369,7 @@ def bill_requests_duration(u: Usage, p: Pricing, *, free_tiers: bool = False) ->
         seconds = u.connection_minutes_busy * 60.0 + invocations * handler_s
         how = f"{u.connection_minutes_busy / 60:,.0f} h streaming"
     lines = [
-        _per_million_line(
-            p,
-            "requests",
-            invocations,
-            "invocations",
-            "usd_per_million_requests",
-            p.allowance("requests", free_tiers),
-        ),
+        _requests_line(p, invocations, free_tiers, unit="invocations"),
         _per_million_line(
             p,
             "duration",
@@ -408,14 +409,7 @@ def bill_requests_cpu(u: Usage, p: Pricing, *, free_tiers: bool = False) -> list
     """
     cpu_ms = u.server_cpu_seconds * 1000.0
     return [
-        _per_million_line(
-            p,
-            "requests",
-            u.http_requests,
-            "requests",
-            "usd_per_million_requests",
-            p.allowance("requests", free_tiers),
-        ),
+        _requests_line(p, u.http_requests, free_tiers),
         _per_million_line(
             p, "cpu", cpu_ms, "CPU-ms", "usd_per_million_cpu_ms", p.allowance("cpu_ms", free_tiers)
         ),
@@ -460,13 +454,10 @@ def bill_durable_objects(u: Usage, p: Pricing, *, free_tiers: bool = False) -> l
         how = "whole connection (no hibernation)"
     active_s = shared_s / per_obj + handler_s
     return [
-        _per_million_line(
+        _requests_line(
             p,
-            "requests",
             requests,
-            "requests",
-            "usd_per_million_requests",
-            p.allowance("requests", free_tiers),
+            free_tiers,
             f"{u.http_requests:,.0f} HTTP + {msgs_in:,.0f} WS msgs ÷ {ratio:g}",
         ),
         _per_million_line(
@@ -595,14 +586,7 @@ def bill_instance_time(u: Usage, p: Pricing, *, free_tiers: bool = False) -> lis
             "usd_per_gib_second",
             p.allowance("gib_seconds", free_tiers),
         ),
-        _per_million_line(
-            p,
-            "requests",
-            requests,
-            "requests",
-            "usd_per_million_requests",
-            p.allowance("requests", free_tiers),
-        ),
+        _requests_line(p, requests, free_tiers),
         *_egress(u, p),
     ]
 

@@ -14,6 +14,7 @@ profile > measured > model default (:mod:`analysis.cost_usage`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,7 +77,7 @@ def _cost_arms(arms: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _scen(df: pd.DataFrame | None, scenario: str | None) -> pd.DataFrame | None:
+def scenario_rows(df: pd.DataFrame | None, scenario: str | None) -> pd.DataFrame | None:
     """Rows of ``scenario`` (by the phase name's first segment); all rows if None."""
     if df is None or df.empty or scenario is None or "phase" not in df:
         return df
@@ -92,6 +93,18 @@ def _scenario_arms(summary: Mapping[str, Any], scenario: str | None) -> Mapping[
     return ((summary.get("scenarios") or {}).get(scenario) or {}).get("arms") or {}
 
 
+def run_summary(folder: str | Path, data: Any, n_boot: int = 200) -> dict[str, Any]:
+    """The run's summary: summarize() of its records, or its summary.json when it has no
+    record tables (a committed sample)."""
+    from analysis.summary import summarize
+
+    summary = summarize(data, n_boot=n_boot)
+    saved = Path(folder) / "summary.json"
+    if not summary.get("scenarios") and saved.is_file():
+        return json.loads(saved.read_text(encoding="utf-8"))
+    return summary
+
+
 def measure(
     data: Any, summary: Mapping[str, Any]
 ) -> tuple[str | None, dict[str, K.Usage], dict[str, K.Calibration], str]:
@@ -100,7 +113,7 @@ def measure(
     s_arms = _scenario_arms(summary, sc)
     cap_arms = (summary.get("capacity") or {}).get("arms") or {}
     cancel_arms = _scenario_arms(summary, "cancel")
-    streams = _scen(getattr(data, "streams", None), sc)
+    streams = scenario_rows(getattr(data, "streams", None), sc)
     from_records = streams is not None and len(streams) > 0
     names = pd.unique(streams["arm"].astype(object).dropna()) if from_records else list(s_arms)
     measured: dict[str, K.Usage] = {}
@@ -108,8 +121,8 @@ def measure(
     for label, arm in _cost_arms(names).items():
         block = s_arms.get(arm, {})
         if from_records:
-            conns = _scen(getattr(data, "connections", None), sc)
-            res = _scen(getattr(data, "resources", None), sc)
+            conns = scenario_rows(getattr(data, "connections", None), sc)
+            res = scenario_rows(getattr(data, "resources", None), sc)
             u = usage_from_records(
                 arm, streams, conns, res if res is not None and len(res) else None
             )

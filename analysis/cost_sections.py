@@ -26,7 +26,7 @@ from analysis import cost as K
 from analysis import cost_plots
 from analysis.cost_article import C2_INVERSE_CAPTION, C2_TABLE_CAPTION, c2_inverse, c2_table
 from analysis.cost_llm import LLM_SHARE_CAPTION, llm_share
-from analysis.cost_run import CostInputs
+from analysis.cost_run import CostInputs, scenario_rows
 from analysis.cost_sensitivity import (
     BOOTSTRAP_CAPTION,
     TORNADO_CAPTION,
@@ -51,6 +51,14 @@ def _selection(ci: CostInputs) -> K.Selection:
     if isinstance(ci.platforms, K.Selection):
         return ci.platforms
     return K.Selection.of(K.load_catalogue(), list(ci.platforms) if ci.platforms else None)
+
+
+def _shown(name: str, title: str, table: pd.DataFrame, fig: Any, caption: str) -> list[CostItem]:
+    """A table and the figure drawn from it, under one caption."""
+    return [
+        CostItem(f"{name}_table", title, "table", table, caption),
+        CostItem(name, title, "figure", fig, caption),
+    ]
 
 
 def prices_item(ci: CostInputs) -> CostItem:
@@ -122,88 +130,47 @@ def monthly_items(ci: CostInputs) -> list[CostItem]:
         f"{p.sse_connection.replace('_', ' ')}), stacked by billed dimension: the longest "
         "segment is what a platform charges you for."
     )
-    return [
-        CostItem(
-            "cost_monthly_table", "Monthly cost per platform and arm", "table", ci.table, caption
-        ),
-        CostItem(
-            "cost_monthly",
-            "Monthly cost per platform and arm",
-            "figure",
-            cost_plots.plot_monthly_cost(ci.table),
-            caption,
-        ),
-    ]
+    title = "Monthly cost per platform and arm"
+    return _shown("cost_monthly", title, ci.table, cost_plots.plot_monthly_cost(ci.table), caption)
 
 
 def c2_items(ci: CostInputs) -> list[CostItem]:
     """C2 side by side with the article (table + figure) and the usage it would need."""
     c2 = c2_table(ci.ratios)
     inverse = c2_inverse(ci.profile, _selection(ci), ci.calibrations)
-    return [
-        CostItem("cost_c2_table", "C2: ours vs the article", "table", c2, C2_TABLE_CAPTION),
-        CostItem(
-            "cost_c2",
-            "C2: ours vs the article",
-            "figure",
-            cost_plots.plot_c2_vs_article(c2),
-            C2_TABLE_CAPTION,
-        ),
-        CostItem(
-            "cost_ratio",
-            "WS / SSE monthly cost",
-            "figure",
-            cost_plots.plot_ratio(ci.ratios),
-            "WS/SSE per pairing over the C2 bands (grey: about equal, orange band: close "
-            "to 6×); orange bars are connection-priced pairings.",
-        ),
-        CostItem(
-            "cost_c2_inverse",
-            "What the article must have assumed",
-            "table",
-            inverse,
-            C2_INVERSE_CAPTION,
-        ),
-    ]
+    ratio = CostItem(
+        "cost_ratio",
+        "WS / SSE monthly cost",
+        "figure",
+        cost_plots.plot_ratio(ci.ratios),
+        "WS/SSE per pairing over the C2 bands (grey: about equal, orange band: close to 6×); "
+        "orange bars are connection-priced pairings.",
+    )
+    title = "What the article must have assumed"
+    inv = CostItem("cost_c2_inverse", title, "table", inverse, C2_INVERSE_CAPTION)
+    fig = cost_plots.plot_c2_vs_article(c2)
+    return [*_shown("cost_c2", "C2: ours vs the article", c2, fig, C2_TABLE_CAPTION), ratio, inv]
 
 
 def sensitivity_items(ci: CostInputs) -> list[CostItem]:
     t = tornado_table(ci.profile, _selection(ci), ci.calibrations)
-    return [
-        CostItem("cost_tornado_table", "Sensitivity of WS/SSE", "table", t, TORNADO_CAPTION),
-        CostItem(
-            "cost_tornado",
-            "Sensitivity of WS/SSE",
-            "figure",
-            cost_plots.plot_tornado(t),
-            TORNADO_CAPTION,
-        ),
-    ]
+    fig = cost_plots.plot_tornado(t)
+    return _shown("cost_tornado", "Sensitivity of WS/SSE", t, fig, TORNADO_CAPTION)
 
 
 def bootstrap_items(
     ci: CostInputs, data: Any, summary: Mapping[str, Any], n_boot: int = 200
 ) -> list[CostItem]:
     """P10/P50/P90 from resampling the calibration (records when present, else phases)."""
-    streams = getattr(data, "streams", None)
-    if streams is not None and len(streams) and "phase" in streams and ci.scenario:
-        streams = streams[streams["phase"].astype(str).str.startswith(ci.scenario + "/")]
+    streams = scenario_rows(getattr(data, "streams", None), ci.scenario)
     arms = list(ci.calibrations)
     factors = bootstrap_factors(
         arms, streams, summary.get("phases") or [], ci.scenario, n_boot=n_boot
     )
     boot = bootstrap_costs(ci.profile, _selection(ci), ci.calibrations, factors)
     caption = f"{BOOTSTRAP_CAPTION} Resampled: {factors.what}."
-    return [
-        CostItem("cost_bootstrap_table", "P10 / P50 / P90 monthly cost", "table", boot, caption),
-        CostItem(
-            "cost_bootstrap",
-            "P10 / P50 / P90 monthly cost",
-            "figure",
-            cost_plots.plot_bootstrap(boot),
-            caption,
-        ),
-    ]
+    fig = cost_plots.plot_bootstrap(boot)
+    return _shown("cost_bootstrap", "P10 / P50 / P90 monthly cost", boot, fig, caption)
 
 
 def llm_item(ci: CostInputs) -> CostItem:

@@ -36,6 +36,7 @@ from analysis import metrics as M
 from analysis import plots as P
 from analysis import resources as R
 from analysis.cost_run import CostInputs, cost_inputs
+from analysis.cost_run import scenario_rows as _scen
 from analysis.load import RunData, load_run, load_runs
 from analysis.summary import _RATIO_KEYS, _ROWS, _cell, _ratio_cell, summarize
 
@@ -241,16 +242,6 @@ def _with_scenario(df: pd.DataFrame) -> pd.DataFrame:
         return df
     ph = df["phase"].astype(object)
     return df.assign(scenario=ph.map({p: M.scenario_of(p) for p in pd.unique(ph)}).to_numpy())
-
-
-def _scen(df: pd.DataFrame, scenario: str | None) -> pd.DataFrame:
-    """Rows of ``scenario`` (by the phase name's first segment); all rows if None."""
-    if df is None or df.empty or scenario is None or "phase" not in df:
-        return df
-    prefix = scenario + "/"
-    ph = df["phase"].astype(object)
-    keep = ph.map({p: isinstance(p, str) and p.startswith(prefix) for p in pd.unique(ph)})
-    return df[keep.to_numpy(dtype=bool)]
 
 
 def _streams(rep: Report, scenario: str | None) -> pd.DataFrame:

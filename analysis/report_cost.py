@@ -18,10 +18,9 @@ import pandas as pd
 
 from analysis import cost as K
 from analysis import report as RP
-from analysis.cost_run import CostInputs, cost_inputs
+from analysis.cost_run import CostInputs, cost_inputs, run_summary
 from analysis.cost_sections import CostItem, c2_items, llm_item, prices_item, sensitivity_items
 from analysis.load import load_run
-from analysis.summary import summarize
 
 
 @dataclass
@@ -92,11 +91,7 @@ def explore(
     if run is not None:
         folder = RP.resolve_run(run)
         data = load_run(folder)
-        summary = summarize(data, n_boot=200)
-        if not summary.get("scenarios") and (Path(folder) / "summary.json").is_file():
-            import json
-
-            summary = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+        summary = run_summary(folder, data)
         ci = cost_inputs(
             data,
             summary,

@@ -160,20 +160,15 @@ def cost_text(ci: Any, summary: Any = None, *, inverse: bool = True) -> str:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from analysis.cost_run import cost_inputs, missing_for_cost
+    from analysis.cost_run import cost_inputs, missing_for_cost, run_summary
     from analysis.load import load_run
     from analysis.report import resolve_run
-    from analysis.summary import summarize
     from core.runfolder import SchemaMismatch
 
     try:
         run = resolve_run(args.run)
         data = load_run(run)
-        summary = summarize(data, n_boot=args.n_boot)
-        if not summary.get("scenarios") and (Path(run) / "summary.json").is_file():
-            import json
-
-            summary = json.loads((Path(run) / "summary.json").read_text(encoding="utf-8"))
+        summary = run_summary(run, data, args.n_boot)
         ci = cost_inputs(
             data,
             summary,
