@@ -49,6 +49,20 @@ def plot_monthly_cost(table: pd.DataFrame, *, title: str = "") -> Figure:
     return fig
 
 
+def _ratio_axis(ax: Any, values: Any) -> None:
+    """Log x axis for WS/SSE ratios: plain "2×" tick labels, room for 1× and the article's
+    ratio and for the labels right of the bars."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    vals = [float(v) for v in np.asarray(values, float).ravel() if np.isfinite(v) and v > 0]
+    lo = min([*vals, 1.0]) / 1.6
+    hi = max([*vals, ARTICLE_RATIO]) * 3.0
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _bands(ax: Any) -> None:
     """Shade the C2 bands (about equal, close to 6×) and mark 1× and the article's ratio."""
     ax.axvspan(REVERSED_BELOW, EQUAL_UP_TO, color="0.85", zorder=0, label="about equal")
@@ -67,7 +81,7 @@ def plot_ratio(ratios: pd.DataFrame, *, title: str = "WS / SSE monthly cost") ->
     colors = ["#D55E00" if p else "#0072B2" for p in priced]
     ax.barh(ratios["pair"], vals, color=colors)
     _bands(ax)
-    ax.set_xscale("log")
+    _ratio_axis(ax, vals)
     for y, (v, d) in enumerate(zip(vals, ratios["driver"], strict=True)):
         ax.text(v, y, f" {v:,.2f}× ({d or 'no gap'})", va="center", fontsize=7)
     ax.invert_yaxis()
@@ -154,7 +168,7 @@ def plot_tornado(tornado: pd.DataFrame, *, title: str = "What moves the WS/SSE r
         ax.axvline(float(d["ratio_base"].iloc[0]), color="k", lw=1)
         ax.axvline(ARTICLE_RATIO, color="k", ls="--", lw=0.8)
         ax.axvline(1.0, color="grey", lw=0.6)
-        ax.set_xscale("log")
+        _ratio_axis(ax, np.concatenate([lo, hi]))
         ax.set_title(pair, fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
     for ax in list(axes.flat)[len(pairs_) :]:
@@ -198,7 +212,7 @@ def plot_bootstrap(boot: pd.DataFrame, *, title: str = "") -> Figure:
     _bands(ax)
     ax.set_yticks(y, d["pair"], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _ratio_axis(ax, d[["p10", "p90"]].to_numpy())
     ax.set_xlabel("WS cost ÷ SSE cost")
     n = boot.attrs.get("n_boot", "")
     ax.set_title(title or f"WS/SSE ratio over {n} bootstrap resamples of the calibration")
