@@ -872,6 +872,8 @@ def show_cost(rep: Report) -> CostInputs | None:
         "",
         cost_table_markdown(ci),
     ]
+    if ci.warnings:  # prices older than 90 days or not verified on the provider's page
+        lines += ["", "Price warnings:", "", *(f"- {w}" for w in ci.warnings)]
     emit(rep, "\n".join(lines))
     return ci
 
