@@ -14,7 +14,9 @@ The profile model, per session of ``turns`` answers:
   the tab): one long request for the whole tab-open time, idle between answers, plus one
   short POST per question; a ``: keepalive`` comment every ``sse_heartbeat_s``.
 * WS opens one connection when the tab opens and holds it for the whole tab-open time
-  (at least the active time), sending an app-level heartbeat every ``ws_heartbeat_s``.
+  (at least the active time), sending an app-level heartbeat every ``ws_heartbeat_s``, a
+  start message per question and a cancel message per answer the user stops (an SSE
+  client stops by closing its request).
 * Each answer is ``ceil(tokens / tokens_per_message)`` events/frames plus one ``done``.
 * A share ``cancel_share`` of answers is stopped by the user after ``cancel_at_fraction``
   of its tokens; the generation the server would do after that is
@@ -429,6 +431,7 @@ class WireDefaults:
     ws_done_bytes: float = 100.0
     ws_start_overhead: float = 100.0  # JSON around the prompt in the start message
     ws_keepalive_bytes: float = 21.0  # client {"type":"ping"} + 6 B masked header
+    ws_cancel_bytes: float = 40.0  # client {"type":"cancel","s":…} + 6 B masked header
     cpu_s_per_token: Mapping[str, float] = field(
         default_factory=lambda: {"sse": 5.7e-6, "ws": 5.0e-6}  # aiohttp, N=1,000
     )
@@ -467,6 +470,7 @@ class _Answers:
     done_msgs: float
     busy_s: float
     orphan_s: float
+    cancels: float
     msg_tokens: float  # tokens per data message (full frames)
 
 
@@ -485,6 +489,7 @@ def _answers(p: Profile, f: float) -> _Answers:
         done_msgs=turns * (1 - s),
         busy_s=turns * ((1 - s) * p.stream_s + s * (p.ttft_s + f * n / p.tokens_per_s)),
         orphan_s=turns * s * (1 - f) * n / p.tokens_per_s,
+        cancels=turns * s,
         msg_tokens=min(k, n),
     )
 
@@ -568,15 +573,18 @@ def session_usage_from_profile(
         done = defaults.ws_done_bytes + _ws_header(defaults.ws_done_bytes, False)
         start = start_bytes + _ws_header(start_bytes, masked=True)
         out_sizes = ((a.data_msgs, msg_bytes), (a.done_msgs, done))
-        in_sizes = ((turns, start),)
+        in_sizes = ((turns, start), (a.cancels, defaults.ws_cancel_bytes))
         bytes_out = defaults.ws_upgrade_response + a.data_msgs * msg_bytes + a.done_msgs * done
         bytes_in = (
-            defaults.ws_upgrade_request + turns * start + keepalives * defaults.ws_keepalive_bytes
+            defaults.ws_upgrade_request
+            + turns * start
+            + a.cancels * defaults.ws_cancel_bytes
+            + keepalives * defaults.ws_keepalive_bytes
         )
         cpu = a.tokens * cpu_tok + defaults.cpu_s_per_setup
         fields_ = dict(
             http_requests=1.0,
-            ws_messages_in=turns,
+            ws_messages_in=turns + a.cancels,  # a start per question, a cancel per stop
             ws_messages_out=a.data_msgs + a.done_msgs,
             connections_opened=1.0,
             connection_minutes_total=conn_s / 60.0,

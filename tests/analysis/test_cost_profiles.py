@@ -164,6 +164,9 @@ def test_cancels_deliver_part_and_leave_orphan_generation():
     assert u.sse_events == pytest.approx(1.5 * 101 + 1.5 * 20)  # no done when cancelled
     assert u.connection_minutes_total == pytest.approx((1.5 * 10 + 1.5 * 2) / 60)
     assert u.orphan_stream_minutes == pytest.approx(1.5 * 8 / 60)
+    # over WS the stop is a message from the client (SSE closes its request instead)
+    w = session_usage_from_profile(p, "ws")
+    assert w.ws_messages_in == pytest.approx(3 + 1.5) and u.ws_messages_in == 0
 
 
 TOY_SSE = """
