@@ -86,7 +86,8 @@ REMEDIES: dict[str, str] = {
     ),
     "event loop (native: I/O, scheduling)": (
         "the event loop's own code (uvloop is native, so its send/recv syscalls land here): "
-        "one loop pass and one send per token by design (DESIGN pitfall 11)"
+        "one loop pass and one send per token by design (a handler that never yields starves "
+        "every other connection)"
     ),
     "h11": "h11's per-request parsing (once per stream, heavy for short streams)",
     "synthetic text (random)": "drawing the synthetic token ids (random.choices per stream)",
