@@ -398,6 +398,7 @@ def run_status(rep: Report | RunData, summary: Mapping[str, Any] | None = None) 
         "phases_without_data": no_data,
         "phases_skipped": skipped,
         "scenarios_without_data": missing_sc,
+        "unreadable_parts": list(getattr(data, "unreadable_parts", []) or []),
     }
 
 
@@ -405,8 +406,15 @@ def show_status(rep: Report) -> dict[str, Any]:
     """The run's status; for an incomplete run, what is missing."""
     st = run_status(rep)
     lines = ["## Run status", ""]
-    if st["status"] == "complete":
+    bad = st["unreadable_parts"]
+    if st["status"] == "complete" and not bad and not st["phases_without_data"]:
         lines.append(f"**complete** — {len(st['phases_recorded'])} phase(s) with recorded streams.")
+    elif st["status"] == "complete":
+        lines.append(
+            f"**complete** says the manifest, but only {len(st['phases_recorded'])} of "
+            f"{st['phases_listed']} phase(s) have readable streams: this report covers what "
+            "could be read."
+        )
     else:
         reason = f" ({st['reason']})" if st["reason"] else ""
         lines.append(
@@ -433,6 +441,11 @@ def show_status(rep: Report) -> dict[str, Any]:
         )
     if st["scenarios_without_data"]:
         lines.append(f"- scenarios with no data: {', '.join(st['scenarios_without_data'])}")
+    if bad:
+        lines.append(
+            f"- {len(bad)} record file(s) could not be read (truncated or corrupt) and were "
+            "left out: " + "; ".join(f"{b['part']} ({b['error'][:80]})" for b in bad)
+        )
     if st["status"] != "complete" and not (
         st["unfinished_phases"]
         or st["phases_not_started"]

@@ -54,6 +54,7 @@ from bench.nginx_logs import (
     summarize_access_log,
     summarize_closes,
 )
+from core.parentdeath import preexec_die_with_parent
 from core.sse import SSEDecoder
 
 __all__ = [
@@ -188,21 +189,6 @@ def make_self_signed_cert(workdir: Path | str) -> tuple[Path, Path]:
     return cert, key
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the nginx master gets SIGTERM if the process that started it dies (a killed
-    pytest or orchestrator would otherwise leave nginx holding the port)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _tail(path: Path, n: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
@@ -332,7 +318,7 @@ class NginxProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=preexec_die_with_parent if self.die_with_parent else None,
             )
         finally:
             out.close()

@@ -4,7 +4,10 @@ Every child is started with ``start_new_session=True``, so it leads its own proc
 group (pgid == pid). That does two things: a Ctrl-C in the terminal reaches only the
 orchestrator (which then stops its children in order, flushing what they hold), and
 stopping a child can signal its whole group — Locust's forked ``--processes`` workers
-included — without ever touching a process this program did not start.
+included — without ever touching a process this program did not start. Every child also
+gets SIGTERM from the kernel when this process dies (core.parentdeath), so a SIGKILLed or
+OOM-killed orchestrator leaves nothing running; start children from the main thread (the
+signal follows the thread that started the child).
 
 Servers are started with ``--port 0`` and announce the port the kernel gave them
 ("listening on http://H:P ..."), so there is no race between picking a free port and
@@ -27,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from core.parentdeath import preexec_die_with_parent
 
 LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"listening on (?:https?|wss?)://(?P<host>[^:/\s]+):(?P<port>\d+)")
@@ -147,8 +152,10 @@ def spawn(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    cpus: set[int] | None = None,
 ) -> Child:
-    """Start `cmd` in a new session, stdout and stderr appended to `log_path`."""
+    """Start `cmd` in a new session, stdout and stderr appended to `log_path`; it dies with
+    this process. `cpus`: pin it to those CPUs (os.sched_setaffinity on its PID)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
@@ -159,8 +166,16 @@ def spawn(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            preexec_fn=preexec_die_with_parent,
         )
-    return Child(name=name, cmd=list(cmd), popen=popen, log_path=log_path)
+    child = Child(name=name, cmd=list(cmd), popen=popen, log_path=log_path)
+    if cpus is not None:
+        try:
+            os.sched_setaffinity(child.pid, cpus)
+        except OSError:
+            child.stop(grace_s=3.0)
+            raise
+    return child
 
 
 def wait_for_listening(child: Child, timeout_s: float = 20.0) -> tuple[str, int]:

@@ -25,10 +25,13 @@ written so far stays readable. A run never reuses a folder (core.runfolder).
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import re
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -37,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
@@ -44,6 +49,7 @@ from bench.hostcheck import (
     raise_nofile_limit,
     time_wait_count,
 )
+from bench.phase_check import PhaseVerdict, stream_check, verdict
 from bench.plan import (
     FOREIGN,
     REPO,
@@ -58,25 +64,33 @@ from bench.plan import (
     run_seconds,
     server_command,
 )
-from bench.procs import LOOPBACK, Child, ProcessError, http_get, spawn, wait_for_listening
+from bench.procs import LOOPBACK, Child, ProcessError, http_get, spawn, tail, wait_for_listening
 from bench.procs import wait_http_ok as _wait_http_ok
 from bench.report import format_summary, phase_summary
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
 from core.runfolder import (
     mark_complete,
+    mark_failed,
     mark_incomplete,
     modify_manifest,
+    read_manifest,
     read_table,
+    release_reserve,
+    reserve_space,
     start_run,
     update_manifest,
     write_json,
 )
-from core.scenario import PHASE_ENV, PhaseConfig, Scenario
+from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig, Scenario
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+#: errno values that mean "the run folder cannot be written" (not a bug: say it in a line)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+#: The line the locustfile writes when a record writer failed (its error after the colon).
+_WRITER_FAILED = re.compile(r"ssevsws: record writer \S+ failed, stopping the phase: (.*)")
 
 
 # --------------------------------------------------------------------------- the run
@@ -84,6 +98,15 @@ EXIT_SIGTERM = 143
 
 class Terminated(BaseException):
     """SIGTERM arrived (raised in the main thread by the signal handler)."""
+
+
+class WriteFailed(Exception):
+    """A record writer or the runner itself could not write the run folder (a full disk):
+    the run stops at once, keeping what was flushed."""
+
+
+def _is_write_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
 
 @dataclass
@@ -155,7 +178,8 @@ class Runner:
         self._stopping = False
         self._holding = False  # a child is being started: hold signals until it is registered
         self._held: int | None = None
-        self.failed: list[str] = []
+        self.failed: list[str] = []  # "<phase>: <reason>" of every phase that was not ok
+        self.write_error: str | None = None  # the run folder could not be written
         self.hooks: PhaseHooks | None = None  # the current phase's hooks (bench.hooks)
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
@@ -224,6 +248,11 @@ class Runner:
                 "run_s": run_seconds(s),
                 "stop_timeout_s": math.ceil(s.load.stop_timeout_s),
                 "hard_timeout_s": phase_timeout_s(s),
+                "max_error_share": s.load.max_error_share,
+                "phase_check": "a phase fails when Locust does not end on its own, when fewer "
+                "stream records reach the disk than Locust counted, when a record writer "
+                "fails, or when more than max_error_share of its streams end in error or "
+                "timeout (bench/phase_check.py)",
                 "shape": "ramp_steps (LoadTestShape)" if s.load.ramp_steps else "fixed users",
                 "client_settings": "per phase under `client` (written by the Locust workers)",
             },
@@ -350,14 +379,12 @@ class Runner:
                 break
         return tw
 
-    def _phase_streams(self, phase: str) -> tuple[dict[str, int], int, int]:
-        """(stream rows per worker, rows, distinct stream_uids) of `phase`, from disk."""
+    def _phase_streams(self, phase: str) -> pd.DataFrame:
+        """The phase's stream rows on disk (worker, stream_uid, outcome)."""
         assert self.run_dir is not None
-        s = read_table(self.run_dir, "streams", columns=["phase", "worker", "stream_uid"])
-        s = s[s["phase"].astype(object) == phase]
-        counts = s["worker"].astype(object).value_counts()
-        by_worker = {str(k): int(v) for k, v in counts.items()}
-        return by_worker, len(s), int(s["stream_uid"].nunique())
+        cols = ["phase", "worker", "stream_uid", "outcome"]
+        s = read_table(self.run_dir, "streams", columns=cols)
+        return s[s["phase"].astype(object) == phase]
 
     def _hook(self, event: str, **info: Any) -> None:
         if self.o.on_phase is not None:
@@ -409,36 +436,67 @@ class Runner:
             self._stop(server, grace_s=10)
             extra["server_exit_code"] = server.popen.returncode
         self.sampler.set_phase(None, None)
-        if timed_out:
-            status = "timeout"
-        elif code in (0, 1):
-            status = "ok"  # 1 = Locust saw failed requests (streams with errors): data is good
-        else:
-            status = "failed"
-        check = self._check_streams(plan, locust.log_path)
+        v = self._verdict(plan, locust, code, timed_out)
         self._update_phase(
             plan.index,
-            status=status,
+            status=v.status,
+            reason=v.reason,
             locust_exit_code=code,
             t_end_ns=t_end_ns,
             end_utc=end_utc,
-            streams=check["rows"],
-            streams_by_worker=check.pop("by_worker"),
-            stream_check=check,
+            streams=v.check["rows"],
+            streams_by_worker=v.check.pop("by_worker"),
+            stream_check=v.check,
             **extra,
         )
-        if status != "ok":
-            self.failed.append(f"{plan.name}: {status} (locust exit code {code})")
-            self._warn(
-                f"phase {plan.name} {status}: locust exit code {code}; see {locust.log_path}"
-            )
         self.current = None
-        workers = f" from {check['workers']} workers" if s.load.processes > 1 else ""
+        workers = f" from {v.check['workers']} workers" if s.load.processes > 1 else ""
+        status = v.status if v.status == "ok" else f"{v.status.upper()} ({v.reason})"
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} end: {status}, "
-            f"{check['rows']} streams{workers} (locust exit {code})"
+            f"{v.check['rows']} streams{workers} (locust exit {code})"
         )
-        self._hook("end", phase=plan.name, index=plan.index, status=status, streams=check["rows"])
+        self._hook(
+            "end", phase=plan.name, index=plan.index, status=v.status, streams=v.check["rows"]
+        )
+        if self.write_error is not None:  # nothing more can be recorded: stop the run
+            raise WriteFailed(self.write_error)
+
+    def _verdict(
+        self, plan: PhasePlan, locust: Child, code: int | None, timed_out: bool
+    ) -> PhaseVerdict:
+        """The phase's status from its records (bench.phase_check); warnings and failures
+        go to the manifest."""
+        check = self._check_streams(plan, locust.log_path)
+        sc = _scenario(plan, self.s)
+        writer = self._writer_error(code)
+        assert self.run_dir is not None
+        writers = (read_manifest(self.run_dir).get("record_writers") or {}).get(plan.name)
+        v = verdict(
+            check,
+            locust_exit=code,
+            timed_out=timed_out,
+            hard_timeout_s=phase_timeout_s(sc),
+            writer_error=writer,
+            writers=writers,
+        )
+        for text in v.warnings:
+            self._warn(f"phase {plan.name}: {text}")
+        if v.status != "ok":
+            self.failed.append(f"{plan.name}: {v.reason}")
+            self._warn(f"phase {plan.name} {v.status}: {v.reason}; see {locust.log_path}")
+        return v
+
+    def _writer_error(self, code: int | None) -> str | None:
+        """Why records could not be written during the phase (None: they could): the
+        sampler's own failed write, or Locust's exit code for a failed record writer."""
+        why = self.sampler.write_error if self.sampler is not None else None
+        if why is None and code == EXIT_WRITER_FAILED:
+            said = _WRITER_FAILED.findall(tail(self._locust_log, 8000)) if self._locust_log else []
+            why = said[-1].strip() if said else "a Locust record writer failed (see its log)"
+        if why is not None and self.write_error is None:
+            self.write_error = why
+        return why
 
     # ------------------------------------------------------------------ phase hooks
     def _hook_context(self, plan: PhasePlan) -> HookContext:
@@ -604,7 +662,13 @@ class Runner:
                 "hard_timeout_s": timeout,
             },
         )
-        code = locust.wait(timeout)
+        deadline = time.monotonic() + timeout
+        code = None
+        while code is None and time.monotonic() < deadline:
+            code = locust.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+            if code is None and self.sampler.write_error is not None:
+                self.o.out(f"  cannot write the run folder ({self.sampler.write_error}): stopping")
+                return locust, self._stop(locust, grace_s=15), False
         if code is None:
             self.o.out(f"  locust still running after {timeout:g} s: terminating it (by PID)")
             return locust, self._stop(locust, grace_s=15), True
@@ -613,28 +677,13 @@ class Runner:
 
     def _check_streams(self, plan: PhasePlan, locust_log: Path) -> dict[str, Any]:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
-        by_worker, rows, unique = self._phase_streams(plan.name)
-        reported = locust_stream_count(locust_log)
-        expected = _scenario(plan, self.s).load.processes
-        check: dict[str, Any] = {
-            "rows": rows,
-            "unique_stream_uids": unique,
-            "sum_over_workers": sum(by_worker.values()),
-            "workers": len(by_worker),
-            "workers_expected": expected,
-            "locust_reported": reported,
-            "ok": rows == unique == sum(by_worker.values()) and reported in (None, rows),
-            "by_worker": by_worker,
-        }
-        if rows and len(by_worker) != expected:
-            self._warn(
-                f"phase {plan.name}: records from {len(by_worker)} worker(s), {expected} expected"
-            )
-        if unique != rows:
-            self._warn(f"phase {plan.name}: {rows - unique} duplicate stream_uid rows")
-        if reported is not None and reported != rows:
-            self._warn(f"phase {plan.name}: {rows} stream rows on disk, Locust counted {reported}")
-        return check
+        load = _scenario(plan, self.s).load
+        return stream_check(
+            self._phase_streams(plan.name),
+            locust_reported=locust_stream_count(locust_log),
+            workers_expected=load.processes,
+            max_error_share=load.max_error_share,
+        )
 
     # ------------------------------------------------------------------ the whole run
     def _cleanup(self) -> None:
@@ -693,6 +742,11 @@ class Runner:
                         (self.run_dir / name).parent.mkdir(exist_ok=True)
                         shutil.copyfile(src, self.run_dir / name)
                 self.o.out(f"run folder: {self.run_dir}")
+                if not reserve_space(self.run_dir):
+                    self._warn(
+                        "no room for the run folder's reserve: a full disk may leave "
+                        "the manifest saying 'running'"
+                    )
                 self.sampler = ResourceSampler(
                     self.run_dir,
                     writer_id=f"bench-{os.getpid()}",
@@ -707,54 +761,90 @@ class Runner:
                 code, reason = EXIT_SIGINT, "interrupted (SIGINT / Ctrl-C)"
             except Terminated:
                 code, reason = EXIT_SIGTERM, "terminated (SIGTERM)"
+            except WriteFailed as exc:
+                code, reason = EXIT_FAILED, f"cannot write the run folder: {exc}"
             except Exception as exc:
-                code, reason = EXIT_FAILED, f"crashed: {type(exc).__name__}: {exc}"[:2000]
-                traceback.print_exc()
+                code = EXIT_FAILED
+                if _is_write_error(exc):  # the runner's own write (manifest, side file)
+                    self.write_error = self.write_error or f"{type(exc).__name__}: {exc}"
+                    reason = f"cannot write the run folder: {self.write_error}"
+                else:
+                    reason = f"crashed: {type(exc).__name__}: {exc}"[:2000]
+                    traceback.print_exc()
             finally:
                 self._stopping = True
-                self._finish(reason, "failed" if code == EXIT_FAILED else "interrupted")
+                self._finish(reason, interrupted=code in (EXIT_SIGINT, EXIT_SIGTERM))
         if code == 0 and self.failed:
             code = EXIT_FAILED
         return code
 
-    def _finish(self, reason: str | None, phase_status: str = "interrupted") -> None:
+    def _finish(self, reason: str | None, *, interrupted: bool = False) -> None:
+        """Stop everything, then say in the manifest how the run ended: complete (every
+        phase ok or skipped), failed (a phase failed, a crash, a write error) or
+        incomplete (interrupted), with status_reason — and print it."""
         try:
             self._cleanup()
         except Exception as exc:
             traceback.print_exc()
             reason = reason or f"cleanup failed: {type(exc).__name__}: {exc}"
+        if self.sampler is not None and self.sampler.write_error and not self.write_error:
+            self.write_error = self.sampler.write_error
+            reason = reason or f"cannot write the run folder: {self.write_error}"
         if self.run_dir is None:
+            if reason is not None:
+                self.o.out(f"\nssevsws run: no run folder was made: {reason}")
             return
+        if self.write_error is not None:
+            release_reserve(self.run_dir)  # room for the last manifest writes
         if reason is not None and self.current is not None:
-            with contextlib.suppress(Exception):
-                changes: dict[str, Any] = {
-                    "status": phase_status,
-                    "t_end_ns": time.monotonic_ns(),
-                    "end_utc": _utc_now(),
-                }
-                if self._locust_log is not None:  # Locust ran: compare its count with disk
-                    check = self._check_streams(self.current, self._locust_log)
-                    changes.update(
-                        streams=check["rows"],
-                        streams_by_worker=check.pop("by_worker"),
-                        stream_check=check,
-                    )
-                self._update_phase(self.current.index, **changes)
+            self._close_current("interrupted" if interrupted else "failed", reason)
         if reason is None and self.failed:
-            reason = "phase(s) did not finish: " + "; ".join(self.failed)
-        try:
+            reason = "phase(s) failed: " + "; ".join(self.failed)
+        with contextlib.suppress(Exception):  # the status below matters more than this
             update_manifest(self.run_dir, workers=self._workers_summary())
-        except Exception as exc:  # the status below matters more than this figure
-            reason = reason or f"could not count streams per worker: {exc}"
-        if reason is None:
-            mark_complete(self.run_dir)
-        else:
-            mark_incomplete(self.run_dir, reason)
+        status = "complete" if reason is None else "incomplete" if interrupted else "failed"
+        try:
+            if status == "complete":
+                mark_complete(self.run_dir)
+            elif status == "incomplete":
+                mark_incomplete(self.run_dir, str(reason))
+            else:
+                mark_failed(self.run_dir, str(reason))
+            release_reserve(self.run_dir)
+        except OSError as exc:
+            self.o.out(f"ssevsws run: could not write the final status to the manifest: {exc}")
         phases = {p.name: p.arm.name for p in self.plans}
         with contextlib.suppress(Exception):
             self.o.out("\n" + format_summary(phase_summary(self.run_dir, phases)))
-        status = "complete" if reason is None else f"INCOMPLETE: {reason}"
-        self.o.out(f"\nrun folder: {self.run_dir}  ({status})")
+        said = "complete" if reason is None else f"{status.upper()}: {reason}"
+        self.o.out(f"\nrun folder: {self.run_dir}  ({said})")
+        if self.write_error is not None:
+            print(
+                f"ssevsws run: cannot write the run folder: {self.write_error}; "
+                f"the run stopped, what was flushed is in {self.run_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _close_current(self, phase_status: str, reason: str) -> None:
+        """The phase that was running when the run stopped: its status and records."""
+        assert self.run_dir is not None and self.current is not None
+        changes: dict[str, Any] = {
+            "status": phase_status,
+            "reason": reason,
+            "t_end_ns": time.monotonic_ns(),
+            "end_utc": _utc_now(),
+        }
+        with contextlib.suppress(Exception):
+            if self._locust_log is not None:  # Locust ran: compare its count with disk
+                check = self._check_streams(self.current, self._locust_log)
+                changes.update(
+                    streams=check["rows"],
+                    streams_by_worker=check.pop("by_worker"),
+                    stream_check=check,
+                )
+        with contextlib.suppress(Exception):
+            self._update_phase(self.current.index, **changes)
 
     def _workers_summary(self) -> dict[str, dict[str, int]]:
         """Stream rows per phase per worker, from the records on disk (the source of truth)."""
