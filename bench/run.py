@@ -53,7 +53,7 @@ from bench.phase_check import PhaseVerdict, stream_check, verdict
 from bench.plan import (
     FOREIGN,
     REPO,
-    Arm,
+    ArmTarget,
     PhasePlan,
     child_env,
     locust_command,
@@ -113,7 +113,7 @@ def _is_write_error(exc: BaseException) -> bool:
 class RunOptions:
     scenario: Scenario
     scenario_path: Path
-    arms: list[Arm]
+    arms: list[ArmTarget]
     results: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -130,7 +130,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
+def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
     if not arm.reference:
         return {
             "name": arm.name,
@@ -146,7 +146,7 @@ def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
         "reference_server": True,
         "url": None,  # a fresh loopback port every phase: see phases[].url
         "server": {
-            "kind": arm.name,
+            "kind": arm.arm.server_kind,
             "command": server_command(arm.name, scenario),
             "host": LOOPBACK,
             "heartbeat_s": srv.heartbeat_s,

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.arms import UnknownArm, get_arm
 from core.schedule import ParamError, parse_params
 
 PHASE_ENV = "SSEVSWS_PHASE"
@@ -30,9 +31,6 @@ SEED_MAX = 2**62
 EXIT_WRITER_FAILED = 74
 #: Default `load.max_error_share`: a phase with more failed streams than this is failed.
 MAX_ERROR_SHARE = 0.01
-
-#: Arms: name → protocol. "ws-websockets" is the WS protocol served by the `websockets` library.
-ARM_PROTOCOL = {"sse": "sse", "ws": "ws", "ws-websockets": "ws"}
 
 
 class ScenarioError(ValueError):
@@ -355,8 +353,10 @@ def validate(s: Scenario) -> None:
     for key, default in _TOP_DEFAULTS.items():
         _coerce(key, default, getattr(s, key))
     for arm in s.arms:
-        if arm not in ARM_PROTOCOL:
-            raise ScenarioError(f"arms: unknown arm {arm!r} (known: {', '.join(ARM_PROTOCOL)})")
+        try:
+            get_arm(arm)
+        except UnknownArm as exc:
+            raise ScenarioError(f"arms: {exc}") from None
     _need(bool(s.arms), "arms: at least one arm")
     _need(s.repetitions >= 1, "repetitions must be >= 1")
     _need(
