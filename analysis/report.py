@@ -879,7 +879,7 @@ def usage_markdown(ci: CostInputs) -> str:
             "",
             md_table(["usage", *arms], rows),
             "",
-            "Calibration fed to the cost model (n/m → the model's default from DESIGN §10):",
+            "Calibration fed to the cost model (n/m → the model's default, docs/methodology.md):",
             "",
             md_table(["per unit", *arms], cal_rows),
         ]
@@ -1064,7 +1064,7 @@ def show_claims(rep: Report) -> list[dict[str, Any]]:
     rows = claim_rows(rep)
     emit(
         rep,
-        "## Claims (DESIGN §9)\n\nEach claim of the article with this run's numbers and a "
+        "## Claims\n\nEach claim of the article with this run's numbers and a "
         "verdict; the rules and thresholds are in `analysis/claims.py`.\n\n"
         + C.claims_markdown(rows),
     )

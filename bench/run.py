@@ -64,8 +64,16 @@ from bench.plan import (
     run_seconds,
     server_command,
 )
-from bench.procs import LOOPBACK, Child, ProcessError, http_get, spawn, tail, wait_for_listening
-from bench.procs import wait_http_ok as _wait_http_ok
+from bench.procs import (
+    LOOPBACK,
+    Child,
+    ProcessError,
+    http_get,
+    spawn,
+    tail,
+    wait_for_listening,
+    wait_ready,
+)
 from bench.report import format_summary, phase_summary
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
@@ -346,9 +354,8 @@ class Runner:
             self.run_dir / "logs" / f"{plan.stem}.server.log",
             child_env(),
         )
-        host, port = wait_for_listening(child, timeout_s=30)
-        target = Target(plan.arm.protocol, host, port)
-        _wait_http_ok(f"{target.http_base}/healthz", timeout_s=20, child=child)
+        ready = wait_ready(child, timeout_s=30)
+        target = Target(plan.arm.protocol, ready.host, ready.port)
         return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
