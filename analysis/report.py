@@ -38,6 +38,7 @@ from analysis import resources as R
 from analysis.load import RunData, load_run, load_runs
 from analysis.summary import _RATIO_KEYS, _ROWS, _cell, _ratio_cell, summarize
 from core.arms import PROTOCOLS, sort_arms
+from core.markdown import md_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -207,18 +208,6 @@ def _usd(v: Any) -> str:
     if not isinstance(v, int | float) or not math.isfinite(v):
         return "n/m"
     return f"{'−' if v < -0.005 else ''}${abs(v):,.2f}"
-
-
-def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table (cells are str()-ed, pipes escaped)."""
-
-    def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _titled(fig: Figure, suffix: str) -> Figure:

@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
 
 from bench.procs import Listening, start_listening  # noqa: E402 - after the path fix-up
 from core.arms import all_arms, get_arm  # noqa: E402
+from core.stats import nearest_rank  # noqa: E402
 
 #: Every registered arm with a reference server (core.arms).
 KINDS = tuple(a.name for a in all_arms() if a.server_kind)
@@ -157,10 +158,9 @@ async def drive(kind: str, port: int, args: argparse.Namespace) -> tuple[list[St
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+    """core.stats.nearest_rank, NaN for no values (the table prints it)."""
+    got = nearest_rank(values, q)
+    return float("nan") if got is None else got
 
 
 def client_figures(records: list[StreamRecord], gap_ms: float) -> dict[str, Any]:
