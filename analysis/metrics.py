@@ -1,4 +1,4 @@
-"""Metrics of DESIGN §5 from the streams / tokens / connections tables (core.records).
+"""Metrics (docs/methodology.md) from the streams / tokens / connections tables (core.records).
 
 Pure functions over DataFrames. Inputs may carry pandas nullable dtypes (what
 ``core.runfolder.read_table`` returns: ``Int64`` stamps with ``<NA>``) or plain numpy
@@ -30,7 +30,6 @@ millions of token rows take well under a second.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,14 +37,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats import finite
+from core.phasename import rep_of as parse_rep
+from core.phasename import scenario_of
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
 #: Stream outcomes (core.accounting.OUTCOMES), in display order.
 OUTCOMES = ("ok", "cancelled", "aborted", "dropped", "error", "timeout", "stopped")
-
-_REP_RE = re.compile(r"(?:^|[/_.-])(?:rep|r)(\d+)$")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -80,19 +79,6 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
     if name in df:
         return df[name]
     return pd.Series(pd.array([pd.NA] * len(df), dtype="Int64"), index=df.index)
-
-
-def parse_rep(phase: Any) -> int | None:
-    """Repetition number from a phase name such as ``chat/sse/rep2`` or ``chat/ws/r1``."""
-    if not isinstance(phase, str):
-        return None
-    m = _REP_RE.search(phase)
-    return int(m.group(1)) if m else None
-
-
-def scenario_of(phase: Any) -> str | None:
-    """First segment of a phase name (``chat/sse/rep1`` → ``chat``)."""
-    return phase.split("/", 1)[0] if isinstance(phase, str) and phase else None
 
 
 # --------------------------------------------------------------------------- per stream

@@ -34,7 +34,7 @@ arm gets the same set of keys:
 ``rss_kib_per_conn``
     slope of server RSS against open connections, KiB (null without varying connections).
 ``client_cpu``
-    cpu_pct_max, cpu_pct_median over client samples; flagged_phases (pitfall 6).
+    cpu_pct_max, cpu_pct_median over client samples; flagged_phases (a busy client).
 ``reconnect``
     streams_dropped, reconnects, gap_ms (first drop → next token distribution),
     outcomes of the dropped streams.
@@ -75,6 +75,7 @@ from analysis.stats import (
     to_jsonable,
 )
 from core.arms import sort_arms
+from core.phasename import scenario_of
 from core.records import SCHEMA_VERSION
 from core.runfolder import Run
 
@@ -98,9 +99,9 @@ RATIO_DISTRIBUTIONS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "delivery_ms")
 
 
 def _scenario(phase: Any) -> str:
-    if isinstance(phase, str) and "/" in phase:
-        return phase.split("/", 1)[0]
-    return ALL
+    """The phase's scenario group (core.phasename); ALL for a name without one."""
+    group = scenario_of(phase) if isinstance(phase, str) and "/" in phase else None
+    return group or ALL
 
 
 def _add_scenario(df: pd.DataFrame) -> pd.DataFrame:

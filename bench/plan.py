@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
+from core.phasename import phase_name, scenario_of
 from core.runfolder import sanitize_name
 from core.scenario import ProxyVariantSpec, Scenario, ScenarioError
 
@@ -117,7 +118,7 @@ class PhasePlan:
     @property
     def group(self) -> str:
         """The analysis scenario: "<scenario>" or "<scenario>.<variant>"."""
-        return self.name.split("/", 1)[0]
+        return str(scenario_of(self.name))
 
     @property
     def stem(self) -> str:
@@ -149,9 +150,9 @@ def check_proxy(scenario: Scenario) -> None:
 def plan_phases(
     scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
 ) -> list[PhasePlan]:
-    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
-    variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
-    named ``<scenario>.<variant>/<arm>/r<rep>``."""
+    """Repetitions outermost, arms interleaved inside: A B A B (docs/methodology.md). With
+    `[proxy]` variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …),
+    phases named ``<scenario>.<variant>/<arm>/r<rep>`` (core.phasename)."""
     check_proxy(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
     plans: list[PhasePlan] = []
@@ -163,7 +164,7 @@ def plan_phases(
                 plans.append(
                     PhasePlan(
                         index=first_index + len(plans),
-                        name=f"{group}/{arm.name}/r{rep}",
+                        name=phase_name(group, arm.name, rep),
                         arm=arm,
                         rep=rep,
                         seed=phase_seed(scenario.seed, rep),
