@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import re
 import shutil
@@ -36,13 +35,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
+from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
     TIME_WAIT_MAX_WAIT_S,
@@ -57,7 +55,6 @@ from bench.plan import (
     PhasePlan,
     child_env,
     locust_command,
-    locustfile,
     phase_timeout_s,
     plan_phases,
     plan_suite,
@@ -65,7 +62,6 @@ from bench.plan import (
     server_command,
 )
 from bench.procs import (
-    LOOPBACK,
     Child,
     ProcessError,
     http_get,
@@ -75,6 +71,7 @@ from bench.procs import (
     wait_ready,
 )
 from bench.report import format_summary, phase_summary
+from bench.run_manifest import phase_entry, run_manifest, utc_now, variant_label
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
 from core.runfolder import (
@@ -134,39 +131,6 @@ class RunOptions:
     on_phase: Callable[[str, dict[str, Any]], None] | None = None  # progress hook
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
-    if not arm.reference:
-        return {
-            "name": arm.name,
-            "protocol": arm.protocol,
-            "reference_server": False,
-            "url": arm.url,
-            "server": FOREIGN,
-        }
-    srv = scenario.server
-    return {
-        "name": arm.name,
-        "protocol": arm.protocol,
-        "reference_server": True,
-        "url": None,  # a fresh loopback port every phase: see phases[].url
-        "server": {
-            "kind": arm.arm.server_kind,
-            "command": server_command(arm.name, scenario),
-            "host": LOOPBACK,
-            "heartbeat_s": srv.heartbeat_s,
-            "accel_header": srv.accel_header,
-            "retry_ms": srv.retry_ms,
-            "ws_compression": srv.ws_compression if arm.protocol == "ws" else None,
-            "keepalive": "server default, not set by bench" if arm.protocol == "sse" else None,
-            "fresh_process_per_phase": True,
-        },
-    }
-
-
 class Runner:
     """One `ssevsws run`: owns the run folder, the children and the sampler."""
 
@@ -222,75 +186,6 @@ class Runner:
         raise Terminated(signum)
 
     # ------------------------------------------------------------------ manifest
-    def _manifest(self, limits: dict[str, Any]) -> dict[str, Any]:
-        s = self.s
-        foreign = [a.name for a in self.o.arms if not a.reference]
-        return {
-            "tool": "ssevsws run",
-            "command": {"argv": self.o.argv, "cwd": os.getcwd()},
-            "scenario": s.to_dict(),
-            "scenario_source": str(self.o.scenario_path),
-            "overrides": {k: v for k, v in self.o.overrides.items() if v is not None},
-            "seeds": {
-                "scenario": s.seed,
-                "rule": "phase seed = scenario seed + (rep - 1) * 1000, same for every arm",
-                "phases": {p.name: p.seed for p in self.plans},
-            },
-            "arms": [_arm_manifest(a, s) for a in self.o.arms],
-            "order": [p.name for p in self.plans],
-            "phases": [],
-            "server_side": (
-                {
-                    "server_resources": FOREIGN,
-                    "server_metrics": FOREIGN,
-                    "server_stamps": "as sent by the foreign server (t_server_ns), if any",
-                    "arms": foreign,
-                }
-                if foreign
-                else {"server_resources": "measured", "server_metrics": "measured"}
-            ),
-            "load_generator": {
-                "tool": "locust",
-                "locustfile": str(locustfile()),
-                "processes": s.load.processes,
-                "run_s": run_seconds(s),
-                "stop_timeout_s": math.ceil(s.load.stop_timeout_s),
-                "hard_timeout_s": phase_timeout_s(s),
-                "max_error_share": s.load.max_error_share,
-                "phase_check": "a phase fails when Locust does not end on its own, when fewer "
-                "stream records reach the disk than Locust counted, when a record writer "
-                "fails, or when more than max_error_share of its streams end in error or "
-                "timeout (bench/phase_check.py)",
-                "shape": "ramp_steps (LoadTestShape)" if s.load.ramp_steps else "fixed users",
-                "client_settings": "per phase under `client` (written by the Locust workers)",
-            },
-            "sampler": {
-                "interval_s": self.o.sample_interval_s,
-                "roles": {
-                    "server": "reference server process (bench sampler)",
-                    "master": "Locust master of --processes N (bench sampler)",
-                    "loadgen": "Locust process running users, seen from outside (bench sampler)",
-                    "client": "Locust process sampling itself (loadtests)",
-                    **sampler_roles(),
-                },
-            },
-            "limits": {"nofile": limits, "time_wait_limit": TIME_WAIT_LIMIT},
-            "warnings": [],
-            **(
-                {
-                    "suite": {
-                        "name": self.o.suite_name,
-                        "scenarios": [sc.to_dict() for sc, _ in self.o.suite],
-                        "sources": [str(src) for _, src in self.o.suite],
-                        "note": "`scenario` and `load_generator` describe the first scenario; "
-                        "each phase entry names its own scenario and server command",
-                    }
-                }
-                if self.o.suite
-                else {}
-            ),
-        }
-
     def _add_phase(self, entry: dict[str, Any]) -> None:
         assert self.run_dir is not None
 
@@ -410,7 +305,7 @@ class Runner:
             return
         tw = self._wait_time_wait()
         self.current, self._locust_log, self.hooks = plan, None, hooks
-        self._add_phase(self._phase_entry(plan, tw))
+        self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
         self.sampler.set_phase(plan.name, plan.arm.name)
         server, base, url = self._start_target(plan, hooks)
         cfg_path = self._write_config(plan, url, hooks)
@@ -431,7 +326,7 @@ class Runner:
             run_dir=str(self.run_dir),
         )
         locust, code, timed_out = self._run_locust(plan, cfg_path)
-        t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
+        t_end_ns, end_utc = time.monotonic_ns(), utc_now()  # the load is over
         extra: dict[str, Any] = {}
         if hooks.started:
             self.sampler.sample_once()
@@ -527,7 +422,7 @@ class Runner:
             self._unavailable.add(reason)
             self._warn(f"phases skipped: {reason}")
         self.o.out(f"[{plan.index}/{len(self.plans)}] {plan.name} SKIPPED: {reason}")
-        entry = self._phase_entry(plan, None)
+        entry = phase_entry(plan, _scenario(plan, self.s), None)
         entry.update(status="skipped", reason=reason, streams=0)
         self._add_phase(entry)
         self._write_hook_files(plan, hooks.skipped(reason))
@@ -567,31 +462,6 @@ class Runner:
             by_phase = self.hook_files.setdefault(key, {})
             by_phase[plan.name] = rec
             write_json(self.run_dir, f"{key}.json", by_phase)
-
-    def _phase_entry(self, plan: PhasePlan, time_wait: int | None) -> dict[str, Any]:
-        sc = _scenario(plan, self.s)
-        load = sc.load
-        return {
-            "index": plan.index,
-            "name": plan.name,
-            "arm": plan.arm.name,
-            "protocol": plan.arm.protocol,
-            "rep": plan.rep,
-            "seed": plan.seed,
-            "status": "starting",
-            "users": load.users,
-            "spawn_rate": load.spawn_rate,
-            "ramp_steps": list(load.ramp_steps),
-            "scenario": sc.name,
-            "group": plan.group,  # analysis' scenario: "<scenario>.<variant>" with [proxy]
-            "variant": _variant_label(plan),
-            "run_s": run_seconds(sc),
-            "processes": load.processes,
-            "reference_server": plan.arm.reference,
-            "time_wait_before": time_wait,
-            "t_start_ns": time.monotonic_ns(),
-            "start_utc": _utc_now(),
-        }
 
     def _start_target(
         self, plan: PhasePlan, hooks: PhaseHooks
@@ -642,7 +512,7 @@ class Runner:
         extra = hooks.config()
         if plan.proxy is None and not extra:
             return None
-        return {"variant": _variant_label(plan), **extra}
+        return {"variant": variant_label(plan), **extra}
 
     def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
         """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
@@ -740,7 +610,7 @@ class Runner:
                     self.o.results,
                     self.o.suite_name or s.name,
                     repo_dir=REPO,
-                    manifest=self._manifest(limits),
+                    manifest=run_manifest(self.o, self.plans, limits),
                 ).resolve()
                 sources = self.o.suite or [(s, self.o.scenario_path)]
                 for sc, src in sources:
@@ -840,7 +710,7 @@ class Runner:
             "status": phase_status,
             "reason": reason,
             "t_end_ns": time.monotonic_ns(),
-            "end_utc": _utc_now(),
+            "end_utc": utc_now(),
         }
         with contextlib.suppress(Exception):
             if self._locust_log is not None:  # Locust ran: compare its count with disk
@@ -870,10 +740,6 @@ PHASE_OVERHEAD_S = 6
 def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
     """Rough wall time of a plan, for ETAs and the suite budget check."""
     return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
-
-
-def _variant_label(plan: PhasePlan) -> str | None:
-    return plan.proxy.name if plan.proxy is not None else None
 
 
 def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:
