@@ -18,7 +18,7 @@ the client core and reads one JSON object from its stdout). Modes:
 
 Counting is cheap on purpose (the client must not be what is measured): SSE reads raw
 chunks and counts ``b"\\n\\n"`` (event ends, a split ``\\n|\\n`` included); WS counts text
-messages. aiohttp's connector limit (100 by default, pitfall 4) is lifted. Everything is
+messages. aiohttp's connector limit (100 by default) is lifted. Everything is
 bounded: `limit_s` caps the whole run; streams are closed at the end of the window.
 """
 
@@ -45,7 +45,7 @@ from core.wsmsg import start_message
 
 
 def raise_nofile() -> tuple[int, int]:
-    """Raise the open-files soft limit to the hard limit (pitfall 14); the new (soft, hard)."""
+    """Raise the open-files soft limit to the hard limit; the new (soft, hard)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
@@ -125,7 +125,7 @@ def _query(p: StreamParams) -> dict[str, str]:
 
 
 def _linger0(transport: Any) -> None:
-    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (pitfall 14)."""
+    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (docs/methodology.md)."""
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None:
         with contextlib.suppress(OSError):

@@ -130,7 +130,7 @@ def run_json(
 
 
 def tcp_summary() -> dict[str, int | None]:
-    """TIME_WAIT and established counts from `ss -s` (pitfall 14); None if ss is missing."""
+    """TIME_WAIT and established counts from `ss -s`; None if ss is missing."""
     try:
         text = subprocess.run(["ss", "-s"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):

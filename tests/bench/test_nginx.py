@@ -38,7 +38,7 @@ NGINX_OK, NGINX_REASON = nginx_available()
 needs_nginx = pytest.mark.skipif(not NGINX_OK, reason=NGINX_REASON)
 
 # 100 tokens, one every 10 ms, from t=0: about 6 KB of events over ~1 s, so nginx's
-# 4 KB default buffer fills part-way through (DESIGN §8).
+# 4 KB default buffer fills part-way through (docs/methodology.md).
 STREAM = {"seed": 7, "tokens": 100, "ttft_ms": 0, "gap_ms": 10}
 ROUNDS = 5
 # An idle gap (2.5 s) longer than the proxy_read_timeout (1 s) after token 20.

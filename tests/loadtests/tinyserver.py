@@ -2,7 +2,7 @@
 
     python tests/loadtests/tinyserver.py {sse,ws} PORT [WS_PING_S]
 
-Speaks just enough of the interface contract (DESIGN §4) for the client tests:
+Speaks just enough of the interface contract (README, Endpoint reference) for the client tests:
 SSE `GET /v1/stream?...` (chunked, keep-alive, Last-Event-ID resume, drop_after) and WS
 `/v1/ws` start/resume messages (via websockets' asyncio server, compression off). Emission
 follows core.schedule offsets against absolute times, one write per token, so a stream
