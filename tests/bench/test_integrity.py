@@ -315,7 +315,7 @@ def test_sigkill_of_a_locust_worker_fails_the_phase_and_keeps_its_flushed_record
     tmp_path: Path,
 ) -> None:
     results = tmp_path / "r"
-    path = scenario(tmp_path, duration=8, users=6)
+    path = scenario(tmp_path, duration=12, users=6)  # long enough for a loaded machine
     cmd = [sys.executable, "-m", "bench.cli", "run", str(path), "--results", str(results)]
     runner = subprocess.Popen(
         [*cmd, "--processes", "2", "--pause", "0"],
@@ -348,9 +348,13 @@ def _worker_with_a_flushed_part(runner_pid: int, results: Path) -> psutil.Proces
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for master in psutil.Process(runner_pid).children():
-            if "locust" not in " ".join(master.cmdline()):
+            try:  # other children come and go (ss, git): skip what is gone or a zombie
+                if "locust" not in " ".join(master.cmdline()):
+                    continue
+                workers = master.children()
+            except psutil.Error:
                 continue
-            for worker in master.children():
+            for worker in workers:
                 parts = results.glob(f"*/streams/*-{worker.pid}-*.parquet")
                 if results.exists() and any(parts):
                     return worker
