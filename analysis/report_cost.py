@@ -48,7 +48,7 @@ def show_catalogue(platforms: Sequence[str] | None = None) -> pd.DataFrame:
         for p in selected
     ]
     head = ["platform", "billing basis", "serves", "backend", "read on", "source"]
-    RP._show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
+    RP.show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
     return pd.DataFrame(rows, columns=head)
 
 
@@ -68,7 +68,7 @@ def show_profiles() -> pd.DataFrame:
             ]
         )
     head = ["profile", "MAU", "sessions/user", "turns", "tokens/answer", "think s", "tab open s"]
-    RP._show_md("### Usage profiles\n\n" + RP.md_table(head, rows))
+    RP.show_md("### Usage profiles\n\n" + RP.md_table(head, rows))
     return pd.DataFrame(rows, columns=head)
 
 

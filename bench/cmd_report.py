@@ -3,8 +3,8 @@
 * ``report RUN`` — execute notebooks/report.ipynb headless on RUN (a folder or
   ``latest``) → report.html, report.md, figures/, summary.json in the run folder (or --out).
 * ``compare RUN_A RUN_B`` — print the main metrics side by side with B/A ratios, then
-  write compare.html / compare.md (RUN_B's folder or --out). Runs of different record
-  schema versions are refused (exit 2).
+  write compare.html / compare.md (RUN_B's folder or --out). A run whose record schema
+  version analysis cannot read is refused (exit 2, one line); readable versions compare.
 * ``cost RUN`` — monthly cost per platform and arm for a usage profile, calibrated with
   the run's measured usage, with what drives each line; then the WS/SSE ratios.
 """
@@ -105,7 +105,7 @@ def _vm_capacity_lines(ci: Any) -> list[str]:
 
 
 def _cost_text(ci: Any, summary: Any = None) -> str:
-    from analysis.report import _fmt
+    from analysis.tables import fmt as _fmt
 
     lines = [
         f"profile {ci.profile.name}: {ci.profile.monthly_active_users:,.0f} MAU, "
@@ -125,10 +125,10 @@ def _cost_text(ci: Any, summary: Any = None) -> str:
             f"{_fmt(cal.kib_per_connection, '{:.1f}')} KiB/conn"
         )
     lines.append("")
-    if summary is not None and summary.get("capacity"):
+    if summary is not None and summary.capacity:
         from analysis.capacity import format_capacity
 
-        lines += [format_capacity(summary["capacity"]), ""]
+        lines += [format_capacity(summary.capacity), ""]
     head = ("platform", "arm", "$/month", "$/1M sessions", "$/conn-hour")
     rows = [
         (

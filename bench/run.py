@@ -372,7 +372,7 @@ class Runner:
         tw = self._wait_time_wait()
         self.current, self._locust_log = plan, None
         self._add_phase(self._phase_entry(plan, tw))
-        self.sampler.set_phase(plan.name, plan.arm.name)
+        self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan)
         cfg_path = self._write_config(plan, url)
         s = _scenario(plan, self.s)
@@ -608,6 +608,7 @@ class Runner:
             url=url,
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
+            rep=plan.rep,
             reference_server=plan.arm.reference,
             proxy=(
                 None
@@ -817,6 +818,15 @@ def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) 
 
 def _variant_label(plan: PhasePlan) -> str | None:
     return plan.proxy.name if plan.proxy is not None else None
+
+
+def _phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
+    """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
+    return {
+        "scenario": _scenario(plan, default).name,
+        "variant": _variant_label(plan),
+        "rep": plan.rep,
+    }
 
 
 def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:

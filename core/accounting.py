@@ -60,6 +60,9 @@ class StreamLabels:
     ttft_ms_sched: float | None = None
     gap_ms_sched: float | None = None
     users_target: int | None = None
+    scenario: str | None = None  # the phase's scenario, variant and repetition (schema 2)
+    variant: str | None = None
+    rep: int | None = None
 
 
 class StreamAccount:
@@ -266,6 +269,9 @@ class ConnectionLabels:
     arm: str
     worker: str
     user: int
+    scenario: str | None = None  # the phase's scenario, variant and repetition (schema 2)
+    variant: str | None = None
+    rep: int | None = None
 
 
 class ConnectionAccount:

@@ -98,6 +98,7 @@ def _sample_resources() -> None:
             {
                 "t_ns": time.monotonic_ns(),
                 "phase": PHASE.phase,
+                **PHASE.phase_columns(),
                 "arm": PHASE.arm,
                 "role": "client",
                 "pid": os.getpid(),
@@ -221,7 +222,8 @@ class StreamUser(User):
         P.users += 1
         runner = self.environment.runner
         worker_index = getattr(runner, "worker_index", 0) or 0
-        ids = UserIds(PHASE.phase, PHASE.arm, P.worker, worker_index, index, PHASE.seed)
+        labels = PHASE.phase_columns()
+        ids = UserIds(PHASE.phase, PHASE.arm, P.worker, worker_index, index, PHASE.seed, **labels)
         assert P.sink is not None
         ctx = TransportContext(
             PHASE.phase,
@@ -230,6 +232,7 @@ class StreamUser(User):
             index,
             f"{PHASE.phase}/{worker_index}.{index}",
             P.sink,
+            **labels,
         )
         self.transport = make_transport(
             PHASE.protocol, ctx, PHASE.url, SCENARIO, cancel_url=PHASE.cancel_url

@@ -140,7 +140,9 @@ class Channel:
 
     @classmethod
     def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
-        labels = ConnectionLabels(conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user)
+        labels = ConnectionLabels(
+            conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user, ctx.scenario, ctx.variant, ctx.rep
+        )
         acct = ConnectionAccount(labels, time.monotonic_ns())
         try:
             sock = _connect(host, port, ctx.connect_timeout_s)
