@@ -20,7 +20,7 @@ from analysis.report_data import DEFAULT_PROFILE, group_rows
 from analysis.results import RunSummary
 from analysis.sections.base import Fig, Section, Table, Text
 from analysis.tables import as_summary, fmt, md_table
-from core.arms import arms_of, is_known
+from core.arms import PROTOCOLS, is_known, sort_arms
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -59,14 +59,14 @@ class CostInputs:
 
 
 def _cost_arms(arms: Iterable[str]) -> list[str]:
-    """One SSE and one WS arm (the registry's protocols), ``sse`` / ``ws`` preferred: the
-    pricing pairings price an ``sse`` and a ``ws`` arm."""
-    known = [a for a in arms if is_known(a)]
+    """One SSE and one WS arm: the first (registry display order) metered as each protocol
+    (core.arms); arms the registry does not know are not priced."""
+    ranked = sort_arms({a for a in arms if is_known(a)})
     out = []
-    for proto in ("sse", "ws"):
-        mine = arms_of(proto, known)  # type: ignore[arg-type]
+    for proto in PROTOCOLS:
+        mine = [a for a in ranked if K.protocol_of(a) == proto]
         if mine:
-            out.append(proto if proto in mine else mine[0])
+            out.append(mine[0])
     return out
 
 
