@@ -79,7 +79,8 @@ from analysis.claims_proxy import (
     claim_c7,
     proxy_variants,
 )
-from analysis.manifest import Manifest
+from analysis.legacy import phase_identity
+from analysis.manifest import Manifest, group_label
 from analysis.results import ArmSummary, RatioCI, RunSummary, arms_in
 from analysis.tables import as_summary
 from analysis.verdicts import (
@@ -314,11 +315,14 @@ def _wasted(server_metrics: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def _phase_labels(manifest: Manifest | None, groups: Sequence[str]) -> set[str]:
-    """The phase names of these groups (server_metrics.json is keyed by phase)."""
-    if manifest is None:
-        return set()
-    return {p.name for p in manifest.phases if p.group in groups}
+def _group_of(label: str, manifest: Manifest | None) -> str | None:
+    """The group of a server_metrics.json entry (keyed by phase name): the manifest's phase
+    entry says; an older manifest without it, the phase name (analysis.legacy)."""
+    entry = manifest.phase(label) if manifest is not None else None
+    if entry is not None:
+        return entry.group
+    scenario, variant, _ = phase_identity(label)
+    return group_label(scenario, variant)
 
 
 def claim_c6(
@@ -327,11 +331,7 @@ def claim_c6(
     found = summary.groups("cancels")
     if not found:
         return not_measured("C6", "needs a scenario whose users cancel streams")
-    phases = _phase_labels(manifest, found)
-    # server_metrics.json: phase name → the server's counters (older runs: any key path)
-    waste = {
-        k: v for k, v in _wasted(server_metrics).items() if k in phases or k.split("/")[0] in found
-    }
+    waste = {k: v for k, v in _wasted(server_metrics).items() if _group_of(k, manifest) in found}
     numbers: dict[str, Any] = {}
     for sc, arm, a in arms_in(summary, found):
         numbers[f"{sc}/{arm} cancelled streams (client)"] = a.outcome("cancelled")

@@ -287,20 +287,19 @@ def _phase_rows(f: _Frames) -> list[PhaseRow]:
 
 
 def _group_traits(data: RunData) -> dict[str, ScenarioTraits]:
-    """group → traits of its recorded configuration (analysis.traits)."""
-    s = data.streams
-    if s is None or s.empty or GROUP not in s:
-        return {}
-    out: dict[str, ScenarioTraits] = {}
-    cols = [GROUP, "scenario", "variant"]
-    for group, scenario, variant in s[cols].astype(object).drop_duplicates().itertuples(False):
-        if isinstance(group, str) and group not in out:
-            out[group] = traits_of(
-                data.manifest,
-                scenario if isinstance(scenario, str) else None,
-                variant if isinstance(variant, str) else None,
-            )
-    return out
+    """group → traits of its recorded configuration (analysis.traits), for every group
+    with rows in any table."""
+    triples: set[tuple[str, Any, Any]] = set()
+    for df in (data.streams, data.connections, data.resources):
+        if df is None or df.empty or GROUP not in df:
+            continue
+        cols = df[[GROUP, "scenario", "variant"]].astype(object).drop_duplicates()
+        for g, sc, var in cols.itertuples(index=False):
+            if isinstance(g, str):
+                triples.add(
+                    (g, sc if isinstance(sc, str) else None, var if isinstance(var, str) else None)
+                )
+    return {g: traits_of(data.manifest, sc, var) for g, sc, var in sorted(triples, key=str)}
 
 
 def _flags(group: str, arm: str, summ: ArmSummary) -> list[str]:
@@ -371,8 +370,8 @@ def summarize(
             },
             traits=traits.get(group, ScenarioTraits()),
         )
-    ramp = [g for g in scenarios if scenarios[g].traits.ramp]
-    idle = [g for g in scenarios if scenarios[g].traits.held_idle]
+    ramp = [g for g, t in traits.items() if t.ramp]
+    idle = [g for g, t in traits.items() if t.held_idle]
     capacity = CAP.capacity(
         data.streams,
         data.tokens,
