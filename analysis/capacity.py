@@ -184,7 +184,7 @@ def ramp_steps(
                 "itl_ms": gaps["itl_ms"].to_numpy(dtype=np.float64),
             }
         )
-    srv = R._role(resources, "server") if resources is not None else pd.DataFrame()
+    srv = R.role_rows(resources, "server") if resources is not None else pd.DataFrame()
     srv = _in_scenarios(srv, scenarios) if len(srv) else srv
     cpu_rows = []
     for r in steps.itertuples(index=False):
@@ -308,7 +308,7 @@ def idle_memory(resources: pd.DataFrame | None, *, scenarios: Sequence[str] = ()
         "r2",
         "cores_per_idle_connection",
     ]
-    srv = R._role(resources, "server") if resources is not None else pd.DataFrame()
+    srv = R.role_rows(resources, "server") if resources is not None else pd.DataFrame()
     srv = _in_scenarios(srv, scenarios) if len(srv) else srv
     if srv is None or srv.empty:
         return pd.DataFrame(columns=cols)

@@ -1,4 +1,4 @@
-"""Resource figures (DESIGN §5 "resources") from the sampled `resources` table.
+"""Resource figures (docs/methodology.md, "Resources") from the sampled `resources` table.
 
 * Server CPU-seconds per 1k tokens: per (phase, arm), for every sampled server process
   the increase of its cumulative ``cpu_user_s + cpu_sys_s`` from its first to its last
@@ -33,7 +33,8 @@ CLIENT_CPU_THRESHOLD = 90.0
 CLIENT_CPU_MIN_SHARE = 0.10
 
 
-def _role(resources: pd.DataFrame, role: str) -> pd.DataFrame:
+def role_rows(resources: pd.DataFrame, role: str) -> pd.DataFrame:
+    """The samples of one process role (server, client, nginx…)."""
     if resources is None or resources.empty or "role" not in resources:
         return pd.DataFrame(columns=list(resources.columns) if resources is not None else [])
     return resources[resources["role"].astype(object) == role]
@@ -64,7 +65,7 @@ def server_cpu(
         "tokens_source",
         "cpu_s_per_1k_tokens",
     ]
-    srv = _role(resources, role)
+    srv = role_rows(resources, role)
     if srv.empty:
         return pd.DataFrame(columns=cols)
     srv = srv.assign(
@@ -156,7 +157,7 @@ def rss_per_connection(
         "baseline_rss_bytes",
         "r2",
     ]
-    srv = _role(resources, role)
+    srv = role_rows(resources, role)
     if srv.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -211,7 +212,7 @@ def client_cpu(
         "share_over",
         "flag",
     ]
-    cli = _role(resources, role)
+    cli = role_rows(resources, role)
     if cli.empty:
         return pd.DataFrame(columns=cols)
     rows = []

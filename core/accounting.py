@@ -6,7 +6,7 @@ plus the stream's life events (request sent, headers / open, done, drop, reconne
 cancel, error). The account produces the `streams` row and the columnar `tokens`
 rows of core.records; it never reads a clock itself, so a scripted clock tests it.
 
-Definitions (DESIGN §5), all on the arrival order of content tokens:
+Definitions (docs/methodology.md, "Metrics"), all on the arrival order of content tokens:
 
 - TTFT = first content token − first request sent; E2E = last content token − first
   request sent. A reconnect does not restart either clock: a resumed stream is one stream.

@@ -10,7 +10,7 @@ both arms run the same code. Think time lives inside the session, so `wait_time`
   across all users and processes; each user owns an equal share (rate / users) and
   schedules its next session at an absolute time. A session due while its user is
   still busy starts late — never skipped — and its `t_sched_ns` keeps the due time, so
-  dispatch delay = t_send − t_sched shows the stall (DESIGN pitfall 7).
+  dispatch delay = t_send − t_sched shows the stall (docs/methodology.md, pitfall 7).
 - Ramp (load.ramp_steps): `RampShape` steps the user count every step_s; each stream
   records the step's target in `users_target`.
 

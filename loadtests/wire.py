@@ -1,9 +1,10 @@
 """TCP plumbing both transports share: connect, read what is there, stamp it, count bytes.
 
 `Channel.recv_some` returns whatever the kernel holds (up to 64 KiB) as soon as anything
-is there — it never waits for a byte count (DESIGN pitfall 1) — together with the client's
-`time.monotonic_ns()` taken the moment the read returned. Every event a protocol parser
-finds in that chunk carries that stamp: those bytes all became readable together.
+is there — it never waits for a byte count (docs/methodology.md, pitfall 1) — together
+with the client's `time.monotonic_ns()` taken the moment the read returned. Every event a
+protocol parser finds in that chunk carries that stamp: those bytes all became readable
+together.
 
 Sockets are the standard library's; under Locust (gevent monkey-patching) they are
 gevent's cooperative sockets, so one greenlet per user blocks only itself.

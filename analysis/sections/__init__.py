@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analysis.sections.base import Block, Fig, Section, Table, Text, render_section
+from analysis.sections.base import Block, Fig, Item, Items, Section, Table, Text, render_section
 from analysis.sections.claims import CLAIMS
 from analysis.sections.cost import COST
 from analysis.sections.faults import CANCEL, RECONNECT
@@ -28,6 +28,8 @@ __all__ = [
     "SECTIONS",
     "Block",
     "Fig",
+    "Item",
+    "Items",
     "Section",
     "Table",
     "Text",

@@ -241,3 +241,37 @@ def test_executive_summary_has_a_line_per_contributing_section(tmp_path: Path) -
         line.startswith("TTFT p50 in scenario chat: sse 300 ms, ws 310 ms") for line in lines
     )
     assert lines[-1].startswith("C1 holds; C2 ")
+
+
+def test_items_block_renders_tables_texts_and_figures(tmp_path: Path) -> None:
+    """A section whose pieces are decided per run (the cost section's pairings)."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from analysis import plots as P
+    from analysis.sections import Items, Section, render_section
+
+    @dataclass(frozen=True)
+    class Piece:
+        name: str
+        title: str
+        kind: str
+        value: Any
+        caption: str = ""
+
+    def produce(rep: report.Report) -> list[Piece]:
+        table = pd.DataFrame({"pairing": ["a", "b"], "WS/SSE": ["2.0×", "7.5×"]})
+        return [
+            Piece("t", "Ratios", "table", table, "read the second column"),
+            Piece("p", "", "text", "Plain words."),
+            Piece("fig_x", "A figure", "figure", P.not_measured("x"), "what to see"),
+        ]
+
+    rep = report.load(make_run(tmp_path), tmp_path / "out", n_boot=20)
+    section = Section("x", "Pieces", lambda rep: True, "always", (Items("pieces", produce),))
+    assert render_section(rep, section)
+    md = "\n".join(rep.md)
+    assert "### Ratios\n\n| pairing | WS/SSE |\n|---|---|\n| a | 2.0× |" in md
+    assert "*read the second column*" in md and "Plain words." in md
+    assert "![what to see](figures/fig_x.png)" in md and rep.figures == ["fig_x"]
+    assert (tmp_path / "out" / "figures" / "fig_x.png").is_file()
