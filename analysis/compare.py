@@ -18,7 +18,7 @@ import pandas as pd
 from analysis import metrics as M
 from analysis import plots as P
 from analysis.load import RunData, load_runs
-from analysis.render import emit, emit_figure
+from analysis.render import emit, emit_figure, write_markdown
 from analysis.report_data import group_rows, resolve_run
 from analysis.results import RunSummary
 from analysis.summary import summarize
@@ -173,9 +173,5 @@ def compare_figures(cr: CompareReport) -> None:
 
 
 def finish_compare(cr: CompareReport) -> dict[str, Path]:
-    if cr.out_dir is None:
-        return {}
-    cr.out_dir.mkdir(parents=True, exist_ok=True)
-    md = cr.out_dir / "compare.md"
-    md.write_text("\n".join(cr.md), encoding="utf-8")
-    return {"compare.md": md}
+    md = write_markdown(cr, "compare.md")
+    return {"compare.md": md} if md is not None else {}

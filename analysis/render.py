@@ -17,7 +17,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from matplotlib.figure import Figure
 
-__all__ = ["FIG_DPI", "Sink", "emit", "emit_figure", "in_notebook", "png", "show_md", "titled"]
+__all__ = [
+    "FIG_DPI",
+    "Sink",
+    "emit",
+    "emit_figure",
+    "in_notebook",
+    "png",
+    "show_md",
+    "titled",
+    "write_markdown",
+]
 
 FIG_DPI = 110
 
@@ -81,6 +91,16 @@ def emit_figure(rep: Sink, name: str, fig: Figure, caption: str = "") -> bytes:
         if caption:
             display(Markdown(f"*{caption}*"))
     return data
+
+
+def write_markdown(rep: Sink, name: str) -> Path | None:
+    """Write what was emitted as ``<out_dir>/<name>`` (None without an output folder)."""
+    if rep.out_dir is None:
+        return None
+    rep.out_dir.mkdir(parents=True, exist_ok=True)
+    path = rep.out_dir / name
+    path.write_text("\n".join(rep.md), encoding="utf-8")
+    return path
 
 
 def titled(fig: Figure, suffix: str) -> Figure:

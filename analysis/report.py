@@ -36,7 +36,7 @@ from analysis.compare import (
     show_compare,
 )
 from analysis.load import load_run
-from analysis.render import emit, emit_figure, show_md
+from analysis.render import emit, emit_figure, show_md, write_markdown
 from analysis.report_data import DEFAULT_PROFILE, Report, load, resolve_run
 from analysis.sections import SECTIONS, applicable, executive_summary, render_section, section
 from analysis.sections.claims import claim_rows
@@ -96,11 +96,9 @@ def show(rep: Report, key: str) -> bool:
 
 def finish(rep: Report) -> dict[str, Path]:
     """Write report.md and summary.json (with the claims) into the output folder."""
-    if rep.out_dir is None:
+    md = write_markdown(rep, "report.md")
+    if md is None or rep.out_dir is None:
         return {}
-    rep.out_dir.mkdir(parents=True, exist_ok=True)
-    md = rep.out_dir / "report.md"
-    md.write_text("\n".join(rep.md), encoding="utf-8")
     summ: dict[str, Any] = rep.summary.to_json()
     if rep.computed("claims") is not None:
         summ["claims"] = rep.computed("claims")

@@ -383,7 +383,7 @@ def summarize(
     return RunSummary(
         schema_version=man.schema_version or SCHEMA_VERSION,
         run_id=data.run_id,
-        status=man.raw.get("status"),
+        status=man.status if man.status != "unknown" else None,
         scenario_name=man.scenario_name,
         reference_arm=REFERENCE_ARM,
         slo={"ttft_ms": slo_ttft_ms, "tpot_ms": slo_tpot_ms},

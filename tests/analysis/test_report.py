@@ -275,3 +275,37 @@ def test_items_block_renders_tables_texts_and_figures(tmp_path: Path) -> None:
     assert "*read the second column*" in md and "Plain words." in md
     assert "![what to see](figures/fig_x.png)" in md and rep.figures == ["fig_x"]
     assert (tmp_path / "out" / "figures" / "fig_x.png").is_file()
+
+
+def test_banner_states_run_status_and_each_failed_or_skipped_phase(tmp_path: Path) -> None:
+    """The runner's phase outcomes (status ok/failed/timeout/skipped/interrupted with a
+    reason; run status + status_reason) are the report's first lines."""
+    from core.runfolder import modify_manifest
+
+    run = make_run(tmp_path)
+
+    def outcomes(m: dict) -> None:
+        m.update(status="failed", status_reason="2 phase(s) did not finish")
+        m["phases"][2].update(status="timeout", reason="locust exceeded its hard timeout")
+        m["phases"][3].update(status="failed", failure_reason="locust exit code 2")
+        m["phases"].append(
+            {"name": "proxy-idle.idle-hb/sse/r1", "status": "skipped", "reason": "no nginx"}
+        )
+
+    modify_manifest(run, outcomes)
+    rep = report.load(run, n_boot=20)
+    report.show(rep, "title")
+    report.show(rep, "status")
+    lines = "\n".join(rep.md).splitlines()
+    assert lines[4] == (
+        "**failed** (2 phase(s) did not finish): this report covers only what the run "
+        "flushed before it stopped."
+    )
+    assert lines[5] == (
+        "- phases that did not finish: ramp/sse/rep1 (timeout: locust exceeded its hard "
+        "timeout), ramp/ws/rep1 (failed: locust exit code 2)"
+    )
+    assert lines[6] == (
+        "- phases skipped (not run, not faked): proxy-idle.idle-hb/sse/r1 (skipped: no nginx)"
+    )
+    assert report.executive_summary(rep)[0] == "Run failed; 3 phase(s) failed or skipped."
