@@ -3,8 +3,10 @@
 Version 1 rows carried their scenario, proxy variant and repetition only inside the phase
 name ``<scenario>[.<variant>]/<arm>/r<rep>`` (``rep<N>`` in early runs). Version 2 records
 them as columns. This module is the one place analysis still reads a phase name: it turns
-a version 1 table into the version 2 shape (`phase_columns_from_names`), and fills in a
-manifest phase entry of an older run that lacks those fields (`phase_identity`).
+a version 1 table into the version 2 shape (`phase_columns_from_names`), fills in a
+manifest phase entry of an older run that lacks those fields (`phase_identity`), and names
+the scenario of a group in a summary.json written before groups carried their traits
+(`group_identity`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["LEGACY_SCHEMA_VERSIONS", "phase_columns_from_names", "phase_identity"]
+__all__ = ["LEGACY_SCHEMA_VERSIONS", "group_identity", "phase_columns_from_names", "phase_identity"]
 
 #: Versions read through this module (the current one needs nothing).
 LEGACY_SCHEMA_VERSIONS = (1,)
@@ -35,6 +37,13 @@ def phase_identity(phase: object) -> tuple[str | None, str | None, int | None]:
     scenario, _, variant = parts[0].partition(".")
     m = _REP.match(parts[-1]) if len(parts) >= 3 else None
     return scenario or None, variant or None, int(m.group(1)) if m else None
+
+
+def group_identity(group: str) -> tuple[str, str | None]:
+    """(scenario, variant) of an analysis group label ``<scenario>[.<variant>]`` — for a
+    summary.json written before groups carried their traits."""
+    scenario, _, variant = group.partition(".")
+    return scenario, variant or None
 
 
 def phase_columns_from_names(df: pd.DataFrame) -> pd.DataFrame:

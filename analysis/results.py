@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
-from analysis.traits import ScenarioTraits
+from analysis.legacy import group_identity
+from analysis.traits import ScenarioTraits, traits_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from analysis.manifest import Manifest
 
 __all__ = [
     "DISTRIBUTION_KEYS",
@@ -527,9 +531,18 @@ class RunSummary:
         }
 
     @classmethod
-    def from_json(cls, d: Any) -> RunSummary:
+    def from_json(cls, d: Any, manifest: Manifest | None = None) -> RunSummary:
+        """``manifest``: the run's, to give the groups of an older summary.json (written
+        before groups carried their traits) the traits of their recorded configuration."""
         d = _mapping(d)
         version = num(d.get("schema_version"))
+        scenarios = {
+            str(g): ScenarioSummary.from_json(sc) for g, sc in _mapping(d.get("scenarios")).items()
+        }
+        if manifest is not None:
+            for g, sc in scenarios.items():
+                if not _mapping(_mapping(d["scenarios"][g]).get("traits")):
+                    scenarios[g] = replace(sc, traits=traits_of(manifest, *group_identity(g)))
         return cls(
             schema_version=int(version) if version is not None else None,
             run_id=d.get("run_id"),
@@ -538,10 +551,7 @@ class RunSummary:
             reference_arm=str(d.get("reference_arm") or "sse"),
             slo=dict(_mapping(d.get("slo"))),
             bootstrap=dict(_mapping(d.get("bootstrap"))),
-            scenarios={
-                str(g): ScenarioSummary.from_json(sc)
-                for g, sc in _mapping(d.get("scenarios")).items()
-            },
+            scenarios=scenarios,
             phases=tuple(PhaseRow.from_json(p) for p in d.get("phases") or ()),
             flags=tuple(str(f) for f in d.get("flags") or ()),
             not_measured=tuple(str(f) for f in d.get("not_measured") or ()),

@@ -95,3 +95,23 @@ def test_report_and_compare_cli_on_a_version_1_run(tmp_path: Path, capsys) -> No
     assert main(["compare", str(v1), str(v2), "--no-report"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "schema version 7" in err
+
+
+def test_committed_sample_summary_reads_with_the_traits_of_its_manifest() -> None:
+    """results/sample (schema 1, written before groups carried traits): its summary.json
+    reads back typed; its manifest's configuration says what each scenario exercises."""
+    from analysis import claims as C
+    from analysis.manifest import Manifest
+    from analysis.results import RunSummary
+
+    sample = Path(__file__).resolve().parents[2] / "results" / "sample"
+    man = Manifest.from_json(json.loads((sample / "manifest.json").read_text()))
+    raw = json.loads((sample / "summary.json").read_text())
+    s = RunSummary.from_json(raw, manifest=man)
+    assert s.schema_version == 1 and s.main_scenario == "chat"
+    assert (s.groups("cancels"), s.groups("reconnects")) == (["cancel"], ["reconnect"])
+    assert (s.groups("ramp"), s.groups("held_idle")) == (["ramp"], ["idle-hold"])
+    stored = {c["id"]: c["status"] for c in raw["claims"]}
+    for row in C.claims(s, manifest=man):
+        if row["id"] in ("C1", "C5", "C8"):  # what summary.json alone decides
+            assert row["status"] == stored[row["id"]], row
