@@ -17,9 +17,9 @@ import pandas as pd
 
 from analysis import metrics as M
 from analysis import plots as P
-from analysis.load import RunData, load_runs
+from analysis.load import RunData, group_rows, load_runs
 from analysis.render import emit, emit_figure, write_markdown
-from analysis.report_data import group_rows, resolve_run
+from analysis.report_data import resolve_run
 from analysis.results import RunSummary
 from analysis.summary import summarize
 from analysis.tables import COMPARE_KEYS, as_summary, fmt, md_table, rows_by_key, text_table

@@ -36,6 +36,7 @@ __all__ = [
     "as_run_data",
     "check_readable",
     "empty_table",
+    "group_rows",
     "load_run",
     "load_runs",
     "with_groups",
@@ -70,6 +71,13 @@ def with_groups(df: pd.DataFrame) -> pd.DataFrame:
             labels[key] = group_label(key[0], key[1]) or (UNGROUPED if p else None)
         groups.append(labels[key])
     return df.assign(group=pd.Series(groups, index=df.index, dtype=object))
+
+
+def group_rows(df: pd.DataFrame | None, group: str | None) -> pd.DataFrame | None:
+    """Rows of scenario group ``group`` (the ``group`` column); all rows when None."""
+    if df is None or df.empty or group is None or "group" not in df:
+        return df
+    return df[(df["group"].astype(object) == group).to_numpy(dtype=bool)]
 
 
 def check_readable(runs: Iterable[Mapping[str, Any] | Run | Manifest]) -> list[int]:

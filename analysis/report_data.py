@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 from analysis import metrics as M
-from analysis.load import RunData, load_run
+from analysis.cost_run import DEFAULT_PROFILE as COST_DEFAULT_PROFILE
+from analysis.load import RunData, group_rows, load_run
 from analysis.manifest import Manifest
 from analysis.results import RunSummary
 from analysis.summary import summarize
@@ -28,16 +29,9 @@ __all__ = [
     "scenario_suffix",
 ]
 
-DEFAULT_PROFILE = "support-assistant-10k"
+#: The usage profile a report prices the run with (analysis.cost_run keeps the value).
+DEFAULT_PROFILE = COST_DEFAULT_PROFILE
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def group_rows(df: pd.DataFrame | None, group: str | None) -> pd.DataFrame | None:
-    """Rows of scenario group ``group`` (the ``group`` column of analysis.load); all rows
-    when ``group`` is None."""
-    if df is None or df.empty or group is None or "group" not in df:
-        return df
-    return df[(df["group"].astype(object) == group).to_numpy(dtype=bool)]
 
 
 def scenario_suffix(group: str | None) -> str:

@@ -1,31 +1,23 @@
 """The cost section: this run's measured usage per arm calibrates the cost model
-(analysis.cost), which scales it to a usage profile's month on every priced platform.
-
-`cost_inputs` is also what `ssevsws cost` and the cost explorer (analysis.report_cost) use.
-"""
+(analysis.cost_run.cost_inputs, also what `ssevsws cost` and the cost explorer use), which
+scales it to a usage profile's month on every priced platform."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from analysis import cost as K
 from analysis import plots as P
 from analysis.capacity import capacity_markdown
-from analysis.report_data import DEFAULT_PROFILE, group_rows
-from analysis.results import RunSummary
+from analysis.cost_run import CostInputs, cost_inputs
 from analysis.sections.base import Fig, Section, Table, Text
-from analysis.tables import as_summary, fmt, md_table
-from core.arms import PROTOCOLS, is_known, sort_arms
+from analysis.tables import fmt, md_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from analysis.load import RunData
     from analysis.report_data import Report
 
 __all__ = [
@@ -38,89 +30,11 @@ __all__ = [
     "ratio_markdown",
     "report_cost_inputs",
     "usage_markdown",
+    "usd",
 ]
 
 THINK_TIMES_S = (0.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 MAUS = (1_000.0, 3_000.0, 10_000.0, 30_000.0, 100_000.0, 300_000.0, 1_000_000.0)
-
-
-@dataclass
-class CostInputs:
-    """The cost section's inputs and tables (see :func:`cost_inputs`)."""
-
-    scenario: str | None
-    measured: dict[str, K.Usage]
-    calibrations: dict[str, K.Calibration]
-    profile: K.Profile
-    usages: dict[str, K.Usage]
-    table: pd.DataFrame
-    ratios: pd.DataFrame
-    platforms: Sequence[str] | None = None
-
-
-def _cost_arms(arms: Iterable[str]) -> list[str]:
-    """One SSE and one WS arm: the first (registry display order) metered as each protocol
-    (core.arms); arms the registry does not know are not priced."""
-    ranked = sort_arms({a for a in arms if is_known(a)})
-    out = []
-    for proto in PROTOCOLS:
-        mine = [a for a in ranked if K.protocol_of(a) == proto]
-        if mine:
-            out.append(mine[0])
-    return out
-
-
-def cost_inputs(
-    data: RunData,
-    summary: RunSummary | Mapping[str, Any],
-    *,
-    profile: str | K.Profile = DEFAULT_PROFILE,
-    platforms: Sequence[str] | None = None,
-    free_tiers: bool = False,
-) -> CostInputs:
-    """Measured usage per arm → calibration → a month of ``profile`` → cost tables.
-
-    Usage is measured on the headline scenario (RunSummary.main_scenario). Calibration
-    takes bytes, messages and requests per token/stream from the records; CPU per 1k tokens
-    and KiB per connection come from the summary (same numbers as the report's tables),
-    because whole-process RSS ÷ connections is not the marginal memory a connection costs
-    — the RSS slope is; KiB per connection from the idle-hold capacity fit when the run has
-    one (cost_usage.with_measured_capacity), else the headline scenario's slope. A WS arm
-    other than ``ws`` (ws-websockets) is priced as ``ws``.
-    """
-    summ = as_summary(summary)
-    prof = profile if isinstance(profile, K.Profile) else K.load_profile(profile)
-    sc = summ.main_scenario
-    streams = group_rows(data.streams, sc)
-    conns = group_rows(data.connections, sc)
-    res = group_rows(data.resources, sc)
-    arms = _cost_arms(pd.unique(streams["arm"].astype(object).dropna())) if len(streams) else []
-    measured: dict[str, K.Usage] = {}
-    cals: dict[str, K.Calibration] = {}
-    block = summ.scenarios.get(sc or "")
-    cap_arms = summ.capacity.get("arms") or {}
-    for arm in arms:
-        label = "ws" if K.protocol_of(arm) == "ws" else "sse"
-        u = K.usage_from_records(arm, streams, conns, res if res is not None and len(res) else None)
-        if u.tokens_delivered <= 0 or u.streams <= 0:
-            continue
-        measured[label] = replace(u, arm=label)
-        cal = K.calibration_from_usage(u)
-        a = block.arms.get(arm) if block else None
-        cpu = a.server_cpu_s_per_1k_tokens if a else None
-        kib = a.rss_kib_per_conn if a else None
-        cal = replace(
-            cal,
-            cpu_s_per_1k_tokens=cpu if cpu is not None and cpu > 0 else None,
-            kib_per_connection=kib if kib is not None and kib > 0 else None,
-        )
-        cals[label] = K.with_measured_capacity(cal, cap_arms.get(arm))
-    cost_arms = tuple(a for a in ("sse", "ws") if a in cals)
-    usages = K.usages_from_profile(prof, cost_arms, cals) if cost_arms else {}
-    plats = list(platforms) if platforms else None
-    table = K.cost_table(usages, plats, prof, free_tiers=free_tiers) if usages else pd.DataFrame()
-    ratios = K.ratio_table(table, plats) if len(table) else pd.DataFrame()
-    return CostInputs(sc, measured, cals, prof, usages, table, ratios, plats)
 
 
 def report_cost_inputs(rep: Report) -> CostInputs:
@@ -157,11 +71,12 @@ def usage_markdown(ci: CostInputs) -> str:
     rows = [[lbl] + [fmt(getattr(ci.measured[a], k), f) for a in arms] for lbl, k, f in _USAGE_ROWS]
     cal_rows = []
     for lbl, key, f in (
-        ("bytes out / token", "bytes_out_per_token", "{:.1f}"),
+        ("bytes per message besides token text", "message_overhead_bytes", "{:.1f}"),
         ("bytes in / stream", "bytes_in_per_stream", "{:.0f}"),
-        ("messages / token", "messages_per_token", "{:.3f}"),
+        ("messages / token in the run (not applied)", "messages_per_token", "{:.3f}"),
         ("server CPU-s / 1k tokens", "cpu_s_per_1k_tokens", "{:.4f}"),
         ("KiB / connection (idle fit, else RSS slope)", "kib_per_connection", "{:.1f}"),
+        ("share of a cancelled answer delivered", "cancel_at_fraction", "{:.2f}"),
     ):
         cal_rows.append([lbl] + [fmt(getattr(ci.calibrations[a], key), f) for a in arms])
     return "\n".join(
@@ -170,8 +85,8 @@ def usage_markdown(ci: CostInputs) -> str:
             "",
             md_table(["usage", *arms], rows),
             "",
-            "Calibration fed to the cost model (n/m → the model's default, "
-            'docs/methodology.md, "Cost model"):',
+            "Calibration fed to the cost model (n/m → the model's default; the profile, not "
+            'the run, decides tokens per frame; docs/methodology.md, "Cost model"):',
             "",
             md_table(["per unit", *arms], cal_rows),
         ]
@@ -230,7 +145,7 @@ def ratio_markdown(ci: CostInputs) -> str:
         "WS/SSE",
         "driving dimension",
         "WS − SSE on it",
-        f"article's {K.ARTICLE_RATIO:g}×",
+        "C2 band vs the article's 6×",
     ]
     return md_table(head, rows)
 
@@ -273,6 +188,9 @@ def _usage_tables(rep: Report) -> str | None:
             "### Monthly cost per platform and arm",
             "",
             cost_table_markdown(ci),
+            *(  # prices older than 90 days or not verified on the provider's page
+                ["", "Price warnings:", "", *(f"- {w}" for w in ci.warnings)] if ci.warnings else []
+            ),
         ]
     )
 
