@@ -7,8 +7,8 @@
   that failed or is incomplete is still reported, and the exit code says so
   (`EXIT_RUN_NOT_COMPLETE`).
 * ``compare RUN_A RUN_B`` — print the main metrics side by side with B/A ratios, then
-  write compare.html / compare.md (RUN_B's folder or --out). Runs of different record
-  schema versions are refused (exit 2).
+  write compare.html / compare.md (RUN_B's folder or --out). A run whose record schema
+  version analysis cannot read is refused (exit 2, one line); readable versions compare.
 (``ssevsws cost`` lives in bench/cmd_cost.py.)
 """
 
@@ -39,9 +39,9 @@ def _check_report_inputs(run: str, profile: str) -> tuple[dict[str, Any], str | 
     import json
 
     from analysis.cost import load_profile
+    from analysis.load import check_readable
     from analysis.report import resolve_run
-    from core.records import SCHEMA_VERSION
-    from core.runfolder import SchemaMismatch, check_schema, read_manifest
+    from core.runfolder import SchemaMismatch, read_manifest
 
     try:
         path = resolve_run(run)
@@ -54,12 +54,9 @@ def _check_report_inputs(run: str, profile: str) -> tuple[dict[str, Any], str | 
     if not isinstance(manifest, dict):
         return {}, f"{run}: manifest.json is not a JSON object"
     try:
-        check_schema([manifest], expected=SCHEMA_VERSION)
-    except SchemaMismatch:
-        return manifest, (
-            f"{run}: recorded with record-schema version {manifest.get('schema_version')!r}; "
-            f"this version of ssevsws reads version {SCHEMA_VERSION} only"
-        )
+        check_readable([manifest])
+    except SchemaMismatch as exc:
+        return manifest, str(exc)
     try:
         load_profile(profile)
     except (OSError, ValueError) as exc:  # ProfileError, TOMLDecodeError are ValueErrors

@@ -15,7 +15,6 @@ from pathlib import Path
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
-from core.phasename import phase_name, scenario_of
 from core.runfolder import sanitize_name
 from core.scenario import ProxyVariantSpec, Scenario, ScenarioError
 
@@ -117,8 +116,11 @@ class PhasePlan:
 
     @property
     def group(self) -> str:
-        """The analysis scenario: "<scenario>" or "<scenario>.<variant>"."""
-        return str(scenario_of(self.name))
+        """The analysis group: "<scenario>" or "<scenario>.<variant>" (built, never parsed
+        back from the name: records carry scenario / variant as columns)."""
+        assert self.scenario is not None, "plan_phases sets every phase's scenario"
+        name = self.scenario.name
+        return name if self.proxy is None else f"{name}.{self.proxy.name}"
 
     @property
     def stem(self) -> str:
@@ -152,7 +154,7 @@ def plan_phases(
 ) -> list[PhasePlan]:
     """Repetitions outermost, arms interleaved inside: A B A B (docs/methodology.md). With
     `[proxy]` variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …),
-    phases named ``<scenario>.<variant>/<arm>/r<rep>`` (core.phasename)."""
+    phases named ``<scenario>.<variant>/<arm>/r<rep>``."""
     check_proxy(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
     plans: list[PhasePlan] = []
@@ -164,7 +166,7 @@ def plan_phases(
                 plans.append(
                     PhasePlan(
                         index=first_index + len(plans),
-                        name=phase_name(group, arm.name, rep),
+                        name=f"{group}/{arm.name}/r{rep}",
                         arm=arm,
                         rep=rep,
                         seed=phase_seed(scenario.seed, rep),

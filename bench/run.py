@@ -306,7 +306,7 @@ class Runner:
         tw = self._wait_time_wait()
         self.current, self._locust_log, self.hooks = plan, None, hooks
         self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
-        self.sampler.set_phase(plan.name, plan.arm.name)
+        self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
         cfg_path = self._write_config(plan, url, hooks)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
@@ -498,6 +498,7 @@ class Runner:
             url=url,
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
+            rep=plan.rep,
             reference_server=plan.arm.reference,
             proxy=self._proxy_config(plan, hooks),
         )
@@ -740,6 +741,15 @@ PHASE_OVERHEAD_S = 6
 def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
     """Rough wall time of a plan, for ETAs and the suite budget check."""
     return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
+
+
+def _phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
+    """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
+    return {
+        "scenario": _scenario(plan, default).name,
+        "variant": variant_label(plan),
+        "rep": plan.rep,
+    }
 
 
 def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:

@@ -69,7 +69,7 @@ def test_report_missing_run_is_a_clear_error(
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ("schema", "record-schema version 999"),
+        ("schema", "record schema version 999"),
         ("not-json", "not valid JSON"),
         ("profile", "--profile"),
     ],

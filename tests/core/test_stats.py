@@ -39,13 +39,3 @@ def test_md_table_escapes_cells() -> None:
         "| <1.5> | <x\\|y> |",
         "| <None> | <two lines> |",
     ]
-
-
-def test_phase_names_round_trip() -> None:
-    from core.phasename import phase_name, rep_of, scenario_of
-
-    name = phase_name("proxy-idle.idle-hb", "ws-websockets", 12)
-    assert name == "proxy-idle.idle-hb/ws-websockets/r12"
-    assert scenario_of(name) == "proxy-idle.idle-hb" and rep_of(name) == 12
-    assert rep_of("chat/sse/rep2") == 2 and rep_of("chat/ws") is None
-    assert scenario_of(None) is None and scenario_of("") is None and rep_of(None) is None
