@@ -41,10 +41,11 @@ import psutil
 from bench.aclient import AsyncConnection, ClientError
 from core.client.events import Closed, Done, Failed, StreamEvent, Token
 from core.schedule import StreamParams
+from core.stats import nearest_rank
 
 
 def raise_nofile() -> tuple[int, int]:
-    """Raise the open-files soft limit to the hard limit (pitfall 14); the new (soft, hard)."""
+    """Raise the open-files soft limit to the hard limit; the new (soft, hard)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
@@ -320,21 +321,14 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
             active_streams_mean=active,
             window_rate_kept=(tokens / dt) / (active * per_stream) if active else None,
             # per stream: scheduled first->last span / actual span; p50 and the worst 1 %
-            rate_kept=_pct(kept, 0.5),
-            rate_kept_p01=_pct(kept, 0.01),
+            rate_kept=nearest_rank(kept, 0.5, presorted=True),
+            rate_kept_p01=nearest_rank(kept, 0.01, presorted=True),
             streams_done=st.streams_done,
-            end_lateness_ms_p50=_pct(lat, 0.5),
-            end_lateness_ms_p99=_pct(lat, 0.99),
+            end_lateness_ms_p50=nearest_rank(lat, 0.5, presorted=True),
+            end_lateness_ms_p99=nearest_rank(lat, 0.99, presorted=True),
             end_lateness_ms_max=lat[-1] if lat else None,
         )
     return out
-
-
-def _pct(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 # ----------------------------------------------------------------------------- idle
@@ -424,8 +418,8 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
         "opened": st.opened,
         "held_to_end": still,
         "connect_wall_s": round(connect_wall, 3),
-        "connect_ms_p50": _pct(lat, 0.5),
-        "connect_ms_p99": _pct(lat, 0.99),
+        "connect_ms_p50": nearest_rank(lat, 0.5, presorted=True),
+        "connect_ms_p99": nearest_rank(lat, 0.99, presorted=True),
         "rss_samples": samples,
         "rss_base_mib": samples[0][1] / 2**20,
         "rss_held_mib": h1["rss"] / 2**20,
