@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.faultproxy.profile import ProfileError, available_profiles, load_profile
 from bench.faultproxy.proxy import FaultProxy
+from bench.hostcheck import raise_nofile_limit
 from core.faultlog import FAULT_LOG, FaultLogWriter
 
 
@@ -113,6 +114,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    raise_nofile_limit()  # two sockets per proxied connection
     try:
         if args.loop == "uvloop":
             import uvloop

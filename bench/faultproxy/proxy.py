@@ -5,12 +5,13 @@ One `Conn` per accepted client: two `Side`s (the client's socket and the proxy's
 to the server) and two `Direction`s (up: client → server, down: server → client). With
 all faults off a chunk goes straight from `data_received` to the other transport's
 `write` — no per-byte work, no copy. With a shaped direction the chunk goes through the
-direction's `DelayLine`, is queued with its release time, and one timer per direction
-writes what is due.
+direction's `DelayLine`, is queued with its release time, and one timer for the whole
+proxy (`ReleaseWheel`) writes what is due — under load many releases share a wake-up.
 
 Back-pressure: a side stops being read while the queue towards the other side holds more
-than `HIGH_WATER` bytes or while the other transport's write buffer is full; that is how
-a slow link slows the sender, as TCP's window would.
+than its high-water mark (`high_water`: at least 256 KiB, and room for twice the bytes in
+flight on the delayed path) or while the other transport's write buffer is full; that is
+how a slow link slows the sender, as TCP's window would.
 
 Timers: the loop's clock (uvloop's is milliseconds) is not trusted for the instant; every
 due time is an absolute `time.monotonic_ns()` value, and a timer that fires early is
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import socket
 import struct
 import time
@@ -46,8 +48,9 @@ from core.faultlog import FaultLogWriter
 __all__ = ["FaultProxy"]
 
 SLACK_NS = 500_000
-HIGH_WATER = 256 * 1024  # queued bytes in one direction before its source is paused
-LOW_WATER = 64 * 1024
+HIGH_WATER = 256 * 1024  # queued bytes in one direction before its source is paused, at least
+HIGH_WATER_MAX = 8 << 20
+UNCAPPED_BPS = 125e6  # an uncapped direction's rate when sizing its queue (1 Gbit/s)
 SNIFF_LIMIT = 8192  # bytes of the first request searched for its request line
 SILENT_POLL_S = 0.25  # how often a silent side is checked for its peer's close
 FLUSH_S = 0.5
@@ -196,6 +199,16 @@ class Side(asyncio.Protocol):
             return False
 
 
+def high_water(line: DelayLine | None) -> int:
+    """Queue limit of a direction: a delay line holds the bytes in flight (rate × delay, a
+    bandwidth-delay product), so its queue must hold them or it caps the throughput itself."""
+    if line is None:
+        return HIGH_WATER
+    rate = line.bucket.bytes_per_s if line.bucket is not None else UNCAPPED_BPS
+    in_flight = rate * (line.latency_ns + 2 * line.jitter_ns) / 1e9
+    return int(max(HIGH_WATER, min(HIGH_WATER_MAX, 2 * in_flight)))
+
+
 class Direction:
     """Bytes from `src` to `dst`, through a delay line (or straight when unshaped)."""
 
@@ -205,7 +218,8 @@ class Direction:
         self.dst: Side | None = None
         self.queue: deque[Piece] = deque()
         self.queued = 0
-        self.timer: Timer | None = None
+        self.wake_ns: int | None = None  # when the release wheel will pump this direction
+        self.high_water = high_water(line)
         self.bytes_in = 0
         self.bytes_out = 0
         self.cut_at: Cut | None = None  # down: cut once this many bytes are delivered
@@ -232,7 +246,7 @@ class Direction:
             for ev in events:
                 self.conn.log(ev.pop("ev"), now, **ev)
         self.queued += len(data)
-        if self.queued > HIGH_WATER and self.src is not None:
+        if self.queued > self.high_water and self.src is not None:
             self.src.pause("queue")
         self.pump()
 
@@ -250,11 +264,10 @@ class Direction:
             if self.dead:
                 return
         if self.queue:
-            if self.timer is None or not self.timer.pending:
-                self.timer = Timer(self.conn.proxy.loop, self.queue[0].release_ns, self.pump)
+            self.conn.proxy.wheel.wake(self, self.queue[0].release_ns)
         elif self.eof_pending and not self.eof_sent:
             self.send_eof()
-        if self.queued < LOW_WATER and self.src is not None:
+        if self.queued < self.high_water // 4 and self.src is not None:
             self.src.resume("queue")
 
     def _write(self, data: bytes) -> None:
@@ -282,8 +295,6 @@ class Direction:
     def kill(self) -> None:
         """Drop what is queued and stop forwarding (a cut)."""
         self.dead = True
-        if self.timer is not None:
-            self.timer.cancel()
         self.queue.clear()
         self.queued = 0
 
@@ -476,6 +487,47 @@ class Conn:
             )
 
 
+class ReleaseWheel:
+    """One timer for every direction's next release, instead of one per direction: under
+    load many releases fall within the same tick and are written in one loop wake-up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._heap: list[tuple[int, int, Direction]] = []
+        self._seq = 0
+        self._timer: Timer | None = None
+
+    def wake(self, d: Direction, t_ns: int) -> None:
+        """Pump `d` at `t_ns` (unless it is already due to be pumped no later)."""
+        if d.wake_ns is not None and d.wake_ns <= t_ns:
+            return
+        d.wake_ns = t_ns
+        self._seq += 1
+        heapq.heappush(self._heap, (t_ns, self._seq, d))
+        top = self._heap[0][0]
+        if self._timer is None or not self._timer.pending or top < self._timer.t_ns:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = Timer(self.loop, top, self._fire)
+
+    def _fire(self) -> None:
+        horizon = time.monotonic_ns() + SLACK_NS
+        heap = self._heap
+        while heap and heap[0][0] <= horizon:
+            t_ns, _, d = heapq.heappop(heap)
+            if d.wake_ns == t_ns:
+                d.wake_ns = None
+                d.pump()
+        while heap and heap[0][2].wake_ns != heap[0][0]:
+            heapq.heappop(heap)  # stale: that direction was pumped or re-timed since
+        if heap and (self._timer is None or not self._timer.pending):
+            self._timer = Timer(self.loop, heap[0][0], self._fire)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 class FaultProxy:
     """Listens on loopback, forwards every connection to `upstream` through the profile."""
 
@@ -500,6 +552,7 @@ class FaultProxy:
         self.conns: dict[int, Conn] = {}
         self.serial = 0
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop()
+        self.wheel = ReleaseWheel(self.loop)
         self.server: asyncio.AbstractServer | None = None
         self._silent: set[Side] = set()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -514,6 +567,7 @@ class FaultProxy:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self.loop = asyncio.get_running_loop()
+        self.wheel = ReleaseWheel(self.loop)
         self.server = await self.loop.create_server(
             lambda: Side(self, "client"), host, port, backlog=4096, reuse_address=True
         )
@@ -606,6 +660,7 @@ class FaultProxy:
             self.server.close()
         for t in self._timers:
             t.cancel()
+        self.wheel.cancel()
         for task in self._tasks:
             task.cancel()
         for conn in list(self.conns.values()):

@@ -288,8 +288,9 @@ class TokenBucket:
     """Bytes leave at `rate` bytes/s with bursts up to `burst` bytes (the bucket starts
     full). `depart(n, t)` is when a piece of n ≤ burst bytes, ready at t, goes out."""
 
-    def __init__(self, rate_bps: float, burst: int) -> None:
-        self.ns_per_byte = S / rate_bps
+    def __init__(self, bytes_per_s: float, burst: int) -> None:
+        self.bytes_per_s = bytes_per_s
+        self.ns_per_byte = S / bytes_per_s
         self.burst = burst
         self.tokens = float(burst)
         self.t_ns = 0  # time `tokens` refers to; pieces are handled in order
