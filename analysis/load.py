@@ -1,7 +1,8 @@
 """The one place analysis touches the disk: load a run folder's tables (core.runfolder).
 
 Everything else in analysis is a pure function of the frames held in `RunData`. Loading
-applies a proxy's close verdicts to the connection records (analysis.attribution).
+applies a proxy's close verdicts to the connection records (analysis.attribution) and the
+fault proxy's cuts (analysis.fault_attribution).
 A run recorded with another record-schema version than this code's
 (core.records.SCHEMA_VERSION) is refused with `SchemaMismatch`, as is a set of runs of
 different versions: their columns may not mean the same thing.
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.attribution import attribute_proxy_closes, proxy_closes_of_run
+from analysis.fault_attribution import attribute_fault_cuts, fault_rows_of_run
 from core.records import SCHEMA_VERSION, TABLES
 from core.runfolder import Run, SchemaMismatch, check_schema, read_run, to_pandas
 
@@ -52,6 +54,8 @@ def _from_run(run: Run) -> RunData:
     check_schema([run], expected=SCHEMA_VERSION)
     closes = proxy_closes_of_run(run.manifest, run.path)
     connections, _ = attribute_proxy_closes(run.connections, run.streams, closes)
+    faults = fault_rows_of_run(run.manifest, run.path)
+    connections, _ = attribute_fault_cuts(connections, run.streams, faults)
     return RunData(
         streams=run.streams,
         tokens=run.tokens,

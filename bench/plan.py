@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.faultproxy.profile import NetworkProfile, ProfileError, load_profile
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
@@ -106,6 +107,8 @@ class PhasePlan:
     scenario: Scenario | None = None
     #: The scenario's `[proxy]` variant of this phase (None: the scenario has no [proxy]).
     proxy: ProxyVariantSpec | None = None
+    #: The `[network]` profile of this phase (None: the scenario has no [network]).
+    network: str | None = None
 
     @property
     def nginx(self) -> ProxyVariant | None:
@@ -116,7 +119,7 @@ class PhasePlan:
 
     @property
     def group(self) -> str:
-        """The analysis scenario: "<scenario>" or "<scenario>.<variant>"."""
+        """The analysis scenario: "<scenario>[.<variant>][.<network profile>]"."""
         return self.name.split("/", 1)[0]
 
     @property
@@ -146,31 +149,54 @@ def check_proxy(scenario: Scenario) -> None:
                 raise ScenarioError(f"{scenario.name}: proxy variant {v.name!r}: {exc}") from None
 
 
+def check_network(scenario: Scenario) -> None:
+    """Every `[network]` profile must load with the scenario's overrides (named errors)."""
+    for name in scenario.network.profiles:
+        try:
+            network_profile(name, scenario)
+        except ProfileError as exc:
+            raise ScenarioError(f"{scenario.name}: network: {exc}") from None
+
+
+def network_profile(name: str, scenario: Scenario) -> NetworkProfile:
+    """A `[network]` profile with the scenario's overrides (none for a no-proxy profile:
+    loopback stays the untouched control)."""
+    profile = load_profile(name)
+    if not profile.proxy or not scenario.network.overrides:
+        return profile
+    return load_profile(name, dict(scenario.network.overrides))
+
+
 def plan_phases(
     scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
 ) -> list[PhasePlan]:
     """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
     variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
-    named ``<scenario>.<variant>/<arm>/r<rep>``."""
+    named ``<scenario>.<variant>/<arm>/r<rep>``. With `[network]` profiles, likewise within
+    each variant: ``<scenario>[.<variant>].<profile>/<arm>/r<rep>``."""
     check_proxy(scenario)
+    check_network(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
+    networks: list[str | None] = list(scenario.network.profiles) or [None]
     plans: list[PhasePlan] = []
     for rep in range(1, scenario.repetitions + 1):
         for v in variants:
-            group = scenario.name if v is None else f"{scenario.name}.{v.name}"
             sc = scenario if v is None else scenario.for_variant(v)
-            for arm in arms:
-                plans.append(
-                    PhasePlan(
-                        index=first_index + len(plans),
-                        name=f"{group}/{arm.name}/r{rep}",
-                        arm=arm,
-                        rep=rep,
-                        seed=phase_seed(scenario.seed, rep),
-                        scenario=sc,
-                        proxy=v,
+            for net in networks:
+                group = ".".join(x for x in (scenario.name, v and v.name, net) if x)
+                for arm in arms:
+                    plans.append(
+                        PhasePlan(
+                            index=first_index + len(plans),
+                            name=f"{group}/{arm.name}/r{rep}",
+                            arm=arm,
+                            rep=rep,
+                            seed=phase_seed(scenario.seed, rep),
+                            scenario=sc,
+                            proxy=v,
+                            network=net,
+                        )
                     )
-                )
     return plans
 
 

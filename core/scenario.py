@@ -1,7 +1,8 @@
 """Scenarios (TOML) and the phase config handed from the orchestrator to Locust.
 
 A scenario file in loadtests/scenarios/ describes load, stream schedule, session
-behaviour and server settings, and optionally proxy variants (`[proxy]`, ProxySpec).
+behaviour and server settings, and optionally proxy variants (`[proxy]`, ProxySpec) and
+network profiles for the fault proxy (`[network]`, NetworkSpec).
 The orchestrator (bench) resolves it with CLI overrides, then runs one *phase* per
 (arm, repetition) — per (variant, arm, repetition) with `[proxy]`; each phase gets a
 PhaseConfig written as JSON into the run folder, and Locust processes find it via
@@ -123,7 +124,7 @@ class ProxyVariantSpec:
 
 @dataclass(frozen=True)
 class ProxySpec:
-    """`[proxy]`: run the scenario once per proxy variant (issue 6, DESIGN §8).
+    """`[proxy]`: run the scenario once per proxy variant (issue 6; README "Proxy experiments").
 
     ``variants`` is a list; each item is either a string — ``"direct"`` (no proxy) or an
     nginx preset name of bench.nginx_conf.VARIANTS (``"buffered"``, ``"unbuffered"``,
@@ -196,6 +197,69 @@ def _proxy_spec(data: Any) -> ProxySpec:
     return ProxySpec(variants)
 
 
+def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """{"down": {"latency_ms": 80}} → [("down.latency_ms", 80)] (lists and values kept)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """`[network]`: run the scenario through the fault proxy (bench.faultproxy), once per
+    network profile (bench/networks/<name>.toml)::
+
+        [network]
+        profiles = ["loopback", "4g", "tunnel"]   # or: profile = "4g"
+        set = { "down.jitter_ms" = 10 }           # overrides for every proxied profile
+
+    Phases are named ``<scenario>[.<variant>].<profile>/<arm>/r<rep>``; ``loopback`` (no
+    proxy) is the control and takes no overrides. The proxy's fault schedule is seeded with
+    the phase seed, so both arms of a repetition meet the same faults. Profile names and
+    override keys are validated by bench (bench.faultproxy.profile) — core does not know
+    the profiles.
+    """
+
+    profiles: tuple[str, ...] = ()
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profiles": list(self.profiles), "set": dict(self.overrides)}
+
+
+def _network_spec(data: Any) -> NetworkSpec:
+    if isinstance(data, NetworkSpec):
+        return data
+    if not isinstance(data, dict):
+        raise ScenarioError("[network] must be a table")
+    unknown = set(data) - {"profile", "profiles", "set"}
+    if unknown:
+        raise ScenarioError(
+            f"network: unknown field(s) {', '.join(sorted(unknown))} "
+            "(known: profile, profiles, set)"
+        )
+    if "profile" in data and "profiles" in data:
+        raise ScenarioError("network: give profile or profiles, not both")
+    names = [data["profile"]] if "profile" in data else data.get("profiles", [])
+    if not isinstance(names, list | tuple) or not all(
+        isinstance(n, str) and _LABEL_RE.match(n) for n in names
+    ):
+        raise ScenarioError(f"network.profiles: a list of profile names, got {names!r}")
+    dup = sorted({n for n in names if list(names).count(n) > 1})
+    if dup:
+        raise ScenarioError(f"network.profiles: duplicate name(s) {', '.join(dup)}")
+    overrides = data.get("set", {})
+    if not isinstance(overrides, dict):
+        raise ScenarioError("network.set must be a table of profile keys")
+    if overrides and not names:
+        raise ScenarioError("network.set needs profile(s)")
+    return NetworkSpec(tuple(names), tuple(sorted(_flatten(overrides))))
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -209,10 +273,12 @@ class Scenario:
     behaviour: BehaviourSpec = field(default_factory=BehaviourSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
     proxy: ProxySpec = field(default_factory=ProxySpec)  # no variants: no proxy, as before
+    network: NetworkSpec = field(default_factory=NetworkSpec)  # no profiles: no fault proxy
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["proxy"] = self.proxy.to_dict()
+        d["network"] = self.network.to_dict()
         return d
 
     def for_variant(self, v: ProxyVariantSpec) -> Scenario:
@@ -265,6 +331,7 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
             raise ScenarioError(f"[{section}] must be a table")
         kwargs[section] = _build(cls, sec, section)
     kwargs["proxy"] = _proxy_spec(data.pop("proxy", {}))
+    kwargs["network"] = _network_spec(data.pop("network", {}))
     for key in ("arms",):
         if key in data:
             data[key] = tuple(data[key])

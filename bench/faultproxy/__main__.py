@@ -15,10 +15,12 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import json
 import signal
 import sys
 import time
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,30 @@ def _loopback_addr(text: str, what: str) -> tuple[str, int]:
     if not loopback:
         raise ValueError(f"{what}: {host!r} is not a loopback address (loopback only)")
     return host, int(port)
+
+
+def toml_value(value: Any) -> str:
+    """`value` in TOML syntax, for ``--set KEY=VALUE`` (scalars, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    raise ValueError(f"cannot write {value!r} as a TOML value")
+
+
+def set_args(overrides: Mapping[str, Any]) -> list[str]:
+    """``--set`` arguments for a mapping of profile overrides."""
+    out: list[str] = []
+    for key, value in overrides.items():
+        out += ["--set", f"{key}={toml_value(value)}"]
+    return out
 
 
 def _override(text: str) -> tuple[str, Any]:

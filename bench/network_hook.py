@@ -1,0 +1,140 @@
+"""The fault proxy as a phase hook: a bad network between the client and the server (or
+nginx) for the phases of a scenario's `[network]` profiles.
+
+before_load starts ``python -m bench.faultproxy`` (its own process: its CPU is sampled
+apart, role ``faultproxy``) with the phase's profile, the scenario's overrides and the
+phase seed — both arms of a repetition meet the same fault schedule — and hands the client
+its port. It sits outside nginx when both are in the path (the bad network is the last
+mile). records() keeps the fault log in ``network/<phase>/faults.jsonl`` and puts the
+profile, seed, schedule origin and event counts in the phase entry's ``network`` record
+(and ``network.json``); the analysis joins the log onto the client's connection records
+(analysis.fault_attribution). A no-proxy profile (``loopback``) starts nothing and records
+only its name: the control phase.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bench.faultproxy.__main__ import set_args
+from bench.faultproxy.profile import NetworkProfile
+from bench.hooks import HookContext, PhaseHook, Target, register
+from bench.plan import REPO, network_profile
+from bench.procs import LOOPBACK, Child, spawn, wait_for_listening
+from core.faultlog import FAULT_EVENTS, FAULT_LOG, read_fault_log
+
+if TYPE_CHECKING:
+    from bench.plan import PhasePlan
+    from core.scenario import Scenario
+
+STOP_GRACE_S = 10.0
+
+
+@register
+class NetworkHook(PhaseHook):
+    name = "faultproxy"
+    role = "faultproxy"
+    role_description = "fault proxy of a [network] phase (bench sampler)"
+    order = 80  # outside nginx (50): client → fault proxy → nginx → server
+    record_key = "network"
+
+    def __init__(self, profile: NetworkProfile, overrides: dict[str, Any]) -> None:
+        self.profile = profile
+        self.overrides = overrides if profile.proxy else {}
+        self.child: Child | None = None
+        self.command: list[str] = []
+        self.log_dir: Any = None
+        self.listen: str | None = None
+        self.upstream: str | None = None
+
+    @classmethod
+    def for_phase(cls, plan: PhasePlan, scenario: Scenario) -> NetworkHook | None:
+        if plan.network is None:
+            return None
+        return cls(network_profile(plan.network, scenario), dict(scenario.network.overrides))
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "network": {
+                "profile": self.profile.name,
+                "proxy": self.profile.proxy,
+                "rtt_ms": self.profile.rtt_ms,
+                "overrides": self.overrides,
+            }
+        }
+
+    def before_load(self, ctx: HookContext, target: Target) -> Target:
+        if not self.profile.proxy:
+            return target
+        self.log_dir = ctx.dir("network")
+        self.upstream = target.address
+        self.command = [
+            sys.executable,
+            "-m",
+            "bench.faultproxy",
+            "--listen",
+            f"{LOOPBACK}:0",
+            "--upstream",
+            target.address,
+            "--profile",
+            self.profile.name,
+            "--seed",
+            str(ctx.seed),
+            "--log",
+            str(self.log_dir),
+            *set_args(self.overrides),
+        ]
+        self.child = spawn(
+            "faultproxy", self.command, log_path=self.log_dir / "proxy.log", cwd=REPO
+        )
+        host, port = wait_for_listening(self.child, timeout_s=30)
+        self.listen = f"{host}:{port}"
+        ctx.out(f"  fault proxy {self.profile.name} (seed {ctx.seed}) at {host}:{port}")
+        return target.via(self.name, host, port)
+
+    def pids(self) -> list[int]:
+        return [self.child.pid] if self.child is not None and self.child.alive() else []
+
+    def stop(self) -> None:
+        child, self.child = self.child, None
+        if child is not None:
+            child.stop(grace_s=STOP_GRACE_S)
+
+    def records(self, ctx: HookContext, target: Target) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "profile": self.profile.name,
+            "proxy": self.profile.proxy,
+            "overrides": self.overrides,
+            "seed": ctx.seed,
+        }
+        if not self.profile.proxy or self.log_dir is None:
+            return rec
+        settings = self.profile.to_dict()
+        for key in ("name", "description", "sources"):
+            settings.pop(key, None)
+        rows = read_fault_log(self.log_dir / FAULT_LOG)
+        start = next((r for r in rows if r["ev"] == "start"), {})
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["ev"]] = counts.get(r["ev"], 0) + 1
+        rec.update(
+            settings=settings,
+            rtt_ms=self.profile.rtt_ms,
+            command=self.command,
+            listen=self.listen,
+            upstream=self.upstream,
+            t0_ns=start.get("t0_ns"),
+            logs={
+                "faults": ctx.rel(self.log_dir / FAULT_LOG),
+                "proxy": ctx.rel(self.log_dir / "proxy.log"),
+            },
+            counts=dict(sorted(counts.items())),
+            connections=counts.get("accept", 0),
+            faults=sum(counts.get(ev, 0) for ev in FAULT_EVENTS),
+            stopped_cleanly="stop" in counts,
+        )
+        return rec
+
+    def skipped(self, reason: str) -> dict[str, Any]:
+        return {"profile": self.profile.name, "skipped": reason}

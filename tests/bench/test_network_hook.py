@@ -1,0 +1,138 @@
+"""`[network]` scenarios: parsed and planned per profile, and run through the fault proxy
+as a phase hook — its log in the run folder, its record in the manifest, its cuts joined
+onto the client's connection records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.fault_attribution import connection_faults, fault_rows_of_run
+from analysis.load import load_run
+from bench.cli import main
+from bench.faultproxy.__main__ import _override, set_args
+from bench.plan import ArmTarget, plan_phases
+from core.runfolder import read_manifest, read_table
+from core.scenario import ScenarioError, scenario_from_dict
+
+ARMS = [ArmTarget.named("sse"), ArmTarget.named("ws")]
+
+
+def scenario(**network):
+    return scenario_from_dict({"name": "m", "network": network})
+
+
+def test_network_section_parses_and_round_trips() -> None:
+    s = scenario(profiles=["loopback", "4g"], set={"down": {"latency_ms": 80}, "tcp.rto_ms": 300})
+    assert s.network.profiles == ("loopback", "4g")
+    assert dict(s.network.overrides) == {"down.latency_ms": 80, "tcp.rto_ms": 300}
+    assert scenario_from_dict(s.to_dict()).network == s.network
+    assert scenario(profile="tunnel").network.profiles == ("tunnel",)
+    assert scenario_from_dict({"name": "plain"}).network.profiles == ()
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        ({"profile": "4g", "profiles": ["3g"]}, "not both"),
+        ({"profiles": "4g"}, "a list of profile names"),
+        ({"profiles": ["4g", "4g"]}, "duplicate"),
+        ({"set": {"down.loss": 0.1}}, "needs profile"),
+        ({"profiles": ["4g"], "speed": 3}, "unknown field"),
+    ],
+)
+def test_network_section_errors(network: dict, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        scenario(**network)
+
+
+def test_phases_per_profile_named_and_checked() -> None:
+    plans = plan_phases(scenario(profiles=["loopback", "4g"]), ARMS)
+    assert [p.name for p in plans] == [
+        "m.loopback/sse/r1",
+        "m.loopback/ws/r1",
+        "m.4g/sse/r1",
+        "m.4g/ws/r1",
+    ]
+    assert [p.network for p in plans] == ["loopback", "loopback", "4g", "4g"]
+    assert len({p.seed for p in plans}) == 1  # one repetition: both arms, same faults
+    with pytest.raises(ScenarioError, match="no network profile '5g'"):
+        plan_phases(scenario(profiles=["5g"]), ARMS)
+    with pytest.raises(ScenarioError, match=r"down\.loss: 3 is out of range"):
+        plan_phases(scenario(profiles=["4g"], set={"down.loss": 3}), ARMS)
+    # the overrides leave the no-proxy control alone (it would refuse faults)
+    plan_phases(scenario(profiles=["loopback"], set={"down.loss": 0.1}), ARMS)
+
+
+def test_set_args_survive_the_command_line() -> None:
+    overrides = {
+        "cuts": [{"after_s": 0.5, "how": "rst"}],
+        "down.latency_ms": 80,
+        "handover": {"gap_s": [1, 2], "client": "fin"},
+        "down.jitter_dist": "uniform",
+    }
+    args = set_args(overrides)
+    assert dict(_override(a) for a in args[1::2]) == overrides
+
+
+TINY = """\
+name = "nettiny"
+arms = ["sse", "ws"]
+seed = 5
+[load]
+users = 4
+spawn_rate = 50
+duration_s = 3
+stop_timeout_s = 5
+[stream]
+tokens = 40
+ttft_ms = 50
+gap_ms = 20
+[network]
+profiles = ["loopback", "passthrough"]
+set = { cuts = [{ after_s = 0.3, how = "rst" }], "down.latency_ms" = 10 }
+"""
+
+
+def test_a_network_run_records_the_faults_and_joins_them(tmp_path: Path) -> None:
+    path = tmp_path / "nettiny.toml"
+    path.write_text(TINY)
+    results = tmp_path / "r"
+    assert main(["run", str(path), "--results", str(results), "--pause", "0"]) == 0
+    (run,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+    m = read_manifest(run)
+    phases = {ph["name"]: ph for ph in m["phases"]}
+    assert set(phases) == {
+        f"nettiny.{n}/{a}/r1" for n in ("loopback", "passthrough") for a in ("sse", "ws")
+    }
+    assert m["sampler"]["roles"]["faultproxy"]
+    conns = read_table(run, "connections")
+    resources = read_table(run, "resources")
+    for name, ph in phases.items():
+        rec = ph["network"]
+        assert rec["seed"] == ph["seed"]
+        if name.startswith("nettiny.loopback"):
+            assert rec == {"profile": "loopback", "proxy": False, "overrides": {}, "seed": 5}
+            continue
+        assert rec["profile"] == "passthrough" and rec["stopped_cleanly"]
+        assert rec["settings"]["down"]["latency_ms"] == 10
+        log = run / rec["logs"]["faults"]
+        assert log.is_file() and log.parent == run / "network" / name.replace("/", "_")
+        # every connection the client opened went through the proxy, and only those
+        assert rec["connections"] == (conns["phase"] == name).sum() > 0
+        assert rec["counts"]["cut"] >= 4
+        mine = resources[(resources["phase"] == name) & (resources["role"] == "faultproxy")]
+        assert len(mine) > 0
+    assert set(json.loads((run / "network.json").read_text())) == set(phases)
+    # the join: every cut lands on the client's connection, closed when the cut happened
+    data = load_run(run)
+    rows = fault_rows_of_run(data.manifest, data.path)
+    faults = connection_faults(data.connections, data.streams, rows)
+    assert faults["conn_uid"].notna().all()
+    cut = faults[faults["cut_cause"].notna()].merge(data.connections, on="conn_uid")
+    assert len(cut) == sum(ph["network"].get("counts", {}).get("cut", 0) for ph in phases.values())
+    assert (cut["closed_by"] == "proxy").all()
+    lag_ms = (cut["t_close_ns"] - cut["t_cut_ns"]) / 1e6
+    assert lag_ms.between(0, 50).all(), lag_ms.describe()
