@@ -69,7 +69,7 @@ class Timer:
         self._arm()
 
     def _arm(self) -> None:
-        delay = (self.t_ns - time.monotonic_ns()) / 1e9
+        delay = (self.t_ns - SLACK_NS // 2 - time.monotonic_ns()) / 1e9
         self._handle = self._loop.call_later(max(0.0, delay), self._fire)
 
     def _fire(self) -> None:
