@@ -47,8 +47,8 @@ EVENTS = {
     "request": "first request line seen: conn, method, path, stream_id, conn_uid",
     "upstream": "the proxy's connection to the server is open: conn",
     "upstream_failed": "the server could not be reached: conn, error",
-    "stall": "a lost segment, retransmitted after an RTO: conn, dir, offset, retries, stall_ms, "
-    "release_ns (when its bytes go out)",
+    "stall": "a lost segment, retransmitted after an RTO: conn, dir, segment (index), offset "
+    "(its first byte), retries, stall_ms, release_ns (when its bytes go out)",
     "blackhole": "a connection's bytes were caught in a blackhole: conn, dir, t_lost_ns (first "
     "byte that would have crossed it), resume_ns (the retransmission after it ended)",
     "blackhole_start": "the whole network goes dark: t_sched_ns, until_ns, open (connections)",

@@ -18,14 +18,16 @@ byte order: jitter never reorders, a late chunk holds back the ones behind it (a
 in-order delivery does).
 
 **Loss model.** Real TCP never loses bytes; it loses segments and retransmits them, so a
-loss shows up as a delay. Here every MSS-sized segment of a direction's byte stream
-(offsets ``k·mss``) is lost with probability ``loss``, independently; its retransmission
-is lost again with the same probability, up to ``max_retries`` times (r consecutive
-losses in all). The bytes from the lost segment on are held back for
+loss shows up as a delay. A chunk the proxy reads stands for ``ceil(n / mss)`` segments
+(a token event written with Nagle off is one small segment; a bulk read of 64 KiB is 46);
+every segment is lost with probability ``loss``, independently, and its retransmission is
+lost again with the same probability, up to ``max_retries`` times (r consecutive losses in
+all). The bytes from the lost segment on are held back for
 ``rto·(1 + 2 + … + 2^(r−1)) = rto·(2^r − 1)`` — the retransmission timer doubling after
-each failed retransmission (RFC 6298 §5.5), capped at ``rto_max``. Loss positions are
-byte offsets, not chunks, so the same seed loses the same bytes however the reads were
-split. Not modelled: fast retransmit / RACK-TLP (a loss with enough data behind it is
+each failed retransmission (RFC 6298 §5.5), capped at ``rto_max``. The sequence of draws
+is fixed by the seed; which bytes a draw hits depends on how the stream arrived in reads
+(one read per token event on a paced stream, so in practice the same bytes run after
+run). Not modelled: fast retransmit / RACK-TLP (a loss with enough data behind it is
 repaired in about one RTT, not one RTO — so this is the tail-loss case, the usual one for
 a trickle of small token events), congestion-window effects on later throughput.
 
@@ -260,14 +262,14 @@ def admit(timeline: Timeline | None, profile: NetworkProfile, t_ns: int) -> Admi
 
 
 class LossPlan:
-    """Where a direction's byte stream loses segments: `next_offset` is the first byte of
-    the next lost segment (math.inf when loss is 0)."""
+    """Which of a direction's segments are lost: `next_index` is the index (0, 1, …) of the
+    next lost segment (math.inf when loss is 0)."""
 
-    def __init__(self, loss: float, mss: int, max_retries: int, r: random.Random) -> None:
-        self.loss, self.mss, self.max_retries, self._r = loss, mss, max_retries, r
-        self.next_offset: float = math.inf
+    def __init__(self, loss: float, max_retries: int, r: random.Random) -> None:
+        self.loss, self.max_retries, self._r = loss, max_retries, r
+        self.next_index: float = math.inf
         if loss > 0:
-            self.next_offset = self._gap() * mss
+            self.next_index = self._gap()
 
     def _gap(self) -> int:
         """Segments that get through before the next lost one (geometric, ≥ 0)."""
@@ -275,12 +277,12 @@ class LossPlan:
         return int(math.log(u) / math.log1p(-self.loss))
 
     def take(self) -> int:
-        """The lost segment at `next_offset`: how many times in a row it is lost (≥ 1);
-        moves `next_offset` to the next lost segment."""
+        """The lost segment at `next_index`: how many times in a row it is lost (≥ 1);
+        moves `next_index` to the next lost segment."""
         retries = 1
         while retries < self.max_retries and self._r.random() < self.loss:
             retries += 1
-        self.next_offset += (1 + self._gap()) * self.mss
+        self.next_index += 1 + self._gap()
         return retries
 
 
@@ -339,9 +341,9 @@ class DelayLine:
         self.rto_ns, self.rto_max_ns = round(tcp.rto_ms * MS), round(tcp.rto_max_ms * MS)
         self.max_retries = tcp.max_retries
         self._jitter_r = rng(seed, "conn", serial, direction, "jitter")
-        self.loss = LossPlan(
-            link.loss, tcp.mss_bytes, tcp.max_retries, rng(seed, "conn", serial, direction, "loss")
-        )
+        self.mss = tcp.mss_bytes
+        self.loss = LossPlan(link.loss, tcp.max_retries, rng(seed, "conn", serial, direction, "loss"))
+        self.segments = 0  # segments pushed so far
         self.bucket: TokenBucket | None = None
         self.quantum = 1 << 62
         if link.bandwidth_kbps > 0:
@@ -376,25 +378,29 @@ class DelayLine:
         pieces: list[Piece] = []
         events: list[dict[str, Any]] = []
         view = memoryview(data)
-        pos, n = 0, len(data)
+        n, mss, loss = len(data), self.mss, self.loss
+        seg0 = self.segments  # the chunk is segments seg0 … seg0 + ceil(n / mss) - 1
+        self.segments += -(-n // mss)
+        pos = 0
         while pos < n:
-            start = self.offset + pos
             size = n - pos
             stall = 0
-            if self.loss.next_offset <= start:  # this piece starts a lost segment
-                retries = self.loss.take()
+            if loss.next_index <= seg0 + pos // mss:  # this piece starts a lost segment
+                segment = int(loss.next_index)
+                retries = loss.take()
                 stall = self._stall_ns(retries)
                 events.append(
                     {
                         "ev": "stall",
                         "dir": self.direction,
-                        "offset": start,
+                        "segment": segment,
+                        "offset": self.offset + pos,
                         "retries": retries,
                         "stall_ms": stall / MS,
                     }
                 )
-            if self.loss.next_offset < start + size:  # the next loss falls inside
-                size = int(self.loss.next_offset) - start
+            if loss.next_index < self.segments:  # the next lost segment is in this chunk
+                size = min(size, int(loss.next_index - seg0) * mss - pos)
             size = min(size, self.quantum)
             depart = self.bucket.depart(size, t_ns) if self.bucket is not None else t_ns
             release = max(self.last_release_ns, depart + delay + stall)
@@ -402,7 +408,8 @@ class DelayLine:
                 events[-1]["release_ns"] = release
             release = self._through_blackholes(release, events)
             self.last_release_ns = release
-            pieces.append(Piece(release, bytes(view[pos : pos + size])))
+            piece = data if size == n else bytes(view[pos : pos + size])
+            pieces.append(Piece(release, piece))
             pos += size
         self.offset += n
         return pieces, events

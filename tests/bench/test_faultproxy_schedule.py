@@ -82,22 +82,32 @@ def test_exponential_jitter_is_one_sided_with_its_mean() -> None:
     assert statistics.fmean(extra) == pytest.approx(8 * MS, rel=0.08)
 
 
-def test_losses_sit_on_byte_offsets_whatever_the_chunking() -> None:
+def test_losses_are_per_segment_and_fixed_by_the_seed() -> None:
     table = {"down": {"loss": 0.05}}
-    data = bytes(range(256)) * 800  # 204,800 bytes
+    data = bytes(range(256)) * 1448  # 256 segments
     runs = []
-    for chunk in (1, 1448, 5000, 65536):
+    for chunk in (1448, 2896, 14480, 1448 * 64):  # whole segments, grouped differently
         dl = line(**table)
         stalls, out = [], b""
         for i in range(0, len(data), chunk):
             pieces, events = dl.push(data[i : i + chunk], T0)
-            stalls += [(e["offset"], e["retries"]) for e in events if e["ev"] == "stall"]
+            stalls += [(e["offset"], e["segment"], e["retries"]) for e in events]
             out += b"".join(p.data for p in pieces)
         assert out == data
         runs.append(stalls)
     assert runs[0] == runs[1] == runs[2] == runs[3]
-    assert all(off % 1448 == 0 for off, _ in runs[0])
-    assert len(runs[0]) > 3
+    assert all(off == seg * 1448 for off, seg, _ in runs[0]) and len(runs[0]) > 3
+    whole = line(**table).push(data, T0)[1]  # one read of all 256 segments
+    assert [(e["offset"], e["segment"], e["retries"]) for e in whole] == runs[0]
+    other_seed = line(seed=2, **table).push(data, T0)[1]
+    assert [e["segment"] for e in other_seed] != [s for _, s, _ in runs[0]]
+
+
+def test_a_small_write_is_a_segment_of_its_own() -> None:
+    """Token events (Nagle off) are one segment each: a 5% loss stalls ~5% of them."""
+    dl = line(down={"loss": 0.05})
+    stalled = sum(bool(dl.push(b"e" * 90, T0 + i * S)[1]) for i in range(8000))
+    assert abs(stalled - 400) < 5 * math.sqrt(8000 * 0.05 * 0.95)
 
 
 def test_a_lost_segment_holds_its_bytes_for_the_backed_off_rto() -> None:
@@ -116,9 +126,9 @@ def test_a_lost_segment_holds_its_bytes_for_the_backed_off_rto() -> None:
 
 def test_loss_rate_matches_the_setting() -> None:
     p, n_segments = 0.03, 200_000
-    plan = LossPlan(p, 1000, 6, rng(9, "x"))
+    plan = LossPlan(p, 6, rng(9, "x"))
     lost = 0
-    while plan.next_offset < n_segments * 1000:
+    while plan.next_index < n_segments:
         plan.take()
         lost += 1
     sd = math.sqrt(n_segments * p * (1 - p))
