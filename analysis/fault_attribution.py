@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.attribution import CLIENT_SIDE_UNSURE
+from analysis.attribution import CLIENT_SIDE_UNSURE, phase_log_rows
 from core.faultlog import FAULT_EVENTS, connection_ids, read_fault_log
 
 __all__ = [
@@ -58,16 +58,7 @@ FAULT_COLUMNS = [
 
 def fault_rows_of_run(manifest: Mapping[str, Any], run_dir: Path | None) -> list[dict]:
     """Every `[network]` phase's fault-log rows, each tagged with its ``phase``."""
-    rows: list[dict] = []
-    if run_dir is None:
-        return rows
-    for ph in manifest.get("phases") or []:
-        if not isinstance(ph, Mapping):
-            continue
-        rel = ((ph.get("network") or {}).get("logs") or {}).get("faults")
-        if rel:
-            rows.extend({**r, "phase": ph.get("name")} for r in read_fault_log(Path(run_dir) / rel))
-    return rows
+    return phase_log_rows(manifest, run_dir, "network", "faults", read_fault_log)
 
 
 def _user_connections(connections: pd.DataFrame) -> dict[tuple, tuple[list[int], list[str]]]:

@@ -14,14 +14,13 @@ only its name: the control phase.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
-from bench.faultproxy.__main__ import set_args
+from bench.faultproxy.__main__ import proxy_command
 from bench.faultproxy.profile import NetworkProfile
 from bench.hooks import HookContext, PhaseHook, Target, register
 from bench.plan import REPO, network_profile
-from bench.procs import LOOPBACK, Child, spawn, wait_for_listening
+from bench.procs import Child, spawn, wait_for_listening
 from core.faultlog import FAULT_EVENTS, FAULT_LOG, read_fault_log
 
 if TYPE_CHECKING:
@@ -69,22 +68,9 @@ class NetworkHook(PhaseHook):
             return target
         self.log_dir = ctx.dir("network")
         self.upstream = target.address
-        self.command = [
-            sys.executable,
-            "-m",
-            "bench.faultproxy",
-            "--listen",
-            f"{LOOPBACK}:0",
-            "--upstream",
-            target.address,
-            "--profile",
-            self.profile.name,
-            "--seed",
-            str(ctx.seed),
-            "--log",
-            str(self.log_dir),
-            *set_args(self.overrides),
-        ]
+        self.command = proxy_command(
+            target.address, self.profile.name, self.log_dir, seed=ctx.seed, overrides=self.overrides
+        )
         self.child = spawn(
             "faultproxy", self.command, log_path=self.log_dir / "proxy.log", cwd=REPO
         )
@@ -115,6 +101,7 @@ class NetworkHook(PhaseHook):
             settings.pop(key, None)
         rows = read_fault_log(self.log_dir / FAULT_LOG)
         start = next((r for r in rows if r["ev"] == "start"), {})
+        stop = next((r for r in rows if r["ev"] == "stop"), {})
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["ev"]] = counts.get(r["ev"], 0) + 1
@@ -133,6 +120,8 @@ class NetworkHook(PhaseHook):
             connections=counts.get("accept", 0),
             faults=sum(counts.get(ev, 0) for ev in FAULT_EVENTS),
             stopped_cleanly="stop" in counts,
+            # how late the proxy wrote scheduled bytes: its own accuracy in this phase
+            lateness=stop.get("lateness"),
         )
         return rec
 

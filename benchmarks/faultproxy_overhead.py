@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.procs import Child, spawn, wait_for_listening  # noqa: E402 - after the path fix-up
+from bench.faultproxy.__main__ import proxy_command  # noqa: E402 - after the path fix-up
+from bench.procs import Child, spawn, wait_for_listening  # noqa: E402
 
 GAP_MS = 100  # per stream: 10 tokens/s, so N = 1000 is 10k events/s through the proxy
 SPREAD_S = 2.0  # stream starts spread over this
@@ -161,23 +162,8 @@ def start(name: str, cmd: list[str], logdir: Path) -> tuple[Child, int]:
     return child, port
 
 
-def proxy_cmd(upstream: int, profile: str, logdir: Path, sets: list[str] = ()) -> list[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.faultproxy",
-        "--upstream",
-        f"127.0.0.1:{upstream}",
-        "--profile",
-        profile,
-        "--seed",
-        "1",
-        "--log",
-        str(logdir / f"net-{profile}"),
-    ]
-    for s in sets:
-        cmd += ["--set", s]
-    return cmd
+def proxy_cmd(upstream: int, profile: str, logdir: Path, sets: list[str] | None = None) -> list:
+    return proxy_command(f"127.0.0.1:{upstream}", profile, logdir / f"net-{profile}", sets=sets)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

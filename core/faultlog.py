@@ -66,7 +66,8 @@ EVENTS = {
     "discarded (bytes taken and dropped), silent_s",
     "close": "the connection is gone: conn, closed_by (client | server | proxy), how "
     "(fin | rst | error), bytes_up, bytes_down",
-    "stop": "proxy stopping: counts of every event",
+    "stop": "proxy stopping: counts of every event, open (connections), lateness (how late "
+    "scheduled bytes were written against their release: pieces, p50_ms, p99_ms, max_ms)",
 }
 
 #: The events that are injected faults (the rest describe what happened around them).

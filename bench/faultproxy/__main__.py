@@ -70,6 +70,29 @@ def set_args(overrides: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def proxy_command(
+    upstream: str,
+    profile: str,
+    log_dir: Path,
+    *,
+    seed: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+    sets: list[str] | None = None,
+    t0_ns: int | None = None,
+) -> list[str]:
+    """The command line that runs the proxy in front of `upstream` ("host:port"): profile,
+    seed, log folder, overrides (a mapping, or ready ``KEY=VALUE`` strings), schedule origin."""
+    cmd = [sys.executable, "-m", "bench.faultproxy", "--listen", "127.0.0.1:0"]
+    cmd += ["--upstream", upstream, "--profile", profile, "--seed", str(seed)]
+    cmd += ["--log", str(log_dir)]
+    cmd += set_args(overrides or {})
+    for text in sets or []:
+        cmd += ["--set", text]
+    if t0_ns is not None:
+        cmd += ["--t0-ns", str(t0_ns)]
+    return cmd
+
+
 def _override(text: str) -> tuple[str, Any]:
     """KEY=VALUE with VALUE in TOML syntax (a bare word is taken as a string)."""
     key, sep, raw = text.partition("=")

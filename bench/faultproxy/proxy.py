@@ -89,6 +89,45 @@ class Timer:
             self._handle = None
 
 
+class Lateness:
+    """How late the proxy wrote each scheduled piece against its release time — the
+    proxy's own accuracy, reported in its `stop` line (100 µs buckets up to 1 s). Early
+    writes (within the slack) count as 0."""
+
+    BUCKET_NS = 100_000
+    BUCKETS = 10_000
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.n = 0
+        self.max_ns = 0
+
+    def add(self, late_ns: int) -> None:
+        if late_ns > self.max_ns:
+            self.max_ns = late_ns
+        self.counts[min(self.BUCKETS, max(0, late_ns) // self.BUCKET_NS)] += 1
+        self.n += 1
+
+    def quantile_ms(self, q: float) -> float | None:
+        """Upper edge of the bucket holding the q-quantile (None without data)."""
+        if not self.n:
+            return None
+        rank, seen = q * self.n, 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                return (i + 1) * self.BUCKET_NS / 1e6
+        return self.max_ns / 1e6
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pieces": self.n,
+            "p50_ms": self.quantile_ms(0.5),
+            "p99_ms": self.quantile_ms(0.99),
+            "max_ms": self.max_ns / 1e6 if self.n else None,
+        }
+
+
 def _request_ids(head: bytes) -> dict[str, Any] | None:
     """method, path, stream_id, conn_uid from the first request line (None: not yet seen)."""
     end = head.find(b"\r\n")
@@ -220,6 +259,7 @@ class Direction:
         self.queued = 0
         self.wake_ns: int | None = None  # when the release wheel will pump this direction
         self.high_water = high_water(line)
+        self.ready_ns = 0  # when `dst` became writable (a held connection's bytes wait for it)
         self.bytes_in = 0
         self.bytes_out = 0
         self.cut_at: Cut | None = None  # down: cut once this many bytes are delivered
@@ -257,9 +297,12 @@ class Direction:
         if self.dead or not self._ready():
             return
         now = time.monotonic_ns()
+        lateness, since = self.conn.proxy.lateness, self.ready_ns
         while self.queue and self.queue[0].release_ns <= now + SLACK_NS:
             piece = self.queue.popleft()
             self.queued -= len(piece.data)
+            if piece.release_ns:
+                lateness.add(now - max(piece.release_ns, since))
             self._write(piece.data)
             if self.dead:
                 return
@@ -375,6 +418,7 @@ class Conn:
             return
         self.server = side
         self.up.dst, side.into = side, self.up
+        self.up.ready_ns = time.monotonic_ns()
         self.down.src, side.out = side, self.down
         self.log("upstream", time.monotonic_ns())
         self.up.pump()
@@ -551,6 +595,7 @@ class FaultProxy:
         )
         self.conns: dict[int, Conn] = {}
         self.serial = 0
+        self.lateness = Lateness()
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop()
         self.wheel = ReleaseWheel(self.loop)
         self.server: asyncio.AbstractServer | None = None
@@ -669,5 +714,11 @@ class FaultProxy:
                     side.transport.close()
         await asyncio.sleep(0)
         counts = dict(self.log.counts)
-        self.log.write("stop", time.monotonic_ns(), counts=counts, open=len(self.conns))
+        self.log.write(
+            "stop",
+            time.monotonic_ns(),
+            counts=counts,
+            open=len(self.conns),
+            lateness=self.lateness.summary(),
+        )
         self.log.flush()

@@ -342,7 +342,8 @@ class DelayLine:
         self.max_retries = tcp.max_retries
         self._jitter_r = rng(seed, "conn", serial, direction, "jitter")
         self.mss = tcp.mss_bytes
-        self.loss = LossPlan(link.loss, tcp.max_retries, rng(seed, "conn", serial, direction, "loss"))
+        loss_rng = rng(seed, "conn", serial, direction, "loss")
+        self.loss = LossPlan(link.loss, tcp.max_retries, loss_rng)
         self.segments = 0  # segments pushed so far
         self.bucket: TokenBucket | None = None
         self.quantum = 1 << 62

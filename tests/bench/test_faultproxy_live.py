@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faultproxy.__main__ import proxy_command
 from bench.faultproxy.schedule import MS, LossPlan, S, retransmit_after, rng
 from bench.procs import spawn, wait_for_listening
 from core.faultlog import FAULT_LOG, read_fault_log
@@ -45,23 +45,9 @@ def proxy(
 ) -> Iterator[tuple[int, Path]]:
     """The proxy on the `passthrough` profile with `--set` overrides; yields (port, log
     path). The log is complete once the block exits (the proxy is stopped first)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.faultproxy",
-        "--upstream",
-        f"127.0.0.1:{upstream}",
-        "--profile",
-        "passthrough",
-        "--seed",
-        str(seed),
-        "--log",
-        str(tmp_path / "net"),
-    ]
-    for s in sets:
-        cmd += ["--set", s]
-    if t0_ns is not None:
-        cmd += ["--t0-ns", str(t0_ns)]
+    cmd = proxy_command(
+        f"127.0.0.1:{upstream}", "passthrough", tmp_path / "net", seed=seed, sets=sets, t0_ns=t0_ns
+    )
     child = spawn("faultproxy", cmd, log_path=tmp_path / "proxy.log", cwd=REPO)
     try:
         _, port = wait_for_listening(child, timeout_s=20)

@@ -215,3 +215,17 @@ def test_admission_in_gaps_and_blackholes() -> None:
     dark = admit(Timeline(prof(**b), 1, T0), prof(**b), T0 + 1_200 * MS)
     assert (dark.action, dark.release_ns, dark.cause) == ("hold", T0 + 2_200 * MS, "blackhole")
     assert admit(None, prof(), T0).action == "ok"
+
+
+def test_lateness_quantiles_from_buckets() -> None:
+    from bench.faultproxy.proxy import Lateness
+
+    lt = Lateness()
+    assert lt.summary() == {"pieces": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    for late_us in [-300] * 10 + [50] * 40 + [1_250] * 49 + [30_000]:
+        lt.add(late_us * 1000)
+    s = lt.summary()
+    assert s["pieces"] == 100
+    assert s["p50_ms"] == 0.1  # early and 50 µs writes share the first 100 µs bucket
+    assert s["p99_ms"] == 1.3  # 1.25 ms falls in [1.2, 1.3)
+    assert s["max_ms"] == 30.0

@@ -123,6 +123,7 @@ def test_a_network_run_records_the_faults_and_joins_them(tmp_path: Path) -> None
         # every connection the client opened went through the proxy, and only those
         assert rec["connections"] == (conns["phase"] == name).sum() > 0
         assert rec["counts"]["cut"] >= 4
+        assert rec["lateness"]["pieces"] > 0 and rec["lateness"]["p50_ms"] is not None
         mine = resources[(resources["phase"] == name) & (resources["role"] == "faultproxy")]
         assert len(mine) > 0
     assert set(json.loads((run / "network.json").read_text())) == set(phases)
