@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.faultproxy.__main__ import proxy_command
-from bench.faultproxy.schedule import MS, LossPlan, S, retransmit_after, rng
+from bench.faultproxy.__main__ import _override, proxy_command
+from bench.faultproxy.profile import load_profile
+from bench.faultproxy.schedule import MS, DelayLine, LossPlan, S, retransmit_after, rng
 from bench.procs import spawn, wait_for_listening
 from core.faultlog import FAULT_LOG, read_fault_log
 from tests.bench.faultproxy_peers import (
@@ -81,36 +82,58 @@ async def echo_side_by_side(direct: int, proxied: int, frames: int, gap_ms: floa
     return one_way_delays(a), one_way_delays(b)
 
 
+def scheduled_delays(sets: list[str], direction: str, chunks: list[bytes], seed: int = 1):
+    """The truth: each chunk's delay as the schedule sets it for the proxy's first
+    connection (the same profile, seed and jitter draws), chunks pushed far apart."""
+    profile = load_profile("passthrough", dict(_override(x) for x in sets))
+    line = DelayLine(profile, direction, seed, 1)
+    return [line.push(c, i * S)[0][0].release_ns - i * S for i, c in enumerate(chunks)]
+
+
 @pytest.mark.parametrize("jitter_ms", [0.0, 5.0])
 def test_added_latency_median_within_1ms_each_way(tmp_path: Path, jitter_ms: float) -> None:
-    up_ms, down_ms = 20.0, 35.0
+    up_ms, down_ms, frames = 20.0, 35.0, 80
+    sets = [
+        f"up.latency_ms={up_ms}",
+        f"down.latency_ms={down_ms}",
+        f"up.jitter_ms={jitter_ms}",
+        f"down.jitter_ms={jitter_ms}",
+    ]
 
     async def main():
         server, port = await serve([])
-        sets = [
-            f"up.latency_ms={up_ms}",
-            f"down.latency_ms={down_ms}",
-            f"up.jitter_ms={jitter_ms}",
-            f"down.jitter_ms={jitter_ms}",
-        ]
         with proxy(tmp_path, port, sets) as (pport, _):
             # 25 ms apart: farther than the jitter reaches, so no frame is held behind another
-            direct, through = await echo_side_by_side(port, pport, frames=80, gap_ms=25)
+            direct, through = await echo_side_by_side(port, pport, frames=frames, gap_ms=25)
         server.close()
         return direct, through
 
     (d_up, d_down), (p_up, p_down) = asyncio.run(main())
-    assert len(p_up) == len(d_up) == 80
+    assert len(p_up) == len(d_up) == frames
+    # the client's first chunk is its command line, then one chunk per frame each way
+    sched_up = scheduled_delays(sets, "up", [b"echo\n"] + [b"f" * ECHO_REQ.size] * frames)[1:]
+    sched_down = scheduled_delays(sets, "down", [b"r" * ECHO_REP.size] * frames)
     added_up = (statistics.median(p_up) - statistics.median(d_up)) / MS
     added_down = (statistics.median(p_down) - statistics.median(d_down)) / MS
+    # per frame: what the proxy added beyond the direct path, against what it was told to add
+    err_up = statistics.median(
+        p - s - statistics.median(d_up) for p, s in zip(p_up, sched_up, strict=True)
+    )
+    err_down = statistics.median(
+        p - s - statistics.median(d_down) for p, s in zip(p_down, sched_down, strict=True)
+    )
     print(
         f"\nlatency (jitter {jitter_ms}): added up {added_up:.3f} ms (set {up_ms}), "
-        f"down {added_down:.3f} ms (set {down_ms})"
+        f"down {added_down:.3f} ms (set {down_ms}); median error against the schedule "
+        f"up {err_up / MS:+.3f}, down {err_down / MS:+.3f} ms"
     )
-    assert added_up == pytest.approx(up_ms, abs=1.0)
-    assert added_down == pytest.approx(down_ms, abs=1.0)
-    if jitter_ms:  # the jitter is really there: the spread grows by about σ
-        assert statistics.pstdev(p_down) / MS > 0.5 * jitter_ms
+    assert abs(err_up) <= 1 * MS and abs(err_down) <= 1 * MS
+    if not jitter_ms:
+        assert added_up == pytest.approx(up_ms, abs=1.0)
+        assert added_down == pytest.approx(down_ms, abs=1.0)
+    else:  # the jitter is really there, and it is the schedule's
+        assert statistics.pstdev(sched_down) / MS > 0.5 * jitter_ms
+        assert statistics.correlation(p_down, sched_down) > 0.8
 
 
 def test_bandwidth_within_5_percent_each_way(tmp_path: Path) -> None:
