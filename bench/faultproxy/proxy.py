@@ -52,6 +52,7 @@ HIGH_WATER = 256 * 1024  # queued bytes in one direction before its source is pa
 HIGH_WATER_MAX = 8 << 20
 UNCAPPED_BPS = 125e6  # an uncapped direction's rate when sizing its queue (1 Gbit/s)
 SNIFF_LIMIT = 8192  # bytes of the first request searched for its request line
+DRAIN_NS = 10_000_000_000  # a FIN-cut peer that keeps its half open is closed on after 10 s
 SILENT_POLL_S = 0.25  # how often a silent side is checked for its peer's close
 FLUSH_S = 0.5
 _LINGER0 = struct.pack("ii", 1, 0)
@@ -159,6 +160,7 @@ class Side(asyncio.Protocol):
         self.eof = False
         self.silent = False
         self.silent_since_ns = 0
+        self.draining = False  # FIN sent after a cut: read and drop until the peer closes
         self.discarded = 0
 
     # asyncio callbacks
@@ -168,13 +170,17 @@ class Side(asyncio.Protocol):
             self.proxy.accepted(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.silent:
+        if self.draining:
+            self.discarded += len(data)
+        elif self.silent:
             self._discard(len(data))
         elif self.out is not None:
             self.out.feed(data)
 
     def eof_received(self) -> bool:
         self.eof = True
+        if self.draining:
+            return False  # both halves closed: the orderly end of a FIN cut
         if self.conn is not None:
             self.conn.side_eof(self)
         return True  # keep our half open: the other direction may still be flowing
@@ -211,8 +217,10 @@ class Side(asyncio.Protocol):
             self.pause("silent")
 
     def end(self, mode: str) -> None:
-        """Close this socket: fin (orderly), rst (SO_LINGER 0), silent (keep it open, stop
-        writing to it, read and drop up to the silent window, then stop reading)."""
+        """Close this socket: fin (orderly: our FIN, then read and drop until the peer
+        closes too, so data it was still sending does not draw a reset), rst (SO_LINGER 0),
+        silent (keep it open, stop writing to it, read and drop up to the silent window,
+        then stop reading)."""
         if not self.open or self.transport is None:
             return
         if mode == "silent":
@@ -224,7 +232,20 @@ class Side(asyncio.Protocol):
             with contextlib.suppress(OSError, AttributeError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
             self.transport.abort()
-        else:
+            return
+        if self.eof or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.draining = True
+        self._paused.clear()
+        with contextlib.suppress(OSError, RuntimeError):
+            self.transport.write_eof()
+            self.transport.resume_reading()
+        Timer(self.proxy.loop, time.monotonic_ns() + DRAIN_NS, self._drained)
+
+    def _drained(self) -> None:
+        """A peer that never closes after our FIN is closed on after DRAIN_NS."""
+        if self.open and self.transport is not None:
             self.transport.close()
 
     def peer_gone(self) -> bool:
