@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bench.faultproxy.__main__ import proxy_command
 from bench.faultproxy.profile import NetworkProfile
 from bench.hooks import HookContext, PhaseHook, Target, register
-from bench.plan import REPO, network_profile
+from bench.plan import REPO, network_overrides, network_profile
 from bench.procs import Child, spawn, wait_for_listening
 from core.faultlog import FAULT_EVENTS, FAULT_LOG, read_fault_log
 
@@ -38,9 +38,10 @@ class NetworkHook(PhaseHook):
     order = 80  # outside nginx (50): client → fault proxy → nginx → server
     record_key = "network"
 
-    def __init__(self, profile: NetworkProfile, overrides: dict[str, Any]) -> None:
+    def __init__(self, label: str, profile: NetworkProfile, overrides: dict[str, Any]) -> None:
+        self.label = label
         self.profile = profile
-        self.overrides = overrides if profile.proxy else {}
+        self.overrides = overrides
         self.child: Child | None = None
         self.command: list[str] = []
         self.log_dir: Any = None
@@ -49,13 +50,15 @@ class NetworkHook(PhaseHook):
 
     @classmethod
     def for_phase(cls, plan: PhasePlan, scenario: Scenario) -> NetworkHook | None:
-        if plan.network is None:
+        v = plan.network
+        if v is None:
             return None
-        return cls(network_profile(plan.network, scenario), dict(scenario.network.overrides))
+        return cls(v.name, network_profile(v, scenario), network_overrides(v, scenario))
 
     def config(self) -> dict[str, Any]:
         return {
             "network": {
+                "label": self.label,
                 "profile": self.profile.name,
                 "proxy": self.profile.proxy,
                 "rtt_ms": self.profile.rtt_ms,
@@ -76,7 +79,9 @@ class NetworkHook(PhaseHook):
         )
         host, port = wait_for_listening(self.child, timeout_s=30)
         self.listen = f"{host}:{port}"
-        ctx.out(f"  fault proxy {self.profile.name} (seed {ctx.seed}) at {host}:{port}")
+        ctx.out(
+            f"  fault proxy {self.label} ({self.profile.name}, seed {ctx.seed}) at {host}:{port}"
+        )
         return target.via(self.name, host, port)
 
     def pids(self) -> list[int]:
@@ -89,6 +94,7 @@ class NetworkHook(PhaseHook):
 
     def records(self, ctx: HookContext, target: Target) -> dict[str, Any]:
         rec: dict[str, Any] = {
+            "label": self.label,
             "profile": self.profile.name,
             "proxy": self.profile.proxy,
             "overrides": self.overrides,
@@ -126,4 +132,4 @@ class NetworkHook(PhaseHook):
         return rec
 
     def skipped(self, reason: str) -> dict[str, Any]:
-        return {"profile": self.profile.name, "skipped": reason}
+        return {"label": self.label, "profile": self.profile.name, "skipped": reason}

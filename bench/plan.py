@@ -11,13 +11,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.faultproxy.profile import NetworkProfile, ProfileError, load_profile
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
 from core.runfolder import sanitize_name
-from core.scenario import ProxyVariantSpec, Scenario, ScenarioError
+from core.scenario import NetworkVariantSpec, ProxyVariantSpec, Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the manifest says of server-side figures when the user brought their own server.
@@ -107,8 +108,8 @@ class PhasePlan:
     scenario: Scenario | None = None
     #: The scenario's `[proxy]` variant of this phase (None: the scenario has no [proxy]).
     proxy: ProxyVariantSpec | None = None
-    #: The `[network]` profile of this phase (None: the scenario has no [network]).
-    network: str | None = None
+    #: The `[network]` entry of this phase (None: the scenario has no [network]).
+    network: NetworkVariantSpec | None = None
 
     @property
     def nginx(self) -> ProxyVariant | None:
@@ -150,21 +151,25 @@ def check_proxy(scenario: Scenario) -> None:
 
 
 def check_network(scenario: Scenario) -> None:
-    """Every `[network]` profile must load with the scenario's overrides (named errors)."""
-    for name in scenario.network.profiles:
+    """Every `[network]` profile must load with its overrides (named errors)."""
+    for v in scenario.network.profiles:
         try:
-            network_profile(name, scenario)
+            network_profile(v, scenario)
         except ProfileError as exc:
-            raise ScenarioError(f"{scenario.name}: network: {exc}") from None
+            raise ScenarioError(f"{scenario.name}: network {v.name}: {exc}") from None
 
 
-def network_profile(name: str, scenario: Scenario) -> NetworkProfile:
-    """A `[network]` profile with the scenario's overrides (none for a no-proxy profile:
-    loopback stays the untouched control)."""
-    profile = load_profile(name)
-    if not profile.proxy or not scenario.network.overrides:
-        return profile
-    return load_profile(name, dict(scenario.network.overrides))
+def network_overrides(v: NetworkVariantSpec, scenario: Scenario) -> dict[str, Any]:
+    """The overrides a `[network]` entry runs with: none for a no-proxy profile (loopback
+    stays the untouched control), else the section's with the entry's own over them."""
+    if not load_profile(v.profile).proxy:
+        return {}
+    return scenario.network.overrides_for(v)
+
+
+def network_profile(v: NetworkVariantSpec, scenario: Scenario) -> NetworkProfile:
+    """A `[network]` entry's profile with its overrides applied."""
+    return load_profile(v.profile, network_overrides(v, scenario))
 
 
 def plan_phases(
@@ -177,13 +182,14 @@ def plan_phases(
     check_proxy(scenario)
     check_network(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
-    networks: list[str | None] = list(scenario.network.profiles) or [None]
+    networks: list[NetworkVariantSpec | None] = list(scenario.network.profiles) or [None]
     plans: list[PhasePlan] = []
     for rep in range(1, scenario.repetitions + 1):
         for v in variants:
             sc = scenario if v is None else scenario.for_variant(v)
             for net in networks:
-                group = ".".join(x for x in (scenario.name, v and v.name, net) if x)
+                labels = (scenario.name, v.name if v else None, net.name if net else None)
+                group = ".".join(x for x in labels if x)
                 for arm in arms:
                     plans.append(
                         PhasePlan(

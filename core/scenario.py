@@ -209,6 +209,21 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 @dataclass(frozen=True)
+class NetworkVariantSpec:
+    """One entry of `[network] profiles`: a label (the phase group), the profile it runs
+    and its own overrides (laid over the section's ``set``)."""
+
+    name: str
+    profile: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any] | str:
+        if self.name == self.profile and not self.overrides:
+            return self.name
+        return {"name": self.name, "profile": self.profile, "set": dict(self.overrides)}
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     """`[network]`: run the scenario through the fault proxy (bench.faultproxy), once per
     network profile (bench/networks/<name>.toml)::
@@ -217,18 +232,53 @@ class NetworkSpec:
         profiles = ["loopback", "4g", "tunnel"]   # or: profile = "4g"
         set = { "down.jitter_ms" = 10 }           # overrides for every proxied profile
 
-    Phases are named ``<scenario>[.<variant>].<profile>/<arm>/r<rep>``; ``loopback`` (no
-    proxy) is the control and takes no overrides. The proxy's fault schedule is seeded with
-    the phase seed, so both arms of a repetition meet the same faults. Profile names and
-    override keys are validated by bench (bench.faultproxy.profile) — core does not know
-    the profiles.
+    An entry can be a table — a label, the profile, its own overrides — e.g. an RTT sweep::
+
+        profiles = ["loopback",
+                    { name = "rtt50", profile = "passthrough",
+                      set = { "up.latency_ms" = 25, "down.latency_ms" = 25 } }]
+
+    Phases are named ``<scenario>[.<variant>].<label>/<arm>/r<rep>``; a no-proxy profile
+    (``loopback``) is the control and takes no overrides. The proxy's fault schedule is
+    seeded with the phase seed, so both arms of a repetition meet the same faults. Profile
+    names and override keys are validated by bench (bench.faultproxy.profile) — core does
+    not know the profiles.
     """
 
-    profiles: tuple[str, ...] = ()
+    profiles: tuple[NetworkVariantSpec, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
 
+    def overrides_for(self, v: NetworkVariantSpec) -> dict[str, Any]:
+        """The section's overrides with the entry's own laid over them."""
+        return {**dict(self.overrides), **dict(v.overrides)}
+
     def to_dict(self) -> dict[str, Any]:
-        return {"profiles": list(self.profiles), "set": dict(self.overrides)}
+        return {"profiles": [v.to_dict() for v in self.profiles], "set": dict(self.overrides)}
+
+
+def _overrides(table: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{where} must be a table of profile keys")
+    return tuple(sorted(_flatten(table)))
+
+
+def _network_variant(item: Any, where: str) -> NetworkVariantSpec:
+    if isinstance(item, NetworkVariantSpec):
+        return item
+    if isinstance(item, str):
+        item = {"profile": item}
+    if not isinstance(item, dict) or not isinstance(item.get("profile"), str):
+        raise ScenarioError(f"{where}: a profile name or a table with profile = NAME")
+    unknown = set(item) - {"name", "profile", "set"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    name = item.get("name", item["profile"])
+    for label in (name, item["profile"]):
+        if not isinstance(label, str) or not _LABEL_RE.match(label):
+            raise ScenarioError(f"{where}: a word of letters, digits, - or _, got {label!r}")
+    return NetworkVariantSpec(
+        name, item["profile"], _overrides(item.get("set", {}), f"{where}.set")
+    )
 
 
 def _network_spec(data: Any) -> NetworkSpec:
@@ -244,20 +294,18 @@ def _network_spec(data: Any) -> NetworkSpec:
         )
     if "profile" in data and "profiles" in data:
         raise ScenarioError("network: give profile or profiles, not both")
-    names = [data["profile"]] if "profile" in data else data.get("profiles", [])
-    if not isinstance(names, list | tuple) or not all(
-        isinstance(n, str) and _LABEL_RE.match(n) for n in names
-    ):
-        raise ScenarioError(f"network.profiles: a list of profile names, got {names!r}")
-    dup = sorted({n for n in names if list(names).count(n) > 1})
+    items = [data["profile"]] if "profile" in data else data.get("profiles", [])
+    if not isinstance(items, list | tuple):
+        raise ScenarioError(f"network.profiles: a list of profile names, got {items!r}")
+    variants = tuple(_network_variant(x, f"network.profiles[{i}]") for i, x in enumerate(items))
+    names = [v.name for v in variants]
+    dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ScenarioError(f"network.profiles: duplicate name(s) {', '.join(dup)}")
-    overrides = data.get("set", {})
-    if not isinstance(overrides, dict):
-        raise ScenarioError("network.set must be a table of profile keys")
-    if overrides and not names:
+    overrides = _overrides(data.get("set", {}), "network.set")
+    if overrides and not variants:
         raise ScenarioError("network.set needs profile(s)")
-    return NetworkSpec(tuple(names), tuple(sorted(_flatten(overrides))))
+    return NetworkSpec(variants, overrides)
 
 
 @dataclass(frozen=True)

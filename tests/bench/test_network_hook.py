@@ -25,11 +25,23 @@ def scenario(**network):
 
 
 def test_network_section_parses_and_round_trips() -> None:
-    s = scenario(profiles=["loopback", "4g"], set={"down": {"latency_ms": 80}, "tcp.rto_ms": 300})
-    assert s.network.profiles == ("loopback", "4g")
+    rtt = {"name": "rtt50", "profile": "passthrough", "set": {"up.latency_ms": 25}}
+    s = scenario(
+        profiles=["loopback", "4g", rtt], set={"down": {"latency_ms": 80}, "tcp.rto_ms": 300}
+    )
+    assert [(v.name, v.profile) for v in s.network.profiles] == [
+        ("loopback", "loopback"),
+        ("4g", "4g"),
+        ("rtt50", "passthrough"),
+    ]
     assert dict(s.network.overrides) == {"down.latency_ms": 80, "tcp.rto_ms": 300}
+    assert s.network.overrides_for(s.network.profiles[2]) == {
+        "down.latency_ms": 80,
+        "tcp.rto_ms": 300,
+        "up.latency_ms": 25,
+    }
     assert scenario_from_dict(s.to_dict()).network == s.network
-    assert scenario(profile="tunnel").network.profiles == ("tunnel",)
+    assert [v.name for v in scenario(profile="tunnel").network.profiles] == ["tunnel"]
     assert scenario_from_dict({"name": "plain"}).network.profiles == ()
 
 
@@ -39,6 +51,9 @@ def test_network_section_parses_and_round_trips() -> None:
         ({"profile": "4g", "profiles": ["3g"]}, "not both"),
         ({"profiles": "4g"}, "a list of profile names"),
         ({"profiles": ["4g", "4g"]}, "duplicate"),
+        ({"profiles": [{"name": "x"}]}, "a table with profile = NAME"),
+        ({"profiles": [{"profile": "4g", "speed": 1}]}, "unknown field"),
+        ({"profiles": ["4g g"]}, "letters, digits"),
         ({"set": {"down.loss": 0.1}}, "needs profile"),
         ({"profiles": ["4g"], "speed": 3}, "unknown field"),
     ],
@@ -49,18 +64,16 @@ def test_network_section_errors(network: dict, message: str) -> None:
 
 
 def test_phases_per_profile_named_and_checked() -> None:
-    plans = plan_phases(scenario(profiles=["loopback", "4g"]), ARMS)
+    rtt = {"name": "rtt150", "profile": "passthrough", "set": {"down.latency_ms": 75}}
+    plans = plan_phases(scenario(profiles=["loopback", "4g", rtt]), ARMS)
     assert [p.name for p in plans] == [
-        "m.loopback/sse/r1",
-        "m.loopback/ws/r1",
-        "m.4g/sse/r1",
-        "m.4g/ws/r1",
+        f"m.{net}/{arm}/r1" for net in ("loopback", "4g", "rtt150") for arm in ("sse", "ws")
     ]
-    assert [p.network for p in plans] == ["loopback", "loopback", "4g", "4g"]
+    assert [p.network.profile for p in plans] == ["loopback"] * 2 + ["4g"] * 2 + ["passthrough"] * 2
     assert len({p.seed for p in plans}) == 1  # one repetition: both arms, same faults
     with pytest.raises(ScenarioError, match="no network profile '5g'"):
         plan_phases(scenario(profiles=["5g"]), ARMS)
-    with pytest.raises(ScenarioError, match=r"down\.loss: 3 is out of range"):
+    with pytest.raises(ScenarioError, match=r"network 4g: .*down\.loss: 3 is out of range"):
         plan_phases(scenario(profiles=["4g"], set={"down.loss": 3}), ARMS)
     # the overrides leave the no-proxy control alone (it would refuse faults)
     plan_phases(scenario(profiles=["loopback"], set={"down.loss": 0.1}), ARMS)
@@ -114,7 +127,13 @@ def test_a_network_run_records_the_faults_and_joins_them(tmp_path: Path) -> None
         rec = ph["network"]
         assert rec["seed"] == ph["seed"]
         if name.startswith("nettiny.loopback"):
-            assert rec == {"profile": "loopback", "proxy": False, "overrides": {}, "seed": 5}
+            assert rec == {
+                "label": "loopback",
+                "profile": "loopback",
+                "proxy": False,
+                "overrides": {},
+                "seed": 5,
+            }
             continue
         assert rec["profile"] == "passthrough" and rec["stopped_cleanly"]
         assert rec["settings"]["down"]["latency_ms"] == 10
