@@ -14,7 +14,9 @@ only its name: the control phase.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from bench.faultproxy.__main__ import proxy_command
 from bench.faultproxy.profile import NetworkProfile
@@ -28,6 +30,13 @@ if TYPE_CHECKING:
     from core.scenario import Scenario
 
 STOP_GRACE_S = 10.0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @register
@@ -47,13 +56,22 @@ class NetworkHook(PhaseHook):
         self.log_dir: Any = None
         self.listen: str | None = None
         self.upstream: str | None = None
+        self.foreign_url: str | None = None  # the arm's own server, when not a reference one
 
     @classmethod
     def for_phase(cls, plan: PhasePlan, scenario: Scenario) -> NetworkHook | None:
         v = plan.network
         if v is None:
             return None
-        return cls(v.name, network_profile(v, scenario), network_overrides(v, scenario))
+        hook = cls(v.name, network_profile(v, scenario), network_overrides(v, scenario))
+        hook.foreign_url = plan.arm.url
+        return hook
+
+    def unavailable(self) -> str | None:
+        host = urlsplit(self.foreign_url).hostname if self.foreign_url else None
+        if self.profile.proxy and host is not None and not _loopback(host):
+            return f"fault proxy: {self.foreign_url} is not on loopback (it dials loopback only)"
+        return None
 
     def config(self) -> dict[str, Any]:
         return {

@@ -79,6 +79,18 @@ def test_phases_per_profile_named_and_checked() -> None:
     plan_phases(scenario(profiles=["loopback"], set={"down.loss": 0.1}), ARMS)
 
 
+def test_a_foreign_server_off_loopback_skips_the_phase() -> None:
+    from bench.network_hook import NetworkHook
+
+    s = scenario(profiles=["loopback", "4g"])
+    far = [ArmTarget.named("sse", "http://10.1.2.3:8081")]
+    near = [ArmTarget.named("sse", "http://127.0.0.1:8081")]
+    why = [NetworkHook.for_phase(p, s).unavailable() for p in plan_phases(s, far)]
+    assert why[0] is None  # loopback: no proxy, nothing to dial
+    assert "not on loopback" in why[1]
+    assert NetworkHook.for_phase(plan_phases(s, near)[1], s).unavailable() is None
+
+
 def test_set_args_survive_the_command_line() -> None:
     overrides = {
         "cuts": [{"after_s": 0.5, "how": "rst"}],
