@@ -8,5 +8,6 @@ per connection (`core.faultlog`).
 
 Modules: `profile` (network profiles as data, `bench/networks/*.toml`, validated),
 `schedule` (sans-I/O: what happens to which byte when), `proxy` (the asyncio Protocols),
+`timing` (absolute-time timers, the release wheel, the proxy's own lateness),
 `__main__` (``python -m bench.faultproxy``, its own process so its CPU is measured apart).
 """

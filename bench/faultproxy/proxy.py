@@ -13,17 +13,14 @@ than its high-water mark (`high_water`: at least 256 KiB, and room for twice the
 flight on the delayed path) or while the other transport's write buffer is full; that is
 how a slow link slows the sender, as TCP's window would.
 
-Timers: the loop's clock (uvloop's is milliseconds) is not trusted for the instant; every
-due time is an absolute `time.monotonic_ns()` value, and a timer that fires early is
-re-armed. Pieces due within `SLACK_NS` are written at once (half a libuv tick), so the
-median release error is near zero instead of +0.5 ms.
+Timers (`bench.faultproxy.timing`): every due time is an absolute `time.monotonic_ns()`
+value, never the loop's millisecond clock; pieces due within `SLACK_NS` are written at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import socket
 import struct
 import time
@@ -43,11 +40,11 @@ from bench.faultproxy.schedule import (
     admit,
     plan_cuts,
 )
+from bench.faultproxy.timing import SLACK_NS, Lateness, ReleaseWheel, Timer
 from core.faultlog import FaultLogWriter
 
 __all__ = ["FaultProxy"]
 
-SLACK_NS = 500_000
 HIGH_WATER = 256 * 1024  # queued bytes in one direction before its source is paused, at least
 HIGH_WATER_MAX = 8 << 20
 UNCAPPED_BPS = 125e6  # an uncapped direction's rate when sizing its queue (1 Gbit/s)
@@ -57,76 +54,6 @@ SILENT_POLL_S = 0.25  # how often a silent side is checked for its peer's close
 FLUSH_S = 0.5
 _LINGER0 = struct.pack("ii", 1, 0)
 _TCP_CLOSE_STATES = {7, 8, 9}  # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK: the peer closed
-
-
-class Timer:
-    """Call `fn` at absolute monotonic ns `t_ns` (re-armed when the loop fires early)."""
-
-    __slots__ = ("_fn", "_handle", "_loop", "t_ns")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, t_ns: int, fn: Callable[[], Any]):
-        self._loop, self._fn, self.t_ns = loop, fn, t_ns
-        self._handle: asyncio.Handle | None = None
-        self._arm()
-
-    def _arm(self) -> None:
-        delay = (self.t_ns - SLACK_NS // 2 - time.monotonic_ns()) / 1e9
-        self._handle = self._loop.call_later(max(0.0, delay), self._fire)
-
-    def _fire(self) -> None:
-        if self.t_ns - time.monotonic_ns() > SLACK_NS:
-            self._arm()
-            return
-        self._handle = None
-        self._fn()
-
-    @property
-    def pending(self) -> bool:
-        return self._handle is not None
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
-class Lateness:
-    """How late the proxy wrote each scheduled piece against its release time — the
-    proxy's own accuracy, reported in its `stop` line (100 µs buckets up to 1 s). Early
-    writes (within the slack) count as 0."""
-
-    BUCKET_NS = 100_000
-    BUCKETS = 10_000
-
-    def __init__(self) -> None:
-        self.counts = [0] * (self.BUCKETS + 1)
-        self.n = 0
-        self.max_ns = 0
-
-    def add(self, late_ns: int) -> None:
-        if late_ns > self.max_ns:
-            self.max_ns = late_ns
-        self.counts[min(self.BUCKETS, max(0, late_ns) // self.BUCKET_NS)] += 1
-        self.n += 1
-
-    def quantile_ms(self, q: float) -> float | None:
-        """Upper edge of the bucket holding the q-quantile (None without data)."""
-        if not self.n:
-            return None
-        rank, seen = q * self.n, 0
-        for i, c in enumerate(self.counts):
-            seen += c
-            if seen >= rank:
-                return (i + 1) * self.BUCKET_NS / 1e6
-        return self.max_ns / 1e6
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "pieces": self.n,
-            "p50_ms": self.quantile_ms(0.5),
-            "p99_ms": self.quantile_ms(0.99),
-            "max_ms": self.max_ns / 1e6 if self.n else None,
-        }
 
 
 def _request_ids(head: bytes) -> dict[str, Any] | None:
@@ -550,47 +477,6 @@ class Conn:
                 bytes_up=self.up.bytes_out,
                 bytes_down=self.down.bytes_out,
             )
-
-
-class ReleaseWheel:
-    """One timer for every direction's next release, instead of one per direction: under
-    load many releases fall within the same tick and are written in one loop wake-up."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._heap: list[tuple[int, int, Direction]] = []
-        self._seq = 0
-        self._timer: Timer | None = None
-
-    def wake(self, d: Direction, t_ns: int) -> None:
-        """Pump `d` at `t_ns` (unless it is already due to be pumped no later)."""
-        if d.wake_ns is not None and d.wake_ns <= t_ns:
-            return
-        d.wake_ns = t_ns
-        self._seq += 1
-        heapq.heappush(self._heap, (t_ns, self._seq, d))
-        top = self._heap[0][0]
-        if self._timer is None or not self._timer.pending or top < self._timer.t_ns:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = Timer(self.loop, top, self._fire)
-
-    def _fire(self) -> None:
-        horizon = time.monotonic_ns() + SLACK_NS
-        heap = self._heap
-        while heap and heap[0][0] <= horizon:
-            t_ns, _, d = heapq.heappop(heap)
-            if d.wake_ns == t_ns:
-                d.wake_ns = None
-                d.pump()
-        while heap and heap[0][2].wake_ns != heap[0][0]:
-            heapq.heappop(heap)  # stale: that direction was pumped or re-timed since
-        if heap and (self._timer is None or not self._timer.pending):
-            self._timer = Timer(self.loop, heap[0][0], self._fire)
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
 
 
 class FaultProxy:

@@ -218,7 +218,7 @@ def test_admission_in_gaps_and_blackholes() -> None:
 
 
 def test_lateness_quantiles_from_buckets() -> None:
-    from bench.faultproxy.proxy import Lateness
+    from bench.faultproxy.timing import Lateness
 
     lt = Lateness()
     assert lt.summary() == {"pieces": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
