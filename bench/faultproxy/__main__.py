@@ -3,8 +3,9 @@
     python -m bench.faultproxy --listen 127.0.0.1:0 --upstream 127.0.0.1:8081 \\
         --profile 4g --seed 7 --log results/run/network/chat.4g/sse/r1 [--set down.loss=0.02]
 
-Prints ``listening on http://HOST:PORT (faultproxy …)`` once it accepts (the orchestrator
-reads the port from it, as from the servers), writes ``faults.jsonl`` into ``--log``, and
+Prints ``listening on http://HOST:PORT (faultproxy … t0_ns=N …)`` once it accepts (the
+orchestrator reads the port from it, as from the servers; N is the schedule's origin: when it
+started listening, unless ``--t0-ns`` set it), writes ``faults.jsonl`` into ``--log``, and
 stops on SIGTERM / SIGINT (closing every connection, flushing the log). Listens and dials on
 loopback only. Exit 2 with one line for a bad argument or profile.
 """
@@ -18,7 +19,6 @@ import ipaddress
 import json
 import signal
 import sys
-import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -142,13 +142,12 @@ async def serve(args: argparse.Namespace) -> int:
     if not profile.proxy:
         raise ProfileError(f"profile {profile.name!r} means no proxy (proxy = false)")
     log = FaultLogWriter(args.log / FAULT_LOG)
-    proxy = FaultProxy(
-        profile, seed=args.seed, upstream=upstream, log=log, t0_ns=args.t0_ns or time.monotonic_ns()
-    )
+    proxy = FaultProxy(profile, seed=args.seed, upstream=upstream, log=log, t0_ns=args.t0_ns)
     host, port = await proxy.start(*listen)
     print(
         f"listening on http://{host}:{port} (faultproxy profile={profile.name} "
-        f"seed={args.seed} upstream={upstream[0]}:{upstream[1]} log={args.log / FAULT_LOG})",
+        f"seed={args.seed} t0_ns={proxy.t0_ns} upstream={upstream[0]}:{upstream[1]} "
+        f"log={args.log / FAULT_LOG})",
         flush=True,
     )
     stop = asyncio.Event()

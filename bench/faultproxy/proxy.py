@@ -493,7 +493,8 @@ class FaultProxy:
         sniff_ids: bool = True,
     ) -> None:
         self.profile, self.seed, self.upstream, self.log = profile, seed, upstream, log
-        self.t0_ns = t0_ns if t0_ns is not None else time.monotonic_ns()
+        self.t0_ns = t0_ns if t0_ns is not None else time.monotonic_ns()  # re-set in start()
+        self._t0_given = t0_ns is not None
         self.sniff_ids = sniff_ids
         self.timeline = (
             Timeline(profile, seed, self.t0_ns)
@@ -525,6 +526,10 @@ class FaultProxy:
         )
         sock = self.server.sockets[0].getsockname()
         self.listen = (sock[0], int(sock[1]))
+        if not self._t0_given:  # the schedule starts when connections can arrive
+            self.t0_ns = time.monotonic_ns()
+            if self.timeline is not None:
+                self.timeline = Timeline(self.profile, self.seed, self.t0_ns)
         self.log.write(
             "start",
             time.monotonic_ns(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -42,17 +43,19 @@ pytestmark = pytest.mark.timeout(60)
 
 @contextmanager
 def proxy(
-    tmp_path: Path, upstream: int, sets: list[str], *, seed: int = 1, t0_ns: int | None = None
-) -> Iterator[tuple[int, Path]]:
+    tmp_path: Path, upstream: int, sets: list[str], *, seed: int = 1
+) -> Iterator[tuple[int, Path, int]]:
     """The proxy on the `passthrough` profile with `--set` overrides; yields (port, log
-    path). The log is complete once the block exits (the proxy is stopped first)."""
+    path, t0_ns — the schedule's origin, when it began listening, from its announcement).
+    The log is complete once the block exits (the proxy is stopped first)."""
     cmd = proxy_command(
-        f"127.0.0.1:{upstream}", "passthrough", tmp_path / "net", seed=seed, sets=sets, t0_ns=t0_ns
+        f"127.0.0.1:{upstream}", "passthrough", tmp_path / "net", seed=seed, sets=sets
     )
     child = spawn("faultproxy", cmd, log_path=tmp_path / "proxy.log", cwd=REPO)
     try:
         _, port = wait_for_listening(child, timeout_s=20)
-        yield port, tmp_path / "net" / FAULT_LOG
+        t0 = int(re.search(r"t0_ns=(\d+)", (tmp_path / "proxy.log").read_text())[1])
+        yield port, tmp_path / "net" / FAULT_LOG, t0
     finally:
         child.stop(grace_s=5)
 
@@ -102,7 +105,7 @@ def test_added_latency_median_within_1ms_each_way(tmp_path: Path, jitter_ms: flo
 
     async def main():
         server, port = await serve([])
-        with proxy(tmp_path, port, sets) as (pport, _):
+        with proxy(tmp_path, port, sets) as (pport, _, _):
             # 25 ms apart: farther than the jitter reaches, so no frame is held behind another
             direct, through = await echo_side_by_side(port, pport, frames=frames, gap_ms=25)
         server.close()
@@ -133,7 +136,12 @@ def test_added_latency_median_within_1ms_each_way(tmp_path: Path, jitter_ms: flo
         assert added_down == pytest.approx(down_ms, abs=1.0)
     else:  # the jitter is really there, and it is the schedule's
         assert statistics.pstdev(sched_down) / MS > 0.5 * jitter_ms
-        assert statistics.correlation(p_down, sched_down) > 0.8
+        # each frame got its own draw: the per-frame error scatters far less than the jitter
+        # (independent draws would scatter by ~σ·0.95); median absolute deviation, robust to
+        # a frame the loaded machine held up
+        errs = [p - s for p, s in zip(p_down, sched_down, strict=True)]
+        mid = statistics.median(errs)
+        assert statistics.median(abs(e - mid) for e in errs) < 0.2 * jitter_ms * MS
 
 
 def test_bandwidth_within_5_percent_each_way(tmp_path: Path) -> None:
@@ -149,7 +157,7 @@ def test_bandwidth_within_5_percent_each_way(tmp_path: Path) -> None:
             f"down.burst_bytes={burst}",
             f"up.burst_bytes={burst}",
         ]
-        with proxy(tmp_path, port, sets) as (pport, _):
+        with proxy(tmp_path, port, sets) as (pport, _, _):
             bulk = await connect(pport, f"bulk {down_n} 1")
             sink = await connect(pport, f"sink {up_n}")
             sink.transport.write(seeded_bytes(up_n, 2))
@@ -192,7 +200,7 @@ def test_bytes_arrive_unchanged_both_ways(tmp_path: Path, sets: list[str]) -> No
     async def main():
         conns: list[ServerConn] = []
         server, port = await serve(conns)
-        with proxy(tmp_path, port, sets) as (pport, log):
+        with proxy(tmp_path, port, sets) as (pport, log, _):
             bulk = await connect(pport, f"bulk {n} 11")
             sink = await connect(pport, f"sink {n}")
             sink.transport.write(seeded_bytes(n, 12))
@@ -214,7 +222,11 @@ def test_cut_after_time_at_the_instant_and_seen_as_fin_or_rst(tmp_path: Path, ho
     async def main():
         conns: list[ServerConn] = []
         server, port = await serve(conns)
-        with proxy(tmp_path, port, [f'cuts=[{{after_s={after_s}, how="{how}"}}]']) as (pport, log):
+        with proxy(tmp_path, port, [f'cuts=[{{after_s={after_s}, how="{how}"}}]']) as (
+            pport,
+            log,
+            _,
+        ):
             client = await connect(pport, "tick 5 400 16")
             await asyncio.wait_for(client.closed, 5)
             await asyncio.sleep(0.05)
@@ -241,7 +253,7 @@ def test_cut_after_time_at_the_instant_and_seen_as_fin_or_rst(tmp_path: Path, ho
 def test_cut_after_bytes_delivers_exactly_that_many(tmp_path: Path) -> None:
     async def main():
         server, port = await serve([])
-        with proxy(tmp_path, port, ['cuts=[{after_bytes=1000, how="fin"}]']) as (pport, log):
+        with proxy(tmp_path, port, ['cuts=[{after_bytes=1000, how="fin"}]']) as (pport, log, _):
             client = await connect(pport, "tick 2 200 16")
             await asyncio.wait_for(client.closed, 5)
         server.close()
@@ -261,7 +273,7 @@ def test_stalls_hit_the_scheduled_bytes_for_the_scheduled_time(tmp_path: Path) -
 
     async def main():
         server, port = await serve([])
-        with proxy(tmp_path, port, sets, seed=seed) as (pport, log):
+        with proxy(tmp_path, port, sets, seed=seed) as (pport, log, _):
             client = await connect(pport, f"tick 40 40 {size}")
             await asyncio.sleep(40 * 0.04 + 1.0)
             client.transport.close()
@@ -298,12 +310,11 @@ def test_blackhole_stops_both_ways_without_closing(tmp_path: Path, recovery: str
     async def main():
         conns: list[ServerConn] = []
         server, port = await serve(conns)
-        t0 = time.monotonic_ns()
         sets = [
             f"blackholes={{first_at_s={start_s}, duration_s={dur_s}, interval_s=100, "
             f'recovery="{recovery}"}}'
         ]
-        with proxy(tmp_path, port, sets, t0_ns=t0) as (pport, log):
+        with proxy(tmp_path, port, sets) as (pport, log, t0):
             ticks = await connect(pport, f"tick {period_ms} 300 16")
             await asyncio.sleep(start_s + 0.1 - (time.monotonic_ns() - t0) / S)
             late = await connect(pport, "echo")  # a new connection inside the blackhole
@@ -348,12 +359,11 @@ def test_handover_cuts_all_then_refuses_then_works(tmp_path: Path) -> None:
     async def main():
         conns: list[ServerConn] = []
         server, port = await serve(conns)
-        t0 = time.monotonic_ns()
         sets = [
             f'handover={{first_at_s={at_s}, gap_s={gap_s}, interval_s=100, client="rst", '
             'server="fin", new_connections="refuse"}'
         ]
-        with proxy(tmp_path, port, sets, t0_ns=t0) as (pport, log):
+        with proxy(tmp_path, port, sets) as (pport, log, t0):
             a = await connect(pport, "tick 5 400 16")
             b = await connect(pport, "tick 5 400 16")
             await asyncio.sleep(at_s + 0.15 - (time.monotonic_ns() - t0) / S)
@@ -397,7 +407,7 @@ def test_silent_side_gets_nothing_and_its_close_is_noticed(tmp_path: Path) -> No
             'cuts=[{after_s=0.3, client="fin", server="silent"}]',
             "tcp.silent_window_bytes=1000",
         ]
-        with proxy(tmp_path, port, sets) as (pport, log):
+        with proxy(tmp_path, port, sets) as (pport, log, _):
             client = await connect(pport, "tick 2 1000 16")
             await asyncio.wait_for(client.closed, 5)
             await asyncio.sleep(0.6)
