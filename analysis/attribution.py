@@ -46,11 +46,13 @@ def phase_log_rows(
 ) -> list[dict]:
     """The rows of every phase's ``<record>.logs.<log>`` file (a run-relative path in the
     manifest's phase entry), read with `read` and tagged with the ``phase``. A phase
-    without that file, or an unreadable one, adds nothing."""
+    without that file, or an unreadable one, adds nothing. `manifest` is the JSON document
+    or a typed Manifest (its ``raw``)."""
     rows: list[dict] = []
     if run_dir is None:
         return rows
-    for ph in manifest.get("phases") or []:
+    doc = getattr(manifest, "raw", manifest)  # a typed analysis.manifest.Manifest, or the JSON
+    for ph in doc.get("phases") or []:
         if not isinstance(ph, Mapping):
             continue
         rel = ((ph.get(record) or {}).get("logs") or {}).get(log)

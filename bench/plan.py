@@ -120,8 +120,18 @@ class PhasePlan:
 
     @property
     def group(self) -> str:
-        """The analysis scenario: "<scenario>[.<variant>][.<network profile>]"."""
-        return self.name.split("/", 1)[0]
+        """The analysis group: "<scenario>" or "<scenario>.<variant>" (built, never parsed
+        back from the name: records carry scenario / variant as columns)."""
+        assert self.scenario is not None, "plan_phases sets every phase's scenario"
+        name = self.scenario.name
+        return name if self.variant is None else f"{name}.{self.variant}"
+
+    @property
+    def variant(self) -> str | None:
+        """The phase's configuration label: its `[proxy]` variant, its `[network]` entry,
+        or both joined by "." (None: neither)."""
+        labels = [x.name for x in (self.proxy, self.network) if x is not None]
+        return ".".join(labels) or None
 
     @property
     def stem(self) -> str:
@@ -175,10 +185,10 @@ def network_profile(v: NetworkVariantSpec, scenario: Scenario) -> NetworkProfile
 def plan_phases(
     scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
 ) -> list[PhasePlan]:
-    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
-    variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
-    named ``<scenario>.<variant>/<arm>/r<rep>``. With `[network]` profiles, likewise within
-    each variant: ``<scenario>[.<variant>].<profile>/<arm>/r<rep>``."""
+    """Repetitions outermost, arms interleaved inside: A B A B (docs/methodology.md). With
+    `[proxy]` variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …),
+    phases named ``<scenario>.<variant>/<arm>/r<rep>``. With `[network]` entries, likewise
+    within each variant: ``<scenario>[.<variant>].<network label>/<arm>/r<rep>``."""
     check_proxy(scenario)
     check_network(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]

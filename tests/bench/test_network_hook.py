@@ -160,6 +160,8 @@ def test_a_network_run_records_the_faults_and_joins_them(tmp_path: Path) -> None
     assert set(json.loads((run / "network.json").read_text())) == set(phases)
     # the join: every cut lands on the client's connection, closed when the cut happened
     data = load_run(run)
+    # the analysis groups by network entry, as by proxy variant (records carry it)
+    assert set(data.streams["group"]) == {"nettiny.loopback", "nettiny.passthrough"}
     rows = fault_rows_of_run(data.manifest, data.path)
     faults = connection_faults(data.connections, data.streams, rows)
     assert faults["conn_uid"].notna().all()
