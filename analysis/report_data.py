@@ -52,6 +52,9 @@ class Report:
     figures: list[str] = field(default_factory=list)
     #: Section keys rendered so far (report.render_section appends).
     sections: list[str] = field(default_factory=list)
+    #: Link to the methodology from the report's folder (None: the repository's
+    #: docs/methodology.md, relative to ``out_dir``; a published folder has its own copy).
+    methods_href: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
