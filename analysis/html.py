@@ -52,8 +52,9 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 img { max-width: 100%; height: auto; }
 figure { margin: 1rem 0 1.6rem; }
 figcaption { color: var(--muted); font-size: .9rem; max-width: 75ch; margin-top: .3rem; }
-section.part-summary ol li img { max-width: min(100%, 520px); display: block;
-  margin: .3rem 0 1rem; }
+section.part-summary ol { display: grid; gap: .5rem 1.5rem; padding-left: 1.2rem;
+  grid-template-columns: repeat(auto-fill, minmax(min(100%, 460px), 1fr)); }
+section.part-summary ol li img { display: block; margin: .3rem 0 1rem; }
 section.part-summary ul li { margin: .35rem 0; }
 """
 

@@ -114,6 +114,19 @@ def test_report_files_and_every_figure(built: Path) -> None:
     assert md.index("## Summary") < md.index("## Latency") < md.index("## Methods")
 
 
+def test_report_html_opens_in_chromium_images_load_nothing_overflows(built: Path) -> None:
+    from tests.analysis.pagecheck import browser_available, check_pages
+
+    ok, why = browser_available()
+    if not ok:
+        pytest.skip(why)
+    for width in (1280, 700):
+        (page,) = check_pages(built / "report.html", follow=False, width=width)
+        assert page.images >= len(figure_names(SYNTH_SECTIONS)) and not page.broken_images
+        assert page.overflow_px <= 0, (width, page.overflow_px)
+        assert not page.external_assets
+
+
 def test_report_numbers_equal_the_raw_rows(built: Path) -> None:
     """TTFT and E2E medians recomputed from the parquet part files appear in report.md,
     and summary.json holds the same values."""
