@@ -185,11 +185,14 @@ def _write_tables(rep: RP.Report, folder: Path) -> list[Path]:
     return written
 
 
-def _publish_run(source: Path, slug: str, out: Path, profile: str, n_boot: int) -> PublishedRun:
+def _publish_run(
+    source: Path, slug: str, out: Path, profile: str, n_boot: int, notes: Sequence[str]
+) -> PublishedRun:
     folder = out / "runs" / slug
     data: RunData = load_run(source)
     rep = RP.load(data, folder, profile=profile, n_boot=n_boot)
     rep.methods_href = "../../methodology.md"
+    rep.notes = list(notes)
     RP.full_report(rep)
     shutil.copyfile(source / "manifest.json", folder / "manifest.json")
     _write_tables(rep, folder)
@@ -238,7 +241,7 @@ def _claims_table(runs: Sequence[PublishedRun]) -> str:
     return md_table(["claim", *(_label(i) for i, r in enumerate(runs))], rows)
 
 
-def _index_md(runs: Sequence[PublishedRun]) -> str:
+def _index_md(runs: Sequence[PublishedRun], notes: Sequence[str]) -> str:
     many = len(runs) > 1
     lines = [
         "# SSE vs WebSocket — published results",
@@ -251,6 +254,7 @@ def _index_md(runs: Sequence[PublishedRun]) -> str:
         "## Runs",
         "",
         _runs_table(runs),
+        *(["", *(f"- Noted when published: {n}" for n in notes)] if notes else []),
         "",
         "## Claims" + (", side by side" if many else ""),
         "",
@@ -298,9 +302,12 @@ def publish(
     force: bool = False,
     profile: str = RP.DEFAULT_PROFILE,
     n_boot: int = 1000,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Publish ``runs`` into ``out`` (see the module docstring). PublishError before
-    anything is written when a run or the output folder cannot be used."""
+    """Publish ``runs`` into ``out`` (see the module docstring); ``notes`` (what the
+    publisher knows of the conditions, e.g. the machine's load) go on every page's
+    conditions. PublishError before anything is written when a run or the output folder
+    cannot be used."""
     out = Path(out)
     folders = _check_runs(runs)
     _check_out(out, force)
@@ -310,12 +317,12 @@ def publish(
     before = {p for p in out.rglob("*") if p.is_file()}
     _methods(out)  # first: the run pages link to it
     published = [
-        _publish_run(f, slug, out, profile, n_boot)
+        _publish_run(f, slug, out, profile, n_boot, notes)
         for f, slug in zip(folders, _slugs(folders), strict=True)
     ]
     if len(published) > 1:
         _compare_csv(published, out / "compare.csv")
-    index_md = _index_md(published)
+    index_md = _index_md(published, notes)
     (out / "index.md").write_text(index_md, encoding="utf-8")
     write_page(out / "index.html", index_md, "SSE vs WebSocket — published results")
     written = sorted(
@@ -323,6 +330,7 @@ def publish(
     )
     info = {
         "generated_by": "ssevsws publish",
+        "notes": list(notes),
         "runs": [
             {"slug": r.slug, "run_id": r.report.data.run_id, "source": str(r.source)}
             for r in published

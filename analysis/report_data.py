@@ -56,6 +56,9 @@ class Report:
     #: Link to the methodology from the report's folder (None: the repository's
     #: docs/methodology.md, relative to ``out_dir``; a published folder has its own copy).
     methods_href: str | None = None
+    #: What the publisher noted about the conditions (e.g. the machine's load average
+    #: while the run ran), shown with the conditions in the summary.
+    notes: list[str] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

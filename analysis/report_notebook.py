@@ -1,4 +1,4 @@
-"""Run the thin notebooks headless (nbclient) and export them (nbconvert) — `ssevsws report`
+"""Run the thin notebooks headless (nbclient) and turn what they write into pages — `ssevsws report`
 and `ssevsws compare` end here.
 
 Parameters are injected by replacing the source of the cell tagged ``parameters`` (as

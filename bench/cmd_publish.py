@@ -26,7 +26,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         info = publish(
-            args.runs, args.out, force=args.force, profile=args.profile, n_boot=args.n_boot
+            args.runs,
+            args.out,
+            force=args.force,
+            profile=args.profile,
+            n_boot=args.n_boot,
+            notes=args.note,
         )
     except PublishError as exc:
         print(f"ssevsws: {exc}", file=sys.stderr)
@@ -56,4 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="usage profile for the cost part")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a fact about the conditions to print with them (repeatable), e.g. the "
+        "machine's load average while the runs ran",
+    )
     p.set_defaults(func=cmd_publish)

@@ -229,7 +229,9 @@ def _conditions(rep: Report) -> str:
         f"- **Machine**: {host}; the load generator, the servers and the sampler shared it "
         f"(run started {when} UTC, git {m.git.sha7 or '?'}"
         f"{', uncommitted changes' if m.git.dirty else ''}). Other load on the machine was "
-        "not recorded; the load generator's own CPU is (headline tables, pitfall 6).",
+        "not recorded by the run; the load generator's own CPU is (headline tables, "
+        "pitfall 6).",
+        *(f"- **Noted when published**: {n}" for n in rep.notes),
         "- **Load** (each scenario on every arm, repetitions interleaved A B A B):",
         "",
         md_table(

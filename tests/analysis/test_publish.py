@@ -39,7 +39,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     modify_manifest(b, other_machine)
     out = tmp_path_factory.mktemp("pub") / "site"
-    assert main(["publish", str(a), str(b), "--out", str(out), "--n-boot", "50"]) == 0
+    note = "machine load average 1.5 before, 2.5 after"
+    assert (
+        main(["publish", str(a), str(b), "--out", str(out), "--n-boot", "50", "--note", note]) == 0
+    )
     return out
 
 
@@ -66,6 +69,10 @@ def test_the_index_compares_the_runs_side_by_side(site: Path) -> None:
     a = "20260101T000000Z_suite_abc1234"
     assert f"| run A | [{a}](runs/{a}/report.html)" in md
     assert "Other CPU 8 cores" in md  # the second machine
+    note = "Noted when published: machine load average 1.5 before, 2.5 after"
+    assert note in md
+    for run in (site / "runs").iterdir():  # and with every run's conditions
+        assert f"**{note.replace(':', '**:', 1)}" in (run / "report.md").read_text()
     assert "| claim | run A | run B |" in md
     # the WS arm's TTFT p50, 310 ms in A and 330 ms in B: B ÷ A = 1.065
     chat = md[md.index("### Scenario `chat`") :]
