@@ -604,9 +604,11 @@ def ramp(
     return pd.DataFrame(rows, columns=cols)
 
 
-#: Outcomes a stream's SLO is not judged on: the user abandoned it (cancelled) or the load
-#: generator stopped the user mid-stream (stopped) — neither is a miss of the system.
-SLO_NOT_JUDGED = ("cancelled", "stopped")
+#: Outcomes that end a stream for reasons outside the system under test: the user abandoned
+#: it (cancelled) or the load generator stopped the user at the end of a phase (stopped).
+#: Such a stream is judged on what it delivered before it ended — never a miss for not
+#: finishing — and not judged at all when it ended before its first token.
+ENDED_BY_CLIENT = ("cancelled", "stopped")
 
 
 def slo_attainment(
@@ -618,21 +620,23 @@ def slo_attainment(
     ttft_over_schedule_ms: float | None = None,
     tpot_over_schedule_ms: float | None = None,
 ) -> pd.DataFrame:
-    """Share of the judged streams per group (every outcome but `SLO_NOT_JUDGED`) that
-    finished ok within the SLO (input: `stream_metrics`).
+    """Share of the judged streams per group that met the SLO (input: `stream_metrics`).
 
-    Limits: TTFT ≤ ``slo_ttft_ms`` and TPOT ≤ ``slo_tpot_ms``; with the ``…_over_schedule``
-    headroom given, a stream whose own schedule is recorded (``ttft_ms_sched``,
-    ``gap_ms_sched``) is held to that schedule plus the headroom instead, so a scenario
-    that asks for a 2 s first token is not a miss by design. Columns: ``<by…>, streams``
-    (judged), ``slo_ok``, ``slo_attainment``.
+    A stream meets it when it finished ok — or ended by the client (`ENDED_BY_CLIENT`)
+    after its first token — with TTFT ≤ ``slo_ttft_ms`` and TPOT ≤ ``slo_tpot_ms`` over the
+    tokens it received. With the ``…_over_schedule`` headroom given, a stream whose own
+    schedule is recorded (``ttft_ms_sched``, ``gap_ms_sched``) is held to that schedule
+    plus the headroom instead, so a scenario that asks for a 2 s first token is not a miss
+    by design. Columns: ``<by…>, streams`` (judged), ``slo_ok``, ``slo_attainment``.
     """
     keys = group_keys(by)
     if stream_frame is None or stream_frame.empty:
         return pd.DataFrame(columns=[*keys, "streams", "slo_ok", "slo_attainment"])
     outcome = stream_frame["outcome"].astype(object)
-    judged = ~outcome.isin(SLO_NOT_JUDGED).to_numpy(dtype=bool)
-    ok = (outcome == "ok").to_numpy(dtype=bool)
+    by_client = outcome.isin(ENDED_BY_CLIENT).to_numpy(dtype=bool)
+    started = np.isfinite(stream_frame["ttft_ms"].to_numpy(dtype=np.float64))
+    judged = ~by_client | started
+    ok = (outcome == "ok").to_numpy(dtype=bool) | (by_client & started)
     n = column(stream_frame, "n_received").to_numpy(dtype=np.float64, na_value=0)
     ttft_limit = np.full(len(stream_frame), slo_ttft_ms, dtype=np.float64)
     tpot_limit = np.full(len(stream_frame), slo_tpot_ms, dtype=np.float64)

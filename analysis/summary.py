@@ -17,10 +17,11 @@ in docs/methodology.md, "Metrics"):
     the median (ITL and delivery: cluster bootstrap over streams). ``n == 0`` means not
     measured in this run. TTFT/ITL/TPOT/E2E use streams with at least one content token.
 ``slo_attainment``
-    share of the judged streams (all but cancelled / stopped ones) that finished ok with
-    TTFT ≤ their scheduled TTFT + ``slo.ttft_over_schedule_ms`` and TPOT ≤ their scheduled
-    gap + ``slo.tpot_over_schedule_ms`` (``slo.ttft_ms`` / ``slo.tpot_ms`` for a stream
-    without a recorded schedule).
+    share of the streams that finished ok (or were cancelled / stopped by the client after
+    their first token: judged on what they delivered) with TTFT ≤ their scheduled TTFT +
+    ``slo.ttft_over_schedule_ms`` and TPOT ≤ their scheduled gap +
+    ``slo.tpot_over_schedule_ms`` (``slo.ttft_ms`` / ``slo.tpot_ms`` for a stream without a
+    recorded schedule); analysis.metrics.slo_attainment.
 ``tokens``, ``tokens_per_s``
     content tokens received; tokens per second summed over phases ÷ their spans.
 ``integrity``, ``bytes``, ``connections``

@@ -81,6 +81,13 @@ METRICS: tuple[Metric, ...] = (
         optional=True,
     ),
     Metric(
+        "stopped_streams",
+        "streams stopped by the load generator",
+        lambda a: a.outcome("stopped") or None,
+        "{:.0f}",
+        optional=True,
+    ),
+    Metric(
         "e2e_cancelled_p50_ms",
         "E2E p50 ms (cancelled)",
         _d("e2e_cancelled_ms", "p50"),
@@ -245,9 +252,11 @@ NOTE = (
     "reason: too few samples for that percentile (no p95 below 72 samples, no p99 below "
     "368), a memory fit that does not explain its samples or spans too few connections, "
     "fewer than 20 streams for a share, a negative figure, a ratio whose CI spans more "
-    "than a factor 2. E2E is over completed streams; cancelled ones are counted apart. "
+    "than a factor 2. E2E is over completed streams; cancelled and stopped ones are "
+    "counted apart. "
     "SLO: TTFT ≤ the stream's scheduled TTFT + 700 ms and TPOT ≤ its scheduled gap + 30 ms "
-    "(cancelled streams not judged). Ratios = SSE ÷ arm, medians with 95 % bootstrap CI. "
+    "(a stream cancelled or stopped by the client is judged on what it delivered). "
+    "Ratios = SSE ÷ arm, medians with 95 % bootstrap CI. "
     'Rules: docs/methodology.md, "Validity rules".'
 )
 

@@ -143,6 +143,30 @@ def test_slo_attainment_follows_each_scenarios_own_schedule() -> None:
     assert few.slo_attainment is None and few.invalid["slo_attainment"] == "n=10 < 20"
 
 
+def test_streams_the_client_ended_are_judged_on_what_they_delivered() -> None:
+    """idle-hold's answers outlast its phase: the load generator stops every stream after a
+    few tokens. On schedule so far → within the SLO; stopped before the first token → not
+    judged; a late first token is still a miss."""
+    fr = _schedule_run(2000, 3000, 2002, 3000, 30)
+    st = fr["streams"]
+    st["outcome"] = "stopped"
+    s = summarize(fr, n_boot=20)
+    assert s.arm("chat", "sse").slo_attainment == 1.0
+    assert s.arm("chat", "sse").e2e_ms.n == 0  # no completed stream: no E2E to publish
+    table = format_summary_table(s)
+    assert "streams stopped by the load generator" in table
+    late = _schedule_run(2000, 3000, 2800, 3000, 30)
+    late["streams"]["outcome"] = "stopped"
+    assert summarize(late, n_boot=20).arm("chat", "sse").slo_attainment == 0.0
+    before_first = _schedule_run(2000, 3000, 2002, 3000, 30)
+    st = before_first["streams"]
+    st.loc[st.index[:10], ["outcome", "t_first_ns", "t_last_ns"]] = ["stopped", None, None]
+    st.loc[st.index[:10], "n_received"] = 0
+    st.loc[st.index[10:15], "outcome"] = "error"  # the system's failures stay misses
+    arm = summarize(before_first, n_boot=20).arm("chat", "sse")
+    assert arm.slo_attainment == pytest.approx(15 / 20)  # 10 not judged, 5 errors of 20
+
+
 def test_cancelled_streams_are_not_slo_misses_and_have_their_own_e2e() -> None:
     fr = _schedule_run(300, 20, 300, 20, 40)
     st = fr["streams"]
