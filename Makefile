@@ -63,7 +63,8 @@ bench: setup
 # (~10 min) into $(SAMPLE_RUNS), then published into results/sample (index.html,
 # runs/<run>/report.html with figures, tables/*.csv, summary.json, manifest.json, the
 # methodology page) with the machine's load average before and after the run noted.
-# Replaces what the previous sample publish wrote; results/sample/perf/ is left alone.
+# Replaces what the previous sample publish wrote; other folders there (perf/, faultproxy/)
+# are left alone.
 SAMPLE_RUNS ?= results/sample-runs
 sample: setup
 	@before="$$(cut -d' ' -f1-3 /proc/loadavg)"; \
