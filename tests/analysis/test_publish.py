@@ -157,3 +157,15 @@ def test_a_published_run_is_a_run_folder_for_cost(tmp_path: Path, capsys) -> Non
     )
     text = capsys.readouterr().out
     assert "usage measured in scenario 'chat' (summary)" in text
+
+
+@needs_browser
+def test_the_committed_sample_opens_in_chromium() -> None:
+    """results/sample as committed (`make sample` regenerates it) is a published folder
+    whose pages, links and images all work from the disk."""
+    sample = Path(__file__).resolve().parents[2] / "results" / "sample"
+    pages = check_pages(sample / "index.html")
+    assert {p.path.name for p in pages} == {"index.html", "methodology.html", "report.html"}
+    for p in pages:
+        assert not (p.broken_images or p.broken_links or p.external_assets), p
+        assert p.overflow_px <= 0, p
