@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
+from servers.access import TOKEN_ENV
 from servers.config import KINDS, ServerConfig, is_loopback
+
+_DEFAULTS = ServerConfig(kind="sse")
 
 
 def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
-        value = kind(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
         return value
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
+    d = _DEFAULTS
     p = argparse.ArgumentParser(
         prog="python -m servers",
         description="Twin reference servers for SSE vs WebSocket streaming",
@@ -52,6 +61,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+
+    t = p.add_argument_group("timeouts (seconds, 0 = off; closes counted on /metrics by reason)")
+    t.add_argument(
+        "--send-timeout-s",
+        type=_non_negative(float),
+        default=d.send_timeout_s,
+        help="abort a connection whose peer takes no data for this long while our writes "
+        f"wait (slow consumer; default {d.send_timeout_s:g})",
+    )
+    t.add_argument(
+        "--header-timeout-s",
+        type=_non_negative(float),
+        default=d.header_timeout_s,
+        help="close a connection that has not sent a complete first request head (HTTP or "
+        f"WS upgrade) by then (default {d.header_timeout_s:g})",
+    )
+    t.add_argument(
+        "--idle-timeout-s",
+        type=_non_negative(float),
+        default=d.idle_timeout_s,
+        help="close a connection with nothing in progress (HTTP: between requests; WS: no "
+        f"stream and no client message; close 1001) (default {d.idle_timeout_s:g})",
+    )
+    lim = p.add_argument_group(
+        "limits (0 = none; refusals: HTTP 503/400, WS close 1013/1008, counted by limit)"
+    )
+    lim.add_argument(
+        "--max-streams-per-connection",
+        type=_non_negative(int),
+        default=d.max_streams_per_connection,
+        help="streams running at once on one WS connection "
+        f"(default {d.max_streams_per_connection})",
+    )
+    lim.add_argument(
+        "--max-active-streams",
+        type=_non_negative(int),
+        default=d.max_active_streams,
+        help=f"streams running at once in the server (default {d.max_active_streams})",
+    )
+    lim.add_argument(
+        "--max-planned-tokens",
+        type=_non_negative(int),
+        default=d.max_planned_tokens,
+        help="sum of the planned tokens of the running streams, ~50 bytes each "
+        f"(default {d.max_planned_tokens})",
+    )
+    a = p.add_argument_group("access (refusals: 403 Host/Origin, 401 token, counted by reason)")
+    a.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host name (repeatable; '*' = any); loopback names and the "
+        "bound address are always accepted",
+    )
+    a.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept this Origin, e.g. https://app.example:8443 (repeatable; '*' = any); "
+        "loopback origins and requests without Origin are always accepted",
+    )
+    a.add_argument(
+        "--token",
+        default=None,
+        help=f"require 'Authorization: Bearer TOKEN' on every endpoint but /healthz "
+        f"(default: ${TOKEN_ENV} if set, else none; the environment keeps it out of ps)",
+    )
     return p
 
 
@@ -59,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.allow_remote and not is_loopback(args.host):
         print(
-            f"refusing to bind {args.host!r}: not a loopback address. These benchmark servers "
-            "have no authentication; pass --allow-remote to expose them anyway.",
+            f"refusing to bind {args.host!r}: not a loopback address. Pass --allow-remote to "
+            f"expose the server anyway, with --token (or ${TOKEN_ENV}) and --allow-host.",
             file=sys.stderr,
         )
         return 2
@@ -68,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     cfg = ServerConfig(
         kind=args.kind,
         host=args.host,
@@ -79,6 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop=args.loop,
         allow_remote=args.allow_remote,
         log_level=args.log_level,
+        send_timeout_s=args.send_timeout_s,
+        header_timeout_s=args.header_timeout_s,
+        idle_timeout_s=args.idle_timeout_s,
+        max_streams_per_connection=args.max_streams_per_connection,
+        max_active_streams=args.max_active_streams,
+        max_planned_tokens=args.max_planned_tokens,
+        allow_hosts=tuple(args.allow_host),
+        allow_origins=tuple(args.allow_origin),
+        token=token,
     )
     from servers.run import run
 

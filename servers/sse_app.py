@@ -1,14 +1,20 @@
-"""The SSE server (aiohttp): `GET|POST /v1/stream` → text/event-stream (DESIGN §4).
+"""The SSE server (aiohttp): `GET|POST /v1/stream` → text/event-stream.
 
 Body: `retry: <ms>`, then one `id: <seq>` / `data: <payload>` event per token, `: keepalive`
 comments every heartbeat interval, and `event: done` with the WHOLE stream's count and
 sha256 (also after a resume), then the response ends. `Last-Event-ID: <seq>` resumes at
 seq+1. A cancel ends the body without a done event; drop_after aborts the TCP connection.
+
+Each stream's response carries `X-Cancel-Secret: <random>`; `POST /v1/streams/{id}/cancel`
+must send it back in the same header (servers.endpoints). A stream is admitted against
+the server's limits before its plan is built (servers.limits): refused, 503 or 400 with
+`{"error":...,"limit":...}`.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import Any
 
@@ -17,9 +23,11 @@ from aiohttp.abc import AbstractStreamWriter
 
 from core.schedule import ParamError, StreamParams, StreamPlan, parse_params
 from core.sse import encode_comment, encode_done, encode_retry, encode_token
+from servers import endpoints
 from servers.config import ServerState
 from servers.engine import run_stream
-from servers.http_common import STATE_KEY, make_app, param_error
+from servers.http_common import STATE_KEY, make_app, response
+from servers.limits import LimitExceeded
 from servers.streams import ActiveStream, Outcome
 
 #: Wait for the client (drain) once this much is queued in the transport: aiohttp's own
@@ -87,7 +95,7 @@ async def _read_params(request: web.Request) -> StreamParams:
     raw = await request.read()
     try:
         obj: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: e.g. 10,000 nested "["
         raise ParamError("body", "must be a JSON object") from None
     if not isinstance(obj, dict):
         raise ParamError("body", "must be a JSON object")
@@ -98,10 +106,11 @@ def _last_event_id(request: web.Request, n: int) -> int:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw.strip() == "":
         return -1
-    try:
-        after = int(raw.strip())
-    except ValueError:
-        raise ParamError("Last-Event-ID", f"must be an integer, got {raw[:40]!r}") from None
+    text = raw.strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise ParamError("Last-Event-ID", f"must be an integer, got {raw[:40]!r}")
+    after = int(text)
     if not -1 <= after < n:
         raise ParamError("Last-Event-ID", f"must be between -1 and {n - 1}, got {after}")
     return after
@@ -114,21 +123,37 @@ async def stream(request: web.Request) -> web.StreamResponse:
         params = await _read_params(request)
         after = _last_event_id(request, params.n_tokens)
     except ParamError as exc:
-        return param_error(exc)
+        return response(endpoints.param_error(exc))
+    n = params.n_tokens
+    try:
+        state.admission.admit(n)
+    except LimitExceeded as exc:
+        return response(endpoints.limit_refused(exc))
+    try:
+        return await _stream(request, state, params, after, arrived)
+    finally:
+        state.admission.release(n)
+
+
+async def _stream(
+    request: web.Request, state: ServerState, params: StreamParams, after: int, arrived: int
+) -> web.StreamResponse:
     plan = StreamPlan.build(params)
     start = after + 1
     t0 = arrived if start == 0 else state.registry.resume_t0(plan, after, arrived)
 
     cfg = state.config
+    secret = secrets.token_urlsafe(16)
     headers = {
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
         "X-Stream-Id": str(params.stream),
+        endpoints.CANCEL_SECRET_HEADER: secret,
     }
     if cfg.accel_header:
         headers["X-Accel-Buffering"] = "no"
     resp = web.StreamResponse(headers=headers)
-    handle = ActiveStream(params.stream)
+    handle = ActiveStream(params.stream, secret)
     try:
         writer = await resp.prepare(request)
         retry = encode_retry(cfg.retry_ms)

@@ -12,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
-from servers.http_common import STATE_KEY, make_app
+from servers.http_common import STATE_KEY, make_app, request_guard
 from servers.ws_session import WSSession, WSSink
 
 
@@ -35,16 +35,18 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     state.stats.ws_connections_total += 1
     sink = WSSink(
-        partial(ws.send_frame, opcode=WSMsgType.TEXT), partial(_abort, request), (ConnectionError,)
+        partial(ws.send_frame, opcode=WSMsgType.TEXT),
+        partial(_abort, request),
+        (ConnectionError,),
+        lambda code, reason: ws.close(code=code, message=reason.encode()),
     )
-    session = WSSession(state, sink)
+    session = WSSession(state, sink, request_guard(request))
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 try:
                     await session.on_text(msg.data)
                 except ProtocolError as exc:
-                    state.stats.ws_protocol_errors += 1
                     await session.close()
                     await ws.close(code=exc.code, message=exc.reason.encode())
                     break
