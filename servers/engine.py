@@ -127,6 +127,8 @@ async def run_stream(
     outcome = Outcome.COMPLETED
     try:
         try:
+            if handle.stop_reason is not None:
+                raise asyncio.CancelledError  # stopped before this task first ran
             while seq < n:
                 due = t0 + offs[seq]
                 now = mono()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +66,13 @@ class Server:
             time.sleep(0.05)
 
 
-def start_server(kind: str, *args: str, timeout: float = 15.0) -> Server:
+def start_server(
+    kind: str,
+    *args: str,
+    timeout: float = 15.0,
+    preexec_fn: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
     cmd = [sys.executable, "-m", "servers", kind, "--port", "0", "--host", "127.0.0.1", *args]
     proc = subprocess.Popen(
         cmd,
@@ -74,7 +80,8 @@ def start_server(kind: str, *args: str, timeout: float = 15.0) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        preexec_fn=preexec_fn,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

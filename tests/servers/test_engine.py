@@ -263,3 +263,23 @@ def test_waste_is_due_but_unsent_whoever_notices(how: str) -> None:
     due_by_end = sum(1 for off in plan.offsets if t0 + off <= after)
     assert wasted >= 100, wasted  # the pile-up while the peer did not read is counted
     assert 5 + wasted <= due_by_end  # sent + wasted = due by the stop, never more
+
+
+def test_stop_before_the_task_first_runs_ends_it_at_once() -> None:
+    """A WS client's start and cancel (or its close) can arrive in one read: the stream is
+    stopped before its task ever ran. It must end at once, not run its whole schedule."""
+    state = _state()
+    plan = _plan(tokens=5, ttft_ms=600_000)  # parked for 10 minutes
+
+    async def go() -> tuple[Outcome, ActiveStream, float]:
+        handle = ActiveStream("e")
+        task = asyncio.create_task(run_stream(state, handle, plan, 0, time.monotonic_ns(), sink))
+        handle.stop(Outcome.CANCELLED)  # task not started: nothing to cancel yet
+        t = time.monotonic()
+        outcome = await asyncio.wait_for(task, 2)
+        return outcome, handle, time.monotonic() - t
+
+    sink = FakeSink()
+    outcome, handle, took = asyncio.run(go())
+    assert outcome is Outcome.CANCELLED and handle.sent == 0 and not sink.sent
+    assert took < 0.5 and state.stats.streams_cancelled == 1 and state.stats.tokens_wasted == 0
