@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import resource
 import socket
-import struct
 import time
 
 import pytest
@@ -18,11 +17,17 @@ import requests
 
 from tests.servers.clients import sse_stream, ws_close, ws_connect, ws_read
 from tests.servers.conftest import Server, ServerPool, start_server, stop_server
+from tests.servers.rawclients import (
+    HUGE,
+    closed_by_server,
+    raw_connect,
+    start_never_reading,
+    wait_blocked,
+    wait_counter,
+)
 
 KINDS = ("sse", "ws", "ws-websockets")
 SHORT = ("--send-timeout-s", "1", "--header-timeout-s", "0.5", "--idle-timeout-s", "1")
-#: A stream far bigger than any socket buffer, all due at once: the server blocks on it.
-HUGE = {"seed": 1, "tokens": 100_000, "ttft_ms": 0, "gap_ms": 0}
 
 
 def _short(servers: ServerPool, kind: str) -> Server:
@@ -31,80 +36,6 @@ def _short(servers: ServerPool, kind: str) -> Server:
 
 def _closed(srv: Server, reason: str) -> float:
     return srv.metrics().get(f"ssevsws_connections_closed_total{{reason={reason}}}", 0.0)
-
-
-def _raw(srv: Server, rcvbuf: int | None = None) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf is not None:  # small window: the server's writes block sooner
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.connect(("127.0.0.1", srv.port))
-    return sock
-
-
-def _closed_by_server(sock: socket.socket, within_s: float) -> float:
-    """Seconds until the server closed `sock` (EOF or reset), reading and discarding."""
-    t0 = time.monotonic()
-    sock.settimeout(0.05)
-    while time.monotonic() - t0 < within_s:
-        try:
-            if not sock.recv(1 << 16):
-                return time.monotonic() - t0
-        except TimeoutError:
-            continue
-        except ConnectionError:
-            return time.monotonic() - t0
-    raise AssertionError(f"still open after {within_s} s")
-
-
-def ws_handshake(path: str = "/v1/ws", extra: str = "") -> bytes:
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
-    ).encode()
-
-
-def ws_text_frame(text: str) -> bytes:
-    """A masked client text frame (RFC 6455 §5.2), zero mask: payload unchanged."""
-    data = text.encode()
-    n = len(data)
-    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + struct.pack("!H", n)
-    return head + b"\0\0\0\0" + data
-
-
-def start_never_reading(srv: Server, params: dict[str, object]) -> socket.socket:
-    """Open a stream of `params` whose client never reads a byte of the answer."""
-    sock = _raw(srv, rcvbuf=4096)
-    if srv.kind == "sse":
-        query = "&".join(f"{k}={v}" for k, v in params.items())
-        sock.sendall(f"GET /v1/stream?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    else:
-        sock.sendall(ws_handshake() + ws_text_frame(json.dumps({"type": "start", **params})))
-    return sock
-
-
-def wait_blocked(srv: Server, since: float, timeout: float = 10.0) -> float:
-    """Wait until the server's tokens_sent has moved past `since` and stopped moving (its
-    writes wait on the peer); returns it."""
-    deadline = time.monotonic() + timeout
-    last = -1.0
-    while time.monotonic() < deadline:
-        now = srv.metrics()["ssevsws_tokens_sent_total"]
-        if now == last and now > since:
-            return now
-        last = now
-        time.sleep(0.15)
-    raise AssertionError("the server never blocked")
-
-
-def wait_counter(srv: Server, key: str, above: float, within_s: float) -> float:
-    """Seconds until the /metrics sample `key` exceeds `above` (AssertionError if never)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < within_s:
-        if srv.metrics().get(key, 0.0) > above:
-            return time.monotonic() - t0
-        time.sleep(0.1)
-    raise AssertionError(f"{key} still {above} after {within_s} s")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -120,7 +51,7 @@ def test_slow_consumer_is_cut_after_the_send_timeout(servers: ServerPool, kind: 
         after = srv.wait_idle()
         assert after["ssevsws_streams_active"] == 0
         assert after[key] == before.get(key, 0.0) + 1
-        _closed_by_server(sock, within_s=5)  # what was buffered, then the end
+        closed_by_server(sock, within_s=5)  # what was buffered, then the end
     finally:
         sock.close()
     assert requests.get(srv.http + "/healthz", timeout=5).status_code == 200
@@ -131,10 +62,10 @@ def test_slow_consumer_is_cut_after_the_send_timeout(servers: ServerPool, kind: 
 def test_unfinished_request_head_is_closed(servers: ServerPool, kind: str, sent: bytes) -> None:
     srv = _short(servers, kind)
     before = _closed(srv, "header_timeout")
-    sock = _raw(srv)
+    sock = raw_connect(srv.port)
     try:
         sock.sendall(sent)
-        took = _closed_by_server(sock, within_s=5)
+        took = closed_by_server(sock, within_s=5)
     finally:
         sock.close()
     assert took <= 3, took
@@ -144,12 +75,12 @@ def test_unfinished_request_head_is_closed(servers: ServerPool, kind: str, sent:
 def test_idle_keepalive_connection_is_closed(servers: ServerPool) -> None:
     srv = _short(servers, "sse")
     before = _closed(srv, "idle")
-    sock = _raw(srv)
+    sock = raw_connect(srv.port)
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         sock.settimeout(5)
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        took = _closed_by_server(sock, within_s=5)
+        took = closed_by_server(sock, within_s=5)
     finally:
         sock.close()
     assert 0.5 <= took <= 3, took
@@ -213,7 +144,7 @@ def test_idle_connections_no_longer_lock_out_healthz(kind: str) -> None:
     try:
         for _ in range(80):
             try:
-                socks.append(_raw(srv))
+                socks.append(raw_connect(srv.port))
             except OSError:
                 break
         time.sleep(0.2)  # the server has taken every fd it can
