@@ -64,6 +64,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from core.arms import protocol_of
+
 SAME_WITHIN = 0.05
 C2_CLOSE = 4.0
 ARTICLE_RATIO = 6.0  # same as analysis.cost.ARTICLE_RATIO (kept here: claims is stdlib only)
@@ -166,7 +168,7 @@ def _not_measured(cid: str, why: str) -> dict[str, Any]:
 
 
 def _ws_arms(arms: Mapping[str, Any]) -> list[str]:
-    return [a for a in arms if a == "ws" or a.startswith("ws-")]
+    return [a for a in arms if protocol_of(a) == "ws"]
 
 
 def _same(r: Mapping[str, Any] | None) -> tuple[bool | None, str]:
@@ -666,7 +668,7 @@ def _recovery_claim(
                 f"reconnects {_get(a, 'reconnect', 'reconnects') or 0}, "
                 f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
             )
-            proto = "sse" if arm == "sse" else "ws"
+            proto = protocol_of(arm)
             rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
     if not rec["sse"] or not rec["ws"]:
         return _not_measured(cid, need)

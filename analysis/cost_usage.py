@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.arms import get_arm
+
 #: Hours in a billing month, as AWS and most price lists use (8,760 / 12).
 HOURS_PER_MONTH = 730.0
 #: Bytes in a GB for every GB-denominated meter in this module (2^30).
@@ -37,8 +39,9 @@ PROFILES_DIR = Path(__file__).with_name("profiles")
 
 
 def protocol_of(arm: str) -> str:
-    """Protocol of an arm label: ``ws``, ``ws-websockets``, ``ws-…`` → ``ws``; else ``sse``."""
-    return "ws" if arm == "ws" or arm.startswith("ws-") else "sse"
+    """How an arm's usage is metered, ``sse`` or ``ws``: its ``metering`` in the arm registry
+    (core.arms). An unknown arm is refused (UnknownArm), never guessed from its name."""
+    return str(get_arm(arm).metering)
 
 
 # --------------------------------------------------------------------------- Usage

@@ -1,6 +1,6 @@
 """Report figures: each function takes analysis frames and returns a matplotlib Figure.
 
-One style everywhere: arm colours are fixed (`ARM_COLORS`; other labels get greys in a
+One style everywhere: arm colours are fixed (core.arms; other labels get greys in a
 stable order), CDFs are drawn from 1,001 quantiles (exact shape, cheap for millions of
 points) with the sample count in the legend, and every function given no data returns a
 figure that says "not measured in this run" instead of raising.
@@ -30,15 +30,15 @@ import pandas as pd
 
 from analysis.metrics import OUTCOMES, outcome_counts
 from analysis.stats import finite
+from core.arms import all_arms, is_known, sort_arms
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: Fixed arm colours (Okabe-Ito, colour-blind safe).
-ARM_COLORS: dict[str, str] = {"sse": "#0072B2", "ws": "#D55E00", "ws-websockets": "#009E73"}
+#: Fixed arm colours (Okabe-Ito, colour-blind safe), from the arm registry.
+ARM_COLORS: dict[str, str] = {a.name: a.color for a in all_arms()}
 _OTHER_COLORS = ("#555555", "#999999", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
-ARM_ORDER = ("sse", "ws", "ws-websockets")
 NOT_MEASURED = "not measured in this run"
 FIGSIZE = (7.0, 4.2)
 OUTCOME_COLORS = {
@@ -66,15 +66,15 @@ def _new(figsize: tuple[float, float] = FIGSIZE, ncols: int = 1) -> tuple[Figure
 
 def arm_color(arm: str, arms: Sequence[str] = ()) -> str:
     """The arm's fixed colour; unknown labels get a grey/extra colour by their rank."""
-    if arm in ARM_COLORS:
+    if is_known(arm):
         return ARM_COLORS[arm]
-    others = sorted(a for a in {*arms, arm} if a not in ARM_COLORS)
+    others = sorted(a for a in {*arms, arm} if not is_known(a))
     return _OTHER_COLORS[others.index(arm) % len(_OTHER_COLORS)]
 
 
 def arm_order(arms: Any) -> list[str]:
     arms = [str(a) for a in pd.unique(pd.Series(list(arms), dtype=object).dropna())]
-    return [a for a in ARM_ORDER if a in arms] + sorted(a for a in arms if a not in ARM_ORDER)
+    return sort_arms(arms)
 
 
 def not_measured(title: str, detail: str = "") -> Figure:

@@ -37,6 +37,7 @@ from analysis import plots as P
 from analysis import resources as R
 from analysis.load import RunData, load_run, load_runs
 from analysis.summary import _RATIO_KEYS, _ROWS, _cell, _ratio_cell, summarize
+from core.arms import PROTOCOLS, sort_arms
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -755,13 +756,12 @@ class CostInputs:
 
 def _cost_arms(arms: Iterable[str]) -> list[str]:
     """One SSE and one WS arm, named ``sse``/``ws`` as the pricing pairings expect."""
-    arms = list(arms)
+    ranked = sort_arms(set(arms))
     out = []
-    if "sse" in arms:
-        out.append("sse")
-    ws = [a for a in arms if a == "ws"] or [a for a in arms if a.startswith("ws-")]
-    if ws:
-        out.append(ws[0])
+    for proto in PROTOCOLS:  # the first arm (display order) metered as each protocol
+        mine = [a for a in ranked if K.protocol_of(a) == proto]
+        if mine:
+            out.append(mine[0])
     return out
 
 

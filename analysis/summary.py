@@ -74,6 +74,7 @@ from analysis.stats import (
     repetitions_summary,
     to_jsonable,
 )
+from core.arms import sort_arms
 from core.records import SCHEMA_VERSION
 from core.runfolder import Run
 
@@ -390,7 +391,7 @@ def summarize(
     phases = _phase_rows(f)
     for sc in sorted(by_scenario):
         arms: dict[str, Any] = {}
-        for arm in _arm_order(by_scenario[sc]):
+        for arm in sort_arms(by_scenario[sc]):
             summ, missing = _arm_summary(f, sc, arm, n_boot, seed)
             arms[arm] = summ
             not_measured += [f"{sc}/{arm}/{m}" for m in missing]
@@ -439,11 +440,6 @@ def summarize(
         ),
     }
     return to_jsonable(out)
-
-
-def _arm_order(arms: list[str]) -> list[str]:
-    known = ["sse", "ws", "ws-websockets"]
-    return [a for a in known if a in arms] + sorted(a for a in arms if a not in known)
 
 
 # --------------------------------------------------------------------------- text table

@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.plan import Arm, plan_suite
+    from bench.plan import ArmTarget, plan_suite
     from bench.progress import Progress
     from bench.run import Runner, RunOptions, estimate_s
     from bench.suite import load_suite, resolve_suite_path
@@ -45,7 +45,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not suite.scenarios:
         parser.error(f"suite {suite.name}: no scenario runs the arms asked for")
     first, first_src = suite.scenarios[0]
-    arms = [Arm(a) for a in first.arms]
+    arms = [ArmTarget.named(a) for a in first.arms]
     estimate = estimate_s(plan_suite([s for s, _ in suite.scenarios], arms), first)
     print(
         f"suite {suite.name}: {len(suite.scenarios)} scenarios "

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.scenario import ARM_PROTOCOL, ScenarioError, load_scenario, with_overrides
+from core.arms import PROTOCOLS, arm_names, is_known
+from core.scenario import ScenarioError, load_scenario, with_overrides
 
 RUN_EPILOG = """\
 SCENARIO is a name from loadtests/scenarios/ (e.g. chat, reconnect, ramp) or a path to a
@@ -47,9 +48,9 @@ def _positive_float(text: str) -> float:
 
 def _arms(text: str) -> list[str]:
     arms = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARM_PROTOCOL]
+    unknown = [a for a in arms if not is_known(a)]
     if not arms or unknown:
-        known = ", ".join(ARM_PROTOCOL)
+        known = ", ".join(arm_names())
         raise argparse.ArgumentTypeError(
             f"unknown arm(s) {', '.join(unknown) or '(none)'}; choose from {known}"
         )
@@ -71,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--protocols",
         type=_arms,
         metavar="ARMS",
-        help=f"comma-separated arms to run ({', '.join(ARM_PROTOCOL)}); default: the scenario's",
+        help=f"comma-separated arms to run ({', '.join(arm_names())}); default: the scenario's",
     )
     p.add_argument(
         "--processes", type=_positive_int, metavar="N", help="Locust --processes N (workers)"
@@ -105,7 +106,7 @@ def _check_url(parser: argparse.ArgumentParser, option: str, url: str, schemes: 
 def resolve(args: argparse.Namespace) -> Any:
     """Namespace → bench.run.RunOptions, or parser.error (exit 2) with a clear message."""
     from bench.hostcheck import check_reachable
-    from bench.plan import Arm, resolve_scenario_path
+    from bench.plan import ArmTarget, resolve_scenario_path
     from bench.run import RunOptions
 
     parser: argparse.ArgumentParser = args._parser
@@ -121,8 +122,9 @@ def resolve(args: argparse.Namespace) -> Any:
             "arms": args.protocols,
         }
         if args.sse_url or args.ws_url:
+            # --sse-url / --ws-url drive the arm named after their protocol
             given = {"sse": args.sse_url, "ws": args.ws_url}
-            wanted = args.protocols or [a for a in ("sse", "ws") if given[a]]
+            wanted = args.protocols or [a for a in PROTOCOLS if given[a]]
             missing = [a for a in wanted if not given.get(a)]
             if missing:
                 parser.error(
@@ -147,7 +149,7 @@ def resolve(args: argparse.Namespace) -> Any:
             why = check_reachable(url)
             if why:
                 parser.error(f"{url}: {why}")
-        arms.append(Arm(name, url))
+        arms.append(ArmTarget.named(name, url))
     if scenario.load.ramp_steps and (args.users or args.duration):
         print(
             f"note: {scenario.name} ramps {list(scenario.load.ramp_steps)} users, "

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
+from core.arms import Arm, Protocol, get_arm
 from core.runfolder import sanitize_name
-from core.scenario import ARM_PROTOCOL, ProxyVariantSpec, Scenario, ScenarioError
+from core.scenario import ProxyVariantSpec, Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the manifest says of server-side figures when the user brought their own server.
@@ -28,7 +29,8 @@ PHASE_MARGIN_S = 30.0
 
 
 def loadtests_dir() -> Path:
-    """The loadtests package folder, found without importing it (DESIGN §2 arrows)."""
+    """The loadtests package folder, found without importing it (bench never imports
+    loadtests: docs/architecture.md, the arrows)."""
     with contextlib.suppress(ImportError, ValueError):
         spec = importlib.util.find_spec("loadtests")
         if spec is not None and spec.submodule_search_locations:
@@ -67,15 +69,25 @@ def resolve_scenario_path(arg: str) -> Path:
 
 
 @dataclass(frozen=True)
-class Arm:
-    """One side of the comparison: a reference server kind, or the user's own URL."""
+class ArmTarget:
+    """A registered arm (core.arms) and where this run reaches it: a reference server
+    started for every phase, or the user's own URL."""
 
-    name: str  # sse | ws | ws-websockets
+    arm: Arm
     url: str | None = None  # None: a reference server is started for every phase
 
+    @classmethod
+    def named(cls, name: str, url: str | None = None) -> ArmTarget:
+        """The registry's arm of that name (UnknownArm if there is none)."""
+        return cls(get_arm(name), url)
+
     @property
-    def protocol(self) -> str:
-        return ARM_PROTOCOL[self.name]
+    def name(self) -> str:
+        return self.arm.name
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.arm.protocol
 
     @property
     def reference(self) -> bool:
@@ -86,7 +98,7 @@ class Arm:
 class PhasePlan:
     index: int  # 1-based position in the run
     name: str  # "<scenario>/<arm>/r<rep>"
-    arm: Arm
+    arm: ArmTarget
     rep: int
     seed: int
     #: The scenario this phase runs (a suite mixes several in one run folder); with a
@@ -134,7 +146,9 @@ def check_proxy(scenario: Scenario) -> None:
                 raise ScenarioError(f"{scenario.name}: proxy variant {v.name!r}: {exc}") from None
 
 
-def plan_phases(scenario: Scenario, arms: list[Arm], *, first_index: int = 1) -> list[PhasePlan]:
+def plan_phases(
+    scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
+) -> list[PhasePlan]:
     """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
     variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
     named ``<scenario>.<variant>/<arm>/r<rep>``."""
@@ -160,7 +174,7 @@ def plan_phases(scenario: Scenario, arms: list[Arm], *, first_index: int = 1) ->
     return plans
 
 
-def plan_suite(scenarios: list[Scenario], arms: list[Arm]) -> list[PhasePlan]:
+def plan_suite(scenarios: list[Scenario], arms: list[ArmTarget]) -> list[PhasePlan]:
     """Several scenarios in one run folder: each one's phases A B A B, one after another.
     A scenario whose own arms leave some of `arms` out (proxy-h2: SSE only) runs only its
     own."""
@@ -172,13 +186,17 @@ def plan_suite(scenarios: list[Scenario], arms: list[Arm]) -> list[PhasePlan]:
 
 
 def server_command(arm: str, scenario: Scenario) -> list[str]:
-    """`python -m servers ARM` on loopback, port 0 (announced), the scenario's settings."""
+    """`python -m servers KIND` (the arm's reference server) on loopback, port 0
+    (announced), the scenario's settings."""
+    kind = get_arm(arm).server_kind
+    if kind is None:
+        raise ScenarioError(f"arm {arm!r} has no reference server: give its URL")
     srv = scenario.server
     cmd = [
         sys.executable,
         "-m",
         "servers",
-        arm,
+        kind,
         "--host",
         LOOPBACK,
         "--port",

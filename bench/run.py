@@ -1,16 +1,20 @@
-"""The phase loop behind `ssevsws run`: servers, Locust, sampler, manifest — one run folder.
+"""The phase loop behind `ssevsws run`: servers, hooks, Locust, sampler, manifest — one run folder.
 
-For rep in 1..R, for arm in the scenario's arms (interleaved A B A B, DESIGN pitfall 10):
+For rep in 1..R, for arm in the scenario's arms (interleaved A B A B, so drift in the
+machine hits both arms alike; docs/methodology.md):
 
 1. start that arm's reference server as a fresh subprocess (``python -m servers KIND
    --port 0``; bench never imports servers) and wait for its announced port and /healthz
    — or use the user's own server URL (``--sse-url`` / ``--ws-url``);
-2. write the phase's `PhaseConfig` to ``phases/<phase>.json`` and run Locust headless as a
+2. start the phase's hooks (bench.hooks: nginx in front of the server, later a fault
+   proxy); the client gets the outermost one's address;
+3. write the phase's `PhaseConfig` to ``phases/<phase>.json`` and run Locust headless as a
    subprocess with ``SSEVSWS_PHASE`` pointing at it; its workers write the records;
-3. sample server and Locust processes (bench.sampler) while it runs; bound it by a hard
-   wall-clock timeout (run time + stop timeout + margin);
-4. scrape the reference server's /metrics into server_metrics.json, stop the server;
-5. pause, and wait out a pile of TIME_WAIT sockets before the next phase (pitfall 14).
+4. sample server, hook and Locust processes (bench.sampler) while it runs; bound it by a
+   hard wall-clock timeout (run time + stop timeout + margin);
+5. the hooks' after-load probes (the browser check), then stop the hooks and keep their
+   records; scrape the reference server's /metrics into server_metrics.json, stop it;
+6. pause, and wait out a pile of TIME_WAIT sockets before the next phase.
 
 Every child runs in its own session and is stopped by PID / its own process group. On
 Ctrl-C, SIGTERM or a crash the children are stopped (Locust first, so its workers flush),
@@ -33,25 +37,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.browser import BROWSER_MARK, WAVE_STREAMS, browser_check, with_access
+from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
     TIME_WAIT_MAX_WAIT_S,
     raise_nofile_limit,
     time_wait_count,
 )
-from bench.nginx import (
-    NginxError,
-    NginxProcess,
-    nginx_available,
-    read_access_log,
-    summarize_closes,
-)
-from bench.nginx import summarize_access_log as _access_summary
 from bench.plan import (
     FOREIGN,
     REPO,
-    Arm,
+    ArmTarget,
     PhasePlan,
     child_env,
     locust_command,
@@ -94,7 +90,7 @@ class Terminated(BaseException):
 class RunOptions:
     scenario: Scenario
     scenario_path: Path
-    arms: list[Arm]
+    arms: list[ArmTarget]
     results: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
@@ -111,7 +107,7 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
+def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
     if not arm.reference:
         return {
             "name": arm.name,
@@ -127,7 +123,7 @@ def _arm_manifest(arm: Arm, scenario: Scenario) -> dict[str, Any]:
         "reference_server": True,
         "url": None,  # a fresh loopback port every phase: see phases[].url
         "server": {
-            "kind": arm.name,
+            "kind": arm.arm.server_kind,
             "command": server_command(arm.name, scenario),
             "host": LOOPBACK,
             "heartbeat_s": srv.heartbeat_s,
@@ -160,9 +156,9 @@ class Runner:
         self._holding = False  # a child is being started: hold signals until it is registered
         self._held: int | None = None
         self.failed: list[str] = []
-        self.nginx: NginxProcess | None = None  # the current phase's proxy, if any
-        self.proxy_records: dict[str, Any] = {}  # phase → proxy record (proxy.json)
-        self._nginx_ok: tuple[bool, str] | None = None
+        self.hooks: PhaseHooks | None = None  # the current phase's hooks (bench.hooks)
+        self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
+        self._unavailable: set[str] = set()  # reasons already warned about
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -238,7 +234,7 @@ class Runner:
                     "master": "Locust master of --processes N (bench sampler)",
                     "loadgen": "Locust process running users, seen from outside (bench sampler)",
                     "client": "Locust process sampling itself (loadtests)",
-                    "nginx": "nginx master and worker of a proxy phase (bench sampler)",
+                    **sampler_roles(),
                 },
             },
             "limits": {"nofile": limits, "time_wait_limit": TIME_WAIT_LIMIT},
@@ -286,16 +282,22 @@ class Runner:
         modify_manifest(self.run_dir, apply)
 
     # ------------------------------------------------------------------ children
-    def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> Child:
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Hold SIGINT / SIGTERM while a child is started and registered; raise it after."""
         self._holding = True
         try:
-            child = spawn(name, cmd, log_path=log, env=env, cwd=self.run_dir)
-            self.children.append(child)
+            yield
         finally:
             self._holding = False
         if self._held is not None:
             held, self._held = self._held, None
             self._raise(held)
+
+    def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> Child:
+        with self._starting():
+            child = spawn(name, cmd, log_path=log, env=env, cwd=self.run_dir)
+            self.children.append(child)
         return child
 
     def _stop(self, child: Child, grace_s: float) -> int | None:
@@ -306,7 +308,7 @@ class Runner:
             self.children.remove(child)
         return code
 
-    def _start_server(self, plan: PhasePlan) -> tuple[Child, str, str]:
+    def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
         cmd = server_command(plan.arm.name, _scenario(plan, self.s))
         child = self._spawn(
@@ -316,10 +318,9 @@ class Runner:
             child_env(),
         )
         host, port = wait_for_listening(child, timeout_s=30)
-        base = f"http://{host}:{port}"
-        _wait_http_ok(f"{base}/healthz", timeout_s=20, child=child)
-        url = base if plan.arm.protocol == "sse" else f"ws://{host}:{port}"
-        return child, base, url
+        target = Target(plan.arm.protocol, host, port)
+        _wait_http_ok(f"{target.http_base}/healthz", timeout_s=20, child=child)
+        return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
         assert self.run_dir is not None
@@ -364,18 +365,21 @@ class Runner:
                 self.o.on_phase(event, info)
 
     def _run_phase(self, plan: PhasePlan) -> None:
-        """One phase: target up, config written, Locust run and bounded, figures closed."""
+        """One phase: target up, hooks in the path, config written, Locust run and bounded,
+        hooks' probes, everything stopped, figures closed."""
         assert self.run_dir is not None and self.sampler is not None
-        if plan.nginx is not None and not self._nginx_available():
-            self._skip_phase(plan, f"nginx not available: {self._nginx_why()}")
+        s = _scenario(plan, self.s)
+        hooks = PhaseHooks(phase_hooks(plan, s))
+        why = hooks.unavailable()
+        if why:
+            self._skip_phase(plan, hooks, why)
             return
         tw = self._wait_time_wait()
-        self.current, self._locust_log = plan, None
+        self.current, self._locust_log, self.hooks = plan, None, hooks
         self._add_phase(self._phase_entry(plan, tw))
         self.sampler.set_phase(plan.name, plan.arm.name)
-        server, base, url = self._start_target(plan)
-        cfg_path = self._write_config(plan, url)
-        s = _scenario(plan, self.s)
+        server, base, url = self._start_target(plan, hooks)
+        cfg_path = self._write_config(plan, url, hooks)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
         procs = f", {s.load.processes} processes" if s.load.processes > 1 else ""
         self.o.out(
@@ -395,10 +399,10 @@ class Runner:
         locust, code, timed_out = self._run_locust(plan, cfg_path)
         t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
         extra: dict[str, Any] = {}
-        if self.nginx is not None:
+        if hooks.started:
             self.sampler.sample_once()
-            browser = self._browser_check(plan)  # after the load, through the same nginx
-            extra["proxy"] = self._stop_nginx(plan, browser=browser)
+            hooks.after_load(self._hook_context(plan))  # probes through the same path
+            extra.update(self._stop_hooks(plan))
         if server is not None and base is not None:
             self.sampler.sample_once()  # the server's state at the end of the load
             extra.update(self._scrape(plan, base))
@@ -436,117 +440,68 @@ class Runner:
         )
         self._hook("end", phase=plan.name, index=plan.index, status=status, streams=check["rows"])
 
-    # ------------------------------------------------------------------ nginx (issue 6)
-    def _nginx_available(self) -> bool:
-        if self._nginx_ok is None:
-            self._nginx_ok = nginx_available()
-            if not self._nginx_ok[0]:
-                self._warn(f"proxy phases skipped: {self._nginx_ok[1]}")
-        return self._nginx_ok[0]
+    # ------------------------------------------------------------------ phase hooks
+    def _hook_context(self, plan: PhasePlan) -> HookContext:
+        assert self.run_dir is not None
+        return HookContext(
+            run_dir=self.run_dir,
+            phase=plan.name,
+            stem=plan.stem,
+            arm=plan.arm.name,
+            protocol=plan.arm.protocol,
+            scenario=_scenario(plan, self.s),
+            seed=plan.seed,
+            out=self.o.out,
+            warn=self._warn,
+            probe_marks=self.hooks.probe_marks() if self.hooks else (),
+        )
 
-    def _nginx_why(self) -> str:
-        return self._nginx_ok[1] if self._nginx_ok else "?"
-
-    def _skip_phase(self, plan: PhasePlan, reason: str) -> None:
+    def _skip_phase(self, plan: PhasePlan, hooks: PhaseHooks, reason: str) -> None:
         """Record a phase that did not run (never faked): status skipped + reason."""
+        if reason not in self._unavailable:
+            self._unavailable.add(reason)
+            self._warn(f"phases skipped: {reason}")
         self.o.out(f"[{plan.index}/{len(self.plans)}] {plan.name} SKIPPED: {reason}")
         entry = self._phase_entry(plan, None)
         entry.update(status="skipped", reason=reason, streams=0)
         self._add_phase(entry)
-        self.proxy_records[plan.name] = {"variant": _variant_label(plan), "skipped": reason}
-        self._write_proxy_json()
+        self._write_hook_files(plan, hooks.skipped(reason))
         self._hook("end", phase=plan.name, index=plan.index, status="skipped", streams=0)
 
-    def _start_nginx(self, plan: PhasePlan, host: str, port: int) -> str:
-        """nginx in front of the phase's server; returns the URL Locust uses."""
-        assert self.run_dir is not None and self.sampler is not None
-        variant = plan.nginx
-        assert variant is not None
-        upstream = f"{host}:{port}"
-        sse = plan.arm.protocol == "sse"
-        ng = NginxProcess(
-            variant,
-            upstream_sse=upstream if sse else None,
-            upstream_ws=None if sse else upstream,
-            workdir=self.run_dir / "nginx" / plan.stem,
-        )
-        self._holding = True
-        try:
-            self.nginx = ng.start()
-        finally:
-            self._holding = False
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._raise(held)
-        for pid in ng.pids():
-            self.sampler.watch(pid, "nginx")
-        url = ng.url if sse else ng.ws_url
-        self.o.out(f"  nginx {variant.name} ({variant.description or 'custom'}) at {url}")
-        return url
+    def _watch_hook(self, hook: PhaseHook, pids: list[int]) -> None:
+        if self.sampler is not None:
+            for pid in pids:
+                self.sampler.watch(pid, hook.role)
 
-    def _browser_check(self, plan: PhasePlan) -> dict[str, Any] | None:
-        """C7: a real Chromium opens a wave of EventSources over HTTP/1.1, then over HTTP/2,
-        through this phase's nginx TLS listener (SSE phases of an `http2` variant only)."""
-        ng = self.nginx
-        if ng is None or not ng.variant.http2 or plan.arm.protocol != "sse" or not ng.https_url:
-            return None
-        sc = _scenario(plan, self.s)
-        st = sc.stream
-        params = {"seed": sc.seed, "tokens": st.tokens, "ttft_ms": st.ttft_ms, "gap_ms": st.gap_ms}
-        self.o.out(f"  browser check (C7): {WAVE_STREAMS} EventSources over HTTP/1.1 and HTTP/2")
-        check = browser_check(ng.https_url, params, ng.workdir)
-        if "skipped" in check:
-            self._warn(f"browser check skipped: {check['skipped']}")
-        for label, w in (check.get("waves") or {}).items():
-            if "error" in w:
-                self._warn(f"browser check {label}: {w['error']}")
-            else:
-                self.o.out(
-                    f"    {label}: at most {w['max_open_at_once']} of {w['streams']} open at "
-                    f"once, TTFT p50 first 6 / rest {w['ttft_ms_p50_first']:.0f} / "
-                    f"{w['ttft_ms_p50_rest']:.0f} ms"
-                )
-        return check
-
-    def _stop_nginx(self, plan: PhasePlan, browser: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Stop the phase's nginx (by PID) and return its record for the manifest."""
-        assert self.run_dir is not None
-        ng = self.nginx
-        if ng is None:
+    def _stop_hooks(self, plan: PhasePlan) -> dict[str, Any]:
+        """Stop the phase's hooks (by PID), collect their records into the run-level files;
+        returns the phase entry's share of them (record_key → record)."""
+        hooks = self.hooks
+        if hooks is None:
             return {}
         if self.sampler is not None:
-            for pid in ng.pids():
+            for pid in list(hooks.pids()):
                 self.sampler.unwatch(pid)
-        ng.stop()
-        self.nginx = None
-        rec = ng.record()
-        rec["variant_label"] = _variant_label(plan)
-        rec["config"] = _rel(ng.conf_path, self.run_dir)
-        rec["logs"] = {
-            "error": _rel(ng.error_log, self.run_dir),
-            "access": _rel(ng.access_log, self.run_dir),
-        }
-        rec["server_accel_header"] = _scenario(plan, self.s).server.accel_header
-        rec["server_heartbeat_s"] = _scenario(plan, self.s).server.heartbeat_s
-        rec["log_events"] = ng.log_events()
-        access = read_access_log(ng.access_log)
-        rec["access"] = _access_summary([r for r in access if BROWSER_MARK not in r["target"]])
-        if browser is not None:
-            rec["browser"] = with_access(browser, access)
-            rec["logs"]["browser"] = _rel(ng.workdir / "browser.json", self.run_dir)
-        # who closed which stream, from nginx's side: joined onto the client's connection
-        # records by analysis.load (the client alone sees only an EOF)
-        closes = ng.closes()
-        write_json(ng.workdir, "closes.json", closes)
-        rec["logs"]["closes"] = _rel(ng.workdir / "closes.json", self.run_dir)
-        rec["closes"] = summarize_closes(closes)
-        self.proxy_records[plan.name] = rec
-        self._write_proxy_json()
-        return rec
 
-    def _write_proxy_json(self) -> None:
+        def failed(hook: PhaseHook, exc: BaseException) -> None:
+            text = f"phase {plan.name}: hook {hook.name}: {type(exc).__name__}: {exc}"
+            try:
+                self._warn(text)
+            except OSError:  # the run folder is not writable any more: say it at least
+                self.o.out(f"warning: {text}")
+
+        records = hooks.stop(self._hook_context(plan), failed)
+        self.hooks = None
+        self._write_hook_files(plan, records)
+        return records
+
+    def _write_hook_files(self, plan: PhasePlan, records: dict[str, dict[str, Any]]) -> None:
+        """``<record_key>.json`` in the run folder: phase name → that hook record."""
         assert self.run_dir is not None
-        write_json(self.run_dir, "proxy.json", self.proxy_records)
+        for key, rec in records.items():
+            by_phase = self.hook_files.setdefault(key, {})
+            by_phase[plan.name] = rec
+            write_json(self.run_dir, f"{key}.json", by_phase)
 
     def _phase_entry(self, plan: PhasePlan, time_wait: int | None) -> dict[str, Any]:
         sc = _scenario(plan, self.s)
@@ -573,9 +528,12 @@ class Runner:
             "start_utc": _utc_now(),
         }
 
-    def _start_target(self, plan: PhasePlan) -> tuple[Child | None, str | None, str]:
-        """(server child, its http base, the URL Locust uses): a fresh reference server,
-        or the user's own URL — whose server-side figures are then marked not measured."""
+    def _start_target(
+        self, plan: PhasePlan, hooks: PhaseHooks
+    ) -> tuple[Child | None, str | None, str]:
+        """(server child, its http base, the URL Locust uses): a fresh reference server with
+        the phase's hooks in front of it, or the user's own URL — whose server-side figures
+        are then marked not measured."""
         assert self.run_dir is not None and self.sampler is not None
         if not plan.arm.reference:
             assert plan.arm.url is not None
@@ -583,22 +541,19 @@ class Runner:
             self.server_metrics[plan.name] = {"not_measured": FOREIGN}
             write_json(self.run_dir, "server_metrics.json", self.server_metrics)
             return None, None, plan.arm.url
-        server, base, url = self._start_server(plan)
+        server, base, target = self._start_server(plan)
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
-        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": url}
-        self._update_phase(plan.index, url=url, server=info)
-        if plan.nginx is not None:
-            host, _, port = base.removeprefix("http://").rpartition(":")
-            try:
-                url = self._start_nginx(plan, host, int(port))
-            except NginxError as exc:
-                self._stop(server, grace_s=5)
-                raise NginxError(f"phase {plan.name}: {exc}") from None
-            self._update_phase(plan.index, url=url)
-        return server, base, url
+        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url}
+        self._update_phase(plan.index, url=target.url, server=info)
+        if hooks.hooks:
+            target = hooks.before_load(
+                self._hook_context(plan), target, guard=self._starting, on_pids=self._watch_hook
+            )
+            self._update_phase(plan.index, url=target.url)
+        return server, base, target.url
 
-    def _write_config(self, plan: PhasePlan, url: str) -> Path:
+    def _write_config(self, plan: PhasePlan, url: str, hooks: PhaseHooks) -> Path:
         assert self.run_dir is not None
         cfg = PhaseConfig(
             run_dir=str(self.run_dir),
@@ -609,19 +564,20 @@ class Runner:
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
             reference_server=plan.arm.reference,
-            proxy=(
-                None
-                if plan.proxy is None
-                else {
-                    "variant": plan.proxy.name,
-                    "nginx": None if plan.nginx is None else plan.nginx.record(),
-                }
-            ),
+            proxy=self._proxy_config(plan, hooks),
         )
         path = self.run_dir / "phases" / f"{plan.stem}.json"
         path.parent.mkdir(exist_ok=True)
         cfg.dump(path)
         return path
+
+    @staticmethod
+    def _proxy_config(plan: PhasePlan, hooks: PhaseHooks) -> dict[str, Any] | None:
+        """PhaseConfig.proxy: the [proxy] variant label and what the hooks say of the path."""
+        extra = hooks.config()
+        if plan.proxy is None and not extra:
+            return None
+        return {"variant": _variant_label(plan), **extra}
 
     def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
         """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
@@ -687,18 +643,22 @@ class Runner:
         for child in [c for c in self.children if c.name == "locust"]:
             self.o.out(f"stopping locust (pid {child.pid})")
             self._stop(child, grace_s=15)
-        if self.nginx is not None:
-            self.o.out(f"stopping nginx (pid {self.nginx.pid})")
+        if self.hooks is not None and self.hooks.started:
+            names = ", ".join(h.name for h in self.hooks.started)
+            self.o.out(f"stopping {names} (by PID)")
             try:
-                rec = self._stop_nginx(self.current) if self.current else {}
-                if self.current is not None and rec:
-                    self._update_phase(self.current.index, proxy=rec)
+                if self.current is not None:
+                    recs = self._stop_hooks(self.current)
+                    if recs:
+                        self._update_phase(self.current.index, **recs)
             except Exception:
                 traceback.print_exc()
             finally:
-                if self.nginx is not None:  # _stop_nginx failed before stopping it
-                    self.nginx.stop()
-                    self.nginx = None
+                if self.hooks is not None:  # recording failed before every hook stopped
+                    for h in self.hooks.started:
+                        with contextlib.suppress(Exception):
+                            h.stop()
+                    self.hooks = None
         for child in list(self.children):
             if child.name.endswith("server") and self.current is not None:
                 base = _server_base(child)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan import resolve_scenario_path
+from core.arms import UnknownArm, protocol_of
 from core.scenario import (
-    ARM_PROTOCOL,
     Scenario,
     ScenarioError,
     load_scenario,
@@ -103,8 +103,11 @@ def load_suite(
         overrides.setdefault("repetitions", suite_reps)
         if suite_arms:
             # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit
-            own = {ARM_PROTOCOL.get(a, a) for a in scenario.arms}
-            kept = [a for a in suite_arms if ARM_PROTOCOL.get(a, a) in own]
+            try:
+                own = {protocol_of(a) for a in scenario.arms}
+                kept = [a for a in suite_arms if protocol_of(a) in own]
+            except UnknownArm as exc:
+                raise ScenarioError(f"{path.name}: {exc}") from None
             if not kept:
                 notes.append(
                     f"{scenario.name} left out: it runs {', '.join(scenario.arms)} only, "

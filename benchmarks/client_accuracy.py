@@ -23,7 +23,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = {"sse": "http", "ws": "ws", "ws-websockets": "ws"}
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.arms import all_arms, get_arm  # noqa: E402 - after the path fix-up
+
+#: URL scheme of each protocol's base URL
+SCHEMES = {"sse": "http", "ws": "ws"}
 
 
 def _free_port() -> int:
@@ -41,8 +47,10 @@ def _pin(cpu: int | None):
 
 def start_server(arm: str, cpu: int | None = None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
+    spec = get_arm(arm)
+    server = str(spec.server_kind)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "servers", arm, "--port", str(port), "--host", "127.0.0.1"],
+        [sys.executable, "-m", "servers", server, "--port", str(port), "--host", "127.0.0.1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -54,7 +62,7 @@ def start_server(arm: str, cpu: int | None = None) -> tuple[subprocess.Popen, st
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if "listening on" in line:
-            return proc, f"{ARMS[arm]}://127.0.0.1:{port}"
+            return proc, f"{SCHEMES[spec.protocol]}://127.0.0.1:{port}"
         if not line:
             break
     proc.kill()
@@ -67,7 +75,7 @@ def run_arm(arm: str, url: str, users: int, sessions: int, cpu: int | None = Non
         "-m",
         "loadtests.drive",
         "--protocol",
-        "sse" if arm == "sse" else "ws",
+        get_arm(arm).protocol,
         "--url",
         url,
         "--users",
@@ -110,7 +118,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, action="append", help="concurrent streams (repeat)")
     p.add_argument("--sessions", type=int, default=3)
-    p.add_argument("--arms", default="sse,ws,ws-websockets")
+    p.add_argument("--arms", default=",".join(a.name for a in all_arms() if a.server_kind))
     p.add_argument("--sse-url")
     p.add_argument("--ws-url")
     two = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
@@ -124,7 +132,7 @@ def main() -> int:
     a = p.parse_args()
     users_list = a.users or [1000]
     arms = a.arms.split(",")
-    given = {"sse": a.sse_url, "ws": a.ws_url}
+    given = {"sse": a.sse_url, "ws": a.ws_url}  # the arm named after each protocol
     results = []
     for arm in arms:
         proc = None

@@ -35,7 +35,13 @@ import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("sse", "ws", "ws-websockets")
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.arms import all_arms, get_arm  # noqa: E402 - after the path fix-up
+
+#: Every registered arm with a reference server (core.arms).
+KINDS = tuple(a.name for a in all_arms() if a.server_kind)
 
 
 @dataclass
@@ -52,7 +58,8 @@ def _pin(cpu: int) -> None:
 
 
 def start_server(kind: str, loop: str, server_cpu: int | None) -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, "-m", "servers", kind, "--port", "0", "--host", "127.0.0.1"]
+    server = str(get_arm(kind).server_kind)
+    cmd = [sys.executable, "-m", "servers", server, "--port", "0", "--host", "127.0.0.1"]
     cmd += ["--loop", loop, "--heartbeat-s", "15"]
     proc = subprocess.Popen(
         cmd,
@@ -136,7 +143,7 @@ async def _one(
 ) -> None:
     await asyncio.sleep(delay_s)
     try:
-        if kind == "sse":
+        if get_arm(kind).protocol == "sse":
             await sse_stream(session, base, params, rec)
         else:
             await ws_stream(session, base, params, rec)

@@ -131,7 +131,7 @@ register(
         "ws-websockets",
         "ws",
         server_kind="ws-websockets",
-        label="WS (websockets library)",
+        label="WS (websockets)",
         color="#009E73",
         order=30,
     )

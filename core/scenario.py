@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-PHASE_ENV = "SSEVSWS_PHASE"
+from core.arms import UnknownArm, get_arm
 
-#: Arms: name → protocol. "ws-websockets" is the WS protocol served by the `websockets` library.
-ARM_PROTOCOL = {"sse": "sse", "ws": "ws", "ws-websockets": "ws"}
+PHASE_ENV = "SSEVSWS_PHASE"
 
 
 class ScenarioError(ValueError):
@@ -280,8 +279,10 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
 
 def validate(s: Scenario) -> None:
     for arm in s.arms:
-        if arm not in ARM_PROTOCOL:
-            raise ScenarioError(f"arms: unknown arm {arm!r} (known: {', '.join(ARM_PROTOCOL)})")
+        try:
+            get_arm(arm)
+        except UnknownArm as exc:
+            raise ScenarioError(f"arms: {exc}") from None
     if not s.arms:
         raise ScenarioError("arms: at least one arm")
     if s.repetitions < 1:

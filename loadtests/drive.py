@@ -26,6 +26,7 @@ from typing import Any
 import gevent
 import psutil
 
+from core.arms import PROTOCOLS
 from core.scenario import scenario_from_dict
 from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -111,7 +112,7 @@ def _scenario_args(a: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--protocol", choices=("sse", "ws"), required=True)
+    p.add_argument("--protocol", choices=PROTOCOLS, required=True)
     p.add_argument("--url", required=True)
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--sessions", type=int, default=1)

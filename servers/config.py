@@ -7,12 +7,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.arms import all_arms
 from servers.limits import Admission
 from servers.stats import Stats
 from servers.streams import StreamRegistry
 
-Kind = Literal["sse", "ws", "ws-websockets"]
-KINDS: tuple[Kind, ...] = ("sse", "ws", "ws-websockets")
+#: A reference server kind (`python -m servers KIND`): every arm's `server_kind` in core.arms.
+Kind = str
+KINDS: tuple[Kind, ...] = tuple(dict.fromkeys(a.server_kind for a in all_arms() if a.server_kind))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,17 @@ from bench.perf import ceiling as ceil_mod
 from bench.perf.flood import raise_nofile
 from bench.perf.procs import ROOT, Server, cores, run_json, start_server, tcp_summary
 from bench.perf.profile import summarize as summarize_profile
-from bench.perf.report import SERVERS, ratio_table, write_report
+from bench.perf.report import OURS, SERVERS, ratio_table, write_report
 from bench.procs import http_get
+from core.arms import PROTOCOLS, get_arm
 from core.runfolder import mark_complete, mark_incomplete, start_run, update_manifest
 
 #: server name -> (python argv, protocol, extra client spec)
 SERVER_ARGV: dict[str, tuple[list[str], str, dict[str, Any]]] = {
-    "sse": (["-m", "servers", "sse"], "sse", {}),
-    "ws": (["-m", "servers", "ws"], "ws", {}),
-    "ws-websockets": (["-m", "servers", "ws-websockets"], "ws", {}),
+    **{
+        name: (["-m", "servers", str(get_arm(name).server_kind)], get_arm(name).protocol, {})
+        for name in OURS
+    },
     "raw": (["-m", "servers.baselines", "raw"], "sse", {}),
     "starlette": (["-m", "servers.baselines", "starlette"], "sse", {}),
     # the client offers permessage-deflate as browsers do; the library accepts by default
@@ -45,7 +47,6 @@ SERVER_ARGV: dict[str, tuple[list[str], str, dict[str, Any]]] = {
         {},
     ),
 }
-OURS = ("sse", "ws", "ws-websockets")
 
 
 @dataclass
@@ -53,8 +54,7 @@ class PerfConfig:
     quick: bool = False
     phases: tuple[str, ...] = ("throughput", "idle", "ceiling", "e2e")
     throughput_servers: tuple[str, ...] = (
-        "sse", "ws", "ws-websockets", "raw", "starlette", "websockets-default",
-        "aiohttp-sse", "aiohttp-ws",
+        *OURS, "raw", "starlette", "websockets-default", "aiohttp-sse", "aiohttp-ws",
     )  # fmt: skip
     flood_ns: tuple[int, ...] = (100, 1000)
     flood_warmup_s: float = 1.0
@@ -75,7 +75,7 @@ class PerfConfig:
     idle_hold_s: float = 60.0
     idle_heartbeat_s: float = 15.0
     idle_batch: int = 500
-    ceiling_protos: tuple[str, ...] = ("sse", "ws")
+    ceiling_protos: tuple[str, ...] = PROTOCOLS
     ceiling_points: tuple[int, ...] = (100, 250, 500, 750, 1000, 1500)
     ceiling_processes: tuple[int, ...] = (1, 2)
     ceiling_sessions: int = 3
@@ -96,7 +96,7 @@ class PerfConfig:
         # the ratios' servers only (bare aiohttp serves the idle ratios), paced at N = 100
         return cls(
             quick=True, throughput_servers=(
-                "sse", "ws", "ws-websockets", "raw", "starlette", "websockets-default",
+                *OURS, "raw", "starlette", "websockets-default",
             ), paced_ns=(100,),
             flood_warmup_s=0.5, flood_window_s=1.5, paced_tokens=150,
             paced_spread_s=0.5, paced_warmup_s=0.3, paced_window_s=1.0,
@@ -270,7 +270,7 @@ class Perf:
 
     def e2e(self) -> None:
         c = self.cfg
-        for proto in ("sse", "ws"):
+        for proto in PROTOCOLS:
             srv = self._server(proto)
             prof = None
             if c.profile:  # the client's why: sampled once its streams are flowing

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf.why import why_section
+from core.arms import all_arms
 
 SCHEMA = "perf/1"
 
+#: The project's own servers: every registered arm with a reference server (core.arms).
+OURS: tuple[str, ...] = tuple(a.name for a in all_arms() if a.server_kind)
 #: server name -> (label, group); groups: ours | limit | alternative | bare
 SERVERS: dict[str, tuple[str, str]] = {
-    "sse": ("project SSE (aiohttp)", "ours"),
-    "ws": ("project WS (aiohttp)", "ours"),
-    "ws-websockets": ("project WS (websockets)", "ours"),
+    **{a.name: (f"project {a.label}", "ours") for a in all_arms() if a.server_kind},
     "raw": ("raw asyncio TCP (limit)", "limit"),
     "starlette": ("sse-starlette on uvicorn", "alternative"),
     "websockets-default": ("websockets, defaults (deflate)", "alternative"),
@@ -87,11 +88,9 @@ def compute_ratios(perf: Mapping[str, Any]) -> list[dict[str, Any]]:
     n_big = max(
         (r["n"] for r in perf.get("throughput", []) if r.get("mode") == "flood"), default=None
     )
-    pairs = [
-        (ours, ref, TARGETS[ref])
-        for ours in ("sse", "ws", "ws-websockets")
-        for ref in ("raw", "starlette")
-    ] + [("ws", "websockets-default", TARGETS["websockets-default"])]
+    pairs = [(ours, ref, TARGETS[ref]) for ours in OURS for ref in ("raw", "starlette")] + [
+        ("ws", "websockets-default", TARGETS["websockets-default"])
+    ]
     for ours, ref, target in pairs:
         a, b = _flood(perf, ours, n_big), _flood(perf, ref, n_big)
         if a is None or b is None:

@@ -13,7 +13,7 @@ import pytest
 
 from bench.hostcheck import raise_nofile_limit, time_wait_count
 from bench.plan import (
-    Arm,
+    ArmTarget,
     locust_command,
     plan_phases,
     resolve_scenario_path,
@@ -146,7 +146,7 @@ def _scenario(**load: object) -> object:
 
 
 def test_phases_interleave_arms_and_share_seeds_per_repetition() -> None:
-    plans = plan_phases(_scenario(), [Arm("sse"), Arm("ws")])
+    plans = plan_phases(_scenario(), [ArmTarget.named("sse"), ArmTarget.named("ws")])
     assert [p.name for p in plans] == ["t/sse/r1", "t/ws/r1", "t/sse/r2", "t/ws/r2"]
     assert plans[0].seed == plans[1].seed != plans[2].seed == plans[3].seed
     assert [p.stem for p in plans][:1] == ["t_sse_r1"]

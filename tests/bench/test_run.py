@@ -338,7 +338,7 @@ def test_own_server_url_marks_server_side_not_measured(tmp_path: Path) -> None:
 
 
 def options(tmp_path: Path, duration: float = 3) -> Any:
-    from bench.plan import Arm
+    from bench.plan import ArmTarget
     from bench.run import RunOptions
     from core.scenario import load_scenario
 
@@ -347,7 +347,7 @@ def options(tmp_path: Path, duration: float = 3) -> Any:
     opts = RunOptions(
         scenario=load_scenario(path),
         scenario_path=path,
-        arms=[Arm("sse")],
+        arms=[ArmTarget.named("sse")],
         results=tmp_path / "results",
         pause_s=0.1,
         out=lines.append,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.plan import Arm, plan_suite
+from bench.plan import ArmTarget, plan_suite
 from bench.run import estimate_s
 from bench.suite import available_suites, load_suite, resolve_suite_path
 from core.scenario import ScenarioError
@@ -18,7 +18,7 @@ def test_shipped_suites_load_and_fit_their_budget(name: str) -> None:
     names = [s.name for s, _ in suite.scenarios]
     assert {"chat", "reconnect", "cancel", "ramp"} <= set(names)
     first = suite.scenarios[0][0]
-    plans = plan_suite([s for s, _ in suite.scenarios], [Arm(a) for a in first.arms])
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in first.arms])
     assert estimate_s(plans, first) <= suite.budget_s
     assert set(first.arms) == {"sse", "ws"}
 
@@ -27,7 +27,9 @@ def test_default_suite_has_idle_hold_and_two_interleaved_repetitions() -> None:
     suite = load_suite(resolve_suite_path("default"))
     assert "idle-hold" in [s.name for s, _ in suite.scenarios]
     first = suite.scenarios[0][0]
-    plans = plan_suite([s for s, _ in suite.scenarios], [Arm("sse"), Arm("ws")])
+    plans = plan_suite(
+        [s for s, _ in suite.scenarios], [ArmTarget.named("sse"), ArmTarget.named("ws")]
+    )
     chat = [p.name for p in plans if p.name.startswith("chat/")]
     assert chat == ["chat/sse/r1", "chat/ws/r1", "chat/sse/r2", "chat/ws/r2"]
     assert [p.index for p in plans] == list(range(1, len(plans) + 1))
@@ -78,7 +80,7 @@ def test_full_suite_keeps_proxy_h2_to_the_sse_arm_and_fits_its_budget() -> None:
     names = [s.name for s, _ in suite.scenarios]
     assert {"proxy-buffering", "proxy-idle", "proxy-h2"} <= set(names)
     first = suite.scenarios[0][0]
-    plans = plan_suite([s for s, _ in suite.scenarios], [Arm(a) for a in first.arms])
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in first.arms])
     h2 = [p.name for p in plans if p.name.startswith("proxy-h2")]
     assert h2 == ["proxy-h2.h2/sse/r1", "proxy-h2.h2/sse/r2"]  # no WS phase: SSE-only scenario
     assert any(p.name.startswith("proxy-idle.") and p.arm.name == "ws" for p in plans)

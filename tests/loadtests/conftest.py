@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.accounting import StreamAccount
+from core.arms import protocol_of
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -107,10 +108,6 @@ def ref() -> Iterator[dict[str, str]]:
     if not HAVE_SERVERS:
         pytest.skip("servers/ not written yet")
     yield from reference()
-
-
-def protocol_of(arm: str) -> str:
-    return "sse" if arm == "sse" else "ws"
 
 
 def run_user(
