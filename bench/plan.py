@@ -208,9 +208,24 @@ def server_command(arm: str, scenario: Scenario) -> list[str]:
         "--ws-compression",
         srv.ws_compression,
     ]
+    for name in SERVER_LIMIT_FLAGS:  # timeouts and limits, always explicit (the manifest)
+        value = getattr(srv, name)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        cmd += ["--" + name.replace("_", "-"), text]
     if not srv.accel_header:
         cmd.append("--no-accel-header")
     return cmd
+
+
+#: ServerSpec fields passed as `--field-name VALUE` and recorded in the run manifest.
+SERVER_LIMIT_FLAGS = (
+    "send_timeout_s",
+    "header_timeout_s",
+    "idle_timeout_s",
+    "max_streams_per_connection",
+    "max_active_streams",
+    "max_planned_tokens",
+)
 
 
 def run_seconds(scenario: Scenario) -> int:

@@ -47,6 +47,7 @@ from bench.hostcheck import (
 from bench.plan import (
     FOREIGN,
     REPO,
+    SERVER_LIMIT_FLAGS,
     ArmTarget,
     PhasePlan,
     child_env,
@@ -130,7 +131,10 @@ def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
             "accel_header": srv.accel_header,
             "retry_ms": srv.retry_ms,
             "ws_compression": srv.ws_compression if arm.protocol == "ws" else None,
-            "keepalive": "server default, not set by bench" if arm.protocol == "sse" else None,
+            "keepalive": "idle connections closed after idle_timeout_s (server flag)"
+            if arm.protocol == "sse"
+            else None,
+            **{name: getattr(srv, name) for name in SERVER_LIMIT_FLAGS},
             "fresh_process_per_phase": True,
         },
     }

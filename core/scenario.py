@@ -12,6 +12,7 @@ meet, so both read the same field names.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -74,10 +75,38 @@ class BehaviourSpec:
 
 @dataclass(frozen=True)
 class ServerSpec:
+    """The reference server's settings (its command-line flags; defaults = the server's)."""
+
     heartbeat_s: float = 15.0  # SSE comment / WS ping interval, 0 = off
     accel_header: bool = True  # send X-Accel-Buffering: no
     ws_compression: str = "off"  # off | deflate
     retry_ms: int = 3000
+    # timeouts in seconds, 0 = off: slow consumer, unfinished request head, idle connection
+    send_timeout_s: float = 30.0
+    header_timeout_s: float = 20.0
+    idle_timeout_s: float = 300.0
+    # limits, 0 = none: streams on one WS connection, in the server, their planned tokens
+    max_streams_per_connection: int = 32
+    max_active_streams: int = 20_000
+    max_planned_tokens: int = 5_000_000
+
+    def check(self, where: str = "server") -> None:
+        """ScenarioError for a value the server would refuse (it exits 2 on them)."""
+        for name in ("heartbeat_s", "send_timeout_s", "header_timeout_s", "idle_timeout_s"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ScenarioError(f"{where}.{name} must be a finite number >= 0, got {value}")
+        for name in (
+            "retry_ms",
+            "max_streams_per_connection",
+            "max_active_streams",
+            "max_planned_tokens",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ScenarioError(f"{where}.{name} must be a whole number >= 0, got {value!r}")
+        if self.ws_compression not in ("off", "deflate"):
+            raise ScenarioError(f"{where}.ws_compression must be 'off' or 'deflate'")
 
 
 #: A proxy variant label that means "no proxy": the client talks to the server directly.
@@ -301,11 +330,9 @@ def validate(s: Scenario) -> None:
         raise ScenarioError("behaviour.cancel_mode must be 'close' or 'cancel'")
     if not 0.0 <= s.behaviour.cancel_prob <= 1.0:
         raise ScenarioError("behaviour.cancel_prob must be in [0, 1]")
-    if s.server.ws_compression not in ("off", "deflate"):
-        raise ScenarioError("server.ws_compression must be 'off' or 'deflate'")
+    s.server.check()
     for v in s.proxy.variants:
-        if s.for_variant(v).server.ws_compression not in ("off", "deflate"):
-            raise ScenarioError(f"proxy variant {v.name}: ws_compression must be off/deflate")
+        s.for_variant(v).server.check(f"proxy variant {v.name}")
 
 
 def load_scenario(path: Path) -> Scenario:

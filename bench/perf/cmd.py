@@ -154,7 +154,10 @@ class Perf:
 
     @staticmethod
     def _stats(srv: Server, reset: bool) -> dict[str, Any] | None:
-        status, body = http_get(f"{srv.url}/v1/stats" + ("?reset=1" if reset else ""), 5.0)
+        if reset:  # a new window, after this one's figures (a POST: GETs only read)
+            status, body = http_get(f"{srv.url}/v1/stats/reset", 5.0, method="POST")
+        else:
+            status, body = http_get(f"{srv.url}/v1/stats", 5.0)
         if status != 200:
             return None
         try:
