@@ -68,6 +68,16 @@ def _loopback_name(name: str) -> bool:
     return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
 
 
+def joined(getall: Callable[[str], list[str]]) -> Callable[[str], str | None]:
+    """A header reader over `getall(name) -> values`: None, the value, or all joined."""
+
+    def header(name: str) -> str | None:
+        values = getall(name)
+        return ",".join(values) if values else None
+
+    return header
+
+
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:
     bound_host: str
@@ -114,7 +124,8 @@ class AccessPolicy:
 
     def refusal(self, path: str, header: Callable[[str], str | None]) -> Refusal | None:
         """What to answer instead of serving `path`, or None. `header(name)` reads one
-        request header (None when absent)."""
+        request header: None when absent, its values joined by "," when repeated (see
+        `joined`), so a repeated Host or Origin never passes as the first one."""
         host = header("Host")
         if not self.host_ok(host):
             return Refusal(

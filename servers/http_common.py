@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CollectorRegistry
 
 from servers import endpoints
-from servers.access import AccessPolicy
+from servers.access import AccessPolicy, joined
 from servers.config import ServerState
 from servers.endpoints import Answer
 from servers.guard import ConnectionGuard, Guards
@@ -77,6 +79,15 @@ class GuardedHandler(web.RequestHandler):
         super().resume_writing()
         self.guard.writing_resumed()
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A malformed request (aiohttp answers it 4xx) is the client's error, not the
+        server's: a debug line, not an error traceback per hostile request."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            self.logger.debug("bad request: %s", exc)
+        else:
+            super().log_exception(*args, **kw)
+
 
 class GuardedServer(web.Server):
     """aiohttp's low-level server making GuardedHandlers (aiohttp's own `__call__` with the
@@ -116,7 +127,8 @@ async def guard_and_access(request: web.Request, handler: Handler) -> web.Stream
         guard.head_received()
         guard.idle_stop()
     try:
-        refusal = request.app[ACCESS_KEY].refusal(request.path, request.headers.get)
+        header = joined(lambda name: request.headers.getall(name, []))
+        refusal = request.app[ACCESS_KEY].refusal(request.path, header)
         if refusal is not None:
             request.app[STATE_KEY].stats.requests_refused[refusal.reason] += 1
             return response(endpoints.refused(refusal))

@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers import endpoints
-from servers.access import AccessPolicy
+from servers.access import AccessPolicy, joined
 from servers.config import ServerState
 from servers.endpoints import Answer
 from servers.guard import ConnectionGuard, Guards
@@ -89,7 +89,7 @@ class WebsocketsServer:
             conn.guard.head_received()
         url = urlsplit(request.path)
         path = url.path
-        refusal = self._access.refusal(path, request.headers.get)
+        refusal = self._access.refusal(path, joined(request.headers.get_all))
         if refusal is not None:
             self.state.stats.requests_refused[refusal.reason] += 1
             return _response(endpoints.refused(refusal))
@@ -113,7 +113,7 @@ class WebsocketsServer:
                 return endpoints.stats_reset(state, self.connections())
             m = _CANCEL_PATH.fullmatch(path)
             if m is not None:
-                secret = headers.get(endpoints.CANCEL_SECRET_HEADER)
+                secret = joined(headers.get_all)(endpoints.CANCEL_SECRET_HEADER)
                 return endpoints.cancel(state, unquote(m.group(1)), secret)
         return endpoints.json_answer({"error": "not found", "field": "path"}, 404)
 
