@@ -3,9 +3,9 @@
 For each server kind: start `python -m servers KIND` on a free loopback port pinned to
 CPU 0 (this client runs on CPU 1 when the machine has two), reset the server's stats
 window (`POST /v1/stats/reset`), open N concurrent streams with one aiohttp client
-(connector limit raised, DESIGN pitfall 4), read every token, then read the server's own
-lag figures (send stamp − scheduled time, recorded by the server: the client cannot know
-the server's t0) and its CPU time (psutil).
+(connector limit raised: its default 100 would queue the rest), read every token, then
+read the server's own lag figures (send stamp − scheduled time, recorded by the server:
+the client cannot know the server's t0) and its CPU time (psutil).
 
 Client-side checks: the inter-arrival of the server stamps "t" against the scheduled gap
 (a server that drifts or bunches shows here), and delivery latency (client receive −

@@ -152,7 +152,7 @@ class ProxyVariantSpec:
 
 @dataclass(frozen=True)
 class ProxySpec:
-    """`[proxy]`: run the scenario once per proxy variant (issue 6, DESIGN §8).
+    """`[proxy]`: run the scenario once per proxy variant (issue 6).
 
     ``variants`` is a list; each item is either a string — ``"direct"`` (no proxy) or an
     nginx preset name of bench.nginx_conf.VARIANTS (``"buffered"``, ``"unbuffered"``,

@@ -92,7 +92,7 @@ class ParamError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StreamParams:
-    """One stream request. Field names are the interface contract's (DESIGN §4).
+    """One stream request. Field names are the interface contract's (README "Endpoint reference").
 
     jitter is relative: each TTFT and gap is multiplied by `1 + U(-jitter, +jitter)`.
     pause_ms is an extra idle gap inserted before token `pause_at` (0 = lengthens TTFT,
@@ -239,7 +239,7 @@ def offsets_ns(params: StreamParams) -> list[int]:
     """Scheduled send time of each token, in ns after the request arrived.
 
     Absolute offsets (t0 + offset_i), never "sleep gap after each write", so the
-    server does not drift (DESIGN pitfall 12).
+    server does not drift.
     """
     n = params.n_tokens
     jit = params.jitter

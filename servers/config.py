@@ -28,7 +28,7 @@ class ServerConfig:
     accel_header: bool = True
     #: SSE `retry:` value sent first on every stream.
     retry_ms: int = 3000
-    #: WS permessage-deflate: "off" (default, DESIGN pitfall 8) or "deflate".
+    #: WS permessage-deflate: "off" (default: it costs CPU per frame, so opt-in) or "deflate".
     compression: Literal["off", "deflate"] = "off"
     loop: Literal["uvloop", "asyncio"] = "uvloop"
     allow_remote: bool = False

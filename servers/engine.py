@@ -4,7 +4,7 @@ A transport plugs in through a `Sink` (SSE response, aiohttp WS, `websockets` WS
 schedule, stamping, heartbeats, drop simulation, cancel/disconnect handling and counters
 live here only.
 
-Timing rules (DESIGN §7):
+Timing rules:
 - token i is due at t0 + offsets[i] (absolute, pitfall 12); its "t" stamp is taken with
   `time.monotonic_ns()` right before the write, and `stamp − due` is the server lag;
 - every token goes through the event loop (pitfall 11): we sleep until it is due, or, if it

@@ -1,11 +1,11 @@
 """Server counters and the server-lag sketch, updated on the hot path as plain ints.
 
-Per-token work must stay tiny (DESIGN §10: the servers are measured against raw asyncio),
+Per-token work must stay tiny (`make perf` measures the servers against raw asyncio),
 so nothing here calls prometheus_client per token: the emission loop increments
 attributes of one `Stats` object, and `servers.metrics` turns them into Prometheus
 families (and the `/v1/stats` JSON) only when someone scrapes.
 
-Server lag = send stamp − scheduled time (DESIGN §5). It goes into `LagSketch`, a
+Server lag = send stamp − scheduled time. It goes into `LagSketch`, a
 log-linear histogram in microseconds: exact below 64 µs, then 32 sub-buckets per power
 of two (≤ 3.2 % relative error), so p50/p99 are good to a few percent at any scale and
 recording costs a handful of integer operations.

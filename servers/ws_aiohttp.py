@@ -1,6 +1,6 @@
 """The aiohttp WebSocket server: upgrade at `GET /v1/ws`, protocol in servers.ws_session.
 
-Compression is chosen explicitly (off by default, DESIGN pitfall 8), pings every
+Compression is chosen explicitly (off by default), pings every
 heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
 """
 

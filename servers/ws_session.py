@@ -1,4 +1,4 @@
-"""The WebSocket protocol (DESIGN §4, core.wsmsg), shared by the aiohttp and `websockets` servers.
+"""The WebSocket protocol (core.wsmsg), shared by the aiohttp and `websockets` servers.
 
 One `WSSession` per connection. The server's read loop hands it each text frame; it
 starts, cancels and resumes streams, each stream in its own task so several can run on

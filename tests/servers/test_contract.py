@@ -1,4 +1,5 @@
-"""Interface contract (DESIGN §4): same (seq, text) on every server, done count/sha256 verify."""
+"""Interface contract (README "Endpoint reference"): same (seq, text) on every server,
+done count/sha256 verify."""
 
 from __future__ import annotations
 
