@@ -13,6 +13,44 @@ from servers.access import TOKEN_ENV
 from servers.config import KINDS, ServerConfig, is_loopback
 
 _DEFAULTS = ServerConfig(kind="sse")
+#: The timeouts and limits: (group title, [(ServerConfig field = flag, type, what it does)]).
+_TUNING: tuple[tuple[str, tuple[tuple[str, type[float] | type[int], str], ...]], ...] = (
+    (
+        "timeouts (seconds, 0 = off; closes counted on /metrics by reason)",
+        (
+            (
+                "send_timeout_s",
+                float,
+                "abort a connection whose peer takes no data for this long while our writes "
+                "wait (slow consumer)",
+            ),
+            (
+                "header_timeout_s",
+                float,
+                "close a connection that has not sent a complete first request head (HTTP or "
+                "WS upgrade) by then",
+            ),
+            (
+                "idle_timeout_s",
+                float,
+                "close a connection with nothing in progress (HTTP: between requests; WS: no "
+                "stream and no client message; close 1001)",
+            ),
+        ),
+    ),
+    (
+        "limits (0 = none; refusals: HTTP 503/400, WS close 1013/1008, counted by limit)",
+        (
+            ("max_streams_per_connection", int, "streams running at once on one WS connection"),
+            ("max_active_streams", int, "streams running at once in the server"),
+            (
+                "max_planned_tokens",
+                int,
+                "sum of the planned tokens of the running streams, ~50 bytes each",
+            ),
+        ),
+    ),
+)
 
 
 def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float | int]:
@@ -29,7 +67,6 @@ def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float | int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = _DEFAULTS
     p = argparse.ArgumentParser(
         prog="python -m servers",
         description="Twin reference servers for SSE vs WebSocket streaming",
@@ -62,51 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
-    t = p.add_argument_group("timeouts (seconds, 0 = off; closes counted on /metrics by reason)")
-    t.add_argument(
-        "--send-timeout-s",
-        type=_non_negative(float),
-        default=d.send_timeout_s,
-        help="abort a connection whose peer takes no data for this long while our writes "
-        f"wait (slow consumer; default {d.send_timeout_s:g})",
-    )
-    t.add_argument(
-        "--header-timeout-s",
-        type=_non_negative(float),
-        default=d.header_timeout_s,
-        help="close a connection that has not sent a complete first request head (HTTP or "
-        f"WS upgrade) by then (default {d.header_timeout_s:g})",
-    )
-    t.add_argument(
-        "--idle-timeout-s",
-        type=_non_negative(float),
-        default=d.idle_timeout_s,
-        help="close a connection with nothing in progress (HTTP: between requests; WS: no "
-        f"stream and no client message; close 1001) (default {d.idle_timeout_s:g})",
-    )
-    lim = p.add_argument_group(
-        "limits (0 = none; refusals: HTTP 503/400, WS close 1013/1008, counted by limit)"
-    )
-    lim.add_argument(
-        "--max-streams-per-connection",
-        type=_non_negative(int),
-        default=d.max_streams_per_connection,
-        help="streams running at once on one WS connection "
-        f"(default {d.max_streams_per_connection})",
-    )
-    lim.add_argument(
-        "--max-active-streams",
-        type=_non_negative(int),
-        default=d.max_active_streams,
-        help=f"streams running at once in the server (default {d.max_active_streams})",
-    )
-    lim.add_argument(
-        "--max-planned-tokens",
-        type=_non_negative(int),
-        default=d.max_planned_tokens,
-        help="sum of the planned tokens of the running streams, ~50 bytes each "
-        f"(default {d.max_planned_tokens})",
-    )
+    for title, flags in _TUNING:
+        group = p.add_argument_group(title)
+        for name, kind, what in flags:
+            default = getattr(_DEFAULTS, name)
+            shown = f"{default:g}" if kind is float else str(default)
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                type=_non_negative(kind),
+                default=default,
+                help=f"{what} (default {shown})",
+            )
     a = p.add_argument_group("access (refusals: 403 Host/Origin, 401 token, counted by reason)")
     a.add_argument(
         "--allow-host",
@@ -158,12 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop=args.loop,
         allow_remote=args.allow_remote,
         log_level=args.log_level,
-        send_timeout_s=args.send_timeout_s,
-        header_timeout_s=args.header_timeout_s,
-        idle_timeout_s=args.idle_timeout_s,
-        max_streams_per_connection=args.max_streams_per_connection,
-        max_active_streams=args.max_active_streams,
-        max_planned_tokens=args.max_planned_tokens,
+        **{name: getattr(args, name) for _, flags in _TUNING for name, _, _ in flags},
         allow_hosts=tuple(args.allow_host),
         allow_origins=tuple(args.allow_origin),
         token=token,

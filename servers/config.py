@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.arms import all_arms
+from core.scenario import ServerSpec
 from servers.limits import Admission
 from servers.stats import Stats
 from servers.streams import StreamRegistry
@@ -15,6 +16,7 @@ from servers.streams import StreamRegistry
 #: A reference server kind (`python -m servers KIND`): every arm's `server_kind` in core.arms.
 Kind = str
 KINDS: tuple[Kind, ...] = tuple(dict.fromkeys(a.server_kind for a in all_arms() if a.server_kind))
+_SPEC = ServerSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +37,22 @@ class ServerConfig:
     log_level: str = "warning"
     #: Listen backlog: 200+ clients connecting at once must not hit SYN retries (1 s).
     backlog: int = 4096
+    # Timeouts and limits: defaults are core.scenario.ServerSpec's (what a scenario may set).
     # -- timeouts (seconds, 0 = off); see servers.guard -----------------------------------
     #: A peer that takes no data for this long while our writes wait on it: "slow consumer".
-    send_timeout_s: float = 30.0
+    send_timeout_s: float = _SPEC.send_timeout_s
     #: A connection must finish its first request head (HTTP or WS upgrade) this soon.
-    header_timeout_s: float = 20.0
+    header_timeout_s: float = _SPEC.header_timeout_s
     #: A connection with no request in progress (HTTP) or no stream running and no client
     #: message (WS) is closed after this long. Longer than any think time of a scenario.
-    idle_timeout_s: float = 300.0
+    idle_timeout_s: float = _SPEC.idle_timeout_s
     # -- limits (0 = none); see servers.limits --------------------------------------------
     #: Streams running at once on one WebSocket connection.
-    max_streams_per_connection: int = 32
+    max_streams_per_connection: int = _SPEC.max_streams_per_connection
     #: Streams running at once in this server (the perf idle phase holds 10,000).
-    max_active_streams: int = 20_000
+    max_active_streams: int = _SPEC.max_active_streams
     #: Sum of the planned tokens of the running streams (~50 bytes each while planned).
-    max_planned_tokens: int = 5_000_000
+    max_planned_tokens: int = _SPEC.max_planned_tokens
     # -- who may talk to the server; see servers.access ------------------------------------
     #: Extra Host names accepted besides loopback names and the bound address ("*" = any).
     allow_hosts: tuple[str, ...] = ()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from servers.config import ServerState
 from servers.stats import HEADER_TIMEOUT, IDLE, SLOW_CONSUMER
@@ -116,3 +116,35 @@ class ConnectionGuard:
             transport.abort()  # its buffer will never drain: a close would wait for ever
         else:
             transport.close()
+
+
+class _Protocol(Protocol):
+    guard: ConnectionGuard
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+    def connection_lost(self, exc: Any) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+
+
+class GuardHooks:
+    """Mixin for an asyncio protocol with a `guard`: reports the connection's start and end
+    and its flow control to it. Put it first among the bases; it adds no state."""
+
+    __slots__ = ()
+
+    def connection_made(self: _Protocol, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self.guard.start(transport)
+
+    def connection_lost(self: _Protocol, exc: Any) -> None:
+        self.guard.lost()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def pause_writing(self: _Protocol) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        self.guard.writing_paused()
+
+    def resume_writing(self: _Protocol) -> None:
+        super().resume_writing()  # type: ignore[misc]
+        self.guard.writing_resumed()

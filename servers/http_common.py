@@ -3,14 +3,14 @@
 Routes (answers in servers.endpoints):
   GET  /healthz, GET /metrics, GET /v1/stats, POST /v1/stats/reset,
   POST /v1/streams/{id}/cancel
-Every request first passes the access policy (servers.access: Host, Origin, token) in a
-middleware, which also tells the connection's guard (servers.guard) when a request head
-arrived and when the connection goes idle between requests.
+Every handler first calls `admit` (the access policy of servers.access: Host, Origin,
+token; the connection's idle clock stops) and `finished` when done (the idle clock of
+servers.guard starts). The guarded protocol stops the header clock itself.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,7 +22,7 @@ from servers import endpoints
 from servers.access import AccessPolicy, joined
 from servers.config import ServerState
 from servers.endpoints import Answer
-from servers.guard import ConnectionGuard, Guards
+from servers.guard import ConnectionGuard, GuardHooks, Guards
 from servers.metrics import CONTENT_TYPE, make_registry, render_metrics
 
 
@@ -57,27 +57,16 @@ def response(answer: Answer) -> web.Response:
 
 
 # -- the connection guard ----------------------------------------------------------------
-class GuardedHandler(web.RequestHandler):
+class GuardedHandler(GuardHooks, web.RequestHandler):
     """aiohttp's HTTP protocol, reporting the connection's life to its ConnectionGuard."""
 
     __slots__ = ("guard",)
     guard: ConnectionGuard
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.guard.start(transport)
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.guard.lost()
-        super().connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self.guard.writing_paused()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.guard.writing_resumed()
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._request_count:  # aiohttp has parsed a request head: its clock stops
+            self.guard.head_received()
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A malformed request (aiohttp answers it 4xx) is the client's error, not the
@@ -116,26 +105,42 @@ def request_guard(request: web.BaseRequest) -> ConnectionGuard | None:
     return protocol.guard if isinstance(protocol, GuardedHandler) else None
 
 
+def admit(request: web.Request) -> web.Response | None:
+    """What every handler does first: the connection is no longer idle, and the access
+    policy may refuse the request (the answer to send instead). A plain call, not a
+    middleware: a middleware's frame and wrappers stay alive for a whole stream (~0.8 KiB)."""
+    guard = request_guard(request)
+    if guard is not None:
+        guard.idle_stop()
+    header = joined(lambda name: request.headers.getall(name, []))
+    refusal = request.app[ACCESS_KEY].refusal(request.path, header)
+    if refusal is None:
+        return None
+    request.app[STATE_KEY].stats.requests_refused[refusal.reason] += 1
+    return response(endpoints.refused(refusal))
+
+
+def finished(request: web.Request) -> None:
+    """A request is over: its connection's idle clock starts (until the next one)."""
+    guard = request_guard(request)
+    if guard is not None:
+        guard.idle_start()
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def guard_and_access(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse what the access policy refuses; keep the guard's header and idle clocks."""
-    guard = request_guard(request)
-    if guard is not None:
-        guard.head_received()
-        guard.idle_stop()
-    try:
-        header = joined(lambda name: request.headers.getall(name, []))
-        refusal = request.app[ACCESS_KEY].refusal(request.path, header)
-        if refusal is not None:
-            request.app[STATE_KEY].stats.requests_refused[refusal.reason] += 1
-            return response(endpoints.refused(refusal))
-        return await handler(request)
-    finally:
-        if guard is not None:
-            guard.idle_start()
+def endpoint(handler: Handler) -> Handler:
+    """A short request handler, admitted first and finished after."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return admit(request) or await handler(request)
+        finally:
+            finished(request)
+
+    return wrapped
 
 
 # -- endpoints ----------------------------------------------------------------------------
@@ -143,15 +148,18 @@ def _connections(request: web.Request) -> int:
     return request.app[CONNECTIONS_KEY]()
 
 
+@endpoint
 async def healthz(request: web.Request) -> web.Response:
     return response(endpoints.healthz(request.app[STATE_KEY]))
 
 
+@endpoint
 async def metrics(request: web.Request) -> web.Response:
     body = render_metrics(request.app[PROM_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
+@endpoint
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     return response(
@@ -159,10 +167,12 @@ async def stats(request: web.Request) -> web.Response:
     )
 
 
+@endpoint
 async def stats_reset(request: web.Request) -> web.Response:
     return response(endpoints.stats_reset(request.app[STATE_KEY], _connections(request)))
 
 
+@endpoint
 async def cancel(request: web.Request) -> web.Response:
     secret = request.headers.get(endpoints.CANCEL_SECRET_HEADER)
     return response(endpoints.cancel(request.app[STATE_KEY], request.match_info["id"], secret))
@@ -170,7 +180,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 def make_app(state: ServerState) -> web.Application:
     """The base app; the SSE or WS module adds its streaming route."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[guard_and_access])
+    app = web.Application(client_max_size=MAX_BODY)
     app[STATE_KEY] = state
     app[ACCESS_KEY] = AccessPolicy.from_config(state.config)
     count = ConnectionCount()  # servers.run points it at the runner's server

@@ -6,13 +6,14 @@ heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (100
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from functools import partial
 
 from aiohttp import WSMsgType, web
 
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
-from servers.http_common import STATE_KEY, make_app, request_guard
+from servers.http_common import STATE_KEY, admit, make_app, request_guard
 from servers.ws_session import WSSession, WSSink
 
 
@@ -22,7 +23,14 @@ def _abort(request: web.Request) -> None:
         transport.abort()
 
 
+def _close(ws: web.WebSocketResponse, code: int, reason: str) -> Awaitable[bool]:
+    return ws.close(code=code, message=reason.encode())
+
+
 async def ws_handler(request: web.Request) -> web.StreamResponse:
+    refused = admit(request)
+    if refused is not None:
+        return refused
     state: ServerState = request.app[STATE_KEY]
     cfg = state.config
     ws = web.WebSocketResponse(
@@ -38,7 +46,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         partial(ws.send_frame, opcode=WSMsgType.TEXT),
         partial(_abort, request),
         (ConnectionError,),
-        lambda code, reason: ws.close(code=code, message=reason.encode()),
+        ws,
+        _close,
     )
     session = WSSession(state, sink, request_guard(request))
     try:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from core.schedule import StreamId, StreamParams, StreamPlan
 from core.wsmsg import (
@@ -53,9 +54,10 @@ class LimitRefusal(ProtocolError):
 
 class WSSink:
     """Engine sink over one WS connection; `send` writes bytes (UTF-8 JSON) as a text frame,
-    `close(code, reason)` starts the close handshake."""
+    `close(code, reason)` starts the close handshake (through the library's `closer`, one
+    function per server kind, so a connection holds no closure for it)."""
 
-    __slots__ = ("_abort", "close", "errors", "send")
+    __slots__ = ("_abort", "_closer", "_conn", "errors", "send")
     frame = None
     heartbeat = None  # WS keepalive is the library's ping, not a frame of ours
 
@@ -64,15 +66,20 @@ class WSSink:
         send: Callable[[bytes], Awaitable[object]],
         abort: Callable[[], None],
         errors: tuple[type[BaseException], ...],
-        close: Callable[[int, str], Awaitable[object]],
+        conn: Any,
+        closer: Callable[[Any, int, str], Awaitable[object]],
     ) -> None:
         self.send = send
         self._abort = abort
         self.errors = errors
-        self.close = close
+        self._conn = conn
+        self._closer = closer
 
     def abort(self) -> None:
         self._abort()
+
+    def close(self, code: int, reason: str) -> Awaitable[object]:
+        return self._closer(self._conn, code, reason)
 
 
 class WSSession:
@@ -161,8 +168,6 @@ class WSSession:
         except BaseException:
             admission.release(n)
             raise
-        # a done callback, not a `finally`: a task cancelled before it first ran runs none
-        task.add_done_callback(lambda _: admission.release(n))
         if streams is None:
             streams = self._streams = {}
         streams[stream] = (handle, task)
@@ -179,6 +184,9 @@ class WSSession:
         except self._sink.errors:
             pass
         finally:
+            # A stop never cancels a task before it first ran (run_stream sets handle.task),
+            # so this runs for every admitted stream (short of the process's own exit).
+            self._state.admission.release(plan.n)
             streams = self._streams
             if streams is not None and streams.get(handle.stream, (None,))[0] is handle:
                 del streams[handle.stream]

@@ -9,7 +9,6 @@ are `GuardedConnection`s: the header, idle and slow-consumer clocks of servers.g
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import http
 import re
@@ -28,7 +27,7 @@ from servers import endpoints
 from servers.access import AccessPolicy, joined
 from servers.config import ServerState
 from servers.endpoints import Answer
-from servers.guard import ConnectionGuard, Guards
+from servers.guard import ConnectionGuard, GuardHooks, Guards
 from servers.metrics import CONTENT_TYPE, make_registry, render_metrics
 from servers.ws_session import WSSession, WSSink
 
@@ -48,28 +47,12 @@ def _response(answer: Answer) -> Response:
     return Response(st.value, st.phrase, headers, answer.body)
 
 
-class GuardedConnection(ServerConnection):
+class GuardedConnection(GuardHooks, ServerConnection):
     """websockets' connection, reporting its life to a ConnectionGuard (servers.guard)."""
 
     def __init__(self, *args: Any, guards: Guards, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = ConnectionGuard(guards)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.guard.start(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.lost()
-        super().connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self.guard.writing_paused()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.guard.writing_resumed()
 
 
 class WebsocketsServer:
@@ -122,7 +105,11 @@ class WebsocketsServer:
         state.stats.ws_connections_total += 1
         abort: Callable[[], None] = conn.transport.abort
         sink = WSSink(
-            partial(conn.send, text=True), abort, (ConnectionClosed, ConnectionError), conn.close
+            partial(conn.send, text=True),
+            abort,
+            (ConnectionClosed, ConnectionError),
+            conn,
+            ServerConnection.close,
         )
         guard = conn.guard if isinstance(conn, GuardedConnection) else None
         session = WSSession(state, sink, guard)
