@@ -121,60 +121,57 @@ async def stream(request: web.Request) -> web.StreamResponse:
     refused = admit(request)
     if refused is not None:
         return refused
-    state: ServerState = request.app[STATE_KEY]
-    try:
-        params = await _read_params(request)
-        after = _last_event_id(request, params.n_tokens)
-    except ParamError as exc:
-        finished(request)
-        return response(endpoints.param_error(exc))
-    n = params.n_tokens
-    try:
-        state.admission.admit(n)
-    except LimitExceeded as exc:
-        finished(request)
-        return response(endpoints.limit_refused(exc))
-    # One coroutine for the whole stream (no helper frame): it lives as long as the stream.
-    try:
-        plan = StreamPlan.build(params)
-        start = after + 1
-        t0 = arrived if start == 0 else state.registry.resume_t0(plan, after, arrived)
-        cfg = state.config
-        secret = secrets.token_urlsafe(12)
-        headers = {
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Stream-Id": str(params.stream),
-            endpoints.CANCEL_SECRET_HEADER: secret,
-        }
-        if cfg.accel_header:
-            headers["X-Accel-Buffering"] = "no"
-        resp = web.StreamResponse(headers=headers)
-        handle = ActiveStream(params.stream, secret)
+    try:  # one coroutine for the whole stream (no helper frame): it lives as long as it
+        state: ServerState = request.app[STATE_KEY]
         try:
-            writer = await resp.prepare(request)
-            retry = encode_retry(cfg.retry_ms)
-            await resp.write(retry)  # sends the headers with it
-            state.stats.bytes_control += len(retry)
-        except ConnectionError:
-            return resp
-        if writer is None:  # prepared before: not this handler's response
-            return resp
-        sink = SSESink(request, writer, _HEARTBEAT)
-        outcome = await run_stream(state, handle, plan, start, t0, sink)
-        if outcome is Outcome.COMPLETED or outcome is Outcome.CANCELLED:
+            params = await _read_params(request)
+            after = _last_event_id(request, params.n_tokens)
+            state.admission.admit(params.n_tokens)
+        except ParamError as exc:
+            return response(endpoints.param_error(exc))
+        except LimitExceeded as exc:
+            return response(endpoints.limit_refused(exc))
+        try:
+            plan = StreamPlan.build(params)
+            start = after + 1
+            t0 = arrived if start == 0 else state.registry.resume_t0(plan, after, arrived)
+            cfg = state.config
+            secret = secrets.token_urlsafe(12)
+            headers = {
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Stream-Id": str(params.stream),
+                endpoints.CANCEL_SECRET_HEADER: secret,
+            }
+            if cfg.accel_header:
+                headers["X-Accel-Buffering"] = "no"
+            resp = web.StreamResponse(headers=headers)
+            handle = ActiveStream(params.stream, secret)
             try:
-                if outcome is Outcome.COMPLETED:
-                    done = encode_done(plan.done())
-                    await resp.write(done)
-                    state.stats.bytes_control += len(done)
-                await resp.write_eof()
+                writer = await resp.prepare(request)
+                retry = encode_retry(cfg.retry_ms)
+                await resp.write(retry)  # sends the headers with it
+                state.stats.bytes_control += len(retry)
             except ConnectionError:
-                pass
-        # DROPPED: the sink already aborted the connection; DISCONNECTED: nobody to write to.
-        return resp
+                return resp
+            if writer is None:  # prepared before: not this handler's response
+                return resp
+            sink = SSESink(request, writer, _HEARTBEAT)
+            outcome = await run_stream(state, handle, plan, start, t0, sink)
+            if outcome is Outcome.COMPLETED or outcome is Outcome.CANCELLED:
+                try:
+                    if outcome is Outcome.COMPLETED:
+                        done = encode_done(plan.done())
+                        await resp.write(done)
+                        state.stats.bytes_control += len(done)
+                    await resp.write_eof()
+                except ConnectionError:
+                    pass
+            # DROPPED: the sink aborted the connection; DISCONNECTED: nobody to write to.
+            return resp
+        finally:
+            state.admission.release(params.n_tokens)
     finally:
-        state.admission.release(n)
         finished(request)
 
 
