@@ -1,8 +1,9 @@
 """Who may talk to a server: the Host and Origin checks and the optional bearer token.
 
-Sans-I/O: `AccessPolicy.refusal(path, headers)` looks at a request's path and headers and
-returns what to answer instead (or None), so the aiohttp middleware and the `websockets`
-`process_request` hook apply the very same rules, tested here without sockets.
+Sans-I/O: `AccessPolicy.refusal(path, header)` looks at a request's path and headers and
+returns what to answer instead (or None), so the aiohttp handlers (`http_common.admit`)
+and the `websockets` `process_request` hook apply the very same rules, tested without
+sockets.
 
 Why: a web page open in the operator's browser can reach a loopback server. WebSockets are
 not subject to CORS and simple POSTs are sent cross-site, so without these checks a page

@@ -10,10 +10,11 @@ token or per write:
 
 - header (``--header-timeout-s``): from the connection's start until its first request
   head (HTTP request or WS upgrade) is complete;
-- slow consumer (``--send-timeout-s``): from the moment the transport pauses writing (its
-  buffer is above the high-water mark because the peer takes nothing) until it resumes.
-  If the peer takes no byte for that long the connection is aborted (a close could not
-  be flushed): the stream's next or pending write fails and it ends "disconnected";
+- slow consumer (``--send-timeout-s``): from the moment the transport pauses writing (our
+  buffer passed its high-water mark: the peer does not keep up) until it resumes (the
+  peer drained it below the low-water mark). Paused that long, the connection is aborted
+  (a close could not be flushed): the stream's pending or next write fails and it ends
+  "disconnected". A peer that reads nothing, or reads far slower than it is sent, is cut;
 - idle (``--idle-timeout-s``): armed by the server while a connection has nothing in
   progress: HTTP between requests, WS with no stream running since the last client
   message (`servers.ws_session` closes those with 1001 "idle timeout").
@@ -35,7 +36,7 @@ from servers.stats import HEADER_TIMEOUT, IDLE, SLOW_CONSUMER
 
 
 class Guards:
-    """The server-wide settings and counters; makes one ConnectionGuard per connection."""
+    """The server-wide settings and counters every ConnectionGuard of a server shares."""
 
     __slots__ = ("closed", "header_s", "idle_s", "send_s")
 
