@@ -8,7 +8,6 @@ client is served. Legitimate long gaps (a stream's pause with heartbeats off) ar
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import time
 
@@ -131,15 +130,11 @@ def test_timeouts_are_described(servers: ServerPool, kind: str) -> None:
     assert info and "send_timeout_s=1.0" in info[0]
 
 
-def _limit_fds(n: int) -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_idle_connections_no_longer_lock_out_healthz(kind: str) -> None:
     """400 connections that never sent a request locked /healthz out of a 256-fd aiohttp
     server for good; with the header timeout they are released and /healthz answers."""
-    srv = start_server(kind, "--header-timeout-s", "0.5", preexec_fn=lambda: _limit_fds(64))
+    srv = start_server(kind, "--header-timeout-s", "0.5", max_open_files=64)
     socks: list[socket.socket] = []
     try:
         for _ in range(80):
