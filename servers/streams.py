@@ -34,13 +34,12 @@ class Outcome(enum.Enum):
 
 
 class ActiveStream:
-    """A running stream. `stop()` records why and when, and wakes the emitting task."""
+    """A running stream. `stop()` records why, and wakes the emitting task."""
 
     __slots__ = (
         "next_seq",
         "secret",
         "sent",
-        "stop_ns",
         "stop_reason",
         "stream",
         "stream_json",
@@ -55,7 +54,6 @@ class ActiveStream:
         self.stream_json = stream_id_json(stream)  # precomputed once (token_payload's "s")
         self.task: asyncio.Task[object] | None = None
         self.stop_reason: Outcome | None = None
-        self.stop_ns = 0
         self.sent = 0  # token frames written by this run
         self.next_seq = 0
 
@@ -64,7 +62,6 @@ class ActiveStream:
         if self.stop_reason is not None:
             return False
         self.stop_reason = reason
-        self.stop_ns = time.monotonic_ns()
         task = self.task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
