@@ -13,7 +13,6 @@ from bench.hooks import sampler_roles
 from bench.hostcheck import TIME_WAIT_LIMIT
 from bench.plan import (
     FOREIGN,
-    SERVER_LIMIT_FLAGS,
     ArmTarget,
     PhasePlan,
     locustfile,
@@ -22,7 +21,7 @@ from bench.plan import (
     server_command,
 )
 from bench.procs import LOOPBACK
-from core.scenario import Scenario
+from core.scenario import SERVER_TUNING, Scenario
 
 if TYPE_CHECKING:
     from bench.run import RunOptions
@@ -58,7 +57,7 @@ def arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
             "keepalive": "idle connections closed after idle_timeout_s (server flag)"
             if arm.protocol == "sse"
             else None,
-            **{name: getattr(srv, name) for name in SERVER_LIMIT_FLAGS},
+            **{name: getattr(srv, name) for name in SERVER_TUNING},
             "fresh_process_per_phase": True,
         },
     }

@@ -104,6 +104,18 @@ class ServerSpec:
     max_planned_tokens: int = 5_000_000
 
 
+#: The ServerSpec fields that are the servers' timeouts and limits (`--field-name VALUE`
+#: flags; bench passes them all and records them in the run manifest).
+SERVER_TUNING = (
+    "send_timeout_s",
+    "header_timeout_s",
+    "idle_timeout_s",
+    "max_streams_per_connection",
+    "max_active_streams",
+    "max_planned_tokens",
+)
+
+
 #: A proxy variant label that means "no proxy": the client talks to the server directly.
 DIRECT = "direct"
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -472,14 +484,7 @@ def _check_server(srv: ServerSpec, where: str) -> None:
     _need(srv.heartbeat_s >= 0, f"{where}.heartbeat_s must be >= 0 (0 = off)")
     _need(srv.retry_ms >= 0, f"{where}.retry_ms must be >= 0")
     _need(srv.ws_compression in ("off", "deflate"), f"{where}.ws_compression must be off/deflate")
-    for name in (
-        "send_timeout_s",
-        "header_timeout_s",
-        "idle_timeout_s",
-        "max_streams_per_connection",
-        "max_active_streams",
-        "max_planned_tokens",
-    ):
+    for name in SERVER_TUNING:
         _need(getattr(srv, name) >= 0, f"{where}.{name} must be >= 0 (0 = off)")
 
 

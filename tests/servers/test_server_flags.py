@@ -7,15 +7,16 @@ import math
 
 import pytest
 
-from bench.plan import SERVER_LIMIT_FLAGS, server_command
-from core.scenario import ScenarioError, ServerSpec, scenario_from_dict
+from bench.plan import ArmTarget, server_command
+from bench.run_manifest import arm_manifest
+from core.scenario import SERVER_TUNING, ScenarioError, ServerSpec, scenario_from_dict
 from servers.__main__ import build_parser
 from servers.config import ServerConfig
 
 
 def test_scenario_defaults_are_the_servers() -> None:
     spec, cfg = ServerSpec(), ServerConfig(kind="sse")
-    for name in (*SERVER_LIMIT_FLAGS, "heartbeat_s", "accel_header", "retry_ms"):
+    for name in (*SERVER_TUNING, "heartbeat_s", "accel_header", "retry_ms"):
         assert getattr(spec, name) == getattr(cfg, name), name
     assert spec.ws_compression == cfg.compression
 
@@ -34,6 +35,8 @@ def test_bench_passes_and_the_server_records_every_setting() -> None:
     args = build_parser().parse_args(cmd[cmd.index("servers") + 1 :])
     described = {k: getattr(args, k) for k in server}
     assert described == {k: float(v) if k.endswith("_s") else v for k, v in server.items()}
+    recorded = arm_manifest(ArmTarget.named("ws"), s)["server"]
+    assert {k: recorded[k] for k in SERVER_TUNING} == server
 
 
 @pytest.mark.parametrize(
