@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.distributed import Deployment, LoadProcesses, Placement, locust_workers, worker_check
+from bench.distributed import process_clock_facts as _clock_facts
 from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
@@ -58,8 +60,7 @@ from bench.plan import (
     run_seconds,
     server_command,
 )
-from bench.procs import LOOPBACK, Child, ProcessError, http_get, spawn, wait_for_listening
-from bench.procs import wait_http_ok as _wait_http_ok
+from bench.procs import LOOPBACK, Child, ProcessError, spawn, wait_for_listening
 from bench.report import format_summary, phase_summary
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
@@ -67,6 +68,7 @@ from core.runfolder import (
     mark_complete,
     mark_incomplete,
     modify_manifest,
+    read_manifest,
     read_table,
     start_run,
     update_manifest,
@@ -101,6 +103,9 @@ class RunOptions:
     suite: list[tuple[Scenario, Path]] = field(default_factory=list)
     suite_name: str | None = None
     on_phase: Callable[[str, dict[str, Any]], None] | None = None  # progress hook
+    #: --workers / --hosts: Locust master + worker processes, optionally on their own
+    #: network hosts (bench.distributed)
+    deployment: Deployment = field(default_factory=Deployment)
 
 
 def _utc_now() -> str:
@@ -159,6 +164,7 @@ class Runner:
         self.hooks: PhaseHooks | None = None  # the current phase's hooks (bench.hooks)
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
+        self.place = Placement(opts.deployment)  # loopback, or the hosts of a netns lab
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -221,6 +227,7 @@ class Runner:
                 "tool": "locust",
                 "locustfile": str(locustfile()),
                 "processes": s.load.processes,
+                **self.place.describe(s.load),
                 "run_s": run_seconds(s),
                 "stop_timeout_s": math.ceil(s.load.stop_timeout_s),
                 "hard_timeout_s": phase_timeout_s(s),
@@ -231,7 +238,7 @@ class Runner:
                 "interval_s": self.o.sample_interval_s,
                 "roles": {
                     "server": "reference server process (bench sampler)",
-                    "master": "Locust master of --processes N (bench sampler)",
+                    "master": "Locust master of --processes N / --workers N (bench sampler)",
                     "loadgen": "Locust process running users, seen from outside (bench sampler)",
                     "client": "Locust process sampling itself (loadtests)",
                     **sampler_roles(),
@@ -310,7 +317,7 @@ class Runner:
 
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
-        cmd = server_command(plan.arm.name, _scenario(plan, self.s))
+        cmd = self.place.server_command(server_command(plan.arm.name, _scenario(plan, self.s)))
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
@@ -319,12 +326,12 @@ class Runner:
         )
         host, port = wait_for_listening(child, timeout_s=30)
         target = Target(plan.arm.protocol, host, port)
-        _wait_http_ok(f"{target.http_base}/healthz", timeout_s=20, child=child)
+        self.place.wait_http_ok(f"{target.http_base}/healthz", timeout_s=20, child=child)
         return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
         assert self.run_dir is not None
-        status, text = http_get(f"{base}/metrics", timeout_s=5)
+        status, text = self.place.http_get(f"{base}/metrics", timeout_s=5)
         if status != 200:
             entry: dict[str, Any] = {"error": f"/metrics answered {status}: {text[:200]}"}
         else:
@@ -396,7 +403,7 @@ class Runner:
             expected_s=run_seconds(s) + PHASE_OVERHEAD_S,
             run_dir=str(self.run_dir),
         )
-        locust, code, timed_out = self._run_locust(plan, cfg_path)
+        locust, code, timed_out = self._run_locust(plan, cfg_path, server)
         t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
         extra: dict[str, Any] = {}
         if hooks.started:
@@ -544,7 +551,8 @@ class Runner:
         server, base, target = self._start_server(plan)
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
-        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url}
+        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url,
+                "clock": _clock_facts(server.pid)}  # fmt: skip
         self._update_phase(plan.index, url=target.url, server=info)
         if hooks.hooks:
             target = hooks.before_load(
@@ -579,43 +587,65 @@ class Runner:
             return None
         return {"variant": _variant_label(plan), **extra}
 
-    def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
-        """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
+    def _run_locust(
+        self, plan: PhasePlan, cfg_path: Path, server: Child | None = None
+    ) -> tuple[Child, int | None, bool]:
+        """Run Locust for the phase under a hard timeout: (child, exit code, timed out).
+        The child is the only Locust process, or the master of --processes / --workers."""
         assert self.run_dir is not None and self.sampler is not None
         sc = _scenario(plan, self.s)
         run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
         cmd = locust_command(sc, csv_prefix)
-        timeout = phase_timeout_s(sc)
+        timeout = phase_timeout_s(sc) + self.place.extra_timeout_s()
         log = run_dir / "locust" / f"{plan.stem}.log"
-        locust = self._spawn("locust", cmd, log, child_env({PHASE_ENV: str(cfg_path)}))
+        env = child_env({PHASE_ENV: str(cfg_path)})
+        procs = self.place.start_load(cmd, log, env, self._spawn)
+        locust = procs.master
         self._locust_log = log
-        role = "master" if load.processes > 1 else "loadgen"
-        self.sampler.watch(locust.pid, role, children_role="loadgen")
+        distributed = load.processes > 1 or bool(procs.workers)
+        self.sampler.watch(
+            locust.pid, "master" if distributed else "loadgen", children_role="loadgen"
+        )
+        for w in procs.workers:
+            self.sampler.watch(w.child.pid, "loadgen")
+        self.place.watch_peers(procs, server)
         self._update_phase(
             plan.index,
             status="running",
             config=_rel(cfg_path, run_dir),
             locust={
+                "mode": self.place.d.mode(load),
                 "pid": locust.pid,
-                "command": cmd,
+                "command": locust.cmd,
                 "log": _rel(log, run_dir),
                 "csv_prefix": _rel(csv_prefix, run_dir),
                 "hard_timeout_s": timeout,
+                **procs.describe(lambda p: _rel(p, run_dir)),
             },
         )
         code = locust.wait(timeout)
-        if code is None:
+        timed_out = code is None
+        if timed_out:
             self.o.out(f"  locust still running after {timeout:g} s: terminating it (by PID)")
-            return locust, self._stop(locust, grace_s=15), True
-        self._stop(locust, grace_s=5)  # reaps any straggling worker
-        return locust, code, False
+            code = self._stop(locust, grace_s=15)
+        else:
+            self._stop(locust, grace_s=5)  # reaps any straggling worker
+        self._finish_load(plan, procs)
+        return locust, code, timed_out
+
+    def _finish_load(self, plan: PhasePlan, procs: LoadProcesses) -> None:
+        """The workers of --workers after their master: exit codes, the network they used."""
+        after = self.place.finish_load(procs, lambda c, g: self._stop(c, grace_s=g))
+        if after:
+            self._update_phase(plan.index, locust_after=after)
 
     def _check_streams(self, plan: PhasePlan, locust_log: Path) -> dict[str, Any]:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
         by_worker, rows, unique = self._phase_streams(plan.name)
         reported = locust_stream_count(locust_log)
-        expected = _scenario(plan, self.s).load.processes
+        load = _scenario(plan, self.s).load
+        expected = self.place.d.expected_writers(load)
         check: dict[str, Any] = {
             "rows": rows,
             "unique_stream_uids": unique,
@@ -626,6 +656,7 @@ class Runner:
             "ok": rows == unique == sum(by_worker.values()) and reported in (None, rows),
             "by_worker": by_worker,
         }
+        self._check_workers(plan, check, load)
         if rows and len(by_worker) != expected:
             self._warn(
                 f"phase {plan.name}: records from {len(by_worker)} worker(s), {expected} expected"
@@ -635,6 +666,28 @@ class Runner:
         if reported is not None and reported != rows:
             self._warn(f"phase {plan.name}: {rows} stream rows on disk, Locust counted {reported}")
         return check
+
+    def _check_workers(self, plan: PhasePlan, check: dict[str, Any], load: Any) -> None:
+        """Per load process: its rows against Locust's own count for it (bench.distributed)."""
+        assert self.run_dir is not None
+        server = next((p.get("server") for p in self._phases() if p.get("name") == plan.name), None)
+        per = worker_check(
+            check["by_worker"],
+            locust_workers(self.run_dir, plan.name),
+            check["workers_expected"],
+            server.get("clock") if isinstance(server, dict) else None,
+        )
+        check["per_worker"] = per
+        if self.place.d.mode(load) != "local":  # local: the totals above say it all
+            check["ok"] = check["ok"] and per["ok"]
+            for text in per["problems"]:
+                self._warn(f"phase {plan.name}: {text}")
+
+    def _phases(self) -> list[dict[str, Any]]:
+        assert self.run_dir is not None
+        with contextlib.suppress(OSError, ValueError):
+            return list(read_manifest(self.run_dir).get("phases") or [])
+        return []
 
     # ------------------------------------------------------------------ the whole run
     def _cleanup(self) -> None:
@@ -667,11 +720,18 @@ class Runner:
                         self._scrape(self.current, base)
             self.o.out(f"stopping {child.name} (pid {child.pid})")
             self._stop(child, grace_s=10)
+        self._remove_lab()
         if self.sampler is not None:
             self.sampler.stop()
             if self.run_dir is not None and self.sampler.errors:
                 with contextlib.suppress(Exception):
                     update_manifest(self.run_dir, sampler_errors=self.sampler.errors)
+
+    def _remove_lab(self) -> None:
+        """--hosts: delete the namespaces (and with them the veths) once no child is left."""
+        left = self.place.stop()
+        if left and self.run_dir is not None:
+            self._warn(f"network namespaces left behind: {', '.join(left)}")
 
     def run(self) -> int:
         s = self.s
@@ -680,6 +740,7 @@ class Runner:
         reason: str | None = None
         with self._signals():
             try:
+                self.place.start()  # --hosts: the lab's namespaces, before anything runs
                 self.run_dir = start_run(
                     self.o.results,
                     self.o.suite_name or s.name,

@@ -10,13 +10,15 @@ both arms run the same code. Think time lives inside the session, so `wait_time`
   across all users and processes; each user owns an equal share (rate / users) and
   schedules its next session at an absolute time. A session due while its user is
   still busy starts late — never skipped — and its `t_sched_ns` keeps the due time, so
-  dispatch delay = t_send − t_sched shows the stall (DESIGN pitfall 7).
+  dispatch delay = t_send − t_sched shows the stall (closed loops hide server stalls).
 - Ramp (load.ramp_steps): `RampShape` steps the user count every step_s; each stream
   records the step's target in `users_target`.
 
 Records: every worker process (or the single local process) writes its own part files
 (writer id "<host>-<pid>") of streams/tokens/connections/resources into the run folder;
-the master of `--processes N` writes nothing. Locust request events are fired per
+the master (of `--processes N` or `--master`) writes no rows, only `load_workers[<phase>]`
+in the manifest (loadtests.workers: each load process's PID, address, clock offset and
+Locust's own stream count for it). Locust request events are fired per
 stream ("stream": E2E ms, "ttft": TTFT ms) so the Locust UI and CSVs are meaningful,
 but the truth is in the raw rows (Locust rounds; pitfall 2).
 """
@@ -43,6 +45,7 @@ from loadtests.recording import RunFolderSink, writer_id
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
 from loadtests.transports import client_settings, make_transport
+from loadtests.workers import LoadWorkers
 
 _phase_path = os.environ.get(PHASE_ENV)
 if not _phase_path:
@@ -69,6 +72,7 @@ class _Process:
 
 
 P = _Process()
+LoadWorkers(PHASE).install()  # per load process: PID, address, clock, Locust's stream count
 
 
 def _users_target() -> int | None:

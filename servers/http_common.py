@@ -1,7 +1,7 @@
 """aiohttp pieces both aiohttp servers (SSE and WS) share: the app, health, metrics, stats, cancel.
 
 Routes:
-  GET  /healthz                   200 {"status":"ok","kind":...,"pid":...}
+  GET  /healthz                   200 {"status":"ok","kind":...,"pid":...,"monotonic_ns":...}
   GET  /metrics                   Prometheus text
   GET  /v1/stats[?reset=1]        lag percentiles (µs) and counts for the current window
   POST /v1/stats/reset            same body, then start a new window
