@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import claims as C
+from analysis import clocks as CL
 from analysis import cost as K
 from analysis import metrics as M
 from analysis import plots as P
@@ -501,7 +502,9 @@ def figure_e2e(rep: Report) -> None:
 
 def figure_delivery(rep: Report) -> None:
     sc = rep.main
-    d = M.delivery_latency(_tokens(rep, sc), _scen(rep.data.streams, sc))
+    d = M.delivery_latency(
+        _tokens(rep, sc), _scen(rep.data.streams, sc), CL.delivery_exclusions(rep.data.manifest)
+    )
     emit_figure(rep, "delivery_cdf", _titled(P.plot_delivery_cdf(d), _scenario_suffix(sc)))
 
 

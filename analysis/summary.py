@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import capacity as CAP
+from analysis import clocks as CL
 from analysis import metrics as M
 from analysis import resources as R
 from analysis.load import RunData, as_run_data
@@ -132,7 +133,8 @@ class _Frames:
         streams = data.streams
         self.streams = _add_scenario(M.stream_metrics(streams, data.connections))
         self.gaps = _add_scenario(M.token_gaps(data.tokens, streams))
-        self.delivery = _add_scenario(M.delivery_latency(data.tokens, streams))
+        self.clock_excluded = CL.delivery_exclusions(data.manifest)
+        self.delivery = _add_scenario(M.delivery_latency(data.tokens, streams, self.clock_excluded))
         self.connections = _add_scenario(data.connections)
         self.resources = _add_scenario(data.resources)
         self.slo_ttft_ms = slo_ttft_ms
@@ -380,6 +382,7 @@ def summarize(
     s = f.streams
     if s is None or s.empty:
         flags.append("no streams recorded in this run: nothing was measured")
+    flags += CL.exclusion_flags(f.clock_excluded)
     pairs = (
         s[["scenario", "arm"]].astype(object).drop_duplicates().itertuples(index=False)
         if len(s)
