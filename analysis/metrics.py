@@ -221,7 +221,7 @@ def delivery_latency(
             [streams["phase"].astype(object), streams["worker"].astype(object)]
         )
         dropped = streams["stream_uid"][pairs.isin(list(exclude))]
-        keep &= ~tokens["stream_uid"].isin(dropped.astype(object)).to_numpy()
+        keep = keep & ~tokens["stream_uid"].isin(dropped.astype(object)).to_numpy()
     if not keep.any():
         return empty
     sub = tokens.loc[keep]

@@ -4,9 +4,10 @@ process) when Locust quits.
 
 Per load process (keyed by its writer id "<host>-<pid>", the ``worker`` column of its rows):
 its PID, host name, the address it reaches the master from, its clock facts and offset
-estimates against the server (loadtests.clockprobe, taken when the test starts and when it
-stops), and the streams Locust counted for it — summed by the master from that worker's
-own stats reports, so the run can check them against the rows each worker wrote.
+estimates against the server (loadtests.clockprobe, taken when the process starts, before
+any load, and when the test stops, after the users), and the streams Locust counted for
+it — summed by the master from that worker's own stats reports, so the run can check them
+against the rows each worker wrote.
 
 Workers send their record inside Locust's periodic stats report (``report_to_master``);
 the master keeps the latest one per worker. On multi-machine runs this is how the facts of
@@ -104,23 +105,26 @@ class LoadWorkers:
             "address": address,
             "clock": {"host": clock_facts(), "estimates": [], "errors": []},
         }
+        self._probe("start")  # before any load: the quietest round trips
 
-    def _probe(self, when: str) -> None:
+    def _probe(self, when: str) -> bool:
+        """Estimate the clock offset now; False if it could not be."""
         if not self.own:
-            return
+            return False
         got = probe(self.phase.url)
         got["when"] = when
         clock = self.own["clock"]
-        if "error" in got:
-            clock["errors"].append(got)
-        else:
-            clock["estimates"].append(got)
+        clock["errors" if "error" in got else "estimates"].append(got)
+        return "error" not in got
 
     def on_test_start(self, environment: Any, **_: Any) -> None:
-        self._probe("start")
+        # the server may have come up after this process (by hand): try again, off the
+        # event's path so the users start on time
+        if self.own and not self.own["clock"]["estimates"]:
+            gevent.spawn(self._probe, "test_start")
 
     def on_test_stop(self, environment: Any, **_: Any) -> None:
-        self._probe("stop")
+        self._probe("stop")  # the users have stopped: quiet again
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         if self.own:
