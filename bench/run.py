@@ -389,6 +389,9 @@ class Runner:
         cfg_path = self._write_config(plan, url, hooks)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
         procs = f", {s.load.processes} processes" if s.load.processes > 1 else ""
+        if self.place.d.workers:
+            procs = f", master + {self.place.d.workers} workers"
+            procs += f" on {self.place.d.hosts} hosts" if self.place.d.hosts else ""
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} start: {url}, {users}, "
             f"{run_seconds(s)} s{procs}"
@@ -440,7 +443,7 @@ class Runner:
                 f"phase {plan.name} {status}: locust exit code {code}; see {locust.log_path}"
             )
         self.current = None
-        workers = f" from {check['workers']} workers" if s.load.processes > 1 else ""
+        workers = f" from {check['workers']} workers" if check["workers_expected"] > 1 else ""
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} end: {status}, "
             f"{check['rows']} streams{workers} (locust exit {code})"
