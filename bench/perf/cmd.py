@@ -288,6 +288,7 @@ class Perf:
                         proto, srv.url, c.workers_counts, users=c.workers_users,
                         duration_s=c.workers_duration_s, warmup_s=c.workers_warmup_s,
                         results=self.run_dir / "workers", log=self.log,
+                        server_stats=lambda reset, srv=srv: self._stats(srv, reset),
                     )
                 )  # fmt: skip
             finally:

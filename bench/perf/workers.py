@@ -79,6 +79,17 @@ def window_figures(
     }
 
 
+def client_cpu_pct(resources: Any) -> float | None:
+    """CPU of the load processes, as they sampled themselves (role "client", every 2 s):
+    the sum over processes of each one's median (100 = one core)."""
+    if resources is None or len(resources) == 0:
+        return None
+    own = resources[resources["role"].astype(object) == "client"]
+    if len(own) == 0:
+        return None
+    return float(own.groupby("pid")["cpu_pct"].median().sum())
+
+
 def run_point(
     proto: str,
     url: str,
@@ -120,6 +131,7 @@ def run_point(
     streams = read_table(run_dir, "streams")
     tokens = read_table(run_dir, "tokens")
     fig = window_figures(streams, tokens, warmup_s, duration_s)
+    fig["client_cpu_pct"] = client_cpu_pct(read_table(run_dir, "resources"))
     rows = streams["worker"].astype(object).value_counts() if len(streams) else {}
     point = {
         "proto": proto,
@@ -136,7 +148,8 @@ def run_point(
     log(
         f"  workers {proto} x{workers} {users} users: {_num(point['tokens_per_s'])} tok/s "
         f"(nominal {_num(point['offered_tokens_per_s'])}), delivery p99 "
-        f"{_num(point['delivery_ms_p99'], 2)} ms, rows by worker "
+        f"{_num(point['delivery_ms_p99'], 2)} ms, client CPU {_num(point['client_cpu_pct'])}%, "
+        "rows by worker "
         f"{sorted(point['rows_by_worker'].values())}"
     )
     return point
@@ -152,14 +165,21 @@ def worker_scaling(
     warmup_s: float,
     results: Path,
     log: Callable[[str], None] = print,
+    server_stats: Callable[[bool], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """The floor, then one point per worker count; client-added p99 = p99 − floor."""
+    """The floor, then one point per worker count; client-added p99 = p99 − floor.
+    `server_stats(reset)`: the server's /v1/stats (its lag: late sends are the server's,
+    not the client's), reset before each point."""
     common = {"duration_s": duration_s, "warmup_s": warmup_s, "results": results, "log": log}
     floor = run_point(proto, url, users=FLOOR_USERS, workers=1, **common)
     floor_ms = floor["delivery_ms_p50"] or 0.0
     points = []
     for n in counts:
+        if server_stats is not None:
+            server_stats(True)
         pt = run_point(proto, url, users=users, workers=n, **common)
+        if server_stats is not None:
+            pt["server_lag_us_p99"] = ((server_stats(False) or {}).get("lag_us") or {}).get("p99")
         p99 = pt["delivery_ms_p99"]
         pt["client_added_ms_p99"] = None if p99 is None else p99 - floor_ms
         points.append(pt)
@@ -179,7 +199,8 @@ def _num(v: float | None, nd: int = 0) -> str:
 # --------------------------------------------------------------------------- report
 
 HEADER = ["arm", "workers", "users", "nominal tokens/s", "tokens/s", "floor ms",
-          "delivery p99 ms", "client-added p99 ms", "stream rows per worker"]  # fmt: skip
+          "delivery p99 ms", "client-added p99 ms", "client CPU %", "server lag p99 µs",
+          "stream rows per worker"]  # fmt: skip
 
 
 def note(perf: dict[str, Any]) -> str:
@@ -189,7 +210,8 @@ def note(perf: dict[str, Any]) -> str:
         f"closed-loop users streaming {TOKENS} tokens at {1000 / GAP_MS:g} tokens/s answer "
         "after answer; nominal = users × 50 (the closed loop's gaps between answers keep the "
         "received rate a little below it). The server is pinned to one core, the Locust "
-        f"processes are not. This machine has {cores} cores: more workers than cores cannot "
+        "processes are not (client CPU % is theirs, summed; server lag p99 shows when they "
+        f"took the server's core). This machine has {cores} cores: more workers than cores cannot "
         "add CPU, so past that count the figure shows this machine's ceiling, not Locust's."
     )
 
@@ -198,6 +220,7 @@ def rows(scaling: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [s["proto"], p["workers"], p["users"], p["offered_tokens_per_s"], p["tokens_per_s"],
          s["floor_ms"], p["delivery_ms_p99"], p.get("client_added_ms_p99"),
+         p.get("client_cpu_pct"), p.get("server_lag_us_p99"),
          " / ".join(str(v) for v in sorted(p["rows_by_worker"].values()))]
         for s in scaling
         for p in s["points"]
