@@ -20,23 +20,12 @@ def _estimate(theta_ns: int) -> dict:
 def _frames() -> dict:
     fr = build(
         [
-            Script(arm="sse", phase="chat/sse/r1", streams=40, tokens=20, delivery_ms=1.5),
-            Script(
-                arm="sse",
-                phase="chat/sse/r2",
-                streams=40,
-                tokens=20,
-                delivery_ms=1.5,
-                start_ns=30_000 * S,
-            ),
-            Script(
-                arm="ws",
-                phase="chat/ws/r1",
-                streams=40,
-                tokens=20,
-                delivery_ms=1.0,
-                start_ns=20_000 * S,
-            ),
+            Script(arm=arm, phase=phase, streams=40, tokens=20, delivery_ms=d, start_ns=t * S)
+            for arm, phase, d, t in (
+                ("sse", "chat/sse/r1", 1.5, 10_000),
+                ("sse", "chat/sse/r2", 1.5, 30_000),
+                ("ws", "chat/ws/r1", 1.0, 20_000),
+            )
         ]
     )
     s = fr["streams"]

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,29 +31,30 @@ from bench.distributed import (
 )
 from core.runfolder import read_manifest, read_table
 from core.scenario import LoadSpec
+from tests.bench.test_run import TINY as RUN_TINY
 from tests.bench.test_run import gone, needs_parts, only_run, ssevsws_run
 
 # 150 tokens every 10 ms: 1.5 s answers, so streams are in flight when the 4 s run ends
-TINY = """\
-name = "tiny"
-arms = ["sse", "ws"]
-seed = 11
-[load]
-users = 6
-spawn_rate = 50
-duration_s = 4
-stop_timeout_s = 5
-[stream]
-tokens = 150
-ttft_ms = 20
-gap_ms = 10
-"""
+SHORT = "tokens = 20\nttft_ms = 50\ngap_ms = 10\n"
+assert SHORT in RUN_TINY
+TINY = (
+    RUN_TINY.format(duration=4)
+    .replace("users = 5", "users = 6")
+    .replace(SHORT, "tokens = 150\nttft_ms = 20\ngap_ms = 10\n")
+)
 
 
 def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     return path
+
+
+def wait_until(done: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return done()
 
 
 def netns_skip_reason() -> str | None:
@@ -168,10 +170,9 @@ def _check_workers_run(run: Path, phase_count: int) -> list[dict]:
         assert [x["exit_code"] for x in p["locust_after"]["workers_exit"]] == [0, 0]
     pids = [p["server"]["pid"] for p in phases] + [p["locust"]["pid"] for p in phases]
     pids += [w["pid"] for p in phases for w in p["locust"]["workers"]]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not all(gone(pid) for pid in pids):
-        time.sleep(0.1)
-    assert all(gone(pid) for pid in pids), "a server, master or worker outlived the run"
+    assert wait_until(lambda: all(gone(pid) for pid in pids), 5), (
+        "a server, master or worker outlived the run"
+    )
     return phases
 
 
@@ -252,14 +253,8 @@ def test_a_killed_runner_leaves_no_namespace(tmp_path: Path) -> None:
         assert len(netns.lab_namespaces(tag)) == 3  # hub, server, w1
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and netns.lab_namespaces(tag):
-            time.sleep(0.1)
-        assert netns.lab_namespaces(tag) == []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not gone(int(inner)):
-            time.sleep(0.1)
-        assert gone(int(inner)), "the process inside the lab outlived it"
+        assert wait_until(lambda: not netns.lab_namespaces(tag), 15)
+        assert wait_until(lambda: gone(int(inner)), 5), "the process inside the lab outlived it"
     finally:
         if proc.poll() is None:
             proc.kill()
