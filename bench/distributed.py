@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,8 +239,9 @@ class Placement:
         stop the ones that do not (by PID); what crossed the network in a lab."""
         out: dict[str, Any] = {}
         codes = []
+        deadline = time.monotonic() + WORKER_EXIT_S  # one allowance for all of them
         for w in load.workers:
-            code = w.child.wait(WORKER_EXIT_S)
+            code = w.child.wait(max(0.0, deadline - time.monotonic()))
             stopped = code is None
             code = stop(w.child, 5.0) if stopped else stop(w.child, 1.0)
             codes.append({"index": w.index, "exit_code": code, "stopped_by_runner": stopped})

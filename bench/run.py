@@ -696,7 +696,7 @@ class Runner:
     def _cleanup(self) -> None:
         """Stop what is still running (Locust first, so its workers flush), flush samples."""
         self._stopping = True
-        for child in [c for c in self.children if c.name == "locust"]:
+        for child in [c for c in self.children if c.name.startswith("locust")]:  # + workers
             self.o.out(f"stopping locust (pid {child.pid})")
             self._stop(child, grace_s=15)
         if self.hooks is not None and self.hooks.started:
