@@ -198,9 +198,15 @@ class Placement:
         env: dict[str, str],
         spawn: Callable[[str, list[str], Path, dict[str, str]], Child],
     ) -> LoadProcesses:
-        """Start Locust for a phase: `cmd` as is (local / --processes), or as the master
-        with its N workers (logs next to `log`: ``<stem>.worker<i>.log``)."""
+        """Start Locust for a phase: `cmd` as is (local), with a master port of its own
+        (--processes: its forked workers connect to it; on Locust's default port 5557 the
+        workers of two runs on one machine join each other's master), or as the master with
+        its N workers (logs next to `log`: ``<stem>.worker<i>.log``)."""
         if not self.d.workers:
+            if "--processes" in cmd:  # Locust's default *:5557 is shared by every run here
+                port = str(free_port())
+                cmd = [*cmd, "--master-bind-host", LOOPBACK, "--master-bind-port", port,
+                       "--master-port", port]  # fmt: skip
             return LoadProcesses(spawn("locust", cmd, log, env))
         if self.lab is not None:
             bind = self.lab.hosts["master"].address
@@ -309,12 +315,21 @@ def process_clock_facts(pid: int) -> dict[str, Any]:
     return facts
 
 
-def locust_workers(run_dir: Path, phase: str) -> dict[str, Any]:
-    """What the master (or the local process) recorded of the phase's load processes
-    (``load_workers[phase]`` in the manifest; {} when nothing was written)."""
+def phase_worker_check(
+    run_dir: Path, phase: str, rows_by_writer: dict[str, int], expected: int
+) -> dict[str, Any]:
+    """`worker_check` of one phase from the manifest: what the master (or the local
+    process) recorded of its load processes (``load_workers[phase]``) and the server's
+    clock facts (``phases[].server.clock``)."""
+    manifest: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
-        return dict((read_manifest(run_dir).get("load_workers") or {}).get(phase) or {})
-    return {}
+        manifest = read_manifest(run_dir)
+    recorded = dict((manifest.get("load_workers") or {}).get(phase) or {})
+    server = next(
+        (p.get("server") for p in manifest.get("phases") or [] if p.get("name") == phase), None
+    )
+    clock = server.get("clock") if isinstance(server, dict) else None
+    return worker_check(rows_by_writer, recorded, expected, clock)
 
 
 def worker_check(
@@ -348,9 +363,11 @@ def worker_check(
         }
         if not rec:
             problems.append(f"{writer} wrote {rows} stream rows but Locust has no record of it")
+        elif not rec.get("pid"):
+            problems.append(f"{writer} joined the master without this phase's locustfile")
         elif counted != rows:
             problems.append(f"{writer}: {rows} stream rows on disk, Locust counted {counted}")
-    if recorded and len(reported) < expected:
+    if recorded and len(reported) != expected:
         problems.append(f"{len(reported)} load process(es) reported to Locust, {expected} expected")
     return {
         "mode": recorded.get("mode"),

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.distributed import Deployment, LoadProcesses, Placement, locust_workers, worker_check
+from bench.distributed import Deployment, LoadProcesses, Placement, phase_worker_check
 from bench.distributed import process_clock_facts as _clock_facts
 from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
 from bench.hostcheck import (
@@ -68,7 +68,6 @@ from core.runfolder import (
     mark_complete,
     mark_incomplete,
     modify_manifest,
-    read_manifest,
     read_table,
     start_run,
     update_manifest,
@@ -673,24 +672,14 @@ class Runner:
     def _check_workers(self, plan: PhasePlan, check: dict[str, Any], load: Any) -> None:
         """Per load process: its rows against Locust's own count for it (bench.distributed)."""
         assert self.run_dir is not None
-        server = next((p.get("server") for p in self._phases() if p.get("name") == plan.name), None)
-        per = worker_check(
-            check["by_worker"],
-            locust_workers(self.run_dir, plan.name),
-            check["workers_expected"],
-            server.get("clock") if isinstance(server, dict) else None,
+        per = phase_worker_check(
+            self.run_dir, plan.name, check["by_worker"], check["workers_expected"]
         )
         check["per_worker"] = per
         if self.place.d.mode(load) != "local":  # local: the totals above say it all
             check["ok"] = check["ok"] and per["ok"]
             for text in per["problems"]:
                 self._warn(f"phase {plan.name}: {text}")
-
-    def _phases(self) -> list[dict[str, Any]]:
-        assert self.run_dir is not None
-        with contextlib.suppress(OSError, ValueError):
-            return list(read_manifest(self.run_dir).get("phases") or [])
-        return []
 
     # ------------------------------------------------------------------ the whole run
     def _cleanup(self) -> None:

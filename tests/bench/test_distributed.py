@@ -25,6 +25,7 @@ from bench.cli import main
 from bench.distributed import (
     Deployment,
     DeploymentError,
+    Placement,
     master_command,
     worker_check,
     worker_command,
@@ -128,6 +129,27 @@ def test_worker_check_compares_each_worker() -> None:
     assert any("h-3 wrote 1" in p for p in bad["problems"])
     assert any("2 load process(es) reported" in p for p in bad["problems"])
     assert not worker_check({"h-1": 4}, {}, expected=1)["ok"]
+    # another run's worker on the same master: no record of ours, caught
+    stray = {"workers": {**rec["workers"], "unknown:c9": {"locust_streams": 0}}}
+    assert not worker_check({"h-1": 4, "h-2": 5}, stray, expected=2)["ok"]
+
+
+def test_processes_get_a_master_port_of_their_own() -> None:
+    """Locust's --processes master binds *:5557 by default: two runs on one machine would
+    share it (seen: another test's workers joined this run's master)."""
+    started: list[list[str]] = []
+
+    def spawn(name: str, cmd: list[str], log: Path, env: dict[str, str]) -> object:
+        started.append(cmd)
+        return object()
+
+    base = ["python", "-m", "locust", "-f", "lf.py", "--headless"]
+    Placement(Deployment()).start_load(base, Path("x.log"), {}, spawn)  # type: ignore[arg-type]
+    Placement(Deployment()).start_load([*base, "--processes", "2"], Path("x.log"), {}, spawn)  # type: ignore[arg-type]
+    assert started[0] == base
+    cmd = started[1]
+    assert cmd[cmd.index("--master-bind-host") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--master-bind-port") + 1] == cmd[cmd.index("--master-port") + 1]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -176,15 +198,17 @@ def _check_workers_run(run: Path, phase_count: int) -> list[dict]:
     return phases
 
 
+def run_tiny(tmp_path: Path, *args: str) -> Path:
+    """`ssevsws run` of the tiny scenario; its run folder."""
+    results = tmp_path / "results"
+    done = ssevsws_run(str(tiny(tmp_path)), *args, "--results", str(results), timeout_s=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return only_run(results)
+
+
 @needs_parts
 def test_master_and_two_workers_end_to_end(tmp_path: Path) -> None:
-    results = tmp_path / "results"
-    done = ssevsws_run(
-        str(tiny(tmp_path)), "--protocols", "sse", "--workers", "2",
-        "--results", str(results), timeout_s=150,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    (phase,) = _check_workers_run(only_run(results), 1)
+    (phase,) = _check_workers_run(run_tiny(tmp_path, "--protocols", "sse", "--workers", "2"), 1)
     assert {w["address"] for w in phase["locust"]["workers"]} == {"127.0.0.1"}
 
 
@@ -193,13 +217,7 @@ def test_hosts_two_namespaces_end_to_end(tmp_path: Path) -> None:
     why = netns_skip_reason()
     if why:
         pytest.skip(why)
-    results = tmp_path / "results"
-    done = ssevsws_run(
-        str(tiny(tmp_path)), "--protocols", "ws", "--hosts", "2",
-        "--results", str(results), timeout_s=150,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    run = only_run(results)
+    run = run_tiny(tmp_path, "--protocols", "ws", "--hosts", "2")
     (phase,) = _check_workers_run(run, 1)
     hosts = read_manifest(run)["load_generator"]["hosts"]
     server_ip, master_ip = hosts["server"]["address"], hosts["master"]["address"]
