@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from analysis.manifest import Manifest
 from core.clocksync import NOT_MEASURED, delivery_verdict
 
 #: (phase, writer id "<host>-<pid>") → why its delivery latency is not measured
 Exclusions = dict[tuple[str, str], str]
 
 
-def delivery_exclusions(manifest: Mapping[str, Any] | None) -> Exclusions:
+def delivery_exclusions(manifest: Manifest | Mapping[str, Any] | None) -> Exclusions:
     """The load processes whose clock cannot be compared with the server's."""
+    if isinstance(manifest, Manifest):
+        manifest = manifest.raw
     if not manifest:
         return {}
     server_clock = {

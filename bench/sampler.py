@@ -12,6 +12,10 @@ Roles written here: ``server`` (a reference server), ``master`` (the Locust mast
 ``--processes N``), ``loadgen`` (a Locust process that runs users, seen from outside).
 The Locust processes also sample *themselves* under role ``client`` (loadtests); the
 two views are kept apart so no figure counts a process twice.
+
+A failed write (a full disk) ends sampling: `write_error` says why (the orchestrator
+fails the phase with it), the rows sampled since are counted in `rows_dropped`, and
+nothing raises into the caller.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,16 +65,23 @@ class ResourceSampler:
         self._prev: dict[int, tuple[int, float]] = {}  # pid → (t_ns, cpu seconds)
         self.phase: str | None = None
         self.arm: str | None = None
+        self.phase_columns: dict[str, Any] = {}  # scenario, variant, rep of the phase
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self.write_error: str | None = None
         self.samples = 0
         self._closed = False
 
     # ------------------------------------------------------------------ control
-    def set_phase(self, phase: str | None, arm: str | None) -> None:
+    def set_phase(
+        self, phase: str | None, arm: str | None, columns: Mapping[str, Any] | None = None
+    ) -> None:
+        """Label the next samples with this phase; ``columns``: its ``scenario``,
+        ``variant``, ``rep`` (core.records.PHASE_COLUMNS)."""
         with self._lock:
             self.phase, self.arm = phase, arm
+            self.phase_columns = dict(columns or {})
 
     def watch(self, pid: int, role: str, *, children_role: str | None = None) -> None:
         """Sample `pid` as `role`; with `children_role`, its descendants too (found anew
@@ -97,8 +108,25 @@ class ResourceSampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError as exc:
+                self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        """Stop writing (called with the lock held): keep the first error, drop the rest."""
+        if self.write_error is None:
+            self.write_error = f"{type(exc).__name__}: {exc}"
+            self.errors.append(f"write failed: {self.write_error}")
+        self._writer.abandon()
+        self._closed = True
+
+    @property
+    def rows_dropped(self) -> int:
+        return self._writer.rows_dropped
 
     @property
     def rows_written(self) -> int:
@@ -167,6 +195,7 @@ class ResourceSampler:
         return {
             "t_ns": t_ns,
             "phase": self.phase,
+            **self.phase_columns,
             "arm": self.arm,
             "role": role,
             "pid": proc.pid,
@@ -184,11 +213,14 @@ class ResourceSampler:
             if self._closed or self.phase is None:
                 return 0
             n = 0
-            for proc, role in self._targets():
-                row = self._row(proc, role, self._clock_ns())
-                if row is not None:
-                    self._writer.append(row)
-                    n += 1
-            self._writer.poll()
+            try:
+                for proc, role in self._targets():
+                    row = self._row(proc, role, self._clock_ns())
+                    if row is not None:
+                        self._writer.append(row)
+                        n += 1
+                self._writer.poll()
+            except OSError as exc:
+                self._write_failed(exc)
             self.samples += n
             return n

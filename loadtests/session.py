@@ -68,6 +68,9 @@ class UserIds:
     worker_index: int  # Locust worker index (0 without --processes)
     user: int  # user index within the worker
     seed: int  # the phase seed (same on both arms of one repetition)
+    scenario: str | None = None  # the phase's scenario, variant, repetition (record columns)
+    variant: str | None = None
+    rep: int | None = None
 
 
 class UserScript:
@@ -162,6 +165,9 @@ class UserScript:
             ttft_ms_sched=s.ttft_ms,
             gap_ms_sched=s.gap_ms,
             users_target=self.users_target(),
+            scenario=ids.scenario,
+            variant=ids.variant,
+            rep=ids.rep,
         )
         acct = StreamAccount(labels, t_sched_ns=t_sched)
         try:

@@ -108,7 +108,7 @@ def run_point(
     phase = f"perf-workers/{proto}/w{workers}"
     url = url.replace("http://", "ws://", 1) if proto == "ws" else url
     cfg = run_dir / "phase.json"
-    PhaseConfig(str(run_dir), phase, proto, proto, url, sc.to_dict(), seed=sc.seed).dump(cfg)
+    PhaseConfig(str(run_dir), phase, proto, proto, url, sc.to_dict(), seed=sc.seed, rep=1).dump(cfg)
     place = Placement(Deployment(workers=workers))
     children: list[Child] = []
 

@@ -83,7 +83,7 @@ def test_delivery_latency_leaves_out_exactly_those_streams() -> None:
 
 
 def test_summary_says_not_measured_and_why() -> None:
-    out = summarize(_frames(), n_boot=50)
+    out = summarize(_frames(), n_boot=50).to_json()
     arms = out["scenarios"]["chat"]["arms"]
     assert arms["sse"]["delivery_ms"]["n"] == (20 + 40) * 20  # r1 even users + all of r2
     assert arms["ws"]["delivery_ms"]["n"] == 0
