@@ -257,9 +257,11 @@ def _deployment(
         if any(not a.reference for a in arms):
             parser.error("--hosts runs the reference servers in their own namespace: "
                          "it cannot reach --sse-url / --ws-url")  # fmt: skip
-        if scenario.proxy.variants:
-            parser.error(f"--hosts: {scenario.name} has [proxy] variants (nginx runs on "
-                         "loopback); run it without --hosts")  # fmt: skip
+        hooked = [t for t, on in (("[proxy]", scenario.proxy.variants),
+                                  ("[network]", scenario.network.profiles)) if on]  # fmt: skip
+        if hooked:
+            parser.error(f"--hosts: {scenario.name} has {' and '.join(hooked)} (its proxies "
+                         "run on loopback); run it without --hosts")  # fmt: skip
     try:
         return Deployment.from_args(args.workers, args.hosts, scenario.load)
     except DeploymentError as exc:

@@ -105,6 +105,20 @@ def test_hosts_without_root_is_a_one_line_usage_error(
     assert not (tmp_path / "r").exists()
 
 
+def test_hosts_refuses_scenarios_with_loopback_proxies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(netns, "unavailable", lambda: None)
+    net = tmp_path / "net.toml"
+    net.write_text(TINY + '[network]\nprofile = "4g"\n')
+    for scenario in ("proxy-buffering", str(net)):
+        with pytest.raises(SystemExit) as exc:
+            main(["run", scenario, "--hosts", "2", "--results", str(tmp_path / "r")])
+        assert exc.value.code == 2
+        assert "run it without --hosts" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_master_and_worker_commands() -> None:
     base = [sys.executable, "-m", "locust", "-f", "lf.py", "--headless", "-u", "6", "-t", "4s"]
     m = master_command(base, "10.213.0.2", 5557, 3)
