@@ -314,7 +314,7 @@ class Runner:
         self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
         self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
-        cfg_path = self._write_config(plan, url, hooks)
+        cfg_path = self._write_config(plan, url, hooks, base)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
         procs = f", {s.load.processes} processes" if s.load.processes > 1 else ""
         if self.place.d.workers:
@@ -498,7 +498,9 @@ class Runner:
             self._update_phase(plan.index, url=target.url)
         return server, base, target.url
 
-    def _write_config(self, plan: PhasePlan, url: str, hooks: PhaseHooks) -> Path:
+    def _write_config(
+        self, plan: PhasePlan, url: str, hooks: PhaseHooks, server_url: str | None = None
+    ) -> Path:
         assert self.run_dir is not None
         cfg = PhaseConfig(
             run_dir=str(self.run_dir),
@@ -511,6 +513,7 @@ class Runner:
             rep=plan.rep,
             reference_server=plan.arm.reference,
             proxy=self._proxy_config(plan, hooks),
+            server_url=server_url,
         )
         path = self.run_dir / "phases" / f"{plan.stem}.json"
         path.parent.mkdir(exist_ok=True)

@@ -111,7 +111,7 @@ class LoadWorkers:
         """Estimate the clock offset now; False if it could not be."""
         if not self.own:
             return False
-        got = probe(self.phase.url)
+        got = probe(self.phase.server_url or self.phase.url)  # past any proxy
         got["when"] = when
         clock = self.own["clock"]
         clock["errors" if "error" in got else "estimates"].append(got)
