@@ -112,7 +112,7 @@ def run_manifest(
             "interval_s": opts.sample_interval_s,
             "roles": {
                 "server": "reference server process (bench sampler)",
-                "master": "Locust master of --processes N (bench sampler)",
+                "master": "Locust master of --processes N / --workers N (bench sampler)",
                 "loadgen": "Locust process running users, seen from outside (bench sampler)",
                 "client": "Locust process sampling itself (loadtests)",
                 **sampler_roles(),

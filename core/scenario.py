@@ -590,6 +590,9 @@ class PhaseConfig:
     #: The proxy variant of this phase: {"variant": label, "nginx": record or None (direct)}.
     proxy: dict[str, Any] | None = None
     rep: int | None = None  # repetition (1-based); recorded with every row (schema 2)
+    #: The reference server itself when proxies stand in front of it (`url` is then the
+    #: outermost proxy): clock-offset probes go there, past the proxies. None: `url`.
+    server_url: str | None = None
 
     def phase_columns(self) -> dict[str, Any]:
         """The ``scenario``, ``variant``, ``rep`` columns of every row this phase writes

@@ -1,8 +1,8 @@
 """aiohttp pieces both aiohttp servers (SSE and WS) share: the app, its guard, the endpoints.
 
 Routes (answers in servers.endpoints):
-  GET  /healthz, GET /metrics, GET /v1/stats, POST /v1/stats/reset,
-  POST /v1/streams/{id}/cancel
+  GET  /healthz (with the server's monotonic_ns, for clock-offset probes), GET /metrics,
+  GET /v1/stats, POST /v1/stats/reset, POST /v1/streams/{id}/cancel
 Every handler first calls `admit` (the access policy of servers.access: Host, Origin,
 token; the connection's idle clock stops) and `finished` when done (the idle clock of
 servers.guard starts). The guarded protocol stops the header clock itself.

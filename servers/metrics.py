@@ -8,6 +8,7 @@ standard process collector (CPU seconds, RSS, open fds) for resource figures.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -139,7 +140,16 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 
 
 def healthz_body(state: ServerState) -> bytes:
-    return _dumps({"status": "ok", "kind": state.config.kind, "pid": state.pid})
+    """`GET /healthz`; ``monotonic_ns`` is the server's clock as it answers, so a client can
+    estimate its own clock's offset from round trips (core.clocksync)."""
+    return _dumps(
+        {
+            "status": "ok",
+            "kind": state.config.kind,
+            "pid": state.pid,
+            "monotonic_ns": time.monotonic_ns(),
+        }
+    )
 
 
 def stats_body(state: ServerState, connections: int, reset: bool = False) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from analysis import clocks as CL
 from analysis import metrics as M
 from analysis import plots as P
 from analysis import resources as R
@@ -43,7 +44,9 @@ def _e2e(rep: Report) -> Figure:
 
 
 def _delivery(rep: Report) -> Figure:
-    d = M.delivery_latency(rep.tokens(rep.main), rep.rows("streams", rep.main))
+    d = M.delivery_latency(  # load processes whose clock is not the server's left out
+        rep.tokens(rep.main), rep.rows("streams", rep.main), CL.delivery_exclusions(rep.manifest)
+    )
     return _on_main(P.plot_delivery_cdf(d), rep)
 
 

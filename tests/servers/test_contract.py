@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -130,10 +131,14 @@ def test_healthz_and_metrics(servers: ServerPool, kind: str) -> None:
     import requests
 
     srv = servers.get(kind)
+    t0 = time.monotonic_ns()
     h = requests.get(srv.http + "/healthz", timeout=5)
+    t1 = time.monotonic_ns()
     assert h.status_code == 200
     body = h.json()
     assert body["status"] == "ok" and body["kind"] == kind and body["pid"] == srv.proc.pid
+    # the server's monotonic clock as it answered: one host, one clock, so inside the trip
+    assert t0 <= body["monotonic_ns"] <= t1
     m = srv.metrics()
     for name in (
         "ssevsws_connections_active",
