@@ -21,7 +21,9 @@ One meaning each (names as in vLLM/GuideLLM where they agree):
                        on the stream that opened the connection; NaN for a reused one
 ``itl_ms``             every gap between consecutive content tokens of a stream, in
                        arrival order (duplicates included, so e2e − ttft == Σ itl)
-``delivery_ms``        per token: t_recv − t_server (one monotonic clock on one host)
+``delivery_ms``        per token: t_recv − t_server (one monotonic clock on one host; load
+                       processes whose clock is not the server's are left out:
+                       analysis.clocks)
 =====================  ==========================================================
 
 Token-level functions use numpy on factorised stream ids (no per-stream Python loop), so
@@ -31,7 +33,7 @@ millions of token rows take well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -180,9 +182,15 @@ def token_gaps(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.
     return _with_labels(out, gc, uniques, streams)
 
 
-def delivery_latency(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
+def delivery_latency(
+    tokens: pd.DataFrame,
+    streams: pd.DataFrame | None = None,
+    exclude: Collection[tuple[str, str]] = (),
+) -> pd.DataFrame:
     """Per-token delivery latency ``t_recv − t_server`` (ms), only for tokens that carry a
-    server stamp. An empty result means "not measured" (e.g. a foreign server)."""
+    server stamp. An empty result means "not measured" (e.g. a foreign server). `exclude`:
+    (phase, worker) pairs whose clock is not the server's (analysis.clocks); their streams'
+    tokens are left out (needs `streams` with phase, worker and stream_uid)."""
     cols = ["stream_uid", *LABELS, "seq", "delivery_ms"]
     empty = pd.DataFrame(
         {c: pd.Series(dtype=float if c == "delivery_ms" else object) for c in cols}
@@ -191,6 +199,12 @@ def delivery_latency(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) 
         return empty
     ts = tokens["t_server_ns"]
     keep = (ts.notna() & tokens["t_recv_ns"].notna()).to_numpy()
+    if exclude and streams is not None and {"phase", "worker"} <= set(streams):
+        pairs = pd.MultiIndex.from_arrays(
+            [streams["phase"].astype(object), streams["worker"].astype(object)]
+        )
+        dropped = streams["stream_uid"][pairs.isin(list(exclude))]
+        keep = keep & ~tokens["stream_uid"].isin(dropped.astype(object)).to_numpy()
     if not keep.any():
         return empty
     sub = tokens.loc[keep]

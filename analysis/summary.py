@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import capacity as CAP
+from analysis import clocks as CL
 from analysis import metrics as M
 from analysis import resources as R
 from analysis import validity as V
@@ -122,7 +123,8 @@ class _Frames:
         self.streams_ok = self.streams[(outcome == "ok").to_numpy(dtype=bool)]
         self.streams_cancelled = self.streams[(outcome == "cancelled").to_numpy(dtype=bool)]
         self.gaps = M.token_gaps(data.tokens, streams)
-        self.delivery = M.delivery_latency(data.tokens, streams)
+        self.clock_excluded = CL.delivery_exclusions(data.manifest)
+        self.delivery = M.delivery_latency(data.tokens, streams, self.clock_excluded)
         self.connections = data.connections
         self.resources = data.resources
         self.slo = slo
@@ -391,6 +393,7 @@ def summarize(
     s = f.streams
     if s is None or s.empty:
         flags.append("no streams recorded in this run: nothing was measured")
+    flags += CL.exclusion_flags(f.clock_excluded)
     by_group: dict[str, list[str]] = {}
     if s is not None and len(s) and GROUP in s:
         for group, arm in s[[GROUP, "arm"]].astype(object).drop_duplicates().itertuples(False):

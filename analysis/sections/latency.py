@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analysis import clocks as CL
 from analysis import metrics as M
 from analysis import plots as P
 from analysis import resources as R
@@ -47,7 +48,9 @@ def _e2e(rep: Report) -> Figure:
 
 
 def _delivery(rep: Report) -> Figure:
-    d = M.delivery_latency(rep.tokens(rep.main), rep.rows("streams", rep.main))
+    d = M.delivery_latency(  # load processes whose clock is not the server's left out
+        rep.tokens(rep.main), rep.rows("streams", rep.main), CL.delivery_exclusions(rep.manifest)
+    )
     return _on_main(P.plot_delivery_cdf(d), rep)
 
 
