@@ -10,8 +10,8 @@ server allows it (recorded as `reused_conn`), and closed by the client after
 `keepalive_expiry_s` of idleness — httpx's default (5 s), so think time is not counted as a
 held connection the way a WS session holds one. Resume after a drop sends the same request
 with `Last-Event-ID: <last seq received>`. Cancel: close the connection, or the format's
-cancel request (native: `POST /v1/streams/{id}/cancel`) on a second connection, then let the
-response end.
+cancel request on a second connection (native: `POST /v1/streams/{id}/cancel` with the
+`X-Cancel-Secret` header the stream's response carried), then let the response end.
 """
 
 from __future__ import annotations
