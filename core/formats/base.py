@@ -193,6 +193,11 @@ class PayloadFormat(ABC):
 
     @abstractmethod
     def ws_error(
-        self, message: str, stream: StreamId | None = None, field: str | None = None
+        self,
+        message: str,
+        stream: StreamId | None = None,
+        field: str | None = None,
+        limit: str | None = None,
     ) -> str:
-        """An error message that keeps the connection open (e.g. a cancel of an unknown id)."""
+        """An error message that keeps the connection open (e.g. a cancel of an unknown id):
+        the request `field` at fault, or the server `limit` that refused it."""

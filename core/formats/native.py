@@ -252,6 +252,10 @@ class NativeFormat(PayloadFormat):
         return NativeWSWriter(plan)
 
     def ws_error(
-        self, message: str, stream: StreamId | None = None, field: str | None = None
+        self,
+        message: str,
+        stream: StreamId | None = None,
+        field: str | None = None,
+        limit: str | None = None,
     ) -> str:
-        return error_message(message, stream, field)
+        return error_message(message, stream, field, limit)

@@ -146,6 +146,7 @@ def test_native_ws_client_messages() -> None:
     parsed = NATIVE.ws_client_message(NATIVE.ws_reader().start(PARAMS))
     assert parsed.params == PARAMS  # type: ignore[union-attr]
     assert json.loads(NATIVE.ws_error("no such stream", 4, "stream"))["field"] == "stream"
+    assert json.loads(NATIVE.ws_error("busy", 4, limit="streams"))["limit"] == "streams"
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
