@@ -32,6 +32,7 @@ from core.accounting import (
 )
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from core.schedule import StreamParams
+from loadtests.inbox import Count
 from loadtests.transport import (
     Closed,
     Done,
@@ -196,13 +197,21 @@ class UserScript:
             return
         self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
-        abort_at = b.client_abort_after if b.client_abort_after > 0 else None
+        acts = _Thresholds(
+            b.cancel_after if cancel else None,
+            b.client_abort_after if b.client_abort_after > 0 else None,
+        )
         while True:
             try:
-                events = tr.poll(deadline)
+                events = tr.poll(deadline, _counter(acct, acts.next()))
             except TransportError as exc:  # e.g. a pong could not be sent: the link is gone
                 events = [Closed(time.monotonic_ns(), "error", str(exc))]
             acct.add_bytes(tr.take_bytes())
+            step = self._act(acct, params, acts)  # tokens the transport counted
+            if step is _ENDED:
+                return
+            if step is _RESUMED:
+                continue  # the events held behind that token belong to the old connection
             if not events:
                 t = time.monotonic_ns()
                 with contextlib.suppress(TransportError):
@@ -212,20 +221,10 @@ class UserScript:
             for ev in events:
                 if isinstance(ev, Token):
                     acct.token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
-                    if cancel and acct.n_unique >= b.cancel_after:
-                        t = time.monotonic_ns()
-                        with contextlib.suppress(TransportError):
-                            tr.cancel(b.cancel_mode)
-                        acct.finish(t, CANCELLED)
+                    step = self._act(acct, params, acts)
+                    if step is _ENDED:
                         return
-                    if abort_at is not None and acct.n_unique >= abort_at:
-                        abort_at = None  # once per stream, like one network failure
-                        t = time.monotonic_ns()
-                        tr.abort()
-                        acct.dropped(t)
-                        if not self._resume(acct, params):
-                            acct.finish(t, ABORTED, "client abort")
-                            return
+                    if step is _RESUMED:
                         break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
@@ -245,6 +244,28 @@ class UserScript:
                         acct.finish(ev.t_ns, DROPPED, ev.reason)
                         return
                     break
+
+    def _act(self, acct: StreamAccount, params: StreamParams, acts: _Thresholds) -> object:
+        """Cancel or abort once the stream has enough tokens: _ENDED (the stream is over),
+        _RESUMED (aborted, and resumed on a new connection) or None (nothing to do)."""
+        b = self.plan.behaviour
+        tr = self.transport
+        if acts.cancel_after is not None and acct.n_unique >= acts.cancel_after:
+            t = time.monotonic_ns()
+            with contextlib.suppress(TransportError):
+                tr.cancel(b.cancel_mode)
+            acct.finish(t, CANCELLED)
+            return _ENDED
+        if acts.abort_after is not None and acct.n_unique >= acts.abort_after:
+            acts.abort_after = None  # once per stream, like one network failure
+            t = time.monotonic_ns()
+            tr.abort()
+            acct.dropped(t)
+            if not self._resume(acct, params):
+                acct.finish(t, ABORTED, "client abort")
+                return _ENDED
+            return _RESUMED
+        return None
 
     def _started(self, acct: StreamAccount, started: Started) -> None:
         acct.sent(started.t_send_ns)
@@ -266,3 +287,44 @@ class UserScript:
             self._started(acct, started)
             return True
         return False
+
+
+_ENDED = object()  # UserScript._act: the stream is over
+_RESUMED = object()  # UserScript._act: aborted and resumed on a new connection
+
+
+class _Thresholds:
+    """The token counts at which the script acts on a stream (None: never)."""
+
+    __slots__ = ("abort_after", "cancel_after")
+
+    def __init__(self, cancel_after: int | None, abort_after: int | None) -> None:
+        self.cancel_after = cancel_after
+        self.abort_after = abort_after
+
+    def next(self) -> int | None:
+        """The smallest count still to act at."""
+        if self.cancel_after is None:
+            return self.abort_after
+        if self.abort_after is None:
+            return self.cancel_after
+        return min(self.cancel_after, self.abort_after)
+
+
+def _counter(acct: StreamAccount, act_at: int | None) -> Count:
+    """What `Transport.poll` counts tokens with: into `acct`, True once it holds `act_at`
+    unique tokens (the script acts then)."""
+    token = acct.token
+    if act_at is None:
+
+        def count(ev: Token) -> bool:
+            token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
+            return False
+
+        return count
+
+    def count_to(ev: Token) -> bool:
+        token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
+        return acct.n_unique >= act_at
+
+    return count_to

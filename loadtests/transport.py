@@ -6,13 +6,19 @@ stamped with the client's monotonic clock as it was read. The session script dec
 what to do with them (count, cancel, abort, resume); the transport only moves bytes and
 keeps connection records. `loadtests.sse_transport` and `loadtests.ws_transport`
 implement it over the client core (core.client); tests can implement it in a few lines.
+
+Tokens are the bulk of it, so `poll` takes the script's `count` (loadtests.inbox.Count):
+a transport may count each content token into the stream's account as it is read —
+under gevent in the process reader's pass, without waking the user — and return only what
+the script must act on; one that ignores `count` returns the tokens among the events and
+the script counts them itself. Both give the same records.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.accounting import ConnectionAccount, StreamAccount
 from core.client.events import Closed as Closed  # the stream events are the client core's;
@@ -22,6 +28,9 @@ from core.client.events import Opened as Opened
 from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
 from core.schedule import StreamParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loadtests.inbox import Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +94,10 @@ class Transport(ABC):
         -1 or None with a resume means "from the start"). Connects first if needed."""
 
     @abstractmethod
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
-        """Block until at least one event of the current stream or the deadline ([])."""
+    def poll(self, deadline_ns: int, count: Count | None = None) -> list[StreamEvent]:
+        """Block until at least one event of the current stream, or `count` returned True
+        (the script acts after that token), or the deadline ([] and nothing counted).
+        Tokens given to `count` are not returned."""
 
     @abstractmethod
     def take_bytes(self) -> int:

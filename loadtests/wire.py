@@ -1,13 +1,20 @@
 """TCP plumbing both transports share: connect, read what is there, stamp it, count bytes.
 
-`Channel.recv_some` returns whatever the kernel holds (up to 64 KiB) as soon as anything
-is there — it never waits for a byte count (docs/methodology.md, pitfall 1) — together
-with the client's `time.monotonic_ns()` taken the moment the read returned. Every event a
-protocol parser finds in that chunk carries that stamp: those bytes all became readable
-together.
+Every read returns whatever the kernel holds (up to 64 KiB) as soon as anything is there —
+it never waits for a byte count (docs/methodology.md, pitfall 1) — stamped with the client's
+`time.monotonic_ns()` taken the moment the read returned. Every event a protocol parser
+finds in those bytes carries that stamp: they all became readable together.
 
-Sockets are the standard library's; under Locust (gevent monkey-patching) they are
-gevent's cooperative sockets, so one greenlet per user blocks only itself.
+Under gevent (Locust, loadtests.drive) a channel's socket is read by the process's
+`loadtests.reader.Reader` in gevent's hub, never by the user's greenlet. The bytes go to
+the channel's *sink* when one is set (`set_sink`: the transport's parser and the session's
+token counter, run in the hub; it says when the user's greenlet must be woken), else they are
+queued for `recv_some`. The greenlet blocks in `wait(deadline)` (woken by the sink, or at the
+deadline: one timer per deadline, not per read) or `recv_some(deadline)`. Sends are the
+greenlet's (gevent's cooperative `sendall`).
+
+Without gevent (plain blocking sockets: the in-process tests), `wait` reads the socket itself
+through `recv_some` and runs the sink inline: the same parsing, counting and stamps.
 """
 
 from __future__ import annotations
@@ -18,82 +25,24 @@ import select
 import socket
 import struct
 import time
+from collections import deque
+from collections.abc import Callable
 
 from core.accounting import ConnectionAccount, ConnectionLabels
 from core.client.urls import split_url as core_split_url
 from loadtests.transport import TransportContext, TransportError
 
 try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
-    from gevent import get_hub as _get_hub
     from gevent import getcurrent as _getcurrent
     from gevent.socket import socket as _GeventSocket
+
+    from loadtests.reader import RECV_SIZE, process_reader
 except ImportError:  # pragma: no cover
     _GeventSocket = None
+    RECV_SIZE = 65536
 
-RECV_SIZE = 65536
-
-
-class _ReadWaiter:
-    """Wait for a gevent socket to become readable, or for a deadline, with no per-read
-    allocation: one libev io watcher per connection, one timer per deadline (a stream's
-    deadline is the same for all its reads). gevent's own `recv` with a timeout builds,
-    starts and closes a `gevent.Timeout` on every read that waits (~4.5 us a token).
-
-    The timer never raises into the greenlet: it only wakes it if it is waiting here, or
-    marks the deadline passed for the next wait.
-    """
-
-    __slots__ = ("_deadline", "_expired", "_hub", "_io", "_timer", "_waiting")
-
-    def __init__(self, fd: int) -> None:
-        self._hub = _get_hub()
-        self._io = self._hub.loop.io(fd, 1)
-        self._timer = None
-        self._deadline: int | None = None
-        self._expired = False
-        self._waiting = None
-
-    def wait(self, deadline_ns: int) -> bool:
-        """True once readable (possibly spuriously), False once the deadline has passed."""
-        while True:
-            if deadline_ns != self._deadline or self._expired:
-                # a new deadline, or the timer fired early (libev times from the loop's
-                # cached clock): (re)arm it for what is left, if anything is
-                self._stop_timer()
-                remaining = deadline_ns - time.monotonic_ns()
-                if remaining <= 0:
-                    return False
-                self._deadline = deadline_ns
-                self._expired = False
-                self._timer = timer = self._hub.loop.timer(remaining / 1e9, ref=False)
-                timer.start(self._on_timer)
-            g = _getcurrent()
-            self._waiting = g
-            self._io.start(g.switch, True)
-            try:
-                if self._hub.switch():
-                    return True
-            finally:
-                self._io.stop()
-                self._waiting = None
-
-    def _on_timer(self) -> None:
-        self._expired = True
-        g = self._waiting
-        if g is not None:
-            g.switch(False)
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer.close()
-            self._timer = None
-        self._deadline = None
-
-    def close(self) -> None:
-        self._stop_timer()
-        self._io.stop()
-        self._io.close()
+#: What a sink is: called with each read (t_ns, bytes; b"" = EOF); True = wake the owner.
+Sink = Callable[[int, bytes], bool]
 
 
 def split_url(url: str, default_port: int) -> tuple[str, int, str]:
@@ -125,18 +74,51 @@ def _connect(host: str, port: int, timeout_s: float) -> socket.socket:
 class Channel:
     """One TCP connection and its `ConnectionAccount` (recorded to the sink when closed)."""
 
+    __slots__ = (
+        "_ctx",
+        "_deadline",
+        "_expired",
+        "_hub",
+        "_queue",
+        "_reader",
+        "_resume_pending",
+        "_sink",
+        "_timer",
+        "_waiting",
+        "_woken",
+        "acct",
+        "eof",
+        "fd",
+        "raw",
+        "sock",
+        "t_last_read_ns",
+    )
+
     def __init__(self, sock: socket.socket, acct: ConnectionAccount, ctx: TransportContext):
         self.sock = sock
         self.acct = acct
         self._ctx = ctx
-        # Under gevent: read the underlying non-blocking socket and wait with _ReadWaiter.
-        self._raw = None
-        self._waiter: _ReadWaiter | None = None
+        self.fd = sock.fileno()
+        self.raw = sock  # what the reader reads: the non-blocking socket under gevent's
+        self.eof = False  # a read returned b"" (or failed): nothing more will come
+        self.t_last_read_ns: int | None = None  # when the last read (with bytes) returned
+        self._sink: Sink | None = None
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._woken = False  # the sink asked for the owner since it last waited
+        self._waiting = None  # the greenlet blocked in wait(), if any
+        self._resume_pending = False
+        self._timer = None
+        self._deadline: int | None = None
+        self._expired = False
+        self._reader = None
+        self._hub = None
         if _GeventSocket is not None and isinstance(sock, _GeventSocket):
             raw = getattr(sock, "_sock", None)
             if raw is not None:
-                self._raw = raw
-                self._waiter = _ReadWaiter(sock.fileno())
+                self.raw = raw
+                self._reader = reader = process_reader()
+                self._hub = sock.hub
+                reader.add(self)
 
     @classmethod
     def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
@@ -166,32 +148,126 @@ class Channel:
             raise TransportError(f"send: {exc}") from exc
         self.acct.bytes_out += len(data)
 
-    def recv_some(self, deadline_ns: int) -> tuple[int, bytes] | None:
-        """(t_ns, bytes) as soon as any bytes are there; b"" at EOF; None at the deadline."""
-        waiter = self._waiter
-        if waiter is not None:
-            if deadline_ns <= time.monotonic_ns():
-                return None
-            if self.acct.closed:  # what a read of a closed socket gives the parsers
-                return time.monotonic_ns(), b""
-            raw = self._raw
-            # Wait first, then read: a streaming read has usually drained the socket, so
-            # trying first would cost a failed recv (EAGAIN) per token. Readiness is
-            # level-triggered: bytes already there make the wait return at once.
-            while True:
-                if not waiter.wait(deadline_ns):
-                    return None
-                try:
-                    data = raw.recv(RECV_SIZE)
-                    break
-                except BlockingIOError:  # spurious wake-up
-                    continue
-                except OSError:  # reset by peer etc.: EOF to the protocol layers
-                    data = b""
-                    break
-            t = time.monotonic_ns()
+    # ------------------------------------------------------------------ reads in
+    def on_read(self, t_ns: int, data: bytes) -> None:
+        """Every read passes here (the reader's, or `wait` / `recv_some`'s without gevent):
+        count it, then hand it to the sink or the queue."""
+        if data:
             self.acct.bytes_in += len(data)
-            return t, data
+            self.t_last_read_ns = t_ns
+        elif not self.eof:
+            self.eof = True
+            if self._reader is not None:
+                self._reader.remove(self)
+        self._route(t_ns, data)
+
+    def _route(self, t_ns: int, data: bytes) -> None:
+        """To the sink (waking the owner if it asks), or to the queue (waking the owner)."""
+        sink = self._sink
+        if sink is None:
+            self._queue.append((t_ns, data))
+            self._wake()
+        elif sink(t_ns, data):
+            self._wake()
+
+    def set_sink(self, sink: Sink | None) -> None:
+        """Reads go to `sink` from now on (None: queued for `recv_some`); reads already
+        queued are handed to it first."""
+        self._sink = sink
+        if sink is not None:
+            queue = self._queue
+            while queue:
+                if sink(*queue.popleft()):
+                    self._woken = True
+
+    def _wake(self) -> None:
+        self._woken = True
+        if self._waiting is not None and not self._resume_pending:
+            # after the reader's pass: every ready socket is read (and stamped) first
+            self._resume_pending = True
+            self._hub.loop.run_callback(self._resume)
+
+    def _resume(self) -> None:
+        self._resume_pending = False
+        g = self._waiting
+        if g is not None:
+            g.switch(True)
+
+    # ------------------------------------------------------------------ waiting
+    def wait(self, deadline_ns: int) -> bool:
+        """Block until the sink asks for the owner (True), or the deadline passes or nothing
+        more can come (EOF, closed) without it asking (False)."""
+        while not self._woken:
+            if self.eof or self.acct.closed:
+                return False
+            if self._reader is not None:
+                if not self._block(deadline_ns):
+                    return False
+                continue
+            got = self._recv_plain(deadline_ns)  # plain sockets: read here
+            if got is None:
+                return False
+            self.on_read(*got)
+        self._woken = False
+        return True
+
+    def _block(self, deadline_ns: int) -> bool:
+        """Switch to the hub until woken (True) or the deadline (False). One timer per
+        deadline (a stream's deadline is the same for all its waits); the timer never
+        raises into the greenlet, it only wakes it if it is waiting here."""
+        while True:
+            if deadline_ns != self._deadline or self._expired:
+                # a new deadline, or the timer fired early (libev times from the loop's
+                # cached clock): (re)arm it for what is left, if anything is
+                self._stop_timer()
+                remaining = deadline_ns - time.monotonic_ns()
+                if remaining <= 0:
+                    return False
+                self._deadline = deadline_ns
+                self._expired = False
+                self._timer = timer = self._hub.loop.timer(remaining / 1e9, ref=False)
+                timer.start(self._on_timer)
+            self._waiting = _getcurrent()
+            try:
+                woke = self._hub.switch()
+            finally:
+                self._waiting = None
+            if woke or self._woken:
+                return True
+
+    def _on_timer(self) -> None:
+        self._expired = True
+        g = self._waiting
+        if g is not None:
+            g.switch(False)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.close()
+            self._timer = None
+        self._deadline = None
+
+    def recv_some(self, deadline_ns: int) -> tuple[int, bytes] | None:
+        """The next read as (t_ns, bytes) as soon as there is one; b"" at EOF; None at the
+        deadline. Only without a sink (handshakes, a cancel request's answer)."""
+        queue = self._queue
+        while not queue:
+            if self.eof or self.acct.closed:  # what a read of a closed socket gives parsers
+                return time.monotonic_ns(), b""
+            if self._reader is not None:
+                if not self._block(deadline_ns):
+                    return None
+                continue
+            got = self._recv_plain(deadline_ns)
+            if got is None:
+                return None
+            self.on_read(*got)
+        self._woken = False
+        return queue.popleft()
+
+    def _recv_plain(self, deadline_ns: int) -> tuple[int, bytes] | None:
+        """One blocking read of a plain socket (no gevent), stamped; None at the deadline."""
         remaining = (deadline_ns - time.monotonic_ns()) / 1e9
         if remaining <= 0:
             return None
@@ -202,30 +278,40 @@ class Channel:
             return None
         except OSError:  # reset by peer etc.: the same as EOF to the protocol layers
             data = b""
-        t = time.monotonic_ns()
-        self.acct.bytes_in += len(data)
-        return t, data
+        return time.monotonic_ns(), data
 
     def peer_closed(self) -> bool:
         """True if an idle connection has been closed (or reset) by the peer.
 
         An idle keep-alive connection must have nothing to read; readable means EOF or
-        a stray byte, either way it is unusable (what urllib3 checks before reuse).
+        a stray byte, either way it is unusable (what urllib3 checks before reuse). Under
+        the reader, EOF is known without asking; stray bytes are the sink's to notice.
         """
+        if self.eof or self._queue:
+            return True
+        if self._reader is not None:
+            return False
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return True
         return bool(readable)
 
+    # ------------------------------------------------------------------ closing
     def close(self, by: str, code: int | None = None, reason: str | None = None) -> None:
         """Close the socket and record the connection (once)."""
         if self.acct.close(time.monotonic_ns(), by, code, reason):
-            if self._waiter is not None:
-                self._waiter.close()
+            self._release()
             with contextlib.suppress(OSError):
                 self.sock.close()
             self._ctx.sink.connection(self.acct)
+
+    def _release(self) -> None:
+        """Out of the reader (before the fd can be reused) and no timer left."""
+        if self._reader is not None:
+            self._reader.remove(self)
+        self._stop_timer()
+        self._sink = None
 
     def abort(self, reason: str = "client abort") -> None:
         """Reset the connection (SO_LINGER 0 → RST), as a dead network path looks to a peer."""

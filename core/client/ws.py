@@ -14,8 +14,8 @@ turns the server's messages of the stream in flight into Token / Done / Failed.
 Use: `handshake()` → bytes to send; `feed_handshake(t, data)` until `connecting` is False
 (`handshake_error` says why it failed); then `start(params)` → bytes; `feed(t, data, out)`
 for every read (b"" = EOF; it returns False once the connection is over, and
-`close_code` / `close_reason` then say how), sending `data_to_send()` after it (pongs,
-close replies).
+`close_code` / `close_reason` then say how), sending `data_to_send()` after it when
+`wants_send` (pongs, close replies).
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ class WSClient:
     def close_reason(self) -> str | None:
         rcvd = self._proto.close_rcvd
         return rcvd.reason if rcvd is not None else None
+
+    @property
+    def wants_send(self) -> bool:
+        """The protocol queued bytes to send (a pong, a close reply): `data_to_send()`."""
+        return bool(self._proto.writes)
 
     def data_to_send(self) -> bytes:
         """What the protocol queued (pongs, close replies, our messages); SEND_EOF is b""."""
