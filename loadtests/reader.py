@@ -82,7 +82,7 @@ class Reader:
             if chan is None:
                 continue
             try:
-                data = chan.raw.recv(RECV_SIZE)
+                data = chan.sock.recv(RECV_SIZE)
             except BlockingIOError:  # spurious readiness
                 continue
             except OSError:  # reset by peer etc.: EOF to the protocol layers

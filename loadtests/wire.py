@@ -10,17 +10,22 @@ Under gevent (Locust, loadtests.drive) a channel's socket is read by the process
 the channel's *sink* when one is set (`set_sink`: the transport's parser and the session's
 token counter, run in the hub; it says when the user's greenlet must be woken), else they are
 queued for `recv_some`. The greenlet blocks in `wait(deadline)` (woken by the sink, or at the
-deadline: one timer per deadline, not per read) or `recv_some(deadline)`. Sends are the
-greenlet's (gevent's cooperative `sendall`).
+deadline: one timer per deadline, not per read) or `recv_some(deadline)`. Connects and sends
+are the greenlet's, on the plain non-blocking socket: it waits for writability (gevent's
+`wait_write`) only when the kernel cannot take the bytes at once. No gevent socket object is
+made (its two io watchers, timeouts and close bookkeeping cost per connection what a stream
+of 20 tokens costs to read).
 
-Without gevent (plain blocking sockets: the in-process tests), `wait` reads the socket itself
+Without gevent (plain blocking sockets), `wait` reads the socket itself
 through `recv_some` and runs the sink inline: the same parsing, counting and stamps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import os
 import select
 import socket
 import struct
@@ -33,13 +38,22 @@ from core.client.urls import split_url as core_split_url
 from loadtests.transport import TransportContext, TransportError
 
 try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
+    from gevent import get_hub as _get_hub
     from gevent import getcurrent as _getcurrent
-    from gevent.socket import socket as _GeventSocket
+    from gevent.monkey import get_original, is_module_patched
+    from gevent.socket import wait_write as _wait_write
 
     from loadtests.reader import RECV_SIZE, process_reader
+
+    _RawSocket = get_original("socket", "socket")
 except ImportError:  # pragma: no cover
-    _GeventSocket = None
     RECV_SIZE = 65536
+
+    def is_module_patched(name: str) -> bool:
+        return False
+
+
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 
 #: What a sink is: called with each read (t_ns, bytes; b"" = EOF); True = wake the owner.
 Sink = Callable[[int, bytes], bool]
@@ -54,21 +68,41 @@ def split_url(url: str, default_port: int) -> tuple[str, int, str]:
         raise TransportError(str(exc)) from None
 
 
-def _connect(host: str, port: int, timeout_s: float) -> socket.socket:
-    """TCP connect; an IP literal skips getaddrinfo (under gevent that is a thread-pool
-    round trip per connection, paid by every user that connects)."""
+def _addresses(host: str, port: int) -> list[tuple[int, tuple]]:
+    """(family, address) to try; an IP literal skips getaddrinfo (under gevent that is a
+    thread-pool round trip per connection, paid by every user that connects)."""
     try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        ip = ipaddress.ip_address(host)
     except ValueError:
-        return socket.create_connection((host, port), timeout=timeout_s)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout_s)
-        sock.connect((host, port))
-    except BaseException:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return [(family, addr) for family, _, _, _, addr in infos]
+    return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+
+
+def _connect_plain(host: str, port: int, timeout_s: float) -> socket.socket:
+    """A blocking TCP connect (no gevent)."""
+    return socket.create_connection((host, port), timeout=timeout_s)
+
+
+def _connect_cooperative(host: str, port: int, timeout_s: float) -> socket.socket:
+    """A non-blocking TCP connect under gevent: this greenlet waits for writability."""
+    error: OSError = OSError(f"no address for {host}")
+    for family, addr in _addresses(host, port):
+        sock = _RawSocket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            err = sock.connect_ex(addr)
+            if err in _IN_PROGRESS:
+                _wait_write(sock.fileno(), timeout_s, TimeoutError("timed out"))
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if not err:
+                return sock
+            error = OSError(err, os.strerror(err))
+        except BaseException:
+            sock.close()
+            raise
         sock.close()
-        raise
-    return sock
+    raise error
 
 
 class Channel:
@@ -89,17 +123,23 @@ class Channel:
         "acct",
         "eof",
         "fd",
-        "raw",
         "sock",
         "t_last_read_ns",
     )
 
-    def __init__(self, sock: socket.socket, acct: ConnectionAccount, ctx: TransportContext):
+    def __init__(
+        self,
+        sock: socket.socket,
+        acct: ConnectionAccount,
+        ctx: TransportContext,
+        *,
+        cooperative: bool = False,
+    ) -> None:
+        """`cooperative`: a non-blocking socket under gevent, read by the process reader."""
         self.sock = sock
         self.acct = acct
         self._ctx = ctx
         self.fd = sock.fileno()
-        self.raw = sock  # what the reader reads: the non-blocking socket under gevent's
         self.eof = False  # a read returned b"" (or failed): nothing more will come
         self.t_last_read_ns: int | None = None  # when the last read (with bytes) returned
         self._sink: Sink | None = None
@@ -112,13 +152,10 @@ class Channel:
         self._expired = False
         self._reader = None
         self._hub = None
-        if _GeventSocket is not None and isinstance(sock, _GeventSocket):
-            raw = getattr(sock, "_sock", None)
-            if raw is not None:
-                self.raw = raw
-                self._reader = reader = process_reader()
-                self._hub = sock.hub
-                reader.add(self)
+        if cooperative:
+            self._hub = _get_hub()
+            self._reader = process_reader()
+            self._reader.add(self)
 
     @classmethod
     def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
@@ -126,14 +163,16 @@ class Channel:
             conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user, ctx.scenario, ctx.variant, ctx.rep
         )
         acct = ConnectionAccount(labels, time.monotonic_ns())
+        cooperative = is_module_patched("socket")
+        connect = _connect_cooperative if cooperative else _connect_plain
         try:
-            sock = _connect(host, port, ctx.connect_timeout_s)
+            sock = connect(host, port, ctx.connect_timeout_s)
         except OSError as exc:
             acct.close(time.monotonic_ns(), "error", None, f"connect: {exc}")
             ctx.sink.connection(acct)
             raise TransportError(f"connect {host}:{port}: {exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, acct, ctx)
+        return cls(sock, acct, ctx, cooperative=cooperative)
 
     @property
     def closed(self) -> bool:
@@ -141,12 +180,25 @@ class Channel:
 
     def send(self, data: bytes) -> None:
         try:
-            self.sock.settimeout(self._ctx.connect_timeout_s)
-            self.sock.sendall(data)
+            if self._reader is not None:
+                self._send_cooperative(data)
+            else:
+                self.sock.settimeout(self._ctx.connect_timeout_s)
+                self.sock.sendall(data)
         except OSError as exc:
             self.close("error", None, f"send: {exc}")
             raise TransportError(f"send: {exc}") from exc
         self.acct.bytes_out += len(data)
+
+    def _send_cooperative(self, data: bytes) -> None:
+        """All of `data` on the non-blocking socket; wait for room only when it is full."""
+        sock, timeout_s = self.sock, self._ctx.connect_timeout_s
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                _wait_write(self.fd, timeout_s, TimeoutError("send timed out"))
 
     # ------------------------------------------------------------------ reads in
     def on_read(self, t_ns: int, data: bytes) -> None:
