@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import select
@@ -71,12 +72,32 @@ def split_url(url: str, default_port: int) -> tuple[str, int, str]:
 def _addresses(host: str, port: int) -> list[tuple[int, tuple]]:
     """(family, address) to try; an IP literal skips getaddrinfo (under gevent that is a
     thread-pool round trip per connection, paid by every user that connects)."""
+    family = _ip_family(host)
+    if family is None:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return [(family, addr) for family, _, _, _, addr in infos]
+    return [(family, (host, port))]
+
+
+@functools.lru_cache(maxsize=64)
+def _ip_family(host: str) -> int | None:
+    """AF_INET / AF_INET6 for an IP literal, None for a name (every user connects to the
+    same few hosts)."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        return [(family, addr) for family, _, _, _, addr in infos]
-    return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+        return None
+    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+
+
+def _established(sock: socket.socket) -> bool:
+    """Already connected (loopback: the handshake completes inside connect(), so there is
+    nothing to wait for); one syscall instead of a wait for writability."""
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 def _connect_plain(host: str, port: int, timeout_s: float) -> socket.socket:
@@ -93,8 +114,11 @@ def _connect_cooperative(host: str, port: int, timeout_s: float) -> socket.socke
             sock.setblocking(False)
             err = sock.connect_ex(addr)
             if err in _IN_PROGRESS:
-                _wait_write(sock.fileno(), timeout_s, TimeoutError("timed out"))
-                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if _established(sock):
+                    err = 0
+                else:
+                    _wait_write(sock.fileno(), timeout_s, TimeoutError("timed out"))
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if not err:
                 return sock
             error = OSError(err, os.strerror(err))

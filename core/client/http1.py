@@ -31,7 +31,7 @@ MAX_HEAD = 64 * 1024
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 _STATUS = re.compile(rb"HTTP/(\d\.\d) (\d{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
 _BLANK = re.compile(rb"\r?\n\r?\n")
-_EOL = re.compile(rb"\r?\n")
+_BAD_CHAR = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 
@@ -94,19 +94,22 @@ class HeadReader:
 
 
 def _parse(head: bytes) -> tuple[int, str, Headers]:
-    lines = _EOL.split(head)
+    # one scan for control characters (bar the line breaks) instead of one per value
+    if _BAD_CHAR.search(head):
+        raise ValueError("control character in the response head")
+    lines = head.split(b"\r\n") if b"\r\n" in head else head.split(b"\n")
     m = _STATUS.fullmatch(lines[0])
     if m is None:
         raise ValueError(f"bad status line {lines[0][:100]!r}")
     headers: Headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name):
+        # the usual name (letters, digits, dashes) is checked without a regex
+        if not colon or not (name.replace(b"-", b"").isalnum() or _TOKEN.fullmatch(name)):
             if line[:1] in (b" ", b"\t"):
                 raise ValueError("obsolete line folding in the response head")
             raise ValueError(f"bad header line {line[:100]!r}")
-        value = value.strip(b" \t")
-        if _BAD_VALUE.search(value):
-            raise ValueError(f"bad header value for {name.decode()!r}")
-        headers.append((name.lower(), value))
+        if b"\r" in value or b"\n" in value:
+            raise ValueError(f"bad line break in {name.decode()!r}")
+        headers.append((name.lower(), value.strip(b" \t")))
     return int(m[2]), m[1].decode(), headers
