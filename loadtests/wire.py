@@ -1,5 +1,11 @@
 """TCP plumbing both transports share: connect, read what is there, stamp it, count bytes.
 
+Over TLS (an https:// / wss:// URL) the channel puts the client core's sans-I/O TLS layer
+(core.client.tls) between the socket and the protocol parsers: the handshake runs in
+`Channel.connect` (its end stamped on the connection record), reads are decrypted as they
+are read — the plaintext keeps the read's stamp — and a read that completes no TLS record
+goes nowhere (it is not EOF). Byte counts are the ciphertext.
+
 Every read returns whatever the kernel holds (up to 64 KiB) as soon as anything is there —
 it never waits for a byte count (docs/methodology.md, pitfall 1) — stamped with the client's
 `time.monotonic_ns()` taken the moment the read returned. Every event a protocol parser
@@ -29,13 +35,15 @@ import ipaddress
 import os
 import select
 import socket
+import ssl
 import struct
 import time
 from collections import deque
 from collections.abc import Callable
 
 from core.accounting import ConnectionAccount, ConnectionLabels
-from core.client.urls import split_url as core_split_url
+from core.client.tls import TLSClient, TLSError
+from core.client.urls import Endpoint, parse_url
 from loadtests.transport import TransportContext, TransportError
 
 try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
@@ -60,11 +68,10 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 Sink = Callable[[int, bytes], bool]
 
 
-def split_url(url: str, default_port: int) -> tuple[str, int, str]:
-    """(host, port, base path without trailing slash) of an http/ws URL (TransportError
-    for https/wss or no host)."""
+def endpoint(url: str) -> Endpoint:
+    """Host, port, TLS and path of an http(s) / ws(s) URL (TransportError if it is none)."""
     try:
-        return core_split_url(url, default_port)
+        return parse_url(url)
     except ValueError as exc:
         raise TransportError(str(exc)) from None
 
@@ -142,6 +149,7 @@ class Channel:
         "_resume_pending",
         "_sink",
         "_timer",
+        "_tls_eof_routed",
         "_waiting",
         "_woken",
         "acct",
@@ -149,6 +157,7 @@ class Channel:
         "fd",
         "sock",
         "t_last_read_ns",
+        "tls",
     )
 
     def __init__(
@@ -164,6 +173,8 @@ class Channel:
         self.acct = acct
         self._ctx = ctx
         self.fd = sock.fileno()
+        self.tls: TLSClient | None = None  # set by start_tls
+        self._tls_eof_routed = False
         self.eof = False  # a read returned b"" (or failed): nothing more will come
         self.t_last_read_ns: int | None = None  # when the last read (with bytes) returned
         self._sink: Sink | None = None
@@ -182,7 +193,16 @@ class Channel:
             self._reader.add(self)
 
     @classmethod
-    def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        ctx: TransportContext,
+        conn_uid: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> Channel:
+        """TCP connect (and with `tls`, the TLS handshake); TransportError if it fails."""
         labels = ConnectionLabels(
             conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user, ctx.scenario, ctx.variant, ctx.rep
         )
@@ -195,23 +215,53 @@ class Channel:
             acct.close(time.monotonic_ns(), "error", None, f"connect: {exc}")
             ctx.sink.connection(acct)
             raise TransportError(f"connect {host}:{port}: {exc}") from exc
+        acct.tcp_connected(time.monotonic_ns())
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, acct, ctx, cooperative=cooperative)
+        chan = cls(sock, acct, ctx, cooperative=cooperative)
+        if tls is not None:
+            chan.start_tls(tls, host, port)
+        return chan
+
+    def start_tls(self, context: ssl.SSLContext, host: str, port: int) -> None:
+        """The TLS handshake on the connected socket (before any sink is set), bounded by
+        the connect timeout; the connection record gets its end stamp, version and
+        resumption. TransportError (connection recorded as closed by "error") if it fails."""
+        tls = TLSClient(context, host)
+        deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)
+        try:
+            self._send_raw(tls.start())
+            while not tls.established:
+                got = self.recv_some(deadline)
+                if got is None:
+                    raise TLSError("no answer to the TLS handshake in time")
+                reply = tls.receive_handshake(got[1])
+                if reply:
+                    self._send_raw(reply)
+        except (TLSError, OSError) as exc:
+            self.close("error", None, f"tls: {exc}")
+            raise TransportError(f"TLS with {host}:{port}: {exc}") from None
+        self.acct.tls_established(got[0], tls.version, tls.resumed)
+        self.tls = tls
 
     @property
     def closed(self) -> bool:
         return self.acct.closed
 
     def send(self, data: bytes) -> None:
+        if self.tls is not None:
+            data = self.tls.encrypt(data)
         try:
-            if self._reader is not None:
-                self._send_cooperative(data)
-            else:
-                self.sock.settimeout(self._ctx.connect_timeout_s)
-                self.sock.sendall(data)
+            self._send_raw(data)
         except OSError as exc:
             self.close("error", None, f"send: {exc}")
             raise TransportError(f"send: {exc}") from exc
+
+    def _send_raw(self, data: bytes) -> None:
+        if self._reader is not None:
+            self._send_cooperative(data)
+        else:
+            self.sock.settimeout(self._ctx.connect_timeout_s)
+            self.sock.sendall(data)
         self.acct.bytes_out += len(data)
 
     def _send_cooperative(self, data: bytes) -> None:
@@ -227,7 +277,7 @@ class Channel:
     # ------------------------------------------------------------------ reads in
     def on_read(self, t_ns: int, data: bytes) -> None:
         """Every read passes here (the reader's, or `wait` / `recv_some`'s without gevent):
-        count it, then hand it to the sink or the queue."""
+        count it, decrypt it over TLS, then hand it to the sink or the queue."""
         if data:
             self.acct.bytes_in += len(data)
             self.t_last_read_ns = t_ns
@@ -235,7 +285,25 @@ class Channel:
             self.eof = True
             if self._reader is not None:
                 self._reader.remove(self)
-        self._route(t_ns, data)
+        tls = self.tls
+        if tls is None:
+            self._route(t_ns, data)
+            return
+        plain = tls.decrypt(data)
+        reply = tls.data_to_send()
+        if reply:  # rare (TLS's own answers): best effort, never blocking the reader
+            with contextlib.suppress(OSError):
+                self.sock.send(reply)
+                self.acct.bytes_out += len(reply)
+        if plain:
+            self._route(t_ns, plain)
+        if (tls.eof or not data) and not self._tls_eof_routed:
+            self._tls_eof_routed = True  # close_notify or the socket's EOF: EOF to parsers
+            if not self.eof:  # close_notify: nothing more will come
+                self.eof = True
+                if self._reader is not None:
+                    self._reader.remove(self)
+            self._route(t_ns, b"")
 
     def _route(self, t_ns: int, data: bytes) -> None:
         """To the sink (waking the owner if it asks), or to the queue (waking the owner)."""

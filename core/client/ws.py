@@ -40,8 +40,10 @@ from websockets.http11 import USER_AGENT, Response
 from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
-from core.client.events import Closed, StreamEvent
+from core.client.events import Closed, FirstByte, FirstEvent, StreamEvent
 from core.client.http1 import HeadReader
+from core.client.http1 import request_bytes as http1_request
+from core.formats.base import HttpRequest
 from core.wsmsg import CLOSE_NORMAL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,9 +58,12 @@ LIBRARY = (
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 
 
-def ws_uri(host: str, port: int, path: str, query: str = "") -> str:
-    """The ws:// URI of a connection (a bad one raises websockets' InvalidURI)."""
-    uri = f"ws://{host}:{port}{path}" + (f"?{query}" if query else "")
+def ws_uri(host: str, port: int, path: str, query: str = "", *, tls: bool = False) -> str:
+    """The ws:// (wss:// with `tls`) URI of a connection (a bad one raises websockets'
+    InvalidURI); the scheme's default port is left out, so the Host header has none."""
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port == (443 if tls else 80) else f"{host}:{port}"
+    uri = f"{'wss' if tls else 'ws'}://{netloc}{path}" + (f"?{query}" if query else "")
     parse_uri(uri)
     return uri
 
@@ -71,6 +76,7 @@ class WSClient:
         "_fast",
         "_fragments",
         "_head",
+        "_headers",
         "_key",
         "_proto",
         "_reader",
@@ -81,9 +87,17 @@ class WSClient:
         "t_open_ns",
     )
 
-    def __init__(self, fmt: PayloadFormat, uri: str, *, compression: str = "off") -> None:
+    def __init__(
+        self,
+        fmt: PayloadFormat,
+        uri: str,
+        *,
+        compression: str = "off",
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if compression not in ("off", "deflate"):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
+        self._headers = extra_headers  # on the upgrade request (e.g. Authorization)
         self._uri: WebSocketURI = parse_uri(uri)
         self._error: BaseException | None = None  # why our own upgrade failed
         self._key = b""
@@ -166,18 +180,26 @@ class WSClient:
         """The upgrade request."""
         proto = self._proto
         if proto is not None:
-            proto.send_request(proto.connect())
+            request = proto.connect()
+            for name, value in self._headers:
+                request.headers[name] = value
+            proto.send_request(request)
             return self.data_to_send()
         uri = self._uri
         self._key = base64.b64encode(os.urandom(16))
         self._head = HeadReader()
-        port = "" if uri.port == 80 else f":{uri.port}"
         host = f"[{uri.host}]" if ":" in uri.host else uri.host
-        return (
-            f"GET {uri.resource_name} HTTP/1.1\r\nHost: {host}{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._key.decode()}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
-        ).encode()
+        port = "" if uri.port == (443 if uri.secure else 80) else f":{uri.port}"
+        headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", self._key.decode()),
+            ("Sec-WebSocket-Version", "13"),
+            *self._headers,
+        ]
+        if not any(name.lower() == "user-agent" for name, _ in self._headers):
+            headers.append(("User-Agent", USER_AGENT))
+        return http1_request(HttpRequest("GET", uri.resource_name, tuple(headers)), host + port)
 
     def feed_handshake(self, t_ns: int, data: bytes) -> None:
         """The upgrade's response (b"" = EOF); `t_open_ns` is set when it is read."""
@@ -252,11 +274,15 @@ class WSClient:
     def feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
         """One read's bytes (b"" = EOF); True while the connection is open. When it ends, a
         stream in flight gets `Closed` (by the server)."""
+        if self._proto is None:  # not upgraded (yet)
+            return False
+        first = self.t_first_event_ns is None
+        n0 = len(out)
         if self._fast and data:  # `_fast` holds only while the connection is open
             self._parse_frames(t_ns, data, out)
             if self._fast:
-                if self.t_first_event_ns is None and self.body_bytes:
-                    self.t_first_event_ns = t_ns  # this read carried the stream's first message
+                if first and self.body_bytes:  # this read carried the stream's first message
+                    self._first_message(t_ns, out, n0)
                 return True
         else:
             proto = self._proto
@@ -265,8 +291,8 @@ class WSClient:
             else:
                 proto.receive_eof()
             self._frames_received(t_ns, out)
-        if self.t_first_event_ns is None and self.body_bytes:
-            self.t_first_event_ns = t_ns
+        if first and self.body_bytes:
+            self._first_message(t_ns, out, n0)
         if self._proto.state is State.OPEN:
             return True
         if self._reader.current is not None:
@@ -275,6 +301,12 @@ class WSClient:
             out.append(Closed(t_ns, "server", why or "connection closed"))
             self._reader.finish()
         return False
+
+    def _first_message(self, t: int, out: list[StreamEvent], n0: int) -> None:
+        """The stream's first message was read: on WS it is both the first byte and the
+        first event (`FirstByte`, `FirstEvent`, ahead of this read's other events)."""
+        self.t_first_event_ns = t
+        out[n0:n0] = (FirstByte(t), FirstEvent(t))
 
     def _frames_received(self, t: int, out: list[StreamEvent]) -> None:
         for ev in self._proto.events_received():
