@@ -1,63 +1,65 @@
-"""Where one connection's parsed events wait for the session script, tokens counted on arrival.
+"""Where one connection's parsed events wait for the session script, recorded on arrival.
 
 A transport makes one `Inbox` per connection and sets `inbox.on_read` as the channel's sink
 (loadtests.wire): under gevent it runs in the process reader's pass, in the hub. Each read
 (t_ns, bytes) is parsed by the transport's `feed` (the client core), and while the session
-script has given a `count` (during `Transport.poll`), the content tokens at the head of what
-was parsed are counted into its stream account there and then — no greenlet switch per
-token. The user's greenlet is woken only for what the script must see: any other event (the
-stream opened, ended, failed, dropped; a kind the script does not know), a token after which
-the script acts (`count` returns True: a cancel or an abort threshold), or connection
-business the transport must do itself (`feed` returns True: a pong to send, the connection
-over).
+script has given its `take` (during `Transport.poll`), the events at the head of what was
+parsed that the script only records — content tokens above all, also the stream's open /
+first-byte / first-event stamps — go into its stream account there and then: no greenlet
+switch per token. The user's greenlet is woken only for what the script must act on: an
+event `take` leaves (returns None: the stream ended, failed or dropped; a kind the script
+does not know), a token after which it acts (`take` returns True: a cancel or an abort
+threshold), or connection business the transport must do itself (`feed` returns True: a
+pong to send, the connection over).
 
-Order is kept: once an event is held for the script, later tokens are held behind it (not
-counted) until the script has taken them.
+Order is kept: once an event is held for the script, later ones are held behind it (not
+taken) until the script has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.client.events import StreamEvent, Token
+from core.client.events import StreamEvent
 
 #: Parse one read into the list; True if the transport itself must look (not for events).
 Feed = Callable[[int, bytes, list[StreamEvent]], bool]
-#: Count one token into the script's account; True if the script must act after it.
-Count = Callable[[Token], bool]
+#: The script records one event: None = not this one (hold it, wake the script), False =
+#: recorded, True = recorded and the script must act now.
+Take = Callable[[StreamEvent], bool | None]
 
 
 class Inbox:
-    __slots__ = ("acted", "count", "events", "feed")
+    __slots__ = ("acted", "events", "feed", "take")
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.events: list[StreamEvent] = []  # held for the script, in arrival order
-        self.count: Count | None = None
-        self.acted = False  # `count` asked for the script since it last took the events
+        self.take: Take | None = None
+        self.acted = False  # `take` asked for the script since it last had the events
 
     def on_read(self, t_ns: int, data: bytes) -> bool:
-        """The channel's sink: parse, count what can be counted, say whether to wake."""
+        """The channel's sink: parse, record what can be recorded, say whether to wake."""
         events = self.events
         held = len(events)
         wanted = self.feed(t_ns, data, events)
-        count = self.count
-        if count is not None and not held and not self.acted:
+        take = self.take
+        if take is not None and not held and not self.acted:
             n = len(events)
             i = 0
             while i < n:
-                ev = events[i]
-                if type(ev) is not Token:
+                act = take(events[i])
+                if act is None:
                     break
                 i += 1
-                if count(ev):
+                if act:
                     self.acted = True
                     break
             if i:
                 del events[:i]
         return wanted or self.acted or len(events) > held
 
-    def take(self) -> list[StreamEvent]:
+    def handover(self) -> list[StreamEvent]:
         """The held events (the script's now)."""
         events, self.events = self.events, []
         self.acted = False

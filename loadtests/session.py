@@ -32,14 +32,17 @@ from core.accounting import (
 )
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from core.schedule import StreamParams
-from loadtests.inbox import Count
+from loadtests.inbox import Take
 from loadtests.transport import (
     Closed,
     Done,
     Failed,
+    FirstByte,
+    FirstEvent,
     Opened,
     RecordSink,
     Started,
+    StreamEvent,
     Token,
     Transport,
     TransportError,
@@ -202,12 +205,13 @@ class UserScript:
             b.client_abort_after if b.client_abort_after > 0 else None,
         )
         while True:
+            take = _taker(acct, acts.next(), self._conn_uid, self._reused)
             try:
-                events = tr.poll(deadline, _counter(acct, acts.next()))
+                events = tr.poll(deadline, take)
             except TransportError as exc:  # e.g. a pong could not be sent: the link is gone
                 events = [Closed(time.monotonic_ns(), "error", str(exc))]
             acct.add_bytes(tr.take_bytes())
-            step = self._act(acct, params, acts)  # tokens the transport counted
+            step = self._act(acct, params, acts)  # after what the transport recorded
             if step is _ENDED:
                 return
             if step is _RESUMED:
@@ -219,15 +223,14 @@ class UserScript:
                 acct.finish(t, TIMEOUT, f"no done within {b.stream_timeout_s:g} s")
                 return
             for ev in events:
-                if isinstance(ev, Token):
-                    acct.token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
-                    step = self._act(acct, params, acts)
-                    if step is _ENDED:
-                        return
-                    if step is _RESUMED:
-                        break  # later events of this batch belong to the dead connection
-                elif isinstance(ev, Opened):
-                    acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
+                recorded = take(ev)  # what the transport did not record, recorded here
+                if recorded is not None:
+                    if recorded:
+                        step = self._act(acct, params, acts)
+                        if step is _ENDED:
+                            return
+                        if step is _RESUMED:
+                            break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, Done):
                     acct.done(ev.count, ev.sha256)
                     tr.finish_stream(ev.t_ns)
@@ -311,20 +314,24 @@ class _Thresholds:
         return min(self.cancel_after, self.abort_after)
 
 
-def _counter(acct: StreamAccount, act_at: int | None) -> Count:
-    """What `Transport.poll` counts tokens with: into `acct`, True once it holds `act_at`
-    unique tokens (the script acts then)."""
+def _taker(acct: StreamAccount, act_at: int | None, conn_uid: str, reused: bool) -> Take:
+    """What `Transport.poll` hands the events the script only records to (loadtests.inbox):
+    content tokens (True once `acct` holds `act_at` unique ones: the script acts then), the
+    stream's open (with the connection it came on) and its first-byte / first-event stamps.
+    None for anything else: the script must see it."""
     token = acct.token
-    if act_at is None:
+    opened = acct.opened
 
-        def count(ev: Token) -> bool:
+    def take(ev: StreamEvent) -> bool | None:
+        kind = type(ev)
+        if kind is Token:  # once per token: the hot path
             token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
+            return act_at is not None and acct.n_unique >= act_at
+        if kind is Opened:
+            opened(ev.t_ns, conn_uid, reused=reused, status=ev.status)
             return False
+        if kind is FirstByte or kind is FirstEvent:  # their stamps are not recorded (yet)
+            return False
+        return None
 
-        return count
-
-    def count_to(ev: Token) -> bool:
-        token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
-        return acct.n_unique >= act_at
-
-    return count_to
+    return take

@@ -28,7 +28,7 @@ from core.client.sse import HttpResponseReader, SSEClient
 from core.client.tls import TLSSettings, context_for
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
-from loadtests.inbox import Count, Inbox
+from loadtests.inbox import Inbox, Take
 from loadtests.transport import (
     Started,
     StreamEvent,
@@ -188,9 +188,9 @@ class SSETransport(Transport):
             return False
         return not client.ended
 
-    def poll(self, deadline_ns: int, count: Count | None = None) -> list[StreamEvent]:
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
         inbox = self._inbox
-        inbox.count = count
+        inbox.take = take
         try:
             while (
                 not inbox.events
@@ -201,8 +201,8 @@ class SSETransport(Transport):
             ):
                 pass
         finally:
-            inbox.count = None
-        events = inbox.take()
+            inbox.take = None
+        events = inbox.handover()
         self._settle()
         return events
 

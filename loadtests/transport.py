@@ -7,11 +7,11 @@ what to do with them (count, cancel, abort, resume); the transport only moves by
 keeps connection records. `loadtests.sse_transport` and `loadtests.ws_transport`
 implement it over the client core (core.client); tests can implement it in a few lines.
 
-Tokens are the bulk of it, so `poll` takes the script's `count` (loadtests.inbox.Count):
-a transport may count each content token into the stream's account as it is read —
-under gevent in the process reader's pass, without waking the user — and return only what
-the script must act on; one that ignores `count` returns the tokens among the events and
-the script counts them itself. Both give the same records.
+Tokens are the bulk of it, so `poll` takes the script's `take` (loadtests.inbox.Take): a
+transport may hand each event the script only records (a content token, the open and
+first-byte stamps) to it as it is read — under gevent in the process reader's pass, without
+waking the user — and return only what the script must act on; one that ignores `take`
+returns every event and the script records them itself. Both give the same records.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from core.accounting import ConnectionAccount, StreamAccount
 from core.client.events import Closed as Closed  # the stream events are the client core's;
 from core.client.events import Done as Done  # re-exported: the session script and the tests
 from core.client.events import Failed as Failed  # speak of them as the transport's
+from core.client.events import FirstByte as FirstByte
+from core.client.events import FirstEvent as FirstEvent
 from core.client.events import Opened as Opened
 from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
 from core.schedule import StreamParams
 
 if TYPE_CHECKING:  # pragma: no cover
-    from loadtests.inbox import Count
+    from loadtests.inbox import Take
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +96,10 @@ class Transport(ABC):
         -1 or None with a resume means "from the start"). Connects first if needed."""
 
     @abstractmethod
-    def poll(self, deadline_ns: int, count: Count | None = None) -> list[StreamEvent]:
-        """Block until at least one event of the current stream, or `count` returned True
-        (the script acts after that token), or the deadline ([] and nothing counted).
-        Tokens given to `count` are not returned."""
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        """Block until an event of the current stream that `take` leaves (returns None for),
+        or `take` returned True (the script acts after that event), or the deadline ([] and
+        nothing taken). Events `take` recorded are not returned."""
 
     @abstractmethod
     def take_bytes(self) -> int:

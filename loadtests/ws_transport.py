@@ -26,7 +26,7 @@ from core.client.tls import TLSSettings, context_for
 from core.client.ws import CLOSE_NORMAL, WSClient, ws_uri
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
-from loadtests.inbox import Count, Inbox
+from loadtests.inbox import Inbox, Take
 from loadtests.transport import (
     Started,
     StreamEvent,
@@ -192,9 +192,9 @@ class WSTransport(Transport):
         self._forget()
         return False
 
-    def poll(self, deadline_ns: int, count: Count | None = None) -> list[StreamEvent]:
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
         inbox = self._inbox
-        inbox.count = count
+        inbox.take = take
         try:
             while (
                 not inbox.events
@@ -207,8 +207,8 @@ class WSTransport(Transport):
             ):
                 pass
         finally:
-            inbox.count = None
-        events = inbox.take()
+            inbox.take = None
+        events = inbox.handover()
         self._settle()
         return events
 

@@ -1,9 +1,9 @@
 """The session script against a scripted in-memory transport: no sockets, no clocks asserted.
 
-Every test runs twice: with a transport that returns the tokens for the script to count, and
-with one that counts them itself through the script's `count`, as the real transports do
-(loadtests.inbox.Inbox: tokens counted as they are read, only what the script must act on
-returned). Both must give the same records.
+Every test runs twice: with a transport that returns every event for the script to record,
+and with one that hands them to the script's `take` as they are read, as the real transports
+do (loadtests.inbox.Inbox: only what the script must act on returned). Both must give the
+same records.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from core.accounting import ABORTED, CANCELLED, DROPPED, ERROR, OK, TIMEOUT
 from core.scenario import BehaviourSpec, SessionSpec, StreamSpec
 from core.schedule import StreamParams, done_summary, token_texts
-from loadtests.inbox import Count, Inbox
+from loadtests.inbox import Inbox, Take
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import (
@@ -40,8 +40,8 @@ class ScriptedTransport(Transport):
     """
 
     protocol = "fake"
-    #: count tokens through the script's `count` (an Inbox), as the real transports do
-    counting = False
+    #: record events through the script's `take` (an Inbox), as the real transports do
+    recording = False
 
     def __init__(
         self,
@@ -103,14 +103,14 @@ class ScriptedTransport(Transport):
         out.extend(self._next_read())
         return False
 
-    def poll(self, deadline_ns: int, count: Count | None = None) -> list[StreamEvent]:
-        if not self.counting:
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        if not self.recording:
             return self._next_read()
         inbox = Inbox(self._feed)
-        inbox.count = count
+        inbox.take = take
         while self._queue and not inbox.events and not inbox.acted:
             inbox.on_read(0, b"")
-        return inbox.take()
+        return inbox.handover()
 
     def take_bytes(self) -> int:
         return 10
@@ -137,11 +137,11 @@ class ScriptedTransport(Transport):
         return int(self.connected)
 
 
-@pytest.fixture(autouse=True, params=[False, True], ids=["script counts", "transport counts"])
-def _counting(request: pytest.FixtureRequest) -> Iterator[None]:
-    ScriptedTransport.counting = request.param
+@pytest.fixture(autouse=True, params=[False, True], ids=["script records", "transport records"])
+def _recording(request: pytest.FixtureRequest) -> Iterator[None]:
+    ScriptedTransport.recording = request.param
     yield
-    ScriptedTransport.counting = False
+    ScriptedTransport.recording = False
 
 
 def script(
