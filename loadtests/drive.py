@@ -29,6 +29,7 @@ import psutil
 from core.arms import PROTOCOLS
 from core.client.tls import TLSSettings
 from core.scenario import scenario_from_dict
+from loadtests import gctune
 from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
@@ -67,6 +68,7 @@ def run(
         for _ in range(sessions):
             script.run_session()
 
+    gctune.tune()
     cpu0 = proc.cpu_times()
     t0 = time.monotonic()
     greenlets = [gevent.spawn(user, i) for i in range(users)]

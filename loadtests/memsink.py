@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from core.accounting import ConnectionAccount, StreamAccount
+from core.accounting import NO_STAMP, ConnectionAccount, StreamAccount
 from core.stats import nearest_rank
 
 
@@ -32,7 +32,7 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         (r - s) / 1e6
         for a in streams
         for r, s in zip(a.t_recv_ns, a.t_server_ns, strict=True)
-        if s is not None
+        if s != NO_STAMP
     ]
     return {
         "streams": len(streams),
