@@ -16,8 +16,10 @@ if __name__ == "__main__":  # patch before anything imports socket/time users
     monkey.patch_all()
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -34,6 +36,14 @@ from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
 from loadtests.transports import make_transport
+
+
+def _raise_nofile() -> None:
+    """Open-files soft limit up to the hard limit (what bench's runner does for Locust)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def run(
@@ -68,6 +78,7 @@ def run(
         for _ in range(sessions):
             script.run_session()
 
+    _raise_nofile()  # one descriptor per connection: 10,000 idle streams need them
     gctune.tune()
     cpu0 = proc.cpu_times()
     t0 = time.monotonic()
@@ -81,6 +92,7 @@ def run(
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     facts = {
         "wall_s": wall,
+        "client_cpu_s": cpu_s,
         "client_cpu_pct": 100.0 * cpu_s / wall if wall > 0 else None,
         "client_cpu_us_per_token": None,
         "killed": killed,
