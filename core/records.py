@@ -13,13 +13,17 @@ Bump SCHEMA_VERSION on any incompatible change. Version history:
 2. ``scenario``, ``variant`` and ``rep`` are columns of streams, connections and resources
    (written by whoever writes the row, from the phase's configuration). Analysis reads
    version 1 runs by deriving them from the phase name (analysis.load, one function).
+3. streams gain ``t_first_byte_ns`` and ``t_first_event_ns`` (time to first byte and to
+   first event, beside TTFT: a provider format's bookkeeping events come first) and
+   ``usage_input_tokens`` / ``usage_output_tokens`` (the usage the stream reported).
+   Version 2 runs read with those columns null ("not measured").
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Schema 2: the phase's identity as columns (null outside a phase / for a foreign writer).
 PHASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -64,6 +68,12 @@ STREAMS = pa.schema(
         ("reused_conn", pa.bool_()),  # SSE keep-alive reuse / WS existing connection
         ("t_drop_ns", pa.int64()),  # first drop (client abort / server drop) observed, if any
         ("users_target", pa.int64()),  # load shape's target user count when the stream started
+        # schema 3: the response's first body byte (WS: the stream's first message) and its
+        # first event of any kind (role-only chunk, response.created, ping…), parsed
+        ("t_first_byte_ns", pa.int64()),
+        ("t_first_event_ns", pa.int64()),
+        ("usage_input_tokens", pa.int64()),  # the usage the stream reported, if it did
+        ("usage_output_tokens", pa.int64()),
     ]
 )
 

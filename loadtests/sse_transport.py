@@ -41,15 +41,16 @@ class SSETransport(Transport):
         ctx: TransportContext,
         url: str,
         *,
-        method: str = "GET",
+        method: str | None = None,
         cancel_url: str | None = None,
         keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
         fmt: PayloadFormat | None = None,
     ) -> None:
-        if method not in ("GET", "POST"):
+        if method not in (None, "GET", "POST"):
             raise ValueError(f"method must be GET or POST, got {method!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
+        self.resumable = self._fmt.resumable
         self._host, self._port, self._base = split_url(url, 80)
         self._authority = f"{self._host}:{self._port}"
         c_host, c_port, c_base = split_url(cancel_url or url, 80)

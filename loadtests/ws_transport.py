@@ -47,6 +47,7 @@ class WSTransport(Transport):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
+        self.resumable = self._fmt.resumable
         self._host, self._port, base = split_url(url, 80)
         self._path = f"{base}{self._fmt.ws_path}"
         ws_uri(self._host, self._port, self._path)  # a bad URL fails here, not at a connect

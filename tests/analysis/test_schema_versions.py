@@ -45,7 +45,7 @@ def test_phase_identity_reads_every_historical_phase_name() -> None:
 
 
 def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
-    assert SCHEMA_VERSION == 2 and READABLE_SCHEMA_VERSIONS == (1, 2)
+    assert SCHEMA_VERSION == 3 and READABLE_SCHEMA_VERSIONS == (1, 2, 3)
     v2 = make_run(tmp_path / "a", cancel_name="burst")
     v1 = _as_version_1(make_run(tmp_path / "b", cancel_name="burst"))
     d1, d2 = load_run(v1), load_run(v2)
@@ -55,7 +55,7 @@ def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
         assert a.fillna("-").values.tolist() == b.fillna("-").values.tolist(), table
     s1, s2 = summarize(d1, n_boot=50).to_json(), summarize(d2, n_boot=50).to_json()
     assert s1["scenarios"] == s2["scenarios"]  # traits included: "burst" cancels in both
-    assert s1["schema_version"] == 1 and s2["schema_version"] == 2
+    assert s1["schema_version"] == 1 and s2["schema_version"] == SCHEMA_VERSION
     assert s1["scenarios"]["burst"]["traits"]["cancels"] is True
     from analysis import report
 
@@ -69,11 +69,11 @@ def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
 
 def test_unreadable_version_is_refused_in_one_line(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    update_manifest(run, schema_version=3)
+    update_manifest(run, schema_version=99)
     with pytest.raises(SchemaMismatch) as exc:
         load_run(run)
     msg = str(exc.value)
-    assert "\n" not in msg and "schema version 3" in msg and "reads versions 1, 2" in msg
+    assert "\n" not in msg and "schema version 99" in msg and "reads versions 1, 2, 3" in msg
     other = make_run(tmp_path / "b")
     with pytest.raises(SchemaMismatch):
         load_runs(other, run)
