@@ -211,13 +211,18 @@ class StreamAccount:
         return self.labels.tokens_expected - self.n_unique
 
     @property
-    def checksum_ok(self) -> bool | None:
-        if self.done_sha256 is None:
-            return None
+    def received_sha256(self) -> str:
+        """SHA-256 of the texts received (unique seqs, in seq order), as the done event's."""
         h = hashlib.sha256()
         for seq in sorted(self._texts):
             h.update(self._texts[seq].encode("utf-8"))
-        return h.hexdigest() == self.done_sha256 and self.done_count == self.n_unique
+        return h.hexdigest()
+
+    @property
+    def checksum_ok(self) -> bool | None:
+        if self.done_sha256 is None:
+            return None
+        return self.received_sha256 == self.done_sha256 and self.done_count == self.n_unique
 
     @property
     def ttft_ns(self) -> int | None:

@@ -86,7 +86,7 @@ def test_report_and_compare_cli_on_a_version_1_run(tmp_path: Path, capsys) -> No
     v2 = make_run(tmp_path / "b")
     assert main(["compare", str(v1), str(v2), "--no-report", "--n-boot", "50"]) == 0
     out = capsys.readouterr().out
-    assert "schema v1" in out and "schema v2" in out
+    assert "schema v1" in out and f"schema v{SCHEMA_VERSION}" in out
     ttft = next(
         line for line in out.splitlines() if line.startswith("chat ") and "TTFT p50" in line
     )
@@ -119,3 +119,22 @@ def test_committed_sample_summary_reads_with_the_traits_of_its_manifest() -> Non
     for row in C.claims(s, manifest=man):
         if row["id"] in ("C1", "C5", "C8"):  # what summary.json alone decides
             assert row["status"] == stored[row["id"]], row
+
+
+#: Stream columns schema 3 added (first byte, first event, usage).
+V3_COLUMNS = ("t_first_byte_ns", "t_first_event_ns", "usage_input_tokens", "usage_output_tokens")
+
+
+def test_version_2_run_reads_with_the_new_columns_not_measured(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "a")
+    for part in (run / "streams").glob("*.parquet"):
+        t = pq.read_table(part)
+        assert set(V3_COLUMNS) <= set(t.column_names)
+        pq.write_table(t.drop_columns(list(V3_COLUMNS)), part)
+    update_manifest(run, schema_version=2)
+    data = load_run(run)
+    assert all(data.streams[c].isna().all() for c in V3_COLUMNS)
+    arms = summarize(data, n_boot=20).scenarios
+    for group in arms.values():
+        for arm in group.arms.values():
+            assert arm.ttfb_ms.n == 0 and arm.ttft_ms.n > 0  # not measured, not 0
