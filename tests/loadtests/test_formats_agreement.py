@@ -42,7 +42,7 @@ def urls() -> Iterator[dict[str, str]]:
 @needs_servers
 def test_every_format_agrees_with_native(urls: dict[str, str]) -> None:
     arms = [a for a in all_arms() if a.server_kind in ("sse", "ws")]
-    assert {a.format for a in arms} == {"native", "openai-chat", "openai-responses", "anthropic"}
+    assert {"native", "openai-chat", "openai-responses", "anthropic"} <= {a.format for a in arms}
     out = {}
     for arm in arms:
         out[arm.name] = drive(arm.protocol, urls[arm.server_kind], "--format", arm.format, *ARGS)
