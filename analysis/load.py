@@ -9,8 +9,7 @@ a ``group`` column to the streams, connections and resources frames: the analysi
 
 Record schema versions (core.records): this code reads the current version and the ones
 in `READABLE_SCHEMA_VERSIONS`; a version 1 run gets its ``scenario`` / ``variant`` /
-``rep`` columns from its phase names (analysis.legacy); a version 2 run reads as it is,
-its first byte / first event / usage columns null. Once loaded, runs of readable
+``rep`` columns from its phase names (analysis.legacy). Once loaded, runs of readable
 versions have the same columns and can be compared; any other version is refused with
 `SchemaMismatch` and a one-line message.
 """
@@ -45,15 +44,8 @@ __all__ = [
     "with_groups",
 ]
 
-#: Versions whose tables read as the current one as they are: the columns they lack are
-#: null, "not measured" (version 2: no first byte / first event / usage columns).
-COMPATIBLE_SCHEMA_VERSIONS: tuple[int, ...] = (2,)
 #: Record schema versions analysis reads (older ones through analysis.legacy).
-READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (
-    *LEGACY_SCHEMA_VERSIONS,
-    *COMPATIBLE_SCHEMA_VERSIONS,
-    SCHEMA_VERSION,
-)
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (*LEGACY_SCHEMA_VERSIONS, SCHEMA_VERSION)
 #: Tables whose rows carry a phase (and so a group).
 GROUPED_TABLES = ("streams", "connections", "resources")
 #: Group of rows that belong to a phase whose scenario is not recorded.

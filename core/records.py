@@ -13,17 +13,19 @@ Bump SCHEMA_VERSION on any incompatible change. Version history:
 2. ``scenario``, ``variant`` and ``rep`` are columns of streams, connections and resources
    (written by whoever writes the row, from the phase's configuration). Analysis reads
    version 1 runs by deriving them from the phase name (analysis.load, one function).
-3. streams gain ``t_first_byte_ns`` and ``t_first_event_ns`` (time to first byte and to
-   first event, beside TTFT: a provider format's bookkeeping events come first) and
-   ``usage_input_tokens`` / ``usage_output_tokens`` (the usage the stream reported).
-   Version 2 runs read with those columns null ("not measured").
+   Later additions of nullable columns keep version 2: parts written before them read as
+   nulls ("not measured"), which is what analysis shows for them —
+   connections ``t_tcp_ns``, ``t_tls_ns``, ``tls_version``, ``tls_resumed`` (TLS);
+   streams ``t_first_byte_ns``, ``t_first_event_ns`` (time to first byte and to first
+   event, beside TTFT: a provider format's bookkeeping events come first) and
+   ``usage_input_tokens``, ``usage_output_tokens`` (the usage the stream reported).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 
 #: Schema 2: the phase's identity as columns (null outside a phase / for a foreign writer).
 PHASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -68,8 +70,8 @@ STREAMS = pa.schema(
         ("reused_conn", pa.bool_()),  # SSE keep-alive reuse / WS existing connection
         ("t_drop_ns", pa.int64()),  # first drop (client abort / server drop) observed, if any
         ("users_target", pa.int64()),  # load shape's target user count when the stream started
-        # schema 3: the response's first body byte (WS: the stream's first message) and its
-        # first event of any kind (role-only chunk, response.created, ping…), parsed
+        # the response's first body byte (WS: the stream's first message) and its first
+        # event of any kind (role-only chunk, response.created, ping…), parsed
         ("t_first_byte_ns", pa.int64()),
         ("t_first_event_ns", pa.int64()),
         ("usage_input_tokens", pa.int64()),  # the usage the stream reported, if it did
@@ -96,7 +98,11 @@ CONNECTIONS = pa.schema(
         ("worker", pa.string()),
         ("user", pa.int64()),
         ("t_connect_ns", pa.int64()),  # connect() called
-        ("t_open_ns", pa.int64()),  # TCP + HTTP headers / WS upgrade done
+        ("t_tcp_ns", pa.int64()),  # TCP connected (null in runs before it was recorded)
+        ("t_tls_ns", pa.int64()),  # TLS handshake done; null: no TLS (or not recorded)
+        ("tls_version", pa.string()),  # e.g. "TLSv1.3"
+        ("tls_resumed", pa.bool_()),  # the handshake resumed an earlier TLS session
+        ("t_open_ns", pa.int64()),  # TCP (+ TLS) + HTTP headers / WS upgrade done
         ("t_close_ns", pa.int64()),
         ("closed_by", pa.string()),  # client | server | proxy | error | unknown
         ("close_code", pa.int64()),  # WS close code or HTTP status

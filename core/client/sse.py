@@ -69,7 +69,9 @@ class SSEClient:
     """The SSE side of the client core for one connection (see the module docstring).
 
     ``extra_headers`` go on every request (e.g. ``Accept-Encoding: gzip`` for a proxy
-    probe); ``method`` None lets the format choose.
+    probe, ``Authorization`` for an API); ``method`` None lets the format choose. ``path``
+    (a URL's own path, core.client.urls) replaces the format's ``base_path + sse_path`` in
+    the request target; ``base_path`` stays the base of the format's other endpoints.
     """
 
     __slots__ = (
@@ -92,6 +94,7 @@ class SSEClient:
         "fmt",
         "headers",
         "method",
+        "path",
         "reusable",
         "status",
         "t_first_byte_ns",
@@ -108,12 +111,14 @@ class SSEClient:
         *,
         method: str | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
+        path: str | None = None,
     ) -> None:
         self.fmt = fmt
         self.authority = authority
         self.base_path = base_path
         self.method = method
         self.extra_headers = extra_headers
+        self.path = path
         self.drop: tuple[str, str] | None = None
         self.reusable = True  # a fresh connection may carry a request
         self.body_bytes = 0  # body bytes received (on the wire, dechunked), not yet taken
@@ -145,8 +150,13 @@ class SSEClient:
         req = self.fmt.sse_request(
             params, base_path=self.base_path, resume_after=resume_after, method=self.method
         )
-        if self.extra_headers:
-            req = type(req)(req.method, req.target, (*req.headers, *self.extra_headers), req.body)
+        target = req.target
+        if self.path is not None:
+            own = f"{self.base_path}{self.fmt.sse_path or ''}"
+            if target == own or target.startswith((own + "?", own + "#")):
+                target = self.path + target[len(own) :]
+        if self.extra_headers or target is not req.target:
+            req = type(req)(req.method, target, (*req.headers, *self.extra_headers), req.body)
         self._reset()
         self.reusable = False
         self._h11 = h11.Connection(h11.CLIENT)  # one per request: it only sees request + head

@@ -41,9 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
 LIBRARY = f"websockets {websockets.__version__} ClientProtocol (sans-I/O)"
 
 
-def ws_uri(host: str, port: int, path: str, query: str = "") -> str:
-    """The ws:// URI of a connection (a bad one raises websockets' InvalidURI)."""
-    uri = f"ws://{host}:{port}{path}" + (f"?{query}" if query else "")
+def ws_uri(host: str, port: int, path: str, query: str = "", *, tls: bool = False) -> str:
+    """The ws:// (wss:// with `tls`) URI of a connection (a bad one raises websockets'
+    InvalidURI); the scheme's default port is left out, so the Host header has none."""
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port == (443 if tls else 80) else f"{host}:{port}"
+    uri = f"{'wss' if tls else 'ws'}://{netloc}{path}" + (f"?{query}" if query else "")
     parse_uri(uri)
     return uri
 
@@ -54,6 +57,7 @@ class WSClient:
     __slots__ = (
         "_fast",
         "_fragments",
+        "_headers",
         "_proto",
         "_reader",
         "_rx",
@@ -62,11 +66,19 @@ class WSClient:
         "t_open_ns",
     )
 
-    def __init__(self, fmt: PayloadFormat, uri: str, *, compression: str = "off") -> None:
+    def __init__(
+        self,
+        fmt: PayloadFormat,
+        uri: str,
+        *,
+        compression: str = "off",
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if compression not in ("off", "deflate"):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         extensions = [ClientPerMessageDeflateFactory()] if compression == "deflate" else None
         self._proto = ClientProtocol(parse_uri(uri), extensions=extensions)
+        self._headers = extra_headers  # on the upgrade request (e.g. Authorization)
         self._reader: WSReader = fmt.ws_reader()
         self._fragments: list[bytes] | None = None
         # Server→client data frames are parsed here (see _parse_frames) while `_fast`.
@@ -127,7 +139,10 @@ class WSClient:
     # ------------------------------------------------------------------ handshake
     def handshake(self) -> bytes:
         proto = self._proto
-        proto.send_request(proto.connect())
+        request = proto.connect()
+        for name, value in self._headers:
+            request.headers[name] = value
+        proto.send_request(request)
         return self.data_to_send()
 
     def feed_handshake(self, t_ns: int, data: bytes) -> None:

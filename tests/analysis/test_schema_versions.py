@@ -45,7 +45,7 @@ def test_phase_identity_reads_every_historical_phase_name() -> None:
 
 
 def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
-    assert SCHEMA_VERSION == 3 and READABLE_SCHEMA_VERSIONS == (1, 2, 3)
+    assert SCHEMA_VERSION == 2 and READABLE_SCHEMA_VERSIONS == (1, 2)
     v2 = make_run(tmp_path / "a", cancel_name="burst")
     v1 = _as_version_1(make_run(tmp_path / "b", cancel_name="burst"))
     d1, d2 = load_run(v1), load_run(v2)
@@ -55,7 +55,7 @@ def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
         assert a.fillna("-").values.tolist() == b.fillna("-").values.tolist(), table
     s1, s2 = summarize(d1, n_boot=50).to_json(), summarize(d2, n_boot=50).to_json()
     assert s1["scenarios"] == s2["scenarios"]  # traits included: "burst" cancels in both
-    assert s1["schema_version"] == 1 and s2["schema_version"] == SCHEMA_VERSION
+    assert s1["schema_version"] == 1 and s2["schema_version"] == 2
     assert s1["scenarios"]["burst"]["traits"]["cancels"] is True
     from analysis import report
 
@@ -69,11 +69,11 @@ def test_version_1_run_reads_like_version_2(tmp_path: Path) -> None:
 
 def test_unreadable_version_is_refused_in_one_line(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    update_manifest(run, schema_version=99)
+    update_manifest(run, schema_version=3)
     with pytest.raises(SchemaMismatch) as exc:
         load_run(run)
     msg = str(exc.value)
-    assert "\n" not in msg and "schema version 99" in msg and "reads versions 1, 2, 3" in msg
+    assert "\n" not in msg and "schema version 3" in msg and "reads versions 1, 2" in msg
     other = make_run(tmp_path / "b")
     with pytest.raises(SchemaMismatch):
         load_runs(other, run)
@@ -86,7 +86,7 @@ def test_report_and_compare_cli_on_a_version_1_run(tmp_path: Path, capsys) -> No
     v2 = make_run(tmp_path / "b")
     assert main(["compare", str(v1), str(v2), "--no-report", "--n-boot", "50"]) == 0
     out = capsys.readouterr().out
-    assert "schema v1" in out and f"schema v{SCHEMA_VERSION}" in out
+    assert "schema v1" in out and "schema v2" in out
     ttft = next(
         line for line in out.splitlines() if line.startswith("chat ") and "TTFT p50" in line
     )
@@ -121,20 +121,25 @@ def test_committed_sample_summary_reads_with_the_traits_of_its_manifest() -> Non
             assert row["status"] == stored[row["id"]], row
 
 
-#: Stream columns schema 3 added (first byte, first event, usage).
-V3_COLUMNS = ("t_first_byte_ns", "t_first_event_ns", "usage_input_tokens", "usage_output_tokens")
+#: Stream columns added to schema 2 for the provider formats (first byte, first event, usage).
+NEW_STREAM_COLUMNS = (
+    "t_first_byte_ns",
+    "t_first_event_ns",
+    "usage_input_tokens",
+    "usage_output_tokens",
+)
 
 
-def test_version_2_run_reads_with_the_new_columns_not_measured(tmp_path: Path) -> None:
+def test_parts_written_before_the_first_byte_columns_read_them_as_not_measured(
+    tmp_path: Path,
+) -> None:
     run = make_run(tmp_path / "a")
     for part in (run / "streams").glob("*.parquet"):
         t = pq.read_table(part)
-        assert set(V3_COLUMNS) <= set(t.column_names)
-        pq.write_table(t.drop_columns(list(V3_COLUMNS)), part)
-    update_manifest(run, schema_version=2)
+        assert set(NEW_STREAM_COLUMNS) <= set(t.column_names)
+        pq.write_table(t.drop_columns(list(NEW_STREAM_COLUMNS)), part)
     data = load_run(run)
-    assert all(data.streams[c].isna().all() for c in V3_COLUMNS)
-    arms = summarize(data, n_boot=20).scenarios
-    for group in arms.values():
+    assert all(data.streams[c].isna().all() for c in NEW_STREAM_COLUMNS)
+    for group in summarize(data, n_boot=20).scenarios.values():
         for arm in group.arms.values():
             assert arm.ttfb_ms.n == 0 and arm.ttft_ms.n > 0  # not measured, not 0

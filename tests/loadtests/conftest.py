@@ -15,6 +15,7 @@ import pytest
 from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
 from core.arms import get_arm, is_known, protocol_of
+from core.client.tls import TLSSettings
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -94,6 +95,8 @@ def run_user(
     behaviour: BehaviourSpec | None = None,
     sessions: int = 1,
     seed: int = 11,
+    tls: TLSSettings | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[StreamAccount], MemorySink]:
     """One user in this process (plain blocking sockets), the same code Locust runs."""
     scenario = Scenario(
@@ -105,7 +108,9 @@ def run_user(
     sink = MemorySink()
     ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)
     fmt = get_arm(arm).format if is_known(arm) else "native"
-    tr = make_transport(protocol_of(arm), ctx, url, scenario, payload_format=fmt)
+    tr = make_transport(
+        protocol_of(arm), ctx, url, scenario, tls=tls, headers=headers, payload_format=fmt
+    )
     script = UserScript(
         SessionPlan.from_scenario(scenario), UserIds("t", arm, "test", 0, 0, seed), tr, sink
     )
