@@ -48,6 +48,8 @@ __all__ = [
 #: The distributions of an arm, in summary.json order (definitions: docs/methodology.md).
 DISTRIBUTION_KEYS = (
     "ttft_ms",
+    "ttfb_ms",
+    "first_event_ms",
     "itl_ms",
     "tpot_ms",
     "e2e_ms",
@@ -320,6 +322,9 @@ class ArmSummary:
     sessions: int = 0
     outcomes: Mapping[str, int] = field(default_factory=dict)
     ttft_ms: Distribution = field(default_factory=Distribution)
+    #: time to first byte / to first event (schema 3; empty for older runs: not measured)
+    ttfb_ms: Distribution = field(default_factory=Distribution)
+    first_event_ms: Distribution = field(default_factory=Distribution)
     itl_ms: Distribution = field(default_factory=Distribution)
     tpot_ms: Distribution = field(default_factory=Distribution)
     e2e_ms: Distribution = field(default_factory=Distribution)

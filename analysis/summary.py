@@ -87,6 +87,8 @@ GROUP = "group"
 #: Distribution metrics in the summary: key → (source frame, column).
 DISTRIBUTIONS: dict[str, tuple[str, str]] = {
     "ttft_ms": ("streams", "ttft_ms"),
+    "ttfb_ms": ("streams", "ttfb_ms"),
+    "first_event_ms": ("streams", "first_event_ms"),
     "itl_ms": ("gaps", "itl_ms"),
     "tpot_ms": ("streams", "tpot_ms"),
     "e2e_ms": ("streams_ok", "e2e_ms"),

@@ -36,12 +36,15 @@ from loadtests.transport import (
     Closed,
     Done,
     Failed,
+    FirstByte,
+    FirstEvent,
     Opened,
     RecordSink,
     Started,
     Token,
     Transport,
     TransportError,
+    Usage,
 )
 
 
@@ -109,6 +112,7 @@ class UserScript:
         self.sessions += 1
         spec = self.plan.session
         done: list[StreamAccount] = []
+        previous: str | None = None  # the API's id of the last answer: the next continues it
         try:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
@@ -118,7 +122,9 @@ class UserScript:
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                done.append(self._turn(session, turn, t_sched, cancel))
+                acct = self._turn(session, turn, t_sched, cancel, previous)
+                previous = acct.response_id
+                done.append(acct)
                 if turn + 1 < spec.turns and think > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
@@ -136,7 +142,11 @@ class UserScript:
             return self.rng.expovariate(1.0 / spec.think_s)
         return spec.think_s
 
-    def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
+    def _turn(
+        self, session: int, turn: int, t_sched: int, cancel: bool, previous: str | None = None
+    ) -> StreamAccount:
+        """One stream; `previous` is the API's id of the session's last answer (a provider
+        format continues the conversation from it: ``previous_response_id``)."""
         ids, s = self.ids, self.plan.stream
         stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
         params = StreamParams(
@@ -149,6 +159,7 @@ class UserScript:
             pause_ms=s.pause_ms,
             pause_at=s.pause_at,
             drop_after=s.drop_after or None,
+            extra={"previous_response_id": previous} if previous else {},
         )
         self.streams += 1
         labels = StreamLabels(
@@ -227,10 +238,16 @@ class UserScript:
                             acct.finish(t, ABORTED, "client abort")
                             return
                         break  # later events of this batch belong to the dead connection
+                elif isinstance(ev, FirstByte):
+                    acct.first_byte(ev.t_ns)
+                elif isinstance(ev, FirstEvent):
+                    acct.first_event(ev.t_ns)
+                elif isinstance(ev, Usage):
+                    acct.usage(ev.input_tokens, ev.output_tokens)
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
                 elif isinstance(ev, Done):
-                    acct.done(ev.count, ev.sha256)
+                    acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
                     acct.finish(ev.t_ns, OK)
                     return
@@ -255,7 +272,7 @@ class UserScript:
     def _resume(self, acct: StreamAccount, params: StreamParams) -> bool:
         """Reconnect and resume after the last token received; False if not allowed or failed."""
         b = self.plan.behaviour
-        while b.resume and acct.reconnects < b.max_reconnects:
+        while b.resume and self.transport.resumable and acct.reconnects < b.max_reconnects:
             acct.reconnected(time.monotonic_ns())
             after = acct.last_seq if acct.last_seq is not None else -1
             try:

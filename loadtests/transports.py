@@ -24,13 +24,14 @@ def make_transport(
     scenario: Scenario,
     *,
     cancel_url: str | None = None,
-    sse_method: str = "GET",
+    sse_method: str | None = None,
     payload_format: str = "native",
     headers: tuple[tuple[str, str], ...] = (),
     tls: TLSSettings | None = None,
 ) -> Transport:
     """The transport of `protocol` speaking `payload_format` (a core.formats name);
-    `headers` on every request, `tls` how an https / wss server is verified."""
+    `sse_method` None: the format's own (native GET, the provider formats POST); `headers`
+    on every request, `tls` how an https / wss server is verified."""
     fmt = get_format(payload_format)
     if protocol == "sse":
         return SSETransport(
@@ -43,7 +44,11 @@ def make_transport(
 
 
 def client_settings(
-    protocol: str, scenario: Scenario, *, sse_method: str = "GET", payload_format: str = "native"
+    protocol: str,
+    scenario: Scenario,
+    *,
+    sse_method: str | None = None,
+    payload_format: str = "native",
 ) -> dict[str, Any]:
     """What the manifest records about the client side of a phase."""
     common = {
@@ -60,7 +65,7 @@ def client_settings(
         return {
             **common,
             "library": SSE_LIBRARY,
-            "method": sse_method,
+            "method": sse_method or get_format(payload_format).sse_method,
             "keepalive": True,
             "keepalive_expiry_s": DEFAULT_KEEPALIVE_EXPIRY_S,
         }
