@@ -44,7 +44,7 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         "delivery_ms_p50": nearest_rank(delivery, 0.50),
         "delivery_ms_p99": nearest_rank(delivery, 0.99),
         "tokens_received": sum(a.n_received for a in streams),
-        "tokens_expected": sum(a.labels.tokens_expected for a in streams),
+        "tokens_expected": sum(a.labels.tokens_expected or 0 for a in streams),
         "lost": sum(a.n_lost or 0 for a in streams),
         "dup": sum(a.n_dup for a in streams),
         "out_of_order": sum(a.n_out_of_order for a in streams),

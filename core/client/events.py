@@ -42,6 +42,9 @@ class Done:
     t_ns: int
     count: int
     sha256: str
+    #: The API's id of the response that ended (OpenAI Responses' ``response.id``), when
+    #: the format carries one: the next turn of a chain continues it.
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
