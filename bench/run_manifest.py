@@ -55,7 +55,6 @@ def arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
         "protocol": arm.protocol,
         "payload_format": arm.arm.format,
         "reference_server": True,
-        "tls": srv.tls,
         "url": None,  # a fresh loopback port every phase: see phases[].url
         "server": {
             "kind": arm.arm.server_kind,
@@ -177,6 +176,7 @@ def phase_entry(plan: PhasePlan, sc: Scenario, time_wait: int | None) -> dict[st
         "run_s": run_seconds(sc),
         "processes": load.processes,
         "reference_server": plan.arm.reference,
+        "tls": sc.server.tls if plan.arm.reference else is_tls_url(plan.arm.url or ""),
         "time_wait_before": time_wait,
         "t_start_ns": time.monotonic_ns(),
         "start_utc": utc_now(),
