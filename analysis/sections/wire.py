@@ -23,6 +23,8 @@ def _format(arm: str) -> str:
 def _applies(rep: Report) -> bool:
     s = rep.summary
     formats = {_format(a) for b in s.scenarios.values() for a in b.arms}
+    if not formats:
+        return False
     return len(formats) > 1 or "native" not in formats or bool(s.groups("tls"))
 
 
