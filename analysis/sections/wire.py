@@ -67,7 +67,6 @@ WIRE = Section(
     "wire",
     "Bytes per token by format and transport",
     _applies,
-    "arms of more than one payload format (or a format other than native), or a TLS "
-    "configuration",
+    "arms of more than one payload format (or a format other than native), or a TLS configuration",
     (Table("wire_bytes", _table),),
 )
