@@ -83,6 +83,7 @@ class StreamAccount:
         self.t_drop_ns: list[int] = []  # every drop observed (client abort or server drop)
         self.done_count: int | None = None
         self.done_sha256: str | None = None
+        self.done_received = False  # the end marker came (with or without a checksum)
         self.outcome: str | None = None
         self.error: str | None = None
         # columnar token rows, in arrival order
@@ -132,7 +133,10 @@ class StreamAccount:
         else:
             self._max_seq = seq
 
-    def done(self, count: int, sha256: str) -> None:
+    def done(self, count: int | None, sha256: str | None) -> None:
+        """The end marker; count and checksum None from a server that sends none (a
+        foreign API): the stream is done, its checksum not measured."""
+        self.done_received = True
         self.done_count = count
         self.done_sha256 = sha256
 
@@ -241,7 +245,7 @@ class StreamAccount:
             n_dup=self.n_dup,
             n_out_of_order=self.n_out_of_order,
             checksum_ok=self.checksum_ok,
-            done=self.done_sha256 is not None,
+            done=self.done_received,
             outcome=self.outcome,
             error=self.error,
             reconnects=self.reconnects,

@@ -26,17 +26,19 @@ def make_transport(
     scenario: Scenario,
     *,
     cancel_url: str | None = None,
-    sse_method: str = "GET",
+    sse_method: str | None = None,
     payload_format: str = "native",
     headers: tuple[tuple[str, str], ...] = (),
     tls: TLSSettings | None = None,
 ) -> Transport:
-    """The transport of `protocol` speaking `payload_format` (a core.formats name);
-    `headers` on every request, `tls` how an https / wss server is verified."""
+    """The transport of `protocol` speaking `payload_format` (a core.formats name; its SSE
+    requests use the format's method unless `sse_method` says); `headers` on every
+    request, `tls` how an https / wss server is verified."""
     fmt = get_format(payload_format)
     if protocol == "sse":
+        method = sse_method or fmt.sse_method
         return SSETransport(
-            ctx, url, method=sse_method, cancel_url=cancel_url, fmt=fmt, headers=headers, tls=tls
+            ctx, url, method=method, cancel_url=cancel_url, fmt=fmt, headers=headers, tls=tls
         )
     if protocol == "ws":
         compression = scenario.server.ws_compression
@@ -65,7 +67,7 @@ def client_settings(
     protocol: str,
     scenario: Scenario,
     *,
-    sse_method: str = "GET",
+    sse_method: str | None = None,
     payload_format: str = "native",
     phase: PhaseConfig | None = None,
 ) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def client_settings(
         return {
             **common,
             "library": SSE_LIBRARY,
-            "method": sse_method,
+            "method": sse_method or get_format(payload_format).sse_method,
             "keepalive": True,
             "keepalive_expiry_s": DEFAULT_KEEPALIVE_EXPIRY_S,
         }

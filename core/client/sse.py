@@ -8,6 +8,11 @@ framed here — chunked (core.chunked), Content-Length or until close — then i
 Token / Done / Failed by the format's `SSEReader`. h11 stops at the head: running its state
 machine once per body event cost more than the rest of the token path.
 
+The stream's first body byte and its first SSE event of any kind (a role-only chunk, a
+ping, a token) also come out as `FirstByte` / `FirstEvent`, once per response, before the
+events of the same read: time to first byte and time to first event are their own figures,
+TTFT is the first `Token`'s.
+
 What the shell reads after a feed: `ended` (this response is over), `drop` (the connection
 must be closed: ``(by, reason)``), `reusable` (it may carry the next request), `status`,
 `t_head_ns`. The client never reads a clock and never touches a socket.
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from core.chunked import ChunkedDecoder
-from core.client.events import Closed, Failed, Opened, StreamEvent
+from core.client.events import Closed, Failed, FirstByte, FirstEvent, Opened, StreamEvent
 from core.sse import SSEDecoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -272,12 +277,15 @@ class SSEClient:
             self._on_body(t, data, out)
 
     def _on_body(self, t: int, body: bytes, out: list[StreamEvent]) -> None:
-        if self.t_first_byte_ns is None:
-            self.t_first_byte_ns = t
         self.t_last_byte_ns = t
         if self._error_body is not None:
+            if self.t_first_byte_ns is None:
+                self.t_first_byte_ns = t
             self._error_body += body[: MAX_ERROR_BODY - len(self._error_body)]
             return
+        if self.t_first_byte_ns is None:
+            self.t_first_byte_ns = t
+            out.append(FirstByte(t))
         self.body_bytes += len(body)
         if self._inflate is not None:
             body = self._inflate.decompress(body)
@@ -285,6 +293,7 @@ class SSEClient:
         if events:
             if self.t_first_event_ns is None:
                 self.t_first_event_ns = t
+                out.append(FirstEvent(t))
             reader = self._reader
             assert reader is not None
             reader.on_events(t, events, out)

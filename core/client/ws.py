@@ -30,7 +30,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from core.client.events import Closed, StreamEvent
+from core.client.events import Closed, FirstByte, FirstEvent, StreamEvent
 from core.wsmsg import CLOSE_NORMAL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -192,11 +192,13 @@ class WSClient:
     def feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
         """One read's bytes (b"" = EOF); True while the connection is open. When it ends, a
         stream in flight gets `Closed` (by the server)."""
+        first = self.t_first_event_ns is None
+        n0 = len(out)
         if self._fast and data:  # `_fast` holds only while the connection is open
             self._parse_frames(t_ns, data, out)
             if self._fast:
-                if self.t_first_event_ns is None and self.body_bytes:
-                    self.t_first_event_ns = t_ns  # this read carried the stream's first message
+                if first and self.body_bytes:  # this read carried the stream's first message
+                    self._first_message(t_ns, out, n0)
                 return True
         else:
             proto = self._proto
@@ -205,8 +207,8 @@ class WSClient:
             else:
                 proto.receive_eof()
             self._frames_received(t_ns, out)
-        if self.t_first_event_ns is None and self.body_bytes:
-            self.t_first_event_ns = t_ns
+        if first and self.body_bytes:
+            self._first_message(t_ns, out, n0)
         if self._proto.state is State.OPEN:
             return True
         if self._reader.current is not None:
@@ -215,6 +217,12 @@ class WSClient:
             out.append(Closed(t_ns, "server", why or "connection closed"))
             self._reader.finish()
         return False
+
+    def _first_message(self, t: int, out: list[StreamEvent], n0: int) -> None:
+        """The stream's first message was read: on WS it is both the first byte and the
+        first event (`FirstByte`, `FirstEvent`, ahead of this read's other events)."""
+        self.t_first_event_ns = t
+        out[n0:n0] = (FirstByte(t), FirstEvent(t))
 
     def _frames_received(self, t: int, out: list[StreamEvent]) -> None:
         for ev in self._proto.events_received():
