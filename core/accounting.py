@@ -81,9 +81,10 @@ class StreamAccount:
         self.reconnects = 0
         self.drops = 0
         self.t_drop_ns: list[int] = []  # every drop observed (client abort or server drop)
+        self.got_done = False
         self.done_count: int | None = None
         self.done_sha256: str | None = None
-        self.done_received = False  # the end marker came (with or without a checksum)
+        self.response_id: str | None = None  # the API's id of the finished response
         self.outcome: str | None = None
         self.error: str | None = None
         # columnar token rows, in arrival order
@@ -133,12 +134,13 @@ class StreamAccount:
         else:
             self._max_seq = seq
 
-    def done(self, count: int | None, sha256: str | None) -> None:
-        """The end marker; count and checksum None from a server that sends none (a
-        foreign API): the stream is done, its checksum not measured."""
-        self.done_received = True
+    def done(self, count: int | None, sha256: str | None, response_id: str | None = None) -> None:
+        """The end marker; count and checksum when the server reports them (a server that
+        does not: integrity not measured, `checksum_ok` None)."""
+        self.got_done = True
         self.done_count = count
         self.done_sha256 = sha256
+        self.response_id = response_id
 
     def dropped(self, t_ns: int) -> None:
         """The connection carrying the stream went away before done (either side)."""
@@ -245,7 +247,7 @@ class StreamAccount:
             n_dup=self.n_dup,
             n_out_of_order=self.n_out_of_order,
             checksum_ok=self.checksum_ok,
-            done=self.done_received,
+            done=self.got_done,
             outcome=self.outcome,
             error=self.error,
             reconnects=self.reconnects,

@@ -80,9 +80,10 @@ class SessionSpec:
     think_dist: str = "fixed"  # fixed | exp | uniform (from think_min_s to think_s)
     think_min_s: float = 0.0  # uniform think time: the lower bound
     sessions_per_user: int = 0  # 0 = keep starting sessions until the phase ends
-    #: Each turn continues the previous one (an agent's tool chain): formats that carry a
-    #: conversation id send the previous response's (OpenAI Responses'
-    #: ``previous_response_id``); the think time is then the client's tool call.
+    #: The session is an agent's tool chain: the think time between turns is the client's
+    #: tool call, and each turn continues the last (as every session's turns do: formats
+    #: with a response id send ``previous_response_id``). Analysis gives such sessions the
+    #: per-turn and per-chain figures (the tool_chain trait).
     chain: bool = False
 
 

@@ -10,10 +10,11 @@ A resume after a drop (server drop_after, client abort, network) reconnects at o
 both arms — no EventSource `retry:` wait — so the drop→next-token gap measures the
 protocol and server, not a configured delay.
 
-A chain (``session.chain``, the agent scenario) sends each turn the previous response's id
-(`Done.response_id`, for formats that have one), and its think time is the client's tool
-call: a turn's ``t_sched_ns`` is the moment the tool result is ready, so first token −
-t_sched − the scheduled TTFT is what the transport added. Against a foreign server
+Each turn after the first continues the session's last answer: formats with a response id
+(`Done.response_id`) send it as ``previous_response_id``. In an agent chain
+(``session.chain``) the think time is the client's tool call: a turn's ``t_sched_ns`` is
+the moment the tool result is ready, so first token − t_sched − the scheduled TTFT is what
+the transport added. Against a foreign server
 (`SessionPlan.schedule_known` False) nothing of the synthetic schedule is recorded: no
 expected length, no scheduled TTFT or gap — integrity and schedule figures are not measured.
 """
@@ -111,7 +112,6 @@ class UserScript:
         self.rng = random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
         self.sessions = 0
         self.streams = 0
-        self._previous: str | None = None  # the last response's id, in a chain
 
     # ------------------------------------------------------------------ sessions
     def run_session(self, t_sched_ns: int | None = None) -> list[StreamAccount]:
@@ -124,7 +124,7 @@ class UserScript:
         self.sessions += 1
         spec = self.plan.session
         done: list[StreamAccount] = []
-        self._previous = None
+        previous: str | None = None  # the API's id of the last answer: the next continues it
         try:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
@@ -135,7 +135,9 @@ class UserScript:
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                done.append(self._turn(session, turn, t_sched, cancel, tokens))
+                acct = self._turn(session, turn, t_sched, cancel, previous, tokens)
+                previous = acct.response_id
+                done.append(acct)
                 if turn + 1 < spec.turns and think > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
@@ -159,23 +161,32 @@ class UserScript:
         s = self.plan.stream
         return self.rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
 
-    def _extra(self) -> dict[str, str]:
+    def _extra(self, previous: str | None) -> dict[str, str]:
         """What the format's request carries besides the synthetic model's fields."""
         extra = {}
         if self.plan.model is not None:
             extra[EXTRA_MODEL] = self.plan.model
-        if self.plan.session.chain and self._previous is not None:
-            extra[EXTRA_PREVIOUS_RESPONSE] = self._previous
+        if previous:
+            extra[EXTRA_PREVIOUS_RESPONSE] = previous
         return extra
 
     def _turn(
-        self, session: int, turn: int, t_sched: int, cancel: bool, tokens: int
+        self,
+        session: int,
+        turn: int,
+        t_sched: int,
+        cancel: bool,
+        previous: str | None = None,
+        tokens: int | None = None,
     ) -> StreamAccount:
+        """One stream; `previous` is the API's id of the session's last answer (a provider
+        format continues the conversation from it: ``previous_response_id``); `tokens` its
+        drawn length (None: the scenario's)."""
         ids, s = self.ids, self.plan.stream
         stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
         params = StreamParams(
             seed=ids.seed + self.streams,
-            tokens=tokens,
+            tokens=tokens if tokens is not None else s.tokens,
             ttft_ms=s.ttft_ms,
             gap_ms=s.gap_ms,
             jitter=s.jitter,
@@ -183,7 +194,7 @@ class UserScript:
             pause_ms=s.pause_ms,
             pause_at=s.pause_at,
             drop_after=s.drop_after or None,
-            extra=self._extra(),
+            extra=self._extra(previous),
         )
         self.streams += 1
         known = self.plan.schedule_known
@@ -267,8 +278,7 @@ class UserScript:
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
                 elif isinstance(ev, Done):
-                    acct.done(ev.count, ev.sha256)
-                    self._previous = ev.response_id
+                    acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
                     acct.finish(ev.t_ns, OK)
                     return
