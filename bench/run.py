@@ -74,6 +74,7 @@ from bench.procs import (
 )
 from bench.report import format_summary, phase_summary
 from bench.run_manifest import phase_entry, run_manifest, utc_now, variant_label
+from bench.run_tls import RunCertificate
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
 from core.client.tls import TLSSettings
@@ -91,7 +92,6 @@ from core.runfolder import (
     write_json,
 )
 from core.scenario import EXIT_WRITER_FAILED, HEADERS_ENV, PHASE_ENV, PhaseConfig, Scenario
-from core.tlscert import describe_cert, make_self_signed_cert
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
@@ -172,8 +172,8 @@ class Runner:
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
         self.place = Placement(opts.deployment)  # loopback, or the hosts of a netns lab
-        #: The run's certificate (cert, key) for reference servers with server.tls.
-        self.tls_files: tuple[str, str] | None = None
+        #: The certificate of reference servers with server.tls (made on first use).
+        self.certificate = RunCertificate()
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -259,26 +259,21 @@ class Runner:
             self.children.remove(child)
         return code
 
-    def _tls_files(self) -> tuple[str, str]:
-        """The run's certificate for reference servers with server.tls (made once, in
-        <run>/tls/, valid for loopback and the server's address in a --hosts lab)."""
-        if self.tls_files is None:
-            assert self.run_dir is not None
-            lab = self.place.lab
-            names = (lab.hosts["server"].address,) if lab is not None else ()
-            cert, key = make_self_signed_cert(self.run_dir / "tls", names=names)
-            self.tls_files = (str(cert), str(key))
-            update_manifest(self.run_dir, server_tls={**describe_cert(cert), "names": names})
-        return self.tls_files
+    def _server_tls(self, plan: PhasePlan) -> tuple[str, str] | None:
+        """The run's certificate for the phase's reference server (None: plain TCP)."""
+        assert self.run_dir is not None
+        lab = self.place.lab
+        names = (lab.hosts["server"].address,) if lab is not None else ()
+        return self.certificate.for_server(_scenario(plan, self.s), self.run_dir, names)
 
     def _server_ca(self, plan: PhasePlan) -> str | None:
-        """The CA file that verifies the phase's reference server (None: no TLS)."""
-        return self._tls_files()[0] if _scenario(plan, self.s).server.tls else None
+        files = self._server_tls(plan)
+        return files[0] if files else None
 
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
         sc = _scenario(plan, self.s)
-        tls = self._tls_files() if sc.server.tls else None
+        tls = self._server_tls(plan)
         cmd = self.place.server_command(server_command(plan.arm.name, sc, tls))
         child = self._spawn(
             f"{plan.arm.name} server",
