@@ -94,6 +94,7 @@ def _resolve(argv: list[str]) -> Any:
     [
         (["--sse-format", "nope"], "unknown payload format 'nope'"),
         (["--ws-format", "x"], "unknown payload format 'x'"),
+        (["--ws-format", "anthropic"], "it has no WS form"),
         (["--header", "nocolon"], "expected 'Name: value'"),
         (["--header", "Authorization: Bearer ${SSEVSWS_TEST_UNSET_VAR}"], "is not set"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
@@ -126,7 +127,13 @@ def test_self_signed_refused_without_ca_file_accepted_with_it(
 
 def test_formats_pick_the_registered_arm(tmp_path: Path) -> None:
     opts = _resolve(_args(tmp_path, "--sse-format", "native"))
-    assert [a.name for a in opts.arms] == ["sse"]  # reference server, native format
+    assert [a.name for a in opts.arms] == ["sse"]
+    pair = ["--sse-format", "openai-responses", "--ws-format", "openai-responses"]
+    opts = _resolve(_args(tmp_path, *pair))
+    assert [(a.name, a.reference) for a in opts.arms] == [
+        ("sse-openai-responses", True),
+        ("ws-openai-responses", True),
+    ]  # reference server, native format
 
 
 # --------------------------------------------------------------------------- a real run
