@@ -59,7 +59,7 @@ class StreamLabels:
     turn: int
     stream_id: str
     seed: int
-    tokens_expected: int
+    tokens_expected: int | None  # None: the server's schedule is unknown (a foreign server)
     ttft_ms_sched: float | None = None
     gap_ms_sched: float | None = None
     users_target: int | None = None
@@ -206,7 +206,7 @@ class StreamAccount:
 
     @property
     def n_lost(self) -> int | None:
-        if self.outcome in _NO_LOSS:
+        if self.outcome in _NO_LOSS or self.labels.tokens_expected is None:
             return None
         return self.labels.tokens_expected - self.n_unique
 

@@ -71,7 +71,7 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         "event_bytes_per_token": statistics.fmean(nbytes) if nbytes else None,
         "app_bytes_per_token": sum(a.bytes_in for a in streams) / tokens if tokens else None,
         "texts_sha256": texts_digest(streams),
-        "tokens_expected": sum(a.labels.tokens_expected for a in streams),
+        "tokens_expected": sum(a.labels.tokens_expected or 0 for a in streams),
         "lost": sum(a.n_lost or 0 for a in streams),
         "dup": sum(a.n_dup for a in streams),
         "out_of_order": sum(a.n_out_of_order for a in streams),
