@@ -9,6 +9,14 @@ behaviour in the same order. Stream ids are ``<seed>.<worker>.<user>.<session>.<
 A resume after a drop (server drop_after, client abort, network) reconnects at once on
 both arms — no EventSource `retry:` wait — so the drop→next-token gap measures the
 protocol and server, not a configured delay.
+
+Each turn after the first continues the session's last answer: formats with a response id
+(`Done.response_id`) send it as ``previous_response_id``. In an agent chain
+(``session.chain``) the think time is the client's tool call: a turn's ``t_sched_ns`` is
+the moment the tool result is ready, so first token − t_sched − the scheduled TTFT is what
+the transport added. Against a foreign server
+(`SessionPlan.schedule_known` False) nothing of the synthetic schedule is recorded: no
+expected length, no scheduled TTFT or gap — integrity and schedule figures are not measured.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from core.accounting import (
     StreamAccount,
     StreamLabels,
 )
+from core.formats.base import EXTRA_MODEL, EXTRA_PREVIOUS_RESPONSE
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
-from core.schedule import StreamParams
+from core.schedule import StreamParams, first_offset_ns
 from loadtests.inbox import Take
 from loadtests.transport import (
     Closed,
@@ -46,6 +55,7 @@ from loadtests.transport import (
     Token,
     Transport,
     TransportError,
+    Usage,
 )
 
 
@@ -56,10 +66,16 @@ class SessionPlan:
     stream: StreamSpec
     session: SessionSpec
     behaviour: BehaviourSpec
+    #: The server follows the synthetic schedule (a reference server; see the docstring).
+    schedule_known: bool = True
+    #: The model name the format's request carries (None: the format's default).
+    model: str | None = None
 
     @classmethod
-    def from_scenario(cls, s: Scenario) -> SessionPlan:
-        return cls(s.stream, s.session, s.behaviour)
+    def from_scenario(
+        cls, s: Scenario, *, schedule_known: bool = True, model: str | None = None
+    ) -> SessionPlan:
+        return cls(s.stream, s.session, s.behaviour, schedule_known, model)
 
 
 @dataclass(frozen=True)
@@ -113,16 +129,20 @@ class UserScript:
         self.sessions += 1
         spec = self.plan.session
         done: list[StreamAccount] = []
+        previous: str | None = None  # the API's id of the last answer: the next continues it
         try:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
                     break
                 cancel = self.rng.random() < self.plan.behaviour.cancel_prob
                 think = self._draw_think()
+                tokens = self._draw_tokens()
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                done.append(self._turn(session, turn, t_sched, cancel))
+                acct = self._turn(session, turn, t_sched, cancel, previous, tokens)
+                previous = acct.response_id
+                done.append(acct)
                 if turn + 1 < spec.turns and think > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
@@ -138,14 +158,40 @@ class UserScript:
             return 0.0
         if spec.think_dist == "exp":
             return self.rng.expovariate(1.0 / spec.think_s)
+        if spec.think_dist == "uniform":
+            return self.rng.uniform(spec.think_min_s, spec.think_s)
         return spec.think_s
 
-    def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
+    def _draw_tokens(self) -> int:
+        s = self.plan.stream
+        return self.rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
+
+    def _extra(self, previous: str | None) -> dict[str, str]:
+        """What the format's request carries besides the synthetic model's fields."""
+        extra = {}
+        if self.plan.model is not None:
+            extra[EXTRA_MODEL] = self.plan.model
+        if previous:
+            extra[EXTRA_PREVIOUS_RESPONSE] = previous
+        return extra
+
+    def _turn(
+        self,
+        session: int,
+        turn: int,
+        t_sched: int,
+        cancel: bool,
+        previous: str | None = None,
+        tokens: int | None = None,
+    ) -> StreamAccount:
+        """One stream; `previous` is the API's id of the session's last answer (a provider
+        format continues the conversation from it: ``previous_response_id``); `tokens` its
+        drawn length (None: the scenario's)."""
         ids, s = self.ids, self.plan.stream
         stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
         params = StreamParams(
             seed=ids.seed + self.streams,
-            tokens=s.tokens,
+            tokens=tokens if tokens is not None else s.tokens,
             ttft_ms=s.ttft_ms,
             gap_ms=s.gap_ms,
             jitter=s.jitter,
@@ -153,8 +199,10 @@ class UserScript:
             pause_ms=s.pause_ms,
             pause_at=s.pause_at,
             drop_after=s.drop_after or None,
+            extra=self._extra(previous),
         )
         self.streams += 1
+        known = self.plan.schedule_known
         labels = StreamLabels(
             stream_uid=f"{ids.phase}/{stream_id}",
             phase=ids.phase,
@@ -165,9 +213,10 @@ class UserScript:
             turn=turn,
             stream_id=stream_id,
             seed=params.seed,
-            tokens_expected=params.n_tokens,
-            ttft_ms_sched=s.ttft_ms,
-            gap_ms_sched=s.gap_ms,
+            tokens_expected=params.n_tokens if known else None,
+            # this stream's own first-token offset (jitter, a pause at 0 included)
+            ttft_ms_sched=first_offset_ns(params) / 1e6 if known else None,
+            gap_ms_sched=s.gap_ms if known else None,
             users_target=self.users_target(),
             scenario=ids.scenario,
             variant=ids.variant,
@@ -232,7 +281,7 @@ class UserScript:
                         if step is _RESUMED:
                             break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, Done):
-                    acct.done(ev.count, ev.sha256)
+                    acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
                     acct.finish(ev.t_ns, OK)
                     return
@@ -279,7 +328,7 @@ class UserScript:
     def _resume(self, acct: StreamAccount, params: StreamParams) -> bool:
         """Reconnect and resume after the last token received; False if not allowed or failed."""
         b = self.plan.behaviour
-        while b.resume and acct.reconnects < b.max_reconnects:
+        while b.resume and self.transport.resumable and acct.reconnects < b.max_reconnects:
             acct.reconnected(time.monotonic_ns())
             after = acct.last_seq if acct.last_seq is not None else -1
             try:
@@ -317,7 +366,8 @@ class _Thresholds:
 def _taker(acct: StreamAccount, act_at: int | None, conn_uid: str, reused: bool) -> Take:
     """What `Transport.poll` hands the events the script only records to (loadtests.inbox):
     content tokens (True once `acct` holds `act_at` unique ones: the script acts then), the
-    stream's open (with the connection it came on) and its first-byte / first-event stamps.
+    stream's open (with the connection it came on), its first-byte / first-event stamps and
+    the provider's usage counts.
     None for anything else: the script must see it."""
     token = acct.token
     opened = acct.opened
@@ -330,7 +380,14 @@ def _taker(acct: StreamAccount, act_at: int | None, conn_uid: str, reused: bool)
         if kind is Opened:
             opened(ev.t_ns, conn_uid, reused=reused, status=ev.status)
             return False
-        if kind is FirstByte or kind is FirstEvent:  # their stamps are not recorded (yet)
+        if kind is FirstByte:
+            acct.first_byte(ev.t_ns)
+            return False
+        if kind is FirstEvent:
+            acct.first_event(ev.t_ns)
+            return False
+        if kind is Usage:
+            acct.usage(ev.input_tokens, ev.output_tokens)
             return False
         return None
 

@@ -29,6 +29,7 @@ from core.client.events import FirstEvent as FirstEvent
 from core.client.events import Opened as Opened
 from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
+from core.client.events import Usage as Usage
 from core.schedule import StreamParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +82,9 @@ class Transport(ABC):
 
     #: "sse" | "ws" — also the Locust request_type (upper-cased).
     protocol: str
+    #: Whether a dropped stream can be resumed (its payload format's `resumable`); the
+    #: session script only tries when it can.
+    resumable: bool = True
 
     @abstractmethod
     def prepare(self) -> None:
