@@ -14,7 +14,8 @@ to the server core, and read both processes' own CPU times and memory (psutil):
 - `hold`: `n` streams held at once by one client process, one token every
   `token_every_s` and the server's heartbeat on; both processes' RSS and open descriptors
   sampled as the connections open give the memory per connection (least-squares slope of
-  RSS over descriptors), then both CPUs while all are held.
+  RSS over descriptors), then both CPUs while all are held. The server's own count of
+  heartbeats written over the run (its /metrics; SSE keepalive comments) shows they were on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -180,6 +182,7 @@ def hold(
     tokens = max(2, math.ceil(hold_s / token_every_s))
     every_ms = token_every_s * 1000
     sampler = _Sampler(server_pid)
+    beats0 = heartbeats_sent(url)
     try:
         r = _drive(
             proto, url, cpus, users=n, sessions=1, tokens=tokens, ttft_ms=every_ms,
@@ -201,6 +204,7 @@ def hold(
         "client_cpu_pct": r["client_cpu_pct"],
         "errors": r["errors"],
         "samples": len(s),
+        "server_heartbeats_sent": _diff(heartbeats_sent(url), beats0),
     }
     if len(s) < 3:
         return {**out, "note": "too few samples"}
@@ -220,3 +224,21 @@ def hold(
     out["streams_concurrent_max"] = r["streams_concurrent_max"]
     out["held_s"] = round(held[-1]["t"] - held[0]["t"], 1)
     return out
+
+
+def heartbeats_sent(url: str) -> int | None:
+    """The server's ``ssevsws_heartbeats_sent`` (SSE keepalive comments written so far;
+    WS pings are the WebSocket library's and not counted), None if it has no such metric."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("ssevsws_heartbeats_sent"):
+            return int(float(line.split()[-1]))
+    return None
+
+
+def _diff(after: int | None, before: int | None) -> int | None:
+    return after - before if after is not None and before is not None else None

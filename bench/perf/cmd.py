@@ -472,6 +472,8 @@ def run_perf(
             t = time.monotonic()
             getattr(p, phase)()
             p.perf.setdefault("phase_seconds", {})[phase] = round(time.monotonic() - t, 1)
+            # the machine may be shared: how busy it was, phase by phase (1/5/15-min)
+            p.perf.setdefault("loadavg_end", {})[phase] = [round(x, 2) for x in os.getloadavg()]
         ok = True
     finally:
         if p.perf["e2e"] or p.perf["ceiling"] or p.perf["client"] or p.perf["hold"]:
