@@ -59,6 +59,18 @@ class Inbox:
                 del events[:i]
         return wanted or self.acted or len(events) > held
 
+    def poll(self, take: Take | None, step: Callable[[], bool]) -> list[StreamEvent]:
+        """`Transport.poll`'s loop: with `take` recording in the reader's pass, run `step`
+        (the transport's settle-and-wait: False once nothing more can come or the deadline
+        passed) until events are held for the script or it must act; then hand them over."""
+        self.take = take
+        try:
+            while not self.events and not self.acted and step():
+                pass
+        finally:
+            self.take = None
+        return self.handover()
+
     def handover(self) -> list[StreamEvent]:
         """The held events (the script's now)."""
         events, self.events = self.events, []

@@ -190,20 +190,10 @@ class SSETransport(Transport):
         return not client.ended
 
     def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
-        inbox = self._inbox
-        inbox.take = take
-        try:
-            while (
-                not inbox.events
-                and not inbox.acted
-                and self._settle()
-                and self._chan is not None
-                and self._chan.wait(deadline_ns)
-            ):
-                pass
-        finally:
-            inbox.take = None
-        events = inbox.handover()
+        def step() -> bool:
+            return self._settle() and self._chan is not None and self._chan.wait(deadline_ns)
+
+        events = self._inbox.poll(take, step)
         self._settle()
         return events
 

@@ -194,22 +194,16 @@ class WSTransport(Transport):
         return False
 
     def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
-        inbox = self._inbox
-        inbox.take = take
-        try:
-            while (
-                not inbox.events
-                and not inbox.acted
-                and self._ws is not None
+        def step() -> bool:
+            return (
+                self._ws is not None
                 and self._ws.current is not None
                 and self._settle()
                 and self._chan is not None
                 and self._chan.wait(deadline_ns)
-            ):
-                pass
-        finally:
-            inbox.take = None
-        events = inbox.handover()
+            )
+
+        events = self._inbox.poll(take, step)
         self._settle()
         return events
 
