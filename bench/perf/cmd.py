@@ -168,6 +168,15 @@ class Perf:
         (self.run_dir / "profiles").mkdir(exist_ok=True)
         return self.run_dir / "profiles" / f"{stem}.txt"
 
+    def _client_profiling(self, stem: str) -> ceil_mod.Profiling | None:
+        """py-spy on the next client process from `e2e_profile_delay_s` after it starts
+        (None when profiling is off)."""
+        c = self.cfg
+        if not c.profile:
+            return None
+        path = self._profile_path(stem)
+        return ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
+
     def _client(self, spec: dict[str, Any]) -> dict[str, Any]:
         return run_json(
             ["-m", "bench.perf.flood", json.dumps(spec)], self.client_cpus,
@@ -308,10 +317,8 @@ class Perf:
         c = self.cfg
         for proto in c.client_protos:
             srv = self._server(proto, ["--heartbeat-s", "0"])
-            prof = None
-            if c.profile:  # where a token's CPU goes: the long-stream run, once flowing
-                path = self._profile_path(f"client-{proto}-tokens")
-                prof = ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
+            # where a token's CPU goes: the long-stream run, once flowing
+            prof = self._client_profiling(f"client-{proto}-tokens")
             try:
                 r = client_mod.cost(
                     proto, srv.url, srv.pid, self.client_cpus, users=c.client_users,
@@ -376,10 +383,8 @@ class Perf:
         c = self.cfg
         for proto in PROTOCOLS:
             srv = self._server(proto)
-            prof = None
-            if c.profile:  # the client's why: sampled once its streams are flowing
-                path = self._profile_path(f"client-{proto}-e2e")
-                prof = ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
+            # the client's why: sampled once its streams are flowing
+            prof = self._client_profiling(f"client-{proto}-e2e")
             try:
                 r = ceil_mod.run_drive(
                     proto, srv.url, c.e2e_users, self.client_cpus, processes=c.e2e_processes,
