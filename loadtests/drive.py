@@ -47,6 +47,17 @@ def _raise_nofile() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def runqueue_wait_s() -> float | None:
+    """Seconds this process has spent runnable but waiting for a CPU (Linux schedstat: the
+    second field of /proc/self/schedstat, ns); None where there is no such file. On a shared
+    machine this is the delay other tenants add to every read, whatever the client costs."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run(
     protocol: str,
     url: str,
@@ -84,6 +95,7 @@ def run(
     _raise_nofile()  # one descriptor per connection: 10,000 idle streams need them
     gctune.tune()
     cpu0 = proc.cpu_times()
+    wait0 = runqueue_wait_s()
     t0 = time.monotonic()
     greenlets = [gevent.spawn(user, i) for i in range(users)]
     gevent.joinall(greenlets, timeout=limit_s)
@@ -91,11 +103,18 @@ def run(
     gevent.killall([g for g in greenlets if not g.dead], timeout=5)
     wall = time.monotonic() - t0
     cpu1 = proc.cpu_times()
+    wait1 = runqueue_wait_s()
     failed = [repr(g.exception) for g in greenlets if g.exception is not None][:5]
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     facts = {
         "wall_s": wall,
         "client_cpu_s": cpu_s,
+        # waiting for a CPU while runnable (share of the wall time): the scheduler's delay
+        "client_runqueue_wait_pct": (
+            100.0 * (wait1 - wait0) / wall
+            if wait0 is not None and wait1 is not None and wall > 0
+            else None
+        ),
         "client_cpu_pct": 100.0 * cpu_s / wall if wall > 0 else None,
         "client_cpu_us_per_token": None,
         "killed": killed,

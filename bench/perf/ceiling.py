@@ -115,6 +115,7 @@ def run_drive(
         "itl_ms_p99": worst("itl_ms_p99"),
         "client_cpu_pct": sum(p["client_cpu_pct"] or 0 for p in parts),
         "client_cpu_s": sum(p["client_cpu_s"] for p in parts),
+        "client_runqueue_wait_pct": worst("client_runqueue_wait_pct"),
         "streams": sum(p["streams"] for p in parts),
         "client_cpu_us_per_token": mean("client_cpu_us_per_token"),
         "outcomes": _merge_counts([p.get("outcomes", {}) for p in parts]),

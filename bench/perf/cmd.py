@@ -410,7 +410,8 @@ class Perf:
                 f"p99 {_n(r['delivery_ms_p99'], 2)} ms, lost {r['lost']}, "
                 f"TTFT − server send p50 {_n(r['ttft_minus_server_ms_p50'], 2)} "
                 f"p99 {_n(r['ttft_minus_server_ms_p99'], 2)} ms, "
-                f"client CPU {_n(r['client_cpu_pct'])}%"
+                f"client CPU {_n(r['client_cpu_pct'])}%, waiting for a CPU "
+                f"{_n(r.get('client_runqueue_wait_pct'), 1)}% of the time"
             )
         self._tcp("e2e")
 

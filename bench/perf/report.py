@@ -320,13 +320,14 @@ def render_md(perf: Mapping[str, Any]) -> str:
                   "host, one monotonic clock).", "", md_table(
             ["arm", "streams", "procs", "TTFT err ms (median)", "ITL err ms (median)",
              "delivery p50 ms", "delivery p99 ms", "TTFT − server send p50 / p99 ms",
-             "received", "expected", "lost", "client CPU %", "client µs/token"],
+             "received", "expected", "lost", "client CPU %", "client waiting for a CPU %",
+             "client µs/token"],
             [[e["proto"], e["users"], e["processes"], e.get("ttft_error_ms"),
               e.get("itl_error_ms"), e.get("delivery_ms_p50"), e.get("delivery_ms_p99"),
               f"{_fmt(e.get('ttft_minus_server_ms_p50'))} / "
               f"{_fmt(e.get('ttft_minus_server_ms_p99'))}",
               e["tokens_received"], e["tokens_expected"], e["lost"], e["client_cpu_pct"],
-              e.get("client_cpu_us_per_token")]
+              e.get("client_runqueue_wait_pct"), e.get("client_cpu_us_per_token")]
              for e in e2e],
         )]  # fmt: skip
     if perf.get("tcp"):
