@@ -9,7 +9,9 @@ Sources (the provider's reference; shapes and the worked example followed):
   ``message_delta`` (``stop_reason``; "the token counts shown in the usage field of the
   message_delta event are cumulative"), and ``message_stop``; any number of ``ping``
   events; ``error`` events such as ``{"type": "error", "error": {"type":
-  "overloaded_error", "message": "Overloaded"}}``.
+  "overloaded_error", "message": "Overloaded"}}``. Its worked examples ("Basic streaming
+  request", "Streaming request with tool use") are test data, verbatim
+  (tests/core/test_formats_providers.py).
 - The SDK's own recorded stream, anthropics/anthropic-sdk-python
   ``tests/lib/streaming/fixtures/basic_response.txt`` (ids ``msg_`` + 34 characters, the
   ``{"type": "ping"}`` spelling), and its types ``src/anthropic/types/usage.py`` /

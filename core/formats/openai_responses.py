@@ -21,7 +21,9 @@ Sources (the provider's reference; shapes and worked examples followed):
   cancels a response (closing the connection does). The SDK's types:
   openai/openai-python ``src/openai/types/responses/responses_client_event.py`` and
   ``responses_server_event.py`` (``ResponseWsError``: ``{"type": "error", "status",
-  "error": {"type", "code", "message", "param"}}``).
+  "error": {"type", "code", "message", "param"}}``). The guide's ``response.create``
+  examples ("Connect and create responses", "Continue with incremental inputs") are test
+  data, verbatim (tests/core/test_formats_providers.py).
 
 The request (SSE): ``POST /v1/responses`` with ``{"model", "input", "stream": true,
 "max_output_tokens", "previous_response_id"?, "ssevsws": {...}}``; over WS the same body,
