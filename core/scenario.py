@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.arms import UnknownArm, get_arm
+from core.client.deadpeer import silence_s
 from core.schedule import ParamError, parse_params
 
 PHASE_ENV = "SSEVSWS_PHASE"
@@ -82,8 +83,23 @@ class BehaviourSpec:
     cancel_mode: str = "close"  # close (drop the connection) | cancel (endpoint / WS message)
     client_abort_after: int = 0  # client drops its connection after N tokens (0 = never)
     resume: bool = True  # after a drop: resume (Last-Event-ID / resume msg) or give up
+    #: With resume = false: after a drop, ask again from the start (an app retrying an API
+    #: that cannot resume: the answer is read again from its first token); false: the rest
+    #: of the answer is lost.
+    restart: bool = False
     max_reconnects: int = 5
     stream_timeout_s: float = 120.0
+    #: Dead-peer watch (core.client.deadpeer): declare a connection dead after this many
+    #: heartbeat intervals (server.heartbeat_s) in which nothing was read, drop it and
+    #: recover as after any drop. 0 = never.
+    dead_after_heartbeats: float = 0.0
+    #: The same after a fixed silence in seconds: a client without heartbeats must wait
+    #: longer than the longest pause of the model. 0 = never. Not with the one above.
+    dead_after_s: float = 0.0
+
+    def silence_s(self, server: ServerSpec) -> float:
+        """The silence after which the client declares its connection dead (0 = never)."""
+        return silence_s(server.heartbeat_s, self.dead_after_heartbeats, self.dead_after_s)
 
 
 @dataclass(frozen=True)
@@ -539,11 +555,26 @@ def validate(s: Scenario) -> None:
     _need(beh.client_abort_after >= 0, "behaviour.client_abort_after must be >= 0 (0 = never)")
     _need(beh.max_reconnects >= 0, "behaviour.max_reconnects must be >= 0")
     _need(beh.stream_timeout_s > 0, "behaviour.stream_timeout_s must be > 0")
+    _need(not (beh.restart and beh.resume), "behaviour.restart needs resume = false")
+    _need(beh.dead_after_heartbeats >= 0, "behaviour.dead_after_heartbeats must be >= 0")
+    _need(beh.dead_after_s >= 0, "behaviour.dead_after_s must be >= 0 (0 = never)")
+    _need(
+        not (beh.dead_after_heartbeats > 0 and beh.dead_after_s > 0),
+        "behaviour: give dead_after_heartbeats or dead_after_s, not both",
+    )
     _check_kinds(s.stream, "stream")
     _check_stream(s.stream)
     _check_server(s.server, "server")
     for v in s.proxy.variants:
         _check_server(s.for_variant(v).server, f"proxy variant {v.name}: server")
+    for where, srv in [("server", s.server)] + [
+        (f"proxy variant {v.name}: server", s.for_variant(v).server) for v in s.proxy.variants
+    ]:
+        _need(
+            beh.dead_after_heartbeats <= 0 or srv.heartbeat_s > 0,
+            f"behaviour.dead_after_heartbeats needs heartbeats: {where}.heartbeat_s is 0 "
+            "(use dead_after_s for a client without them)",
+        )
 
 
 def load_scenario(path: Path) -> Scenario:

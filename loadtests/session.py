@@ -8,7 +8,13 @@ behaviour in the same order. Stream ids are ``<seed>.<worker>.<user>.<session>.<
 
 A resume after a drop (server drop_after, client abort, network) reconnects at once on
 both arms — no EventSource `retry:` wait — so the drop→next-token gap measures the
-protocol and server, not a configured delay.
+protocol and server, not a configured delay. Without resume a drop ends the stream (the
+rest is lost), or with `behaviour.restart` the request is sent again from the start.
+
+Dead peers: with `behaviour.dead_after_heartbeats` (or `dead_after_s`) a stream's
+connection that stays silent that long — no token, no heartbeat, nothing — is declared
+dead (core.client.deadpeer.SilenceWatch), dropped (`Transport.abort`) and recovered like
+any other drop; the stream's record counts it in `dead_declared`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from core.accounting import (
     StreamAccount,
     StreamLabels,
 )
+from core.client.deadpeer import SilenceWatch
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from core.schedule import StreamParams
 from loadtests.transport import (
@@ -52,10 +59,13 @@ class SessionPlan:
     stream: StreamSpec
     session: SessionSpec
     behaviour: BehaviourSpec
+    #: Declare a stream's connection dead after this long without a byte (0 = never):
+    #: `BehaviourSpec.silence_s` of the scenario's server heartbeat.
+    silence_s: float = 0.0
 
     @classmethod
     def from_scenario(cls, s: Scenario) -> SessionPlan:
-        return cls(s.stream, s.session, s.behaviour)
+        return cls(s.stream, s.session, s.behaviour, s.behaviour.silence_s(s.server))
 
 
 @dataclass(frozen=True)
@@ -197,18 +207,35 @@ class UserScript:
         self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
         abort_at = b.client_abort_after if b.client_abort_after > 0 else None
+        silence_ns = int(self.plan.silence_s * 1e9)
+        watch = SilenceWatch(silence_ns, started.t_send_ns) if silence_ns > 0 else None
         while True:
+            wait = deadline if watch is None else watch.wait_until(deadline)
             try:
-                events = tr.poll(deadline)
+                events = tr.poll(wait)
             except TransportError as exc:  # e.g. a pong could not be sent: the link is gone
                 events = [Closed(time.monotonic_ns(), "error", str(exc))]
             acct.add_bytes(tr.take_bytes())
             if not events:
                 t = time.monotonic_ns()
+                if watch is not None and wait < deadline and t >= wait:
+                    if not watch.expired(t):
+                        continue  # heard from the peer since: wait on
+                    why = f"dead peer: nothing read for {self.plan.silence_s:g} s"
+                    tr.abort(why)
+                    acct.dropped(t, dead=True)
+                    restarted = self._resume(acct, params)
+                    if restarted is None:
+                        acct.finish(t, DROPPED, why)
+                        return
+                    watch.restart(restarted.t_send_ns)
+                    continue
                 with contextlib.suppress(TransportError):
                     tr.cancel("close")
                 acct.finish(t, TIMEOUT, f"no done within {b.stream_timeout_s:g} s")
                 return
+            if watch is not None:
+                watch.heard(events[-1].t_ns)
             for ev in events:
                 if isinstance(ev, Token):
                     acct.token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
@@ -223,9 +250,12 @@ class UserScript:
                         t = time.monotonic_ns()
                         tr.abort()
                         acct.dropped(t)
-                        if not self._resume(acct, params):
+                        restarted = self._resume(acct, params)
+                        if restarted is None:
                             acct.finish(t, ABORTED, "client abort")
                             return
+                        if watch is not None:
+                            watch.restart(restarted.t_send_ns)
                         break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
@@ -240,10 +270,13 @@ class UserScript:
                     return
                 elif isinstance(ev, Closed):
                     acct.dropped(ev.t_ns)
-                    if not self._resume(acct, params):
+                    restarted = self._resume(acct, params)
+                    if restarted is None:
                         tr.finish_stream(ev.t_ns)
                         acct.finish(ev.t_ns, DROPPED, ev.reason)
                         return
+                    if watch is not None:
+                        watch.restart(restarted.t_send_ns)
                     break
 
     def _started(self, acct: StreamAccount, started: Started) -> None:
@@ -252,17 +285,20 @@ class UserScript:
         if started.t_open_ns is not None:
             acct.opened(started.t_open_ns, started.conn_uid, reused=started.reused)
 
-    def _resume(self, acct: StreamAccount, params: StreamParams) -> bool:
-        """Reconnect and resume after the last token received; False if not allowed or failed."""
+    def _resume(self, acct: StreamAccount, params: StreamParams) -> Started | None:
+        """Reconnect and resume after the last token received (or, with `restart`, ask
+        again from the start); None if not allowed or every attempt failed."""
         b = self.plan.behaviour
-        while b.resume and acct.reconnects < b.max_reconnects:
+        while (b.resume or b.restart) and acct.reconnects < b.max_reconnects:
             acct.reconnected(time.monotonic_ns())
-            after = acct.last_seq if acct.last_seq is not None else -1
+            after = None
+            if b.resume:
+                after = acct.last_seq if acct.last_seq is not None else -1
             try:
                 started = self.transport.start(params, resume_after=after)
             except TransportError as exc:
                 acct.error = str(exc)
                 continue
             self._started(acct, started)
-            return True
-        return False
+            return started
+        return None

@@ -15,7 +15,7 @@ import pytest
 from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
 from core.arms import protocol_of
-from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
+from core.scenario import BehaviourSpec, Scenario, ServerSpec, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
@@ -92,15 +92,18 @@ def run_user(
     stream: StreamSpec,
     session: SessionSpec | None = None,
     behaviour: BehaviourSpec | None = None,
+    server: ServerSpec | None = None,
     sessions: int = 1,
     seed: int = 11,
 ) -> tuple[list[StreamAccount], MemorySink]:
-    """One user in this process (plain blocking sockets), the same code Locust runs."""
+    """One user in this process (plain blocking sockets), the same code Locust runs.
+    `server`: the server's settings as the client knows them (its heartbeat interval)."""
     scenario = Scenario(
         name="t",
         stream=stream,
         session=session or SessionSpec(),
         behaviour=behaviour or BehaviourSpec(),
+        server=server or ServerSpec(),
     )
     sink = MemorySink()
     ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)

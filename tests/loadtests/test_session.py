@@ -97,7 +97,7 @@ class ScriptedTransport(Transport):
         self.calls.append(("cancel", mode))
         self._queue = []
 
-    def abort(self) -> None:
+    def abort(self, reason: str = "client abort") -> None:
         self.calls.append(("abort",))
         self._queue = []
 
