@@ -89,6 +89,7 @@ from core.runfolder import (
     write_json,
 )
 from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig, Scenario
+from core.streamlog import STREAM_LOG_DIR
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
@@ -245,9 +246,15 @@ class Runner:
             self.children.remove(child)
         return code
 
+    def _stream_log(self, plan: PhasePlan) -> Path:
+        """Where the phase's reference server writes its stream log (core.streamlog)."""
+        assert self.run_dir is not None
+        return self.run_dir / STREAM_LOG_DIR / f"{plan.stem}.streams.jsonl"
+
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
-        cmd = self.place.server_command(server_command(plan.arm.name, _scenario(plan, self.s)))
+        cmd = server_command(plan.arm.name, _scenario(plan, self.s))
+        cmd = self.place.server_command([*cmd, "--stream-log", str(self._stream_log(plan))])
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
@@ -489,7 +496,8 @@ class Runner:
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
         info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url,
-                "clock": _clock_facts(server.pid)}  # fmt: skip
+                "clock": _clock_facts(server.pid),
+                "stream_log": _rel(self._stream_log(plan), self.run_dir)}  # fmt: skip
         self._update_phase(plan.index, url=target.url, server=info)
         if hooks.hooks:
             target = hooks.before_load(

@@ -11,6 +11,7 @@ from core.arms import all_arms
 from core.scenario import ServerSpec
 from servers.limits import Admission
 from servers.stats import Stats
+from servers.streamlog import StreamLog
 from servers.streams import StreamRegistry
 
 #: A reference server kind (`python -m servers KIND`): every arm's `server_kind` in core.arms.
@@ -60,6 +61,8 @@ class ServerConfig:
     allow_origins: tuple[str, ...] = ()
     #: Bearer token every endpoint but /healthz requires; None = no token.
     token: str | None = field(default=None, repr=False)
+    #: Where to append one JSON line per ended emission (servers.streamlog); None = off.
+    stream_log: str | None = None
 
     def describe(self) -> dict[str, object]:
         """What a run records about the server's configuration (never the token itself)."""
@@ -79,6 +82,7 @@ class ServerConfig:
             "allow_hosts": ",".join(self.allow_hosts),
             "allow_origins": ",".join(self.allow_origins),
             "token": self.token is not None,
+            "stream_log": self.stream_log is not None,
         }
 
 
@@ -100,6 +104,8 @@ class ServerState:
     registry: StreamRegistry = field(default_factory=StreamRegistry)
     pid: int = field(default_factory=os.getpid)
     admission: Admission = field(init=False)
+    #: The open stream log when `config.stream_log` is set (servers.run opens it).
+    stream_log: StreamLog | None = None
 
     def __post_init__(self) -> None:
         cfg = self.config

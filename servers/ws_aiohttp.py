@@ -1,11 +1,14 @@
 """The aiohttp WebSocket server: upgrade at `GET /v1/ws`, protocol in servers.ws_session.
 
 Compression is chosen explicitly (off by default), pings every
-heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
+heartbeat interval (aiohttp `heartbeat=`; a pong missing for half an interval closes the
+connection: the streams end with ``ended_by = ping_timeout``, not counted as a protocol
+error), client messages capped at 16 KiB (1009).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from functools import partial
 
@@ -48,8 +51,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         (ConnectionError,),
         ws,
         _close,
+        request.query.get("conn"),
     )
     session = WSSession(state, sink, request_guard(request))
+    cause = "close"
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -67,12 +72,15 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 )
                 break
             elif msg.type is WSMsgType.ERROR:  # e.g. oversized: aiohttp already closed with 1009
-                state.stats.ws_protocol_errors += 1
+                if isinstance(msg.data, asyncio.TimeoutError):  # a ping went unanswered
+                    cause = "ping_timeout"
+                else:
+                    state.stats.ws_protocol_errors += 1
                 break
     except ConnectionError:
         pass
     finally:
-        await session.close()
+        await session.close(cause)
     return ws
 
 
