@@ -497,7 +497,7 @@ class Runner:
         log = _rel(server.log_path, self.run_dir)
         info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url,
                 "clock": _clock_facts(server.pid),
-                "stream_log": _rel(self._stream_log(plan), self.run_dir)}  # fmt: skip
+                "logs": {"streams": _rel(self._stream_log(plan), self.run_dir)}}  # fmt: skip
         self._update_phase(plan.index, url=target.url, server=info)
         if hooks.hooks:
             target = hooks.before_load(

@@ -1,7 +1,9 @@
 """Suites: several scenarios run into one run folder (`ssevsws bench`, `make bench`).
 
 A suite file (bench/suites/*.toml) lists scenarios with load overrides, the arms and the
-repetitions; the phases of each scenario run A B A B before the next scenario starts.
+repetitions; the phases of each scenario run A B A B before the next scenario starts. An
+entry may also give ``profiles = [...]``: the network profiles to run the scenario on
+instead of its own `[network]` list (its ``set`` is kept).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from core.scenario import (
     Scenario,
     ScenarioError,
     load_scenario,
+    with_network_profiles,
     with_overrides,
 )
 
@@ -63,13 +66,13 @@ def resolve_suite_path(arg: str) -> Path:
 
 
 def _entry_overrides(entry: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(entry) - OVERRIDABLE - {"name"}
+    unknown = set(entry) - OVERRIDABLE - {"name", "profiles"}
     if unknown:
         raise ScenarioError(
             f"{where}: unknown field(s) {', '.join(sorted(unknown))} "
             f"(a suite entry may set: {', '.join(sorted(OVERRIDABLE))})"
         )
-    out = {k: v for k, v in entry.items() if k != "name"}
+    out = {k: v for k, v in entry.items() if k not in ("name", "profiles")}
     if "ramp_steps" in out:
         out["ramp_steps"] = tuple(int(x) for x in out["ramp_steps"])
     return out
@@ -118,8 +121,12 @@ def load_suite(
             overrides["arms"] = kept
         try:
             scenario = with_overrides(scenario, **overrides)
+            if "profiles" in entry:
+                scenario = with_network_profiles(scenario, entry["profiles"])
         except TypeError as exc:
             raise ScenarioError(f"{where}: bad override: {exc}") from None
+        except ScenarioError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
         scenarios.append((scenario, src))
     return Suite(
         name=str(data.get("name", Path(path).stem)),

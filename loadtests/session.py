@@ -198,12 +198,21 @@ class UserScript:
     def _stream(self, acct: StreamAccount, params: StreamParams, cancel: bool) -> None:
         b = self.plan.behaviour
         tr = self.transport
-        try:
-            tr.prepare()
-            started = tr.start(params)
-        except TransportError as exc:
-            acct.finish(time.monotonic_ns(), ERROR, str(exc))
-            return
+        self._retries_left = b.connect_retries
+        self._unproductive = 0  # reconnect attempts in a row that brought no token
+        self._rx_at_reconnect = 0
+        while True:
+            try:
+                tr.prepare()
+                started = tr.start(params)
+                break
+            except TransportError as exc:
+                if self._retries_left <= 0:
+                    acct.finish(time.monotonic_ns(), ERROR, str(exc))
+                    return
+                self._retries_left -= 1
+                self._unproductive += 1
+                self._backoff()
         self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
         abort_at = b.client_abort_after if b.client_abort_after > 0 else None
@@ -285,11 +294,31 @@ class UserScript:
         if started.t_open_ns is not None:
             acct.opened(started.t_open_ns, started.conn_uid, reused=started.reused)
 
+    def _backoff(self) -> None:
+        """Wait before an attempt that follows attempts which brought nothing."""
+        wait = self.plan.behaviour.reconnect_wait_s
+        if self._unproductive and wait > 0:
+            time.sleep(wait * min(8, 2 ** (self._unproductive - 1)))
+
     def _resume(self, acct: StreamAccount, params: StreamParams) -> Started | None:
         """Reconnect and resume after the last token received (or, with `restart`, ask
-        again from the start); None if not allowed or every attempt failed."""
+        again from the start; before any token, retry the connection `connect_retries`
+        times whatever the behaviour); None if not allowed or every attempt failed.
+
+        The first attempt after a drop goes at once; attempts after one that brought no
+        token wait `reconnect_wait_s`, doubling (at most 8x)."""
         b = self.plan.behaviour
-        while (b.resume or b.restart) and acct.reconnects < b.max_reconnects:
+        if acct.n_received != self._rx_at_reconnect:
+            self._unproductive = 0
+        while acct.reconnects < b.max_reconnects:
+            retry = not (b.resume or b.restart)
+            if retry and (acct.n_received > 0 or self._retries_left <= 0):
+                break
+            self._backoff()
+            if retry:
+                self._retries_left -= 1
+            self._rx_at_reconnect = acct.n_received
+            self._unproductive += 1
             acct.reconnected(time.monotonic_ns())
             after = None
             if b.resume:

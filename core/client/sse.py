@@ -186,9 +186,12 @@ class SSEClient:
         self.reusable = False
 
     def _on_head_bytes(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
+        if not data:  # EOF (or a reset) before the response head: the connection failed
+            self._on_eof(t, out)
+            return
         h = self._h11
         assert h is not None
-        h.receive_data(data)  # b"" = EOF
+        h.receive_data(data)
         while True:
             ev = h.next_event()
             if ev is h11.NEED_DATA:
