@@ -83,10 +83,20 @@ def _within(ts: list[int], lo: int, hi: int) -> list[int]:
 
 
 def recovery_streams(
-    streams: pd.DataFrame, tokens: pd.DataFrame, faults: Mapping[str, Any]
+    streams: pd.DataFrame,
+    tokens: pd.DataFrame,
+    faults: Mapping[str, Any],
+    connections: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`streams` with `STREAM_COLUMNS` (lists in ``client_detect_ms`` /
-    ``fault_to_token_ms``: one value per drop / per fault)."""
+    ``fault_to_token_ms``: one value per drop / per fault). With `connections`, a cut of
+    the stream's connection between its connect and the request counts too (it was
+    opened for the stream just before: a WS upgrade, an SSE connect)."""
+    opened: dict[str, int] = {}
+    if connections is not None and not connections.empty:
+        for uid, t in connections[["conn_uid", "t_connect_ns"]].itertuples(index=False):
+            if not pd.isna(t):
+                opened[str(uid)] = int(t)
     recv: dict[str, np.ndarray] = {
         str(uid): np.sort(g["t_recv_ns"].to_numpy(dtype="int64"))
         for uid, g in tokens.groupby("stream_uid", sort=False)
@@ -94,13 +104,14 @@ def recovery_streams(
     cols: dict[str, list[Any]] = {c: [] for c in STREAM_COLUMNS}
     view = streams[
         ["stream_uid", "phase", "worker", "user", "t_send_ns", "t_end_ns", "t_drops_ns",
-         "outcome", "n_lost"]
+         "outcome", "n_lost", "conn_uid"]
     ]  # fmt: skip
-    for uid, phase, worker, user, t_send, t_end, drops, outcome, lost in view.itertuples(
+    for uid, phase, worker, user, t_send, t_end, drops, outcome, lost, conn in view.itertuples(
         index=False
     ):
         wide, per_user = faults.get(str(phase), ([], {}))
         lo = 0 if pd.isna(t_send) else int(t_send)
+        lo = min(lo, opened.get(str(conn), lo))
         hi = np.iinfo(np.int64).max if pd.isna(t_end) else int(t_end)
         mine = per_user.get((str(worker), int(user)), [])
         hits = sorted(_within(wide, lo, hi) + _within(mine, lo, hi))

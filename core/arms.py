@@ -131,3 +131,49 @@ register(
         order=30,
     )
 )
+# The provider formats (core.formats), served by the same reference servers: the SSE
+# server speaks every SSE form, the aiohttp WS server the Responses API's WebSocket mode.
+register(
+    Arm(
+        "sse-openai-chat",
+        "sse",
+        format="openai-chat",
+        server_kind="sse",
+        label="SSE OpenAI chat",
+        color="#56B4E9",
+        order=40,
+    )
+)
+register(
+    Arm(
+        "sse-openai-responses",
+        "sse",
+        format="openai-responses",
+        server_kind="sse",
+        label="SSE OpenAI Responses",
+        color="#CC79A7",
+        order=50,
+    )
+)
+register(
+    Arm(
+        "ws-openai-responses",
+        "ws",
+        format="openai-responses",
+        server_kind="ws",
+        label="WS OpenAI Responses",
+        color="#E69F00",
+        order=60,
+    )
+)
+register(
+    Arm(
+        "sse-anthropic",
+        "sse",
+        format="anthropic",
+        server_kind="sse",
+        label="SSE Anthropic",
+        color="#000000",
+        order=70,
+    )
+)

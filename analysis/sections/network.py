@@ -65,9 +65,10 @@ def _recovery(rep: Report, faults: dict, em: pd.DataFrame) -> list[dict[str, Any
             s = streams[streams["arm"].astype(object) == arm]
             if s.empty:
                 continue
-            s = recovery_streams(s, tokens[tokens["stream_uid"].isin(s["stream_uid"])], faults)
-            e = em[em["phase"].isin(s["phase"].unique())]
             c = conns[conns["arm"].astype(object) == arm]
+            mine = tokens[tokens["stream_uid"].isin(s["stream_uid"])]
+            s = recovery_streams(s, mine, faults, c)
+            e = em[em["phase"].isin(s["phase"].unique())]
             rows.append(
                 {
                     "group": g,

@@ -55,8 +55,17 @@ def test_plots_and_perf_know_every_arm() -> None:
     from bench.perf.report import OURS, SERVERS
 
     assert set(plots.ARM_COLORS) == set(arm_names())
-    assert plots.arm_order(["ws-websockets", "zz", "sse", "ws"]) == [*arm_names(), "zz"]
+    assert plots.arm_order(["ws-websockets", "zz", "sse", "ws"]) == [
+        "sse",
+        "ws",
+        "ws-websockets",
+        "zz",
+    ]
     assert len({a.color for a in all_arms()}) == len(arm_names())  # distinct colours
+    # perf compares the servers' own implementations: the native-payload arms (the
+    # provider-format arms run on the same servers)
+    assert set(OURS) == {a.name for a in all_arms() if a.server_kind and a.format == "native"}
+    assert {"sse", "ws", "ws-websockets"} <= set(OURS)
     for name in OURS:
         assert SERVERS[name][1] == "ours"
         assert SERVER_ARGV[name][1] == get_arm(name).protocol
