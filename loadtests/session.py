@@ -201,19 +201,21 @@ class UserScript:
         self._retries_left = b.connect_retries
         self._unproductive = 0  # reconnect attempts in a row that brought no token
         self._rx_at_reconnect = 0
-        while True:
-            try:
-                tr.prepare()
-                started = tr.start(params)
-                break
-            except TransportError as exc:
-                if self._retries_left <= 0:
-                    acct.finish(time.monotonic_ns(), ERROR, str(exc))
-                    return
-                self._retries_left -= 1
-                self._unproductive += 1
-                self._backoff()
-        self._started(acct, started)
+        try:
+            tr.prepare()
+            started = tr.start(params)
+        except TransportError as exc:
+            # the same as a drop before the first token: retried per the behaviour; the
+            # stream's clocks start at this first attempt (the user is waiting already)
+            acct.sent(time.monotonic_ns())
+            self._unproductive = 1
+            retried = self._resume(acct, params)
+            if retried is None:
+                acct.finish(time.monotonic_ns(), ERROR, acct.error or str(exc))
+                return
+            started = retried
+        else:
+            self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
         abort_at = b.client_abort_after if b.client_abort_after > 0 else None
         silence_ns = int(self.plan.silence_s * 1e9)
