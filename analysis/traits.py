@@ -16,8 +16,9 @@ these traits, so a scenario named ``burst`` that cancels streams gets the cancel
                        and no mid-stream pause: the buffering experiment (C3)
 ``proxy_idle``         a ``[proxy]`` scenario that pauses mid-stream (``stream.pause_ms``):
                        the idle-timeout experiment (C4)
-``network``            the phase ran through the fault proxy (a ``[network]`` profile
-                       with ``proxy = true``: latency, loss, faults or none at all)
+``network``            the phase ran on a ``[network]`` profile (the fault proxy with
+                       latency, loss, faults or nothing at all — or ``loopback``, the
+                       no-proxy control)
 ``network_faults``     that profile injects faults: loss, cuts, blackholes or handovers
                        (read from the resolved profile the phase recorded; the C9 section)
 =====================  ===================================================================
@@ -141,7 +142,7 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         proxy=has_proxy,
         proxy_buffering=has_proxy and has_direct and sc.stream.pause_ms <= 0,
         proxy_idle=has_proxy and sc.stream.pause_ms > 0,
-        network=any(n.get("proxy") for n in nets),
+        network=bool(nets),
         network_faults=any(profile_has_faults(n.get("settings")) for n in nets),
         heartbeat_s=float(server.heartbeat_s),
     )

@@ -51,8 +51,15 @@ def _label(rep: Report, group: str) -> tuple[str, str | None]:
 
 
 def _recovery(rep: Report, faults: dict, em: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every network group of a scenario that has a fault-injecting profile somewhere (its
+    fault-free profiles are the control: no fault hits them)."""
     rows = []
-    for g in rep.summary.groups("network_faults"):
+    faulty = {
+        rep.summary.scenarios[g].traits.scenario for g in rep.summary.groups("network_faults")
+    }
+    for g in rep.summary.groups("network"):
+        if rep.summary.scenarios[g].traits.scenario not in faulty:
+            continue
         tr = rep.summary.scenarios[g].traits
         sc = rep.manifest.scenario(tr.scenario)
         if sc is None:
@@ -86,9 +93,15 @@ def _recovery(rep: Report, faults: dict, em: pd.DataFrame) -> list[dict[str, Any
 
 
 def _rtt(rep: Report) -> pd.DataFrame:
+    """TTFT by turn per network group of the scenarios with no fault-injecting profile (a
+    latency sweep), one row per (group, arm), with its ``scenario``."""
     rows = []
+    faulty = {
+        rep.summary.scenarios[g].traits.scenario for g in rep.summary.groups("network_faults")
+    }
     for g in rep.summary.groups("network"):
-        if rep.summary.scenarios[g].traits.network_faults:
+        scenario = rep.summary.scenarios[g].traits.scenario
+        if scenario in faulty:
             continue
         label, _ = _label(rep, g)
         s = rep.rows("streams", g)
@@ -99,6 +112,7 @@ def _rtt(rep: Report) -> pd.DataFrame:
             later = ttft[mine & (s["turn"] > 0)].dropna()
             rows.append(
                 {
+                    "scenario": scenario,
                     "label": label,
                     "arm": arm,
                     "ttft_first_p50": float(first.median()) if len(first) else None,
@@ -117,7 +131,7 @@ def network_data(rep: Report) -> NetworkData:
             fault_rows_of_run(rep.manifest, data.path), data.connections, data.streams
         )
         em = attribute(data.streams, data.tokens, emissions_of_run(rep.manifest, data.path))
-        groups = rep.summary.groups("network_faults")
+        groups = rep.summary.groups("network")
         streams = data.streams[data.streams["group"].isin(groups)]
         return NetworkData(
             recovery=_recovery(rep, faults, em),
@@ -230,20 +244,20 @@ def _items(rep: Report) -> list[NetItem]:
         out.append(NetItem("recovery", "", "table", _recovery_table(nd.recovery), _TABLE_CAPTION))
     if not nd.ledger.empty:
         out.append(NetItem("ledger", "Token ledger", "table", nd.ledger, _LEDGER_CAPTION))
-    if not nd.rtt.empty:
+    for scenario, rtt in nd.rtt.groupby("scenario", sort=False) if not nd.rtt.empty else ():
         out.append(
             NetItem(
-                "rtt_sweep",
-                "RTT sweep",
+                f"rtt_{scenario}",
+                f"RTT sweep ({scenario})",
                 "figure",
-                plot_rtt(nd.rtt),
+                plot_rtt(rtt),
                 "TTFT medians per added round-trip time (fault proxy, latency only) and arm: "
                 "the first turn of a session pays for a new connection on both arms; later "
                 "turns reuse the WebSocket, while SSE reuses its keep-alive connection only "
                 "when the think time was shorter than its expiry (5 s). Streams per bar: "
                 + ", ".join(
                     f"{r.label}/{r.arm} {r.first_n}+{r.later_n}"
-                    for r in nd.rtt.itertuples(index=False)
+                    for r in rtt.itertuples(index=False)
                 )
                 + ".",
             )
