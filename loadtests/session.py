@@ -15,6 +15,14 @@ Dead peers: with `behaviour.dead_after_heartbeats` (or `dead_after_s`) a stream'
 connection that stays silent that long — no token, no heartbeat, nothing — is declared
 dead (core.client.deadpeer.SilenceWatch), dropped (`Transport.abort`) and recovered like
 any other drop; the stream's record counts it in `dead_declared`.
+
+Each turn after the first continues the session's last answer: formats with a response id
+(`Done.response_id`) send it as ``previous_response_id``. In an agent chain
+(``session.chain``) the think time is the client's tool call: a turn's ``t_sched_ns`` is
+the moment the tool result is ready, so first token − t_sched − the scheduled TTFT is what
+the transport added. Against a foreign server
+(`SessionPlan.schedule_known` False) nothing of the synthetic schedule is recorded: no
+expected length, no scheduled TTFT or gap — integrity and schedule figures are not measured.
 """
 
 from __future__ import annotations
@@ -37,18 +45,22 @@ from core.accounting import (
     StreamLabels,
 )
 from core.client.deadpeer import SilenceWatch
+from core.formats.base import EXTRA_MODEL, EXTRA_PREVIOUS_RESPONSE
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
-from core.schedule import StreamParams
+from core.schedule import StreamParams, first_offset_ns
 from loadtests.transport import (
     Closed,
     Done,
     Failed,
+    FirstByte,
+    FirstEvent,
     Opened,
     RecordSink,
     Started,
     Token,
     Transport,
     TransportError,
+    Usage,
 )
 
 
@@ -62,10 +74,17 @@ class SessionPlan:
     #: Declare a stream's connection dead after this long without a byte (0 = never):
     #: `BehaviourSpec.silence_s` of the scenario's server heartbeat.
     silence_s: float = 0.0
+    #: The server follows the synthetic schedule (a reference server; see the docstring).
+    schedule_known: bool = True
+    #: The model name the format's request carries (None: the format's default).
+    model: str | None = None
 
     @classmethod
-    def from_scenario(cls, s: Scenario) -> SessionPlan:
-        return cls(s.stream, s.session, s.behaviour, s.behaviour.silence_s(s.server))
+    def from_scenario(
+        cls, s: Scenario, *, schedule_known: bool = True, model: str | None = None
+    ) -> SessionPlan:
+        silence_s = s.behaviour.silence_s(s.server)
+        return cls(s.stream, s.session, s.behaviour, silence_s, schedule_known, model)
 
 
 @dataclass(frozen=True)
@@ -119,16 +138,20 @@ class UserScript:
         self.sessions += 1
         spec = self.plan.session
         done: list[StreamAccount] = []
+        previous: str | None = None  # the API's id of the last answer: the next continues it
         try:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
                     break
                 cancel = self.rng.random() < self.plan.behaviour.cancel_prob
                 think = self._draw_think()
+                tokens = self._draw_tokens()
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                done.append(self._turn(session, turn, t_sched, cancel))
+                acct = self._turn(session, turn, t_sched, cancel, previous, tokens)
+                previous = acct.response_id
+                done.append(acct)
                 if turn + 1 < spec.turns and think > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
@@ -144,14 +167,40 @@ class UserScript:
             return 0.0
         if spec.think_dist == "exp":
             return self.rng.expovariate(1.0 / spec.think_s)
+        if spec.think_dist == "uniform":
+            return self.rng.uniform(spec.think_min_s, spec.think_s)
         return spec.think_s
 
-    def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
+    def _draw_tokens(self) -> int:
+        s = self.plan.stream
+        return self.rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
+
+    def _extra(self, previous: str | None) -> dict[str, str]:
+        """What the format's request carries besides the synthetic model's fields."""
+        extra = {}
+        if self.plan.model is not None:
+            extra[EXTRA_MODEL] = self.plan.model
+        if previous:
+            extra[EXTRA_PREVIOUS_RESPONSE] = previous
+        return extra
+
+    def _turn(
+        self,
+        session: int,
+        turn: int,
+        t_sched: int,
+        cancel: bool,
+        previous: str | None = None,
+        tokens: int | None = None,
+    ) -> StreamAccount:
+        """One stream; `previous` is the API's id of the session's last answer (a provider
+        format continues the conversation from it: ``previous_response_id``); `tokens` its
+        drawn length (None: the scenario's)."""
         ids, s = self.ids, self.plan.stream
         stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
         params = StreamParams(
             seed=ids.seed + self.streams,
-            tokens=s.tokens,
+            tokens=tokens if tokens is not None else s.tokens,
             ttft_ms=s.ttft_ms,
             gap_ms=s.gap_ms,
             jitter=s.jitter,
@@ -159,8 +208,10 @@ class UserScript:
             pause_ms=s.pause_ms,
             pause_at=s.pause_at,
             drop_after=s.drop_after or None,
+            extra=self._extra(previous),
         )
         self.streams += 1
+        known = self.plan.schedule_known
         labels = StreamLabels(
             stream_uid=f"{ids.phase}/{stream_id}",
             phase=ids.phase,
@@ -171,9 +222,10 @@ class UserScript:
             turn=turn,
             stream_id=stream_id,
             seed=params.seed,
-            tokens_expected=params.n_tokens,
-            ttft_ms_sched=s.ttft_ms,
-            gap_ms_sched=s.gap_ms,
+            tokens_expected=params.n_tokens if known else None,
+            # this stream's own first-token offset (jitter, a pause at 0 included)
+            ttft_ms_sched=first_offset_ns(params) / 1e6 if known else None,
+            gap_ms_sched=s.gap_ms if known else None,
             users_target=self.users_target(),
             scenario=ids.scenario,
             variant=ids.variant,
@@ -268,10 +320,16 @@ class UserScript:
                         if watch is not None:
                             watch.restart(restarted.t_send_ns)
                         break  # later events of this batch belong to the dead connection
+                elif isinstance(ev, FirstByte):
+                    acct.first_byte(ev.t_ns)
+                elif isinstance(ev, FirstEvent):
+                    acct.first_event(ev.t_ns)
+                elif isinstance(ev, Usage):
+                    acct.usage(ev.input_tokens, ev.output_tokens)
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
                 elif isinstance(ev, Done):
-                    acct.done(ev.count, ev.sha256)
+                    acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
                     acct.finish(ev.t_ns, OK)
                     return
@@ -310,10 +368,11 @@ class UserScript:
         The first attempt after a drop goes at once; attempts after one that brought no
         token wait `reconnect_wait_s`, doubling (at most 8x)."""
         b = self.plan.behaviour
+        resume = b.resume and self.transport.resumable  # a provider format cannot resume
         if acct.n_received != self._rx_at_reconnect:
             self._unproductive = 0
         while acct.reconnects < b.max_reconnects:
-            retry = not (b.resume or b.restart)
+            retry = not (resume or b.restart)
             if retry and (acct.n_received > 0 or self._retries_left <= 0):
                 break
             self._backoff()
@@ -323,7 +382,7 @@ class UserScript:
             self._unproductive += 1
             acct.reconnected(time.monotonic_ns())
             after = None
-            if b.resume:
+            if resume:
                 after = acct.last_seq if acct.last_seq is not None else -1
             try:
                 started = self.transport.start(params, resume_after=after)
