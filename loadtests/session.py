@@ -257,11 +257,14 @@ class UserScript:
             tr.prepare()
             started = tr.start(params)
         except TransportError as exc:
-            # the same as a drop before the first token: retried per the behaviour; the
-            # stream's clocks start at this first attempt (the user is waiting already)
+            # on a bad network (a dead-peer watch or connect_retries) the same as a drop
+            # before the first token: retried per the behaviour; elsewhere (a refusal, a
+            # certificate the client rejects) an error at once. The stream's clocks start
+            # at this first attempt (the user is waiting already)
             acct.sent(time.monotonic_ns())
             self._unproductive = 1
-            retried = self._resume(acct, params)
+            bad_network = b.connect_retries > 0 or self.plan.silence_s > 0
+            retried = self._resume(acct, params) if bad_network else None
             if retried is None:
                 acct.finish(time.monotonic_ns(), ERROR, acct.error or str(exc))
                 return

@@ -103,7 +103,9 @@ def _rtt(rep: Report) -> pd.DataFrame:
         scenario = rep.summary.scenarios[g].traits.scenario
         if scenario in faulty:
             continue
-        label, _ = _label(rep, g)
+        # the configuration within the scenario: "rtt50", or "tls.rtt50" beside a [proxy]
+        # entry (plain / TLS), so the bars of one figure never share a label
+        label = g[len(scenario) + 1 :] if scenario and g.startswith(f"{scenario}.") else g
         s = rep.rows("streams", g)
         ttft = (s["t_first_ns"] - s["t_send_ns"]) / 1e6
         for arm in rep.summary.scenarios[g].arms:
@@ -201,7 +203,8 @@ _LEDGER_CAPTION = (
     "and the server's (generated = sent + wasted = received + generated for nobody). "
     "'unexplained' counts tokens the server wrote on a connection the client never lost "
     "that did not arrive, and 'gaps' tokens missing from the middle of a connection's "
-    "delivery: both must be 0."
+    "delivery; 'unaccounted' adds to them every token that breaks either identity (sent ≠ "
+    "received + void, expected ≠ unique + lost): all must be 0."
 )
 
 
@@ -288,13 +291,13 @@ def _headline(rep: Report) -> str | None:
     for r in nd.recovery:
         if r["behaviour"] == "resume" and r["heartbeat_s"] and r["hit_completed_share"] is not None:
             parts.append(f"{r['label']} {r['arm']} {100 * r['hit_completed_share']:.0f}%")
-    unexplained = int(nd.ledger["unexplained"].sum()) if not nd.ledger.empty else 0
+    unaccounted = int(nd.ledger["unaccounted"].sum()) if not nd.ledger.empty else 0
     if not parts:
         return None
     return (
         "Bad networks: fault-hit answers completed with resume — "
         + ", ".join(parts)
-        + f"; tokens unaccounted for: {unexplained}."
+        + f"; tokens unaccounted for: {unaccounted}."
     )
 
 

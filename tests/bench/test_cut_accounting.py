@@ -6,10 +6,12 @@ server) and the servers' own stream logs (what each emission wrote and owed), ch
 against the servers' /metrics counters.
 
 One `ssevsws run` per recovery behaviour on a 4G link whose connections are each cut after
-an exponential lifetime of mean 0.4 s — half of them reset on both sides, half reset on
-the phone's side only while the server's side goes silent (it keeps writing into a
-connection nobody reads: tokens for nobody). Streams of 40 tokens take ~0.45 s, so most
-are cut once or more.
+an exponential lifetime of mean 0.4 s — reset on both sides (profile 'reset'), or reset on
+the phone's side only while the server's side goes silent (profile 'silent': it keeps
+writing into a connection nobody reads: tokens for nobody). With resume both profiles run
+(6 s each, ≥ 100 cuts per arm together) and the report is built from the run: claim C9
+and its section per profile, the ledger with nothing unaccounted for. Streams of 40
+tokens take ~0.45 s, so most are cut once or more.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis import report
 from analysis.fault_attribution import fault_rows_of_run
 from analysis.ledger import attribute, emissions_of_run, ledger, metrics_check
 from analysis.load import load_run
@@ -49,20 +52,24 @@ max_reconnects = 30
 connect_retries = 2
 stream_timeout_s = 20
 [network]
-profiles = ["cuts"]
-set = {{ cuts = {cuts} }}
+profiles = [{profiles}]
 """
-#: Each connection: a reset both ways, or the phone reset while the server's side goes
-#: silent — drawn per connection, with an exponential lifetime of mean 0.4 s.
-CUTS = (
-    '[{ share = 0.5, after_s_mean = 0.4, how = "rst" }, '
-    '{ share = 0.5, after_s_mean = 0.4, client = "rst", server = "silent" }]'
-)
+#: Each connection cut after an exponential lifetime of mean 0.4 s: a reset both ways, or
+#: the phone reset while the server's side goes silent.
+RESET = '{ share = 1.0, after_s_mean = 0.4, how = "rst" }'
+SILENT = '{ share = 1.0, after_s_mean = 0.4, client = "rst", server = "silent" }'
+BOTH = RESET.replace("1.0", "0.5") + ", " + SILENT.replace("1.0", "0.5")
 
 
-def _run(tmp_path: Path, name: str, resume: bool, duration: int) -> Path:
+def _profile(name: str, cuts: str) -> str:
+    return f'{{ name = "{name}", profile = "cuts", set = {{ cuts = [{cuts}] }} }}'
+
+
+def _run(tmp_path: Path, name: str, resume: bool, duration: int, profiles: list[str]) -> Path:
     path = tmp_path / f"{name}.toml"
-    text = SCENARIO.format(name=name, resume=str(resume).lower(), duration=duration, cuts=CUTS)
+    text = SCENARIO.format(
+        name=name, resume=str(resume).lower(), duration=duration, profiles=", ".join(profiles)
+    )
     path.write_text(text)
     results = tmp_path / name
     assert main(["run", str(path), "--results", str(results), "--pause", "0"]) == 0
@@ -71,6 +78,7 @@ def _run(tmp_path: Path, name: str, resume: bool, duration: int) -> Path:
 
 
 def _check(run: Path, min_cuts: int) -> dict[str, dict]:
+    """The ledger's identities per phase; at least `min_cuts` cuts hit each arm's streams."""
     data = load_run(run)
     rows = fault_rows_of_run(data.manifest, data.path)
     em = emissions_of_run(data.manifest, data.path)
@@ -78,17 +86,24 @@ def _check(run: Path, min_cuts: int) -> dict[str, dict]:
     faults = fault_times(rows, data.connections, data.streams)
     hit = recovery_streams(data.streams, data.tokens, faults, data.connections)
     out: dict[str, dict] = {}
+    cuts_per_arm: dict[str, int] = {}
     for phase, r in led.iterrows():
         cuts = int(hit.loc[hit["phase"] == phase, "faults"].sum())
         out[str(phase)] = {**r.to_dict(), "cuts_hitting_streams": cuts}
-        assert cuts >= min_cuts, (phase, cuts)
+        arm = str(phase).split("/")[1]
+        cuts_per_arm[arm] = cuts_per_arm.get(arm, 0) + cuts
         # the client's side and the server's side, each counted on its own
         assert r["expected"] == r["unique"] + r["lost"], phase
         assert r["generated"] == r["sent"] + r["wasted"], phase
         assert r["sent"] == r["received"] + r["void"], phase  # received as the server stamped them
         assert r["received"] == r["unique"] + r["dup"], phase
         assert r["gaps"] == 0 and r["unexplained"] == 0, (phase, r.to_dict())
-        assert r["nobody"] > 0  # the silent server sides were written to for nobody
+        assert r["unaccounted"] == 0, (phase, r.to_dict())
+    assert set(cuts_per_arm) == {"sse", "ws"}
+    assert all(n >= min_cuts for n in cuts_per_arm.values()), cuts_per_arm
+    # the silent server sides were written to for nobody
+    silent = [r for p, r in led.iterrows() if ".reset/" not in str(p)]
+    assert silent and all(r["nobody"] > 0 for r in silent)
     # the servers' own counters agree with their logs
     for phase, both in metrics_check(em, data.server_metrics).items():
         for what, (log, metric) in both.items():
@@ -107,9 +122,18 @@ def _check(run: Path, min_cuts: int) -> dict[str, dict]:
     return out
 
 
+def _report_md(run: Path, out: Path) -> str:
+    """The claims and bad-network sections of the run's report, as report.md says them."""
+    rep = report.load(run, out, n_boot=200)
+    assert report.show(rep, "network") and report.show(rep, "claims")
+    report.finish(rep)
+    return (out / "report.md").read_text()
+
+
 def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path) -> None:
-    resumed = _check(_run(tmp_path, "resume", True, 12), min_cuts=100)
-    lost = _check(_run(tmp_path, "lost", False, 6), min_cuts=30)
+    run = _run(tmp_path, "resume", True, 6, [_profile("reset", RESET), _profile("silent", SILENT)])
+    resumed = _check(run, min_cuts=100)
+    lost = _check(_run(tmp_path, "lost", False, 6, [_profile("both", BOTH)]), min_cuts=30)
     for phase, r in {**resumed, **lost}.items():
         print(
             f"\n{phase}: {r['cuts_hitting_streams']} cuts hit {r['streams']} streams; "
@@ -121,3 +145,15 @@ def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path) -> Non
         assert r["lost"] == 0, phase  # resumed: every answer whole
     for phase, r in lost.items():
         assert r["lost"] > 0, phase
+    # the report: C9 judged per profile with its numbers, a section per profile, the ledger
+    md = _report_md(run, tmp_path / "report")
+    c9 = next(line for line in md.splitlines() if line.startswith("| **C9**"))
+    assert "not measured" not in c9
+    for profile in ("reset", "silent"):
+        assert f"C9 on '{profile}'" in md
+        for arm in ("sse", "ws"):
+            line = next(x for x in md.splitlines() if x.startswith(f"- {profile} resume {arm}:"))
+            assert "fault-hit answers completed, fault → next token p50" in line
+            assert "n/m" not in line
+    assert "tokens unaccounted for: 0." in md
+    assert "Token ledger" in md

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.accounting import ABORTED, CANCELLED, DROPPED, ERROR, OK, TIMEOUT
-from core.scenario import BehaviourSpec, SessionSpec, StreamSpec
+from core.scenario import BehaviourSpec, ServerSpec, SessionSpec, StreamSpec
 from core.schedule import StreamParams, done_summary, token_texts
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -122,8 +122,9 @@ def script(
     session: SessionSpec | None = None,
     behaviour: BehaviourSpec | None = None,
 ) -> tuple[UserScript, MemorySink]:
+    beh = behaviour or BehaviourSpec()
     plan = SessionPlan(
-        stream or StreamSpec(tokens=10), session or SessionSpec(), behaviour or BehaviourSpec()
+        stream or StreamSpec(tokens=10), session or SessionSpec(), beh, beh.silence_s(ServerSpec())
     )
     sink = MemorySink()
     ids = UserIds("ph", arm, "h-1", 0, 3, 42)
@@ -234,24 +235,26 @@ def test_errors_and_timeout() -> None:
     assert a.outcome == TIMEOUT and a.n_unique == 3 and ("cancel", "close") in tr.calls
 
 
+class FailsFirst(ScriptedTransport):
+    """Refuses the first `failures` connection attempts."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def start(self, params, *, resume_after=None):
+        if self.failures:
+            self.failures -= 1
+            self.calls.append(("start", "refused", 0, resume_after))
+            raise TransportError("connect refused")
+        return super().start(params, resume_after=resume_after)
+
+
 def test_connect_retries_before_the_first_token_whatever_resume_says(monkeypatch) -> None:
     """Connection failures before any token are retried `connect_retries` times (the LLM
     SDKs' retries), with waits doubling from reconnect_wait_s; then the stream is an error."""
     waits: list[float] = []
     monkeypatch.setattr("loadtests.session.time.sleep", waits.append)
-
-    class FailsFirst(ScriptedTransport):
-        def __init__(self, failures: int) -> None:
-            super().__init__()
-            self.failures = failures
-
-        def start(self, params, *, resume_after=None):
-            if self.failures:
-                self.failures -= 1
-                self.calls.append(("start", "refused", 0, resume_after))
-                raise TransportError("connect refused")
-            return super().start(params, resume_after=resume_after)
-
     beh = BehaviourSpec(resume=False, connect_retries=2, reconnect_wait_s=0.5)
     us, _ = script(FailsFirst(2), behaviour=beh)
     (a,) = us.run_session()
@@ -260,6 +263,22 @@ def test_connect_retries_before_the_first_token_whatever_resume_says(monkeypatch
     us, _ = script(FailsFirst(3), behaviour=beh)
     (a,) = us.run_session()
     assert a.outcome == ERROR and "refused" in a.error and waits == [0.5, 1.0]
+
+
+def test_a_failed_first_connect_is_retried_only_on_a_bad_network(monkeypatch) -> None:
+    """Without connect_retries or a dead-peer watch a refused first connect (a full server,
+    a rejected certificate) is an error at once, whatever resume says; with a watch it is
+    recovered like a drop before the first token (resume: up to max_reconnects)."""
+    monkeypatch.setattr("loadtests.session.time.sleep", lambda s: None)
+    tr = FailsFirst(1)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True))
+    (a,) = us.run_session()
+    assert a.outcome == ERROR and a.reconnects == 0
+    assert [c for c in tr.calls if c[0] == "start"] == [("start", "refused", 0, None)]
+    tr = FailsFirst(1)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True, dead_after_s=1.0))
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 1 and a.n_lost == 0
 
 
 def test_a_drop_before_any_token_is_retried_a_drop_after_is_not(monkeypatch) -> None:
