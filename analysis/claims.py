@@ -319,7 +319,9 @@ def claim_c9(recovery: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
             "loopback drop is not a flaky network",
         )
     numbers: dict[str, Any] = {}
-    for r in rows:
+    # the judged rows (resume, with heartbeats) first: a summary quoting the first numbers
+    # quotes them; the other behaviours follow as context
+    for r in sorted(rows, key=lambda r: (r["behaviour"] != "resume", not r["heartbeat_s"])):
         hb = "" if r["heartbeat_s"] else ", no heartbeats"
         numbers[f"{r['label']} {r['behaviour']}{hb} {r['arm']}"] = _c9_line(r)
     judged: dict[str, list[str]] = {}

@@ -14,8 +14,12 @@ networks"):
 - *server detect* = the end of an emission that the server stopped as disconnected − the
   latest fault during it; an emission hit by a fault that nevertheless ran to its end,
   writing into a dead connection (void > 0), "never noticed";
-- *fault → next token* = the first token the client read after the fault − the fault
-  (the outage as the user sees it: detection, reconnect and resume included);
+- *fault → next token* = the first token the client read after the fault that the server
+  sent after it − the fault (the outage as the user sees it: detection, reconnect and
+  resume included). Tokens already on their way at the fault — in the client's socket, or
+  read a few ms late — are not the recovery, so they do not count (a token the server
+  wrote just before a blackhole and the path held through it is followed by the next
+  one within a token gap);
 - *stall* = a stream's longest gap between two tokens (max ITL);
 - *completed* = outcome ok with no token lost; *nobody* = tokens generated for nobody
   (ledger); the cost in connections and bytes per answer from the connection records.
@@ -82,6 +86,17 @@ def _within(ts: list[int], lo: int, hi: int) -> list[int]:
     return ts[bisect.bisect_left(ts, lo) : bisect.bisect_right(ts, hi)]
 
 
+def _next_token_ms(t_rx: np.ndarray, t_tx: np.ndarray, fault: int) -> float | None:
+    """Fault → the first token read after it that the server sent after it (a token
+    without a send stamp — a foreign server — counts when read after the fault)."""
+    k = int(np.searchsorted(t_rx, fault, side="right"))
+    later = t_tx[k:]
+    ok = np.isnan(later) | (later > fault)
+    if not ok.any():
+        return None
+    return (int(t_rx[k + int(np.argmax(ok))]) - fault) / 1e6
+
+
 def recovery_streams(
     streams: pd.DataFrame,
     tokens: pd.DataFrame,
@@ -97,10 +112,13 @@ def recovery_streams(
         for uid, t in connections[["conn_uid", "t_connect_ns"]].itertuples(index=False):
             if not pd.isna(t):
                 opened[str(uid)] = int(t)
-    recv: dict[str, np.ndarray] = {
-        str(uid): np.sort(g["t_recv_ns"].to_numpy(dtype="int64"))
-        for uid, g in tokens.groupby("stream_uid", sort=False)
-    }
+    recv: dict[str, np.ndarray] = {}
+    sent: dict[str, np.ndarray] = {}  # the server's send stamps, in the order of `recv`
+    for uid, g in tokens.groupby("stream_uid", sort=False):
+        g = g.sort_values("t_recv_ns")
+        recv[str(uid)] = g["t_recv_ns"].to_numpy(dtype="int64")
+        srv = g["t_server_ns"] if "t_server_ns" in g else pd.Series(np.nan, index=g.index)
+        sent[str(uid)] = pd.to_numeric(srv, errors="coerce").astype("float64").to_numpy()
     cols: dict[str, list[Any]] = {c: [] for c in STREAM_COLUMNS}
     view = streams[
         ["stream_uid", "phase", "worker", "user", "t_send_ns", "t_end_ns", "t_drops_ns",
@@ -116,15 +134,13 @@ def recovery_streams(
         mine = per_user.get((str(worker), int(user)), [])
         hits = sorted(_within(wide, lo, hi) + _within(mine, lo, hi))
         t_rx = recv.get(str(uid), np.empty(0, dtype="int64"))
+        t_tx = sent.get(str(uid), np.empty(0, dtype="float64"))
         detect = []
         for d in sorted(int(x) for x in drops) if isinstance(drops, list | np.ndarray) else []:
             before = [f for f in hits if f <= d]
             if before:
                 detect.append((d - before[-1]) / 1e6)
-        to_token = []
-        for f in hits:
-            k = int(np.searchsorted(t_rx, f, side="right"))
-            to_token.append((int(t_rx[k]) - f) / 1e6 if k < len(t_rx) else None)
+        to_token = [_next_token_ms(t_rx, t_tx, f) for f in hits]
         cols["hit"].append(bool(hits))
         cols["faults"].append(len(hits))
         cols["completed"].append(outcome == "ok" and not pd.isna(lost) and int(lost) == 0)

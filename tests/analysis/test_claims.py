@@ -480,8 +480,9 @@ def test_c9_per_profile_and_only_on_resume_rows() -> None:
         _c9_row("tunnel", "sse", 0.1, 2000, behaviour="lost"),
         _c9_row("tunnel", "ws", 0.5, 2000, behaviour="lost"),
     ]
-    c = C.claim_c9(rows)
+    c = C.claim_c9(rows[::-1])  # the lost rows first: the numbers still lead with resume
     assert c["status"] == "depends" and "tunnel" in c["verdict"] and "handover" not in c["verdict"]
+    assert all(" resume " in k for k in list(c["numbers"])[:4])
     assert "tunnel lost sse" in c["numbers"] and "tunnel: better with resume" in c["numbers"]
     few = [_c9_row("tunnel", "sse", 1.0, 10, hit=19), _c9_row("tunnel", "ws", 0.0, 10)]
     assert C.claim_c9(few)["status"] == "inconclusive"
