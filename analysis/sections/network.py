@@ -94,7 +94,7 @@ def _recovery(rep: Report, faults: dict, em: pd.DataFrame) -> list[dict[str, Any
 
 def _rtt(rep: Report) -> pd.DataFrame:
     """TTFT by turn per network group of the scenarios with no fault-injecting profile (a
-    latency sweep), one row per (group, arm), with its ``scenario``."""
+    latency sweep), one row per (group, arm), with its ``scenario`` (`rtt_rows`)."""
     rows = []
     faulty = {
         rep.summary.scenarios[g].traits.scenario for g in rep.summary.groups("network_faults")
@@ -103,27 +103,39 @@ def _rtt(rep: Report) -> pd.DataFrame:
         scenario = rep.summary.scenarios[g].traits.scenario
         if scenario in faulty:
             continue
-        # the configuration within the scenario: "rtt50", or "tls.rtt50" beside a [proxy]
-        # entry (plain / TLS), so the bars of one figure never share a label
-        label = g[len(scenario) + 1 :] if scenario and g.startswith(f"{scenario}.") else g
-        s = rep.rows("streams", g)
-        ttft = (s["t_first_ns"] - s["t_send_ns"]) / 1e6
-        for arm in rep.summary.scenarios[g].arms:
-            mine = s["arm"].astype(object) == arm
-            first = ttft[mine & (s["turn"] == 0)].dropna()
-            later = ttft[mine & (s["turn"] > 0)].dropna()
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "label": label,
-                    "arm": arm,
-                    "ttft_first_p50": float(first.median()) if len(first) else None,
-                    "ttft_later_p50": float(later.median()) if len(later) else None,
-                    "first_n": len(first),
-                    "later_n": len(later),
-                }
-            )
+        rows += rtt_rows(rep.rows("streams", g), g, scenario, rep.summary.scenarios[g].arms)
     return pd.DataFrame(rows)
+
+
+def rtt_rows(
+    streams: pd.DataFrame, group: str, scenario: str | None, arms: list[str]
+) -> list[dict[str, Any]]:
+    """One group's TTFT medians per arm, first turn and later turns, counted from the moment
+    the user asked (``t_sched_ns``: the turn's start, or an agent's tool result; the
+    request's send where there is none) — so a turn that opens a connection pays its TLS /
+    upgrade round trips here. ``label``: the configuration within the scenario ("rtt50",
+    or "tls.rtt50" beside a [proxy] entry), so the bars of one figure never share one."""
+    s = streams
+    label = group[len(scenario) + 1 :] if scenario and group.startswith(f"{scenario}.") else group
+    asked = s["t_sched_ns"].where(s["t_sched_ns"].notna(), s["t_send_ns"])
+    ttft = (s["t_first_ns"] - asked) / 1e6
+    rows = []
+    for arm in arms:
+        mine = s["arm"].astype(object) == arm
+        first = ttft[mine & (s["turn"] == 0)].dropna()
+        later = ttft[mine & (s["turn"] > 0)].dropna()
+        rows.append(
+            {
+                "scenario": scenario,
+                "label": label,
+                "arm": arm,
+                "ttft_first_p50": float(first.median()) if len(first) else None,
+                "ttft_later_p50": float(later.median()) if len(later) else None,
+                "first_n": len(first),
+                "later_n": len(later),
+            }
+        )
+    return rows
 
 
 def network_data(rep: Report) -> NetworkData:
@@ -254,8 +266,10 @@ def _items(rep: Report) -> list[NetItem]:
                 f"RTT sweep ({scenario})",
                 "figure",
                 plot_rtt(rtt),
-                "TTFT medians per added round-trip time (fault proxy, latency only) and arm: "
-                "the first turn of a session pays for a new connection on both arms; later "
+                "Time to first token from the moment the user asked (connection set-up "
+                "included), medians per added round-trip time (fault proxy, latency only), "
+                "configuration and arm: the first turn of a session pays for a new "
+                "connection on both arms (TCP, TLS, the WS upgrade); later "
                 "turns reuse the WebSocket, while SSE reuses its keep-alive connection only "
                 "when the think time was shorter than its expiry (5 s). Streams per bar: "
                 + ", ".join(

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.recovery import recovery_streams
+from analysis.sections.network import rtt_rows
 
 MS = 1_000_000
 
@@ -65,3 +66,21 @@ def test_no_token_after_the_fault_is_not_measured() -> None:
     tokens = _tokens([900, 1002], [880, 990])  # the rest was lost
     (row,) = recovery_streams(_stream([1001 * MS]), tokens, faults).itertuples(index=False)
     assert row.fault_to_token_ms == [None]
+
+
+def test_rtt_rows_count_from_the_moment_the_user_asked() -> None:
+    """The RTT sweep's TTFT includes a new connection's set-up (asked → request sent), and
+    its label names the configuration within the scenario (plain / TLS and the RTT)."""
+    streams = pd.DataFrame(
+        {
+            "arm": ["sse", "sse", "ws", "ws"],
+            "turn": [0, 1, 0, 1],
+            "t_sched_ns": pd.array([0, 1000 * MS, 0, None], dtype="Int64"),
+            "t_send_ns": [200 * MS, 1000 * MS, 350 * MS, 1000 * MS],
+            "t_first_ns": [500 * MS, 1300 * MS, 650 * MS, 1300 * MS],
+        }
+    )
+    rows = rtt_rows(streams, "chat-rtt.tls.rtt150", "chat-rtt", ["sse", "ws"])
+    got = {(r["arm"], r["label"]): (r["ttft_first_p50"], r["ttft_later_p50"]) for r in rows}
+    # set-up of 200 / 350 ms on the first turn; the WS turn without t_sched from its send
+    assert got == {("sse", "tls.rtt150"): (500.0, 300.0), ("ws", "tls.rtt150"): (650.0, 300.0)}

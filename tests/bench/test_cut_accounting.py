@@ -9,7 +9,7 @@ One `ssevsws run` per recovery behaviour on a 4G link whose connections are each
 an exponential lifetime of mean 0.4 s — reset on both sides (profile 'reset'), or reset on
 the phone's side only while the server's side goes silent (profile 'silent': it keeps
 writing into a connection nobody reads: tokens for nobody). With resume both profiles run
-(6 s each, ≥ 100 cuts per arm together) and the report is built from the run: claim C9
+(4 s each, ≥ 100 cuts per arm together) and the report is built from the run: claim C9
 and its section per profile, the ledger with nothing unaccounted for. Streams of 40
 tokens take ~0.45 s, so most are cut once or more.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import report
@@ -25,6 +26,7 @@ from analysis.fault_attribution import fault_rows_of_run
 from analysis.ledger import attribute, emissions_of_run, ledger, metrics_check
 from analysis.load import load_run
 from analysis.recovery import fault_times, recovery_streams
+from analysis.sections.network import NETWORK
 from bench.cli import main
 
 pytestmark = pytest.mark.timeout(240)
@@ -114,32 +116,56 @@ def _check(run: Path, min_cuts: int) -> dict[str, dict]:
     assert (att["void"] >= 0).all() and att["explained"].all()
     # every drop the clients saw has a cut of the proxy behind it (a reset of the user's
     # connection, within the path's latency), or was a dead-peer verdict after a silent cut
+    # — or the server closed that connection itself (the proxy logged its FIN): aiohttp's
+    # WS heartbeat closes a connection whose pong is half an interval late (0.15 s here),
+    # which a client stalled by the machine's load can be. Those are counted, and rare.
+    closes = _server_closes(data.connections)
     for phase in led.index:
         s = hit[hit["phase"] == phase]
         drops = sum(len(d) for d in s["t_drops_ns"])
         detected = sum(len(d) for d in s["client_detect_ms"])
-        assert drops == detected, (phase, drops, detected)
+        by_server = 0
+        for r in s.itertuples(index=False):
+            if len(r.t_drops_ns) != len(r.client_detect_ms):
+                mine = closes.get((str(r.worker), int(r.user)), [])
+                by_server += sum(any(abs(t - int(d)) < 50e6 for t in mine) for d in r.t_drops_ns)
+        assert detected + by_server >= drops and by_server <= 0.05 * drops, (
+            phase, drops, detected, by_server,
+        )  # fmt: skip
+        out[str(phase)]["server_closed_drops"] = by_server
+    return out
+
+
+def _server_closes(conns: pd.DataFrame) -> dict[tuple[str, int], list[int]]:
+    """Per (worker, user): when the client saw the server close a connection (the proxy
+    logged the server's FIN, analysis.fault_attribution: closed_by "server")."""
+    mine = conns[(conns["closed_by"] == "server") & conns["t_close_ns"].notna()]
+    out: dict[tuple[str, int], list[int]] = {}
+    for w, u, t in mine[["worker", "user", "t_close_ns"]].itertuples(index=False):
+        out.setdefault((str(w), int(u)), []).append(int(t))
     return out
 
 
 def _report_md(run: Path, out: Path) -> str:
-    """The claims and bad-network sections of the run's report, as report.md says them."""
-    rep = report.load(run, out, n_boot=200)
+    """The claims and bad-network sections of the run's report, as report.md says them,
+    after the section's headline line (the executive summary quotes it)."""
+    rep = report.load(run, out, n_boot=100)
     assert report.show(rep, "network") and report.show(rep, "claims")
     report.finish(rep)
-    return (out / "report.md").read_text()
+    return f"{NETWORK.headline(rep)}\n" + (out / "report.md").read_text()
 
 
 def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path) -> None:
-    run = _run(tmp_path, "resume", True, 6, [_profile("reset", RESET), _profile("silent", SILENT)])
+    run = _run(tmp_path, "resume", True, 4, [_profile("reset", RESET), _profile("silent", SILENT)])
     resumed = _check(run, min_cuts=100)
-    lost = _check(_run(tmp_path, "lost", False, 6, [_profile("both", BOTH)]), min_cuts=30)
+    lost = _check(_run(tmp_path, "lost", False, 4, [_profile("both", BOTH)]), min_cuts=30)
     for phase, r in {**resumed, **lost}.items():
         print(
             f"\n{phase}: {r['cuts_hitting_streams']} cuts hit {r['streams']} streams; "
             f"expected {r['expected']} = unique {r['unique']} + lost {r['lost']}; "
             f"generated {r['generated']} = received {r['received']} + nobody {r['nobody']} "
-            f"(void {r['void']}, wasted {r['wasted']}); unexplained {r['unexplained']}"
+            f"(void {r['void']}, wasted {r['wasted']}); unexplained {r['unexplained']}; "
+            f"drops on a server close {r['server_closed_drops']}"
         )
     for phase, r in resumed.items():
         assert r["lost"] == 0, phase  # resumed: every answer whole
@@ -155,5 +181,5 @@ def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path) -> Non
             line = next(x for x in md.splitlines() if x.startswith(f"- {profile} resume {arm}:"))
             assert "fault-hit answers completed, fault → next token p50" in line
             assert "n/m" not in line
-    assert "tokens unaccounted for: 0." in md
-    assert "Token ledger" in md
+    assert md.splitlines()[0].endswith("tokens unaccounted for: 0.")
+    assert "### Token ledger" in md and "| unaccounted |" in md
