@@ -414,7 +414,8 @@ class ArmSummary:
     sessions: int = 0
     outcomes: Mapping[str, int] = field(default_factory=dict)
     ttft_ms: Distribution = field(default_factory=Distribution)
-    #: time to first byte / to first event (schema 3; empty for older runs: not measured)
+    #: time to first byte / to first event (nullable columns added within schema 2;
+    #: empty for older runs: not measured)
     ttfb_ms: Distribution = field(default_factory=Distribution)
     first_event_ms: Distribution = field(default_factory=Distribution)
     itl_ms: Distribution = field(default_factory=Distribution)
