@@ -155,7 +155,10 @@ def _report_md(run: Path, out: Path) -> str:
     return f"{NETWORK.headline(rep)}\n" + (out / "report.md").read_text()
 
 
-def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path) -> None:
+def test_every_token_accounted_for_under_100_cuts_per_arm(tmp_path: Path, monkeypatch) -> None:
+    # the runner waits (up to 65 s a phase) while the host holds many TIME_WAIT sockets — a
+    # shared machine's, not this run's: nothing here depends on it
+    monkeypatch.setattr("bench.run.time_wait_count", lambda: 0)
     run = _run(tmp_path, "resume", True, 4, [_profile("reset", RESET), _profile("silent", SILENT)])
     resumed = _check(run, min_cuts=100)
     lost = _check(_run(tmp_path, "lost", False, 4, [_profile("both", BOTH)]), min_cuts=30)
