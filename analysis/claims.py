@@ -111,6 +111,7 @@ from analysis.verdicts import (
     num,
     protocol,
 )
+from core.arms import reference_sse_arm
 
 __all__ = [
     "BROKEN_FACTOR",
@@ -182,9 +183,10 @@ def claim_c1(summary: RunSummary) -> dict[str, Any]:
     block = summary.scenarios.get(sc) if sc else None
     arms = block.arms if block else {}
     ws = _ws_arms(arms)
-    if block is None or "sse" not in arms or not ws:
+    ref = reference_sse_arm(list(arms))
+    if block is None or ref is None or not ws:
         return not_measured("C1", "needs a scenario with both an SSE and a WS arm")
-    sse = arms["sse"]
+    sse = arms[ref]
     numbers: dict[str, Any] = {}
     per_arm: dict[str, bool | None] = {}
     reasons: list[str] = []
@@ -197,14 +199,14 @@ def claim_c1(summary: RunSummary) -> dict[str, Any]:
             if entry is None or entry.ratio is None:  # too few samples for a CI: the medians
                 entry = _point_ratio(d_sse.p50, d_ws.p50)
             same, text = _same(entry)
-            numbers[f"{label} p50 sse / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
-            numbers[f"{label} p50 ratio sse/{arm}"] = text
+            numbers[f"{label} p50 {ref} / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
+            numbers[f"{label} p50 ratio {ref}/{arm}"] = text
             p99 = _pair(d_sse.p99, d_ws.p99)
             if p99 is not None:
-                numbers[f"{label} p99 sse / {arm} (ms)"] = p99
+                numbers[f"{label} p99 {ref} / {arm} (ms)"] = p99
             verdicts.append(same)
             if same is False and entry is not None and entry.ratio is not None:
-                faster = "SSE" if entry.ratio < 1 else arm
+                faster = ("SSE" if ref == "sse" else ref) if entry.ratio < 1 else arm
                 reasons.append(
                     f"{label} median differs by {abs(entry.ratio - 1):.1%} ({faster} lower)"
                 )
