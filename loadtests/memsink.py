@@ -92,6 +92,7 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         "checksum_bad": sum(1 for a in streams if a.checksum_ok is False),
         "reconnects": sum(a.reconnects for a in streams),
         "streams_concurrent_max": concurrent_max(streams),
+        "dead_declared": sum(a.dead_declared for a in streams),
         "errors": sorted({a.error for a in streams if a.error})[:5],
     }
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from analysis import claims as C
 from analysis.sections.base import Section, Table, always
 from analysis.sections.cost import report_cost_inputs
+from analysis.sections.network import recovery_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.report_data import Report
@@ -26,6 +27,7 @@ def claim_rows(rep: Report) -> list[dict[str, Any]]:
             cost_ratios=ratios,
             server_metrics=rep.data.server_metrics,
             manifest=rep.manifest,
+            recovery=recovery_rows(rep),
         )
 
     return rep.cached("claims", compute)

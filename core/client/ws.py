@@ -40,7 +40,7 @@ from websockets.http11 import USER_AGENT, Response
 from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
-from core.client.events import Closed, FirstByte, FirstEvent, StreamEvent
+from core.client.events import Closed, FirstByte, FirstEvent, Heartbeat, StreamEvent
 from core.client.http1 import HeadReader
 from core.client.http1 import request_bytes as http1_request
 from core.formats.base import HttpRequest
@@ -385,7 +385,10 @@ class WSClient:
             if frame.fin:
                 data, self._fragments = b"".join(self._fragments), None
                 self._on_message(t, data, out)
-        # PING: the protocol already queued the PONG. PONG / BINARY / CLOSE: nothing to do here.
+        elif frame.opcode is Opcode.PING:
+            # the protocol already queued the PONG; a dead-peer watch hears the server
+            out.append(Heartbeat(t))
+        # PONG / BINARY / CLOSE: nothing to do here.
 
     def _on_message(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
         if self._reader.on_message(t, data, out):
