@@ -215,10 +215,7 @@ def server_command(arm: str, scenario: Scenario) -> list[str]:
 
 def run_seconds(scenario: Scenario) -> int:
     """Locust's run time in whole seconds (its -t takes integers; rounded up)."""
-    load = scenario.load
-    if load.ramp_steps:
-        return max(1, math.ceil(len(load.ramp_steps) * load.step_s))
-    return max(1, math.ceil(load.duration_s))
+    return scenario.load.run_s
 
 
 def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:

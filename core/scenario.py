@@ -12,6 +12,7 @@ meet, so both read the same field names.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -38,6 +39,14 @@ class LoadSpec:
     ramp_steps: tuple[int, ...] = ()  # ramp shape: user counts, one step each step_s
     step_s: float = 10.0
     stop_timeout_s: float = 30.0  # let streams finish on stop (pitfall 9)
+
+    @property
+    def run_s(self) -> int:
+        """The load's run time in whole seconds (Locust's -t takes integers; rounded up):
+        ramp steps × step_s, else duration_s."""
+        if self.ramp_steps:
+            return max(1, math.ceil(len(self.ramp_steps) * self.step_s))
+        return max(1, math.ceil(self.duration_s))
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,22 @@ class ServerSpec:
     accel_header: bool = True  # send X-Accel-Buffering: no
     ws_compression: str = "off"  # off | deflate
     retry_ms: int = 3000
+
+
+@dataclass(frozen=True)
+class BrowserSpec:
+    """How the browser load generator (loadtests/browser) lays users out; Locust ignores it.
+
+    Each page (its own browser context, so its own connection pools) runs up to
+    `users_per_page` users, each with at most one stream at a time. Over HTTP/1.1 Chromium
+    opens at most 6 connections per host, so users are spread over host names
+    ``u<k>.localhost`` (all resolved to the server's loopback address) `users_per_host` at a
+    time — a spare connection per name is left for cancel requests. 0 = every user on the
+    server's own address, where the 7th concurrent SSE stream waits for a free connection.
+    """
+
+    users_per_page: int = 50
+    users_per_host: int = 4
 
 
 #: A proxy variant label that means "no proxy": the client talks to the server directly.
@@ -209,6 +234,7 @@ class Scenario:
     behaviour: BehaviourSpec = field(default_factory=BehaviourSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
     proxy: ProxySpec = field(default_factory=ProxySpec)  # no variants: no proxy, as before
+    browser: BrowserSpec = field(default_factory=BrowserSpec)  # browser arms only
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -228,6 +254,7 @@ _SECTIONS = {
     "session": SessionSpec,
     "behaviour": BehaviourSpec,
     "server": ServerSpec,
+    "browser": BrowserSpec,
 }
 
 
@@ -303,6 +330,8 @@ def validate(s: Scenario) -> None:
         raise ScenarioError("behaviour.cancel_prob must be in [0, 1]")
     if s.server.ws_compression not in ("off", "deflate"):
         raise ScenarioError("server.ws_compression must be 'off' or 'deflate'")
+    if s.browser.users_per_page < 1 or not 0 <= s.browser.users_per_host <= 6:
+        raise ScenarioError("browser.users_per_page must be >= 1, users_per_host 0..6")
     for v in s.proxy.variants:
         if s.for_variant(v).server.ws_compression not in ("off", "deflate"):
             raise ScenarioError(f"proxy variant {v.name}: ws_compression must be off/deflate")

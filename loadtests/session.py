@@ -70,6 +70,44 @@ class UserIds:
     seed: int  # the phase seed (same on both arms of one repetition)
 
 
+def stream_params(spec: StreamSpec, seed: int, stream_id: str) -> StreamParams:
+    """The request of one stream: the scenario's [stream] with its seed and id."""
+    return StreamParams(
+        seed=seed,
+        tokens=spec.tokens,
+        ttft_ms=spec.ttft_ms,
+        gap_ms=spec.gap_ms,
+        jitter=spec.jitter,
+        stream=stream_id,
+        pause_ms=spec.pause_ms,
+        pause_at=spec.pause_at,
+        drop_after=spec.drop_after or None,
+    )
+
+
+def user_rng(ids: UserIds) -> random.Random:
+    """The RNG of one user's think times and cancel decisions."""
+    return random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
+
+
+def arrival_rng(seed: int, worker_index: int, user: int) -> random.Random:
+    """The RNG of one user's session arrivals in the open model (exponential gaps)."""
+    return random.Random(f"arrivals|{seed}|{worker_index}|{user}")
+
+
+def draw_turn(rng: random.Random, plan: SessionPlan) -> tuple[bool, float]:
+    """(cancel this turn's stream?, think seconds after it), drawn in this order for every
+    turn whatever happens on the wire — so every client (Locust's or a browser page, which
+    gets them pre-drawn) makes the same decisions for the same user."""
+    cancel = rng.random() < plan.behaviour.cancel_prob
+    spec = plan.session
+    if spec.think_s <= 0:
+        return cancel, 0.0
+    if spec.think_dist == "exp":
+        return cancel, rng.expovariate(1.0 / spec.think_s)
+    return cancel, spec.think_s
+
+
 class UserScript:
     """Runs one user's sessions over one transport; emits every stream to the sink."""
 
@@ -91,7 +129,7 @@ class UserScript:
         self.on_stream = on_stream
         self.should_stop = should_stop
         self.users_target = users_target
-        self.rng = random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
+        self.rng = user_rng(ids)
         self.sessions = 0
         self.streams = 0
 
@@ -110,8 +148,7 @@ class UserScript:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
                     break
-                cancel = self.rng.random() < self.plan.behaviour.cancel_prob
-                think = self._draw_think()
+                cancel, think = draw_turn(self.rng, self.plan)
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
@@ -125,28 +162,10 @@ class UserScript:
                 self.transport.close()
         return done
 
-    def _draw_think(self) -> float:
-        spec = self.plan.session
-        if spec.think_s <= 0:
-            return 0.0
-        if spec.think_dist == "exp":
-            return self.rng.expovariate(1.0 / spec.think_s)
-        return spec.think_s
-
     def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
         ids, s = self.ids, self.plan.stream
         stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
-        params = StreamParams(
-            seed=ids.seed + self.streams,
-            tokens=s.tokens,
-            ttft_ms=s.ttft_ms,
-            gap_ms=s.gap_ms,
-            jitter=s.jitter,
-            stream=stream_id,
-            pause_ms=s.pause_ms,
-            pause_at=s.pause_at,
-            drop_after=s.drop_after or None,
-        )
+        params = stream_params(s, ids.seed + self.streams, stream_id)
         self.streams += 1
         labels = StreamLabels(
             stream_uid=f"{ids.phase}/{stream_id}",

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from core.schedule import ParamError, coerce_stream_id
+from servers import cors
 from servers.config import ServerState
 from servers.metrics import (
     CONTENT_TYPE,
@@ -100,4 +101,5 @@ def make_app(state: ServerState) -> web.Application:
     app.router.add_get("/v1/stats", stats)
     app.router.add_post("/v1/stats/reset", stats)
     app.router.add_post("/v1/streams/{id}/cancel", cancel)
+    cors.install(app)  # browser pages of loopback origins (servers.cors)
     return app
