@@ -54,6 +54,7 @@ __all__ = [
     "with_access",
 ]
 
+
 class BrowserError(RuntimeError):
     """The browser could not be started or the page failed (message says which)."""
 

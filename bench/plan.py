@@ -251,6 +251,18 @@ def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:
     return cmd
 
 
+def browser_command() -> list[str]:
+    """The browser arms' load generator (loadtests/browser): same contract as Locust —
+    the phase config from $SSEVSWS_PHASE, records into the run folder, Locust-like exit
+    codes; run time and users come from the scenario in the phase config."""
+    return [sys.executable, "-m", "loadtests.browser"]
+
+
+def load_command(arm: Arm, scenario: Scenario, csv_prefix: Path) -> list[str]:
+    """The phase's load generator: Chromium pages for a browser arm, else Locust."""
+    return browser_command() if arm.is_browser else locust_command(scenario, csv_prefix)
+
+
 def phase_timeout_s(scenario: Scenario) -> float:
     return run_seconds(scenario) + math.ceil(scenario.load.stop_timeout_s) + PHASE_MARGIN_S
 

@@ -50,7 +50,7 @@ from bench.plan import (
     ArmTarget,
     PhasePlan,
     child_env,
-    locust_command,
+    load_command,
     locustfile,
     phase_timeout_s,
     plan_phases,
@@ -585,13 +585,15 @@ class Runner:
         sc = _scenario(plan, self.s)
         run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
-        cmd = locust_command(sc, csv_prefix)
+        cmd = load_command(plan.arm.arm, sc, csv_prefix)
         timeout = phase_timeout_s(sc)
         log = run_dir / "locust" / f"{plan.stem}.log"
         locust = self._spawn("locust", cmd, log, child_env({PHASE_ENV: str(cfg_path)}))
         self._locust_log = log
         role = "master" if load.processes > 1 else "loadgen"
-        self.sampler.watch(locust.pid, role, children_role="loadgen")
+        # A browser load generator samples its own browser processes by kind (loadtests/browser)
+        children = None if plan.arm.arm.is_browser else "loadgen"
+        self.sampler.watch(locust.pid, role, children_role=children)
         self._update_phase(
             plan.index,
             status="running",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan import resolve_scenario_path
-from core.arms import UnknownArm, protocol_of
+from core.arms import UnknownArm, get_arm, protocol_of
 from core.scenario import (
     Scenario,
     ScenarioError,
@@ -102,10 +102,15 @@ def load_suite(
         overrides = _entry_overrides(entry, where)
         overrides.setdefault("repetitions", suite_reps)
         if suite_arms:
-            # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit
+            # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit;
+            # one of browser arms keeps its own unless arms were asked for by name
             try:
                 own = {protocol_of(a) for a in scenario.arms}
-                kept = [a for a in suite_arms if protocol_of(a) in own]
+                if all(get_arm(a).is_browser for a in scenario.arms):
+                    kept = [a for a in suite_arms if a in scenario.arms]
+                    kept = kept or ([] if arms else list(scenario.arms))
+                else:
+                    kept = [a for a in suite_arms if protocol_of(a) in own]
             except UnknownArm as exc:
                 raise ScenarioError(f"{path.name}: {exc}") from None
             if not kept:

@@ -95,6 +95,11 @@ RESOURCES = pa.schema(
         ("rss_bytes", pa.int64()),
         ("fds", pa.int64()),
         ("connections", pa.int64()),
+        # proportional set size: shared pages split among the processes sharing them, so
+        # summing it over a browser's processes counts each page once (loadtests/browser;
+        # null for rows whose writer did not read it). Added as a nullable column: older
+        # parts read as null.
+        ("pss_bytes", pa.int64()),
     ]
 )
 
