@@ -293,11 +293,27 @@ def _memory_column(rows: pd.DataFrame) -> str:
     return "rss_bytes"
 
 
+#: Process kinds whose CPU the resource table shows apart (the rest is summed in).
+CPU_KINDS = ("renderer", "network", "main")
+
+
 def browser_samples(resources: pd.DataFrame) -> pd.DataFrame:
     """One row per sample instant of a browser phase: scenario, arm, phase, t_ns, streams
     in flight, the browser's memory (bytes, summed over its processes; `memory` says PSS or
-    RSS) and CPU % (summed; NaN for the first sample of a process)."""
-    cols = ["scenario", "arm", "phase", "t_ns", "streams", "memory_bytes", "memory", "cpu_pct"]
+    RSS), CPU % summed over its processes and per kind (``cpu_renderer``…; NaN for the
+    first sample of a process, which has no interval yet)."""
+    kinds = [f"cpu_{k}" for k in CPU_KINDS]
+    cols = [
+        "scenario",
+        "arm",
+        "phase",
+        "t_ns",
+        "streams",
+        "memory_bytes",
+        "memory",
+        "cpu_pct",
+        *kinds,
+    ]
     rs = _browser_rows(resources)
     if rs.empty:
         return pd.DataFrame(columns=cols)
@@ -305,30 +321,53 @@ def browser_samples(resources: pd.DataFrame) -> pd.DataFrame:
     if rs.empty:
         return pd.DataFrame(columns=cols)
     mem = _memory_column(rs)
-    per = (
-        rs.groupby(["scenario", "arm", "phase", "t_ns"], observed=True, sort=True)
-        .agg(
-            streams=("connections", "max"),
-            memory_bytes=(mem, "sum"),
-            cpu_pct=("cpu_pct", lambda s: float(s.sum()) if s.notna().all() else math.nan),
-        )
-        .reset_index()
+    keys = ["scenario", "arm", "phase", "t_ns"]
+
+    def total(s: pd.Series) -> float:
+        return float(s.sum()) if s.notna().all() else math.nan
+
+    per = rs.groupby(keys, observed=True, sort=True).agg(
+        streams=("connections", "max"), memory_bytes=(mem, "sum"), cpu_pct=("cpu_pct", total)
     )
+    for kind in CPU_KINDS:
+        sub = rs[rs["role"].astype(object) == f"browser-{kind}"]
+        per[f"cpu_{kind}"] = sub.groupby(keys, observed=True)["cpu_pct"].agg(total)
+    per = per.reset_index()
     per["memory"] = "pss" if mem == "pss_bytes" else "rss"
     return per[cols]
+
+
+def memory_fit(samples: pd.DataFrame) -> tuple[float, float, float]:
+    """(bytes per stream, bytes per second of drift, r²) of ``memory = a + b·streams +
+    c·t``: a browser's heap also grows with time (garbage between collections), which a
+    ramp up would otherwise put on the streams; NaN without spread in the streams."""
+    x = samples["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
+    t = (samples["t_ns"].to_numpy(dtype=np.float64) - float(samples["t_ns"].min())) / 1e9
+    y = samples["memory_bytes"].to_numpy(dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, t, y = x[ok], t[ok], y[ok]
+    if x.size < 4 or np.ptp(x) == 0:
+        return math.nan, math.nan, math.nan
+    design = np.column_stack([np.ones_like(x), x, t])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ coef
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else math.nan
+    return float(coef[1]), float(coef[2]), r2
 
 
 def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (scenario, browser arm): Chromium's memory and CPU per stream in flight.
 
-    From `browser_samples`: ``kib_per_stream`` / ``cpu_pct_per_stream`` are least-squares
-    slopes of the browser's summed memory (PSS where recorded) and CPU % against the
-    streams in flight, over the samples with at least one stream — a page's first stream
-    also warms its script engine up, which is no stream's cost, so the empty browser is not
-    a fit point; ``idle_mib`` is the median memory of the samples without a stream (pages
-    open). Needs the stream count to vary (a ramp of steps); otherwise NaN. ``kind``:
-    "idle" when no token arrived in the scenario's phases (streams open, nothing due yet),
-    else "streaming".
+    From `browser_samples`, over the samples with at least one stream (a page's first
+    stream also warms its script engine up, which is no stream's cost): ``kib_per_stream``
+    from `memory_fit` (memory against streams, time held apart: ``drift_kib_per_s``),
+    ``cpu_pct_per_stream`` the least-squares slope of the summed CPU % against the streams
+    (and per process kind: renderer, network service, browser process — the latter mostly
+    serialises DevTools-protocol events for Playwright, not a user's browser's work);
+    ``idle_mib`` the median memory with no stream (pages open). Needs the stream count to
+    vary (a ramp); otherwise NaN. ``kind``: "idle" when no token arrived in the
+    scenario's phases, else "streaming".
     """
     cols = [
         "scenario",
@@ -339,10 +378,12 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
         "streams_min",
         "streams_max",
         "kib_per_stream",
+        "drift_kib_per_s",
         "memory_r2",
         "idle_mib",
         "cpu_pct_per_stream",
         "cpu_r2",
+        *(f"cpu_pct_per_stream_{k}" for k in CPU_KINDS),
     ]
     per = browser_samples(resources)
     if per.empty:
@@ -354,9 +395,16 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
     for (sc, arm), grp in per.groupby(["scenario", "arm"], observed=True, sort=True):
         busy = grp[grp["streams"].fillna(0) > 0]
         x = busy["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
-        mem_s, _, mem_r2 = linear_fit(x, busy["memory_bytes"].to_numpy(dtype=np.float64))
-        cpu = busy["cpu_pct"].to_numpy(dtype=np.float64, na_value=np.nan)
-        cpu_s, _, cpu_r2 = linear_fit(x, cpu)
+        mem_s, drift, mem_r2 = memory_fit(busy)
+        cpu_s, _, cpu_r2 = linear_fit(
+            x, busy["cpu_pct"].to_numpy(dtype=np.float64, na_value=np.nan)
+        )
+        by_kind = {
+            f"cpu_pct_per_stream_{k}": linear_fit(
+                x, busy[f"cpu_{k}"].to_numpy(dtype=np.float64, na_value=np.nan)
+            )[0]
+            for k in CPU_KINDS
+        }
         empty = finite(grp.loc[grp["streams"].fillna(0) == 0, "memory_bytes"])
         tokens = sum(int(tokens_by_phase.get(p, 0) or 0) for p in set(grp["phase"]))
         rows.append(
@@ -369,10 +417,12 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
                 "streams_min": float(np.nanmin(x)) if x.size else math.nan,
                 "streams_max": float(np.nanmax(x)) if x.size else math.nan,
                 "kib_per_stream": mem_s / 1024.0,
+                "drift_kib_per_s": drift / 1024.0,
                 "memory_r2": mem_r2,
                 "idle_mib": float(np.median(empty)) / 2**20 if empty.size else math.nan,
                 "cpu_pct_per_stream": cpu_s,
                 "cpu_r2": cpu_r2,
+                **by_kind,
             }
         )
     return _sorted(pd.DataFrame(rows, columns=cols))
