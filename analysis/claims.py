@@ -1,4 +1,4 @@
-"""Verdicts on the article's claims (DESIGN §9, C1–C9) from one run's numbers.
+"""Verdicts on the article's claims (C1–C9, docs/methodology.md) from one run's numbers.
 
 `claims(summary, cost_ratios=..., server_metrics=...)` is a pure function of the
 summary dict (analysis.summary.summarize), the cost ratio rows (analysis.cost.ratio_table
@@ -15,10 +15,9 @@ Thresholds (explicit, so a reader can argue with them):
   with several WS arms that disagree → depends on the WS server. Without a CI (too few
   samples) the point medians decide, and the numbers say so.
 * C2 ~6× cost: per SSE/WS platform pairing, the WS/SSE monthly cost (measured usage
-  scaled to the default profile) against `analysis.cost.ARTICLE_RATIO`: holds when every
-  pairing is ≥ 6×, does not hold when none reaches `C2_CLOSE` (4×), else depends on the
-  platform (the pairings where it holds are named with the billing dimension that drives
-  the gap).
+  scaled to the default profile) in bands (reversed, about equal, well below, close to
+  6×, far above) next to the article's $680 → $4,100; the bands and the rule are in
+  `analysis.cost_c2`.
 * C5 reconnect/resume and C9 flaky networks: an arm *recovers* when at least
   `RECOVERED_SHARE` (99 %) of its dropped streams finish ok with no lost token. C5
   holds when SSE recovers and WS does not; when both recover it depends on the WS client
@@ -64,11 +63,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from analysis import cost_c2
 from core.arms import protocol_of
 
 SAME_WITHIN = 0.05
-C2_CLOSE = 4.0
-ARTICLE_RATIO = 6.0  # same as analysis.cost.ARTICLE_RATIO (kept here: claims is stdlib only)
 RECOVERED_SHARE = 0.99
 WASTE_PER_CANCEL = 2.0
 SMALL_OVERHEAD = 0.5
@@ -254,39 +252,9 @@ def claim_c1(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def claim_c2(cost_ratios: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
-    rows = [r for r in (cost_ratios or []) if _num(r.get("ws_over_sse")) is not None]
-    if not rows:
-        return _not_measured("C2", "needs measured usage of both an SSE and a WS arm")
-    numbers = {
-        str(r["pair"]): f"WS/SSE {r['ws_over_sse']:.2f}× (driver: {r.get('driver') or 'none'})"
-        for r in rows
-    }
-    holds = [r for r in rows if r["ws_over_sse"] >= ARTICLE_RATIO]
-    close = [r for r in rows if r["ws_over_sse"] >= C2_CLOSE]
-    why = (
-        f"WS/SSE monthly cost from this run's measured usage on the default profile; "
-        f"6× holds where the ratio ≥ {ARTICLE_RATIO:g}"
-    )
-    if len(holds) == len(rows):
-        return _claim("C2", HOLDS, f"holds on every platform pairing ({len(rows)})", why, numbers)
-    if not close:
-        top = max(rows, key=lambda r: r["ws_over_sse"])
-        return _claim(
-            "C2",
-            DOES_NOT_HOLD,
-            f"does not hold: at most {top['ws_over_sse']:.1f}× ({top['pair']})",
-            why,
-            numbers,
-        )
-    names = ", ".join(f"{r['pair']} ({r.get('driver') or '?'})" for r in holds) or "none"
-    return _claim(
-        "C2",
-        DEPENDS,
-        f"depends on the platform's billing: ≥ {ARTICLE_RATIO:g}× on {names}; "
-        f"not on {len(rows) - len(holds)} other pairing(s)",
-        why,
-        numbers,
-    )
+    """C2, banded per pairing against the article's figures: analysis.cost_c2."""
+    v = cost_c2.c2_verdict(cost_ratios)
+    return _claim("C2", v["status"], v["verdict"], v["why"], v["numbers"])
 
 
 # --------------------------------------------------------------------------- proxy (C3, C4)

@@ -1,4 +1,4 @@
-"""Cost model: what SSE and WebSocket streaming cost per month on each platform (issue 5).
+"""Cost model: what SSE and WebSocket streaming cost per month on each platform.
 
 Pure functions over :class:`~analysis.cost_usage.Usage` (per arm, per month) and the
 pricing catalogue (``analysis/pricing/*.toml``):
@@ -8,7 +8,7 @@ pricing catalogue (``analysis/pricing/*.toml``):
 * :func:`cost_table` — monthly cost per platform and arm, $ per dimension, $ per 1M
   sessions, $ per connection-hour, and the drivers in words;
 * :func:`ratio_table` — WS/SSE cost ratio per SSE/WS pairing, the dimension that makes the
-  difference, and whether the article's 6× (DESIGN §9, C2) holds;
+  difference, and its band against the article's 6× (claim C2, :mod:`analysis.cost_c2`);
 * :func:`think_time_sweep` (with break-even) and :func:`mau_sweep`.
 
 Typical use::
@@ -29,21 +29,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.cost_pricing import (
-    BASES,
-    PRICING_DIR,
+from analysis.cost_c2 import ARTICLE_RATIO, ARTICLE_SSE_USD, ARTICLE_WS_USD, band
+from analysis.cost_calibration import (
+    calibration_from_summary,
+    calibration_from_usage,
+    usage_from_records,
+    usage_from_summary,
+    with_measured_capacity,
+)
+from analysis.cost_formulas import (
+    FORMULAS,
     Line,
-    Pricing,
-    PricingError,
     alb_hourly,
     alb_lcu_hours,
     bill,
     bill_with_backend,
     charge_per_million,
+    monthly_usd,
+    vm_capacity_for,
+)
+from analysis.cost_pricing import (
+    PRICING_DIR,
+    Pricing,
+    PricingError,
     check_catalogue,
     load_catalogue,
     load_pricing,
-    vm_capacity_for,
+    price_warnings,
 )
 from analysis.cost_usage import (
     GB,
@@ -53,7 +65,6 @@ from analysis.cost_usage import (
     Profile,
     ProfileError,
     Usage,
-    calibration_from_usage,
     list_profiles,
     load_profile,
     monthly_usage_from_profile,
@@ -61,12 +72,13 @@ from analysis.cost_usage import (
     scale_to_month,
     session_usage_from_profile,
     usages_from_profile,
-    with_measured_capacity,
 )
 
 __all__ = [
     "ARTICLE_RATIO",
-    "BASES",
+    "ARTICLE_SSE_USD",
+    "ARTICLE_WS_USD",
+    "FORMULAS",
     "GB",
     "HOURS_PER_MONTH",
     "PRICING_DIR",
@@ -77,13 +89,16 @@ __all__ = [
     "PricingError",
     "Profile",
     "ProfileError",
+    "Selection",
     "Sweep",
     "Usage",
     "alb_hourly",
     "alb_lcu_hours",
+    "band",
     "bill",
     "bill_with_backend",
     "break_even",
+    "calibration_from_summary",
     "calibration_from_usage",
     "charge_per_million",
     "check_catalogue",
@@ -95,7 +110,11 @@ __all__ = [
     "load_profile",
     "mau_sweep",
     "monthly_usage_from_profile",
+    "monthly_usd",
+    "pair_costs",
+    "pair_name",
     "pairs",
+    "price_warnings",
     "protocol_of",
     "ratio_table",
     "resolve_platforms",
@@ -103,24 +122,46 @@ __all__ = [
     "session_usage_from_profile",
     "think_time_sweep",
     "usage_from_records",
+    "usage_from_summary",
     "usages_from_profile",
     "vm_capacity_for",
     "with_measured_capacity",
 ]
 
-#: The article's claim (DESIGN §9, C2): WS ≈ 6× SSE on connection-priced platforms.
-ARTICLE_RATIO = 6.0
 
-Platforms = None | str | Mapping[str, Pricing] | Iterable[str | Pricing]
+@dataclass(frozen=True)
+class Selection:
+    """Some products of a catalogue, with the whole catalogue to resolve backends in."""
+
+    selected: tuple[Pricing, ...]
+    catalogue: Mapping[str, Pricing]
+
+    @classmethod
+    def of(cls, catalogue: Mapping[str, Pricing], names: Sequence[str] | None = None) -> Selection:
+        """``names`` (all when None) from ``catalogue``; an unknown name is a PricingError."""
+        cat = dict(catalogue)
+        check_catalogue(cat)
+        if not names:
+            return cls(tuple(cat.values()), cat)
+        unknown = [n for n in names if n not in cat]
+        if unknown:
+            raise PricingError(f"unknown platform {unknown[0]!r}; known: {', '.join(sorted(cat))}")
+        return cls(tuple(cat[n] for n in names), cat)
+
+
+Platforms = None | str | Selection | Mapping[str, Pricing] | Iterable[str | Pricing]
 
 
 def resolve_platforms(platforms: Platforms = None) -> tuple[list[Pricing], dict[str, Pricing]]:
     """(selected products, catalogue to resolve backends/pairings in).
 
     ``None`` → every file in ``analysis/pricing/``; a folder path → every file there; a
-    mapping or list of :class:`Pricing` → those (they must be self-contained); a list
-    of names → those names from the default catalogue.
+    :class:`Selection` → its products and catalogue; a mapping or list of
+    :class:`Pricing` → those (they must be self-contained); a list of names → those names
+    from the default catalogue.
     """
+    if isinstance(platforms, Selection):
+        return list(platforms.selected), dict(platforms.catalogue)
     if platforms is None:
         cat = load_catalogue()
         return list(cat.values()), cat
@@ -190,6 +231,30 @@ def cost_lines(
                 )
     cols = ["platform", "arm", "protocol", "product", "dimension", "key", "quantity", "unit"]
     return pd.DataFrame(rows, columns=[*cols, "billable", "unit_price_usd", "usd", "note"])
+
+
+def pair_costs(
+    usages_by_arm: Mapping[str, Usage],
+    platforms: Platforms = None,
+    *,
+    free_tiers: bool = False,
+    sse_arm: str = "sse",
+    ws_arm: str = "ws",
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(SSE product, WS product) → (SSE $/month, WS $/month) for every declared pairing,
+    without building tables (the fast path sweeps, solvers and the bootstrap use)."""
+    _, cat = resolve_platforms(platforms)
+    out = {}
+    for sse_p, ws_p in pairs(platforms):
+        s_usd = monthly_usd(usages_by_arm[sse_arm], cat[sse_p], cat, free_tiers=free_tiers)
+        w_usd = monthly_usd(usages_by_arm[ws_arm], cat[ws_p], cat, free_tiers=free_tiers)
+        out[(sse_p, ws_p)] = (s_usd, w_usd)
+    return out
+
+
+def pair_name(sse_p: str, ws_p: str) -> str:
+    """How tables name a pairing: the product, or 'SSE product (SSE) vs WS product (WS)'."""
+    return sse_p if sse_p == ws_p else f"{sse_p} (SSE) vs {ws_p} (WS)"
 
 
 def _fmt_qty(q: float) -> str:
@@ -278,21 +343,6 @@ def pairs(platforms: Platforms = None) -> list[tuple[str, str]]:
     return out
 
 
-def _verdict(ratio: float) -> str:
-    """C2 verdict: ≥ 6× holds; 4–6× close; 1.5–4× WS dearer but far from 6×; else no."""
-    if not np.isfinite(ratio):
-        return "n/a"
-    if ratio >= ARTICLE_RATIO:
-        return f"holds (WS ≥ {ARTICLE_RATIO:g}× SSE)"
-    if ratio >= 4.0:
-        return f"close to {ARTICLE_RATIO:g}× (WS {ratio:.1f}× SSE)"
-    if ratio >= 1.5:
-        return f"WS costs more, well under {ARTICLE_RATIO:g}× ({ratio:.1f}×)"
-    if ratio > 1 / 1.5:
-        return "does not hold (about equal)"
-    return "does not hold (SSE costs more)"
-
-
 def ratio_table(
     table: pd.DataFrame,
     platforms: Platforms = None,
@@ -304,9 +354,11 @@ def ratio_table(
 
     Columns: pair, sse_platform, ws_platform, sse_usd, ws_usd, ws_over_sse, sse_over_ws,
     driver (the ``product:dimension`` with the largest WS − SSE gap), driver_gap_usd,
-    dominant_sse, dominant_ws (largest line of each bill), verdict (does C2's 6× hold).
+    dominant_sse, dominant_ws (largest line of each bill), connection_priced (the WS
+    product bills connection time), verdict (the C2 band of the ratio, :func:`band`).
     """
     dim_cols = [c for c in table.columns if c.startswith("usd:")]
+    _, cat = resolve_platforms(platforms)
     rows = []
     for sse_p, ws_p in pairs(platforms):
         s = table[(table["platform"] == sse_p) & (table["arm"] == sse_arm)]
@@ -321,7 +373,7 @@ def ratio_table(
         ratio = ws_usd / sse_usd if sse_usd > 0 else np.inf
         rows.append(
             {
-                "pair": sse_p if sse_p == ws_p else f"{sse_p} (SSE) vs {ws_p} (WS)",
+                "pair": pair_name(sse_p, ws_p),
                 "sse_platform": sse_p,
                 "ws_platform": ws_p,
                 "sse_usd": sse_usd,
@@ -332,103 +384,11 @@ def ratio_table(
                 "driver_gap_usd": gaps.get(driver, 0.0),
                 "dominant_sse": s_row["dominant"],
                 "dominant_ws": w_row["dominant"],
-                "verdict": _verdict(ratio),
+                "connection_priced": bool(cat[ws_p].connection_priced) if ws_p in cat else False,
+                "verdict": band(ratio),
             }
         )
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------- measured usage
-
-
-def _peak_overlap(starts: np.ndarray, ends: np.ndarray) -> float:
-    """Most intervals open at once (an end at t closes before a start at t)."""
-    if len(starts) == 0:
-        return 0.0
-    times = np.concatenate([starts, ends])
-    steps = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
-    order = np.lexsort((steps, times))
-    return float(np.cumsum(steps[order]).max())
-
-
-def usage_from_records(
-    arm: str,
-    streams: pd.DataFrame,
-    connections: pd.DataFrame | None = None,
-    resources: pd.DataFrame | None = None,
-) -> Usage:
-    """Measured :class:`Usage` of one arm from a run's record tables (DESIGN §6 schema).
-
-    Pure function of the frames (rows of other arms are ignored):
-    sessions = distinct (worker, user, session); streams = stream rows; tokens = Σ n_unique;
-    data messages out = Σ n_received + one done per stream that finished; WS messages in =
-    one start per stream + one resume per reconnect; SSE requests = streams + reconnects.
-    From ``connections``: connections opened, connection-minutes (open → close), idle =
-    total − busy, peak concurrent, bytes (client received = server out). Without it, bytes
-    out = Σ streams.bytes_in and connection time = request sent → end per stream.
-    From ``resources`` (role ``server``): CPU-seconds = Σ per pid of the cumulative CPU
-    growth; memory GiB·s = Σ per pid of RSS integrated over time. Keepalives are not
-    recorded (0).
-    """
-    s = streams[streams["arm"] == arm]
-    proto = protocol_of(arm)
-    n = float(len(s))
-    reconnects = float(s["reconnects"].fillna(0).sum()) if "reconnects" in s else 0.0
-    done = float(s["done"].fillna(False).astype(bool).sum()) if "done" in s else 0.0
-    received = float(s["n_received"].fillna(0).sum())
-    kw: dict[str, Any] = {
-        "sessions": float(len(s[["worker", "user", "session"]].drop_duplicates())),
-        "streams": n,
-        "tokens_delivered": float(s["n_unique"].fillna(0).sum()),
-    }
-    if proto == "sse":
-        kw.update(http_requests=n + reconnects, sse_events=received + done)
-    else:
-        kw.update(ws_messages_out=received + done, ws_messages_in=n + reconnects)
-    t0 = float(s["t_send_ns"].min()) if n else 0.0
-    t1 = float(s["t_end_ns"].max()) if n else 0.0
-    c = connections[connections["arm"] == arm] if connections is not None else None
-    if c is not None and len(c):
-        c = c.dropna(subset=["t_open_ns"])
-        close = c["t_close_ns"].fillna(t1).to_numpy(float)
-        opened = c["t_open_ns"].to_numpy(float)
-        total_min = float((close - opened).sum()) / 60e9
-        busy_min = float(c["busy_ns"].fillna(0).sum()) / 60e9
-        kw.update(
-            connections_opened=float(len(c)),
-            connection_minutes_total=total_min,
-            connection_minutes_idle=max(0.0, total_min - busy_min),
-            peak_concurrent_connections=_peak_overlap(opened, close),
-            bytes_out=float(c["bytes_in"].fillna(0).sum()),
-            bytes_in=float(c["bytes_out"].fillna(0).sum()),
-        )
-        if proto == "ws":
-            kw["http_requests"] = float(len(c))  # one upgrade per connection
-    else:
-        span = (s["t_end_ns"] - s["t_send_ns"]).fillna(0).to_numpy(float)
-        kw.update(
-            connections_opened=n if proto == "sse" else 0.0,
-            connection_minutes_total=float(span.sum()) / 60e9,
-            bytes_out=float(s["bytes_in"].fillna(0).sum()),
-        )
-    if n:
-        starts = s["t_send_ns"].to_numpy(float)
-        ends = s["t_end_ns"].fillna(t1).to_numpy(float)
-        kw["peak_concurrent_streams"] = _peak_overlap(starts, ends)
-    if resources is not None and len(resources):
-        r = resources[(resources["arm"] == arm) & (resources["role"] == "server")]
-        cpu = mem = 0.0
-        for _, g in r.sort_values("t_ns").groupby("pid"):
-            tot = (g["cpu_user_s"] + g["cpu_sys_s"]).to_numpy(float)
-            cpu += float(tot[-1] - tot[0]) if len(tot) > 1 else 0.0
-            t = g["t_ns"].to_numpy(float) / 1e9
-            rss = g["rss_bytes"].to_numpy(float) / GB
-            if len(t) > 1:
-                mem += float(np.sum((rss[1:] + rss[:-1]) / 2 * np.diff(t)))
-        kw.update(server_cpu_seconds=cpu, memory_gb_seconds=mem)
-    if n and t1 > t0:
-        kw["hours"] = (t1 - t0) / 3.6e12
-    return Usage(arm=arm, protocol=proto, **kw)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -507,7 +467,7 @@ def break_even(
 
         rows.append(
             {
-                "pair": sse_p if sse_p == ws_p else f"{sse_p} (SSE) vs {ws_p} (WS)",
+                "pair": pair_name(sse_p, ws_p),
                 "sse_platform": sse_p,
                 "ws_platform": ws_p,
                 "break_even": be,

@@ -1,23 +1,35 @@
-"""Usage meters and usage profiles for the cost model (issue 5, items 1 and 4).
+"""Usage meters, usage profiles and the session model of the cost model.
 
 A :class:`Usage` holds what a billing meter would count for one arm over some period:
-requests, WebSocket messages, connection-minutes, bytes, CPU, … It comes from one of two
-places:
-
-* a benchmark run (measured; see :func:`calibration_from_usage` and :func:`scale_to_month`),
-* a :class:`Profile` alone (:func:`session_usage_from_profile` /
-  :func:`monthly_usage_from_profile`), optionally calibrated with measured figures.
+requests, WebSocket messages, connection-minutes, bytes, CPU, … It comes from a
+:class:`Profile` (:func:`session_usage_from_profile`, :func:`monthly_usage_from_profile`),
+calibrated with figures measured in a run (:class:`Calibration`, derived in
+:mod:`analysis.cost_calibration`).
 
 The profile model, per session of ``turns`` answers:
 
-* SSE opens one request per turn and holds it only while the answer streams
-  (``ttft + tokens / rate`` seconds); nothing is held while the user thinks.
+* SSE, ``sse_connection = "per_answer"`` (what ``fetch()`` + a stream per answer does):
+  one request per turn, held only while the answer streams (``ttft + tokens / rate``).
+* SSE, ``sse_connection = "per_tab"`` (an app that keeps one ``EventSource`` open for
+  the tab): one long request for the whole tab-open time, idle between answers, plus one
+  short POST per question; a ``: keepalive`` comment every ``sse_heartbeat_s``.
 * WS opens one connection when the tab opens and holds it for the whole tab-open time
-  (at least the active time), sending an app-level heartbeat every ``ws_heartbeat_s``.
+  (at least the active time), sending an app-level heartbeat every ``ws_heartbeat_s``, a
+  start message per question and a cancel message per answer the user stops (an SSE
+  client stops by closing its request).
 * Each answer is ``ceil(tokens / tokens_per_message)`` events/frames plus one ``done``.
+* A share ``cancel_share`` of answers is stopped by the user after ``cancel_at_fraction``
+  of its tokens; the generation the server would do after that is
+  ``orphan_stream_minutes`` (billed only where a platform keeps running after the client
+  left, e.g. Lambda response streaming).
 
-Only stdlib is needed here; pricing and tables live in :mod:`analysis.cost_pricing` and
-:mod:`analysis.cost`.
+Precedence (what wins when two sources give a figure): a what-if (CLI ``--set``, the
+report's sweeps) > the profile file > figures measured in a run (wire bytes per message,
+CPU per token, memory per connection, capacity) > the model defaults
+(:class:`WireDefaults`). The profile describes the workload (how many tokens per frame the
+app sends, how long tabs stay open); a run measures the implementation (how many bytes a
+frame costs). A run's own framing (one token per frame in this harness) is reported but
+never replaces the profile's ``tokens_per_message``.
 """
 
 from __future__ import annotations
@@ -37,6 +49,9 @@ HOURS_PER_MONTH = 730.0
 GB = 1024**3
 PROFILES_DIR = Path(__file__).with_name("profiles")
 
+#: (count, bytes each) classes of messages; see :attr:`Usage.out_message_sizes`.
+Sizes = tuple[tuple[float, float], ...]
+
 
 def protocol_of(arm: str) -> str:
     """How an arm's usage is metered, ``sse`` or ``ws``: its ``metering`` in the arm registry
@@ -54,9 +69,14 @@ class Usage:
     Counters are additive (scale with the number of sessions). ``peak_*`` figures,
     ``hours`` and ``hourly_share`` describe the time shape and are not scaled.
     ``connection_minutes_idle`` is the part of ``connection_minutes_total`` during which
-    no stream was in flight, so busy (streaming) time = total − idle.
+    no stream was in flight, so busy (streaming) time = total − idle. For SSE the
+    connection time is the time a *request* is open (a stream, or a tab's EventSource).
     ``keepalives`` counts heartbeat frames/comments (SSE ``: keepalive`` comments, WS
     app-level heartbeats); whether they bill as messages is a platform setting.
+    ``out_message_sizes`` / ``in_message_sizes``: (count, bytes each) per class of
+    message (data frames, done; start messages in) so that size-metered platforms round
+    each message, not the average one; empty for measured usage (the average is used).
+    ``orphan_stream_minutes``: generation time after a client cancelled (server side).
     ``memory_gb_seconds`` is server memory held for connections × time, in GiB·s.
     """
 
@@ -72,6 +92,7 @@ class Usage:
     connections_opened: float = 0.0
     connection_minutes_total: float = 0.0
     connection_minutes_idle: float = 0.0
+    orphan_stream_minutes: float = 0.0
     bytes_out: float = 0.0
     bytes_in: float = 0.0
     server_cpu_seconds: float = 0.0
@@ -82,6 +103,9 @@ class Usage:
     peak_tokens_per_s: float = 0.0
     hours: float = 0.0
     hourly_share: tuple[float, ...] = ()
+    out_message_sizes: Sizes = ()
+    in_message_sizes: Sizes = ()
+    keepalive_bytes_each: float = 0.0
     # capacity measured within the SLO (analysis.capacity); 0 = not measured. Not usage:
     # carried along so the VM capacity model can size instances from it.
     measured_tokens_per_s_per_core: float = 0.0
@@ -134,7 +158,10 @@ class Usage:
     # -- arithmetic
     def scaled(self, factor: float) -> Usage:
         """Every additive counter × ``factor``; peaks and time shape unchanged."""
-        return replace(self, **{k: getattr(self, k) * factor for k in ADDITIVE_FIELDS})
+        changes: dict[str, Any] = {k: getattr(self, k) * factor for k in ADDITIVE_FIELDS}
+        for k in ("out_message_sizes", "in_message_sizes"):
+            changes[k] = tuple((n * factor, b) for n, b in getattr(self, k))
+        return replace(self, **changes)
 
     def per_session(self) -> Usage:
         """Counters divided by ``sessions`` (sessions becomes 1); peaks unchanged."""
@@ -182,6 +209,9 @@ _NOT_ADDITIVE = {
     "peak_tokens_per_s",
     "hours",
     "hourly_share",
+    "out_message_sizes",
+    "in_message_sizes",
+    "keepalive_bytes_each",
     "measured_tokens_per_s_per_core",
     "measured_connections_per_gib",
     "measured_baseline_rss_bytes",
@@ -196,6 +226,9 @@ ADDITIVE_FIELDS: tuple[str, ...] = tuple(
 
 class ProfileError(ValueError):
     """A usage profile file is invalid (message names the file and field)."""
+
+
+SSE_CONNECTIONS = ("per_answer", "per_tab")
 
 
 @dataclass(frozen=True)
@@ -216,6 +249,9 @@ class Profile:
     tokens_per_message: float = 1.0
     sse_heartbeat_s: float = 15.0
     ws_heartbeat_s: float = 30.0
+    sse_connection: str = "per_answer"
+    cancel_share: float = 0.0
+    cancel_at_fraction: float | None = None  # None: the run's measured figure, else 0.5
     hourly_weights: tuple[float, ...] = ()
     peak_factor: float = 1.0
 
@@ -229,12 +265,36 @@ class Profile:
             "tokens_per_message",
             "peak_factor",
         )
+        numeric = (
+            *positive,
+            "think_time_s",
+            "tab_open_s",
+            "ttft_s",
+            "prompt_tokens",
+            "sse_heartbeat_s",
+            "ws_heartbeat_s",
+            "cancel_share",
+            "cancel_at_fraction",
+        )
+        for name in numeric:
+            v = getattr(self, name)
+            if v is None and name == "cancel_at_fraction":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ProfileError(f"profile {self.name!r}: {name} = {v!r} is not a number")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ProfileError(f"profile {self.name!r}: {name} must be > 0")
-        for name in ("think_time_s", "tab_open_s", "ttft_s", "prompt_tokens"):
-            if getattr(self, name) < 0:
+        for name in numeric[len(positive) :]:
+            if (getattr(self, name) or 0) < 0:
                 raise ProfileError(f"profile {self.name!r}: {name} must be >= 0")
+        for name in ("cancel_share", "cancel_at_fraction"):
+            if (getattr(self, name) or 0) > 1:
+                raise ProfileError(f"profile {self.name!r}: {name} must be between 0 and 1")
+        if self.sse_connection not in SSE_CONNECTIONS:
+            raise ProfileError(
+                f"profile {self.name!r}: sse_connection must be one of {', '.join(SSE_CONNECTIONS)}"
+            )
         if self.hourly_weights and (len(self.hourly_weights) != 24 or min(self.hourly_weights) < 0):
             raise ProfileError(f"profile {self.name!r}: hourly_weights needs 24 values >= 0")
 
@@ -244,7 +304,7 @@ class Profile:
 
     @property
     def stream_s(self) -> float:
-        """Wall clock of one answer: time to first token + tokens ÷ rate."""
+        """Wall clock of one (complete) answer: time to first token + tokens ÷ rate."""
         return self.ttft_s + self.tokens_per_answer / self.tokens_per_s
 
     @property
@@ -261,9 +321,14 @@ class Profile:
         return max(0.0, self.tab_open_s - self.active_s)
 
     @property
-    def connection_s_ws(self) -> float:
-        """How long a WS connection is held per session (tab open, at least the active time)."""
+    def tab_s(self) -> float:
+        """How long the tab holds a connection (tab open, at least the active time)."""
         return max(self.tab_open_s, self.active_s)
+
+    @property
+    def connection_s_ws(self) -> float:
+        """How long a WS connection is held per session (the tab time)."""
+        return self.tab_s
 
     def with_think_time(self, think_time_s: float) -> Profile:
         """Same profile with another think time; the linger after the last answer is kept."""
@@ -300,7 +365,7 @@ def profile_from_dict(data: Mapping[str, Any], *, origin: str = "<dict>") -> Pro
         kwargs["hourly_weights"] = tuple(float(x) for x in kwargs["hourly_weights"])
     try:
         return Profile(**kwargs)
-    except TypeError as exc:  # pragma: no cover - wrong types
+    except (TypeError, ProfileError) as exc:
         raise ProfileError(f"{origin}: {exc}") from exc
 
 
@@ -311,8 +376,11 @@ def load_profile(path_or_name: str | Path) -> Profile:
         path = PROFILES_DIR / f"{path_or_name}.toml"
     if not path.is_file():
         raise ProfileError(f"profile file not found: {path}")
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from exc
     return profile_from_dict(data, origin=str(path))
 
 
@@ -328,47 +396,28 @@ class Calibration:
     """Figures that replace the model's defaults, per arm, usually measured in a run.
 
     Every field is optional: ``None`` keeps the model default (:data:`DEFAULTS`).
+    ``message_overhead_bytes`` is what a data message costs on the wire besides its token
+    text (framing, JSON keys, ids); the model adds ``chars_per_token`` per token it
+    carries, so batching tokens per frame changes bytes correctly. ``messages_per_token``
+    is the run's own framing: reported, never applied (the profile decides framing).
     """
 
-    bytes_out_per_token: float | None = None  # all server→client bytes ÷ tokens delivered
+    message_overhead_bytes: float | None = None
     bytes_in_per_stream: float | None = None  # all client→server bytes ÷ streams
-    messages_per_token: float | None = None  # data events/frames ÷ token, excl. the done one
+    messages_per_token: float | None = None  # the run's framing (reported only)
     cpu_s_per_1k_tokens: float | None = None
     kib_per_connection: float | None = None
+    cancel_at_fraction: float | None = None  # tokens delivered ÷ expected, cancelled streams
     # capacity within the SLO (analysis.capacity), used by the VM capacity model only
     tokens_per_s_per_core: float | None = None
     connections_per_gib: float | None = None
     baseline_rss_bytes: float | None = None
-
-
-def _pos(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and math.isfinite(v) and v > 0 else None
-
-
-def with_measured_capacity(cal: Calibration, arm_capacity: Mapping[str, Any] | None) -> Calibration:
-    """``cal`` plus the capacity of one arm from :func:`analysis.capacity.capacity`
-    (``summary["capacity"]["arms"][arm]``); figures not measured stay None.
-
-    The idle-hold fit's bytes per connection (RSS against open connections while they
-    rise) replaces ``cal.kib_per_connection`` when measured: a whole-phase RSS slope of a
-    chat phase mixes in allocator growth and connections closing, and read ~0.7 KiB per
-    connection where the idle fit read ~17 (results/sample, DESIGN notes).
-    """
-    if not arm_capacity:
-        return cal
-    per_conn = _pos(arm_capacity.get("bytes_per_connection"))
-    return replace(
-        cal,
-        tokens_per_s_per_core=_pos(arm_capacity.get("tokens_per_s_per_core")),
-        connections_per_gib=_pos(arm_capacity.get("connections_per_gib")),
-        baseline_rss_bytes=_pos(arm_capacity.get("baseline_rss_bytes")),
-        kib_per_connection=per_conn / 1024 if per_conn else cal.kib_per_connection,
-    )
+    source: str = "model defaults"  # "records", "summary", … (shown in tables)
 
 
 @dataclass(frozen=True)
 class WireDefaults:
-    """Model defaults (DESIGN §3, §8 framing, §10 baselines). Bytes are application bytes."""
+    """Model defaults (this harness's framing, measured at N=1,000). Bytes are app bytes."""
 
     payload_fixed_bytes: float = 56.0  # {"s":..,"i":..,"t":..,"d":""} — 60 B with 4 chars
     chars_per_token: float = 4.0
@@ -382,13 +431,26 @@ class WireDefaults:
     ws_done_bytes: float = 100.0
     ws_start_overhead: float = 100.0  # JSON around the prompt in the start message
     ws_keepalive_bytes: float = 21.0  # client {"type":"ping"} + 6 B masked header
+    ws_cancel_bytes: float = 40.0  # client {"type":"cancel","s":…} + 6 B masked header
     cpu_s_per_token: Mapping[str, float] = field(
-        default_factory=lambda: {"sse": 5.7e-6, "ws": 5.0e-6}  # §10 aiohttp, N=1,000
+        default_factory=lambda: {"sse": 5.7e-6, "ws": 5.0e-6}  # aiohttp, N=1,000
     )
     cpu_s_per_setup: float = 5e-4  # per request (SSE) / connection (WS)
     kib_per_connection: Mapping[str, float] = field(
-        default_factory=lambda: {"sse": 12.3, "ws": 16.1}  # §10 idle KiB/connection
+        default_factory=lambda: {"sse": 12.3, "ws": 16.1}  # idle KiB/connection
     )
+
+    def message_overhead(self, protocol: str) -> float:
+        """Default bytes of a data message besides its token text."""
+        framing = self.sse_event_overhead if protocol == "sse" else _ws_header(60.0, False)
+        return self.payload_fixed_bytes + framing
+
+    def fixed_out_bytes(self, protocol: str, streams: float, connections: float) -> float:
+        """Server→client bytes that are not data messages: headers, done, upgrade."""
+        if protocol == "sse":
+            return streams * (self.sse_response_headers + self.sse_done_bytes)
+        done = self.ws_done_bytes + _ws_header(self.ws_done_bytes, False)
+        return connections * self.ws_upgrade_response + streams * done
 
 
 DEFAULTS = WireDefaults()
@@ -399,6 +461,48 @@ def _ws_header(n: float, masked: bool) -> float:
     return base + (4.0 if masked else 0.0)
 
 
+@dataclass(frozen=True)
+class _Answers:
+    """One session's answers after cancels: counts and times."""
+
+    tokens: float
+    data_msgs: float
+    done_msgs: float
+    busy_s: float
+    orphan_s: float
+    cancels: float
+    msg_tokens: float  # tokens per data message (full frames)
+
+
+#: Share of an answer delivered before a cancel when neither profile nor run says.
+DEFAULT_CANCEL_AT = 0.5
+
+
+def _answers(p: Profile, f: float) -> _Answers:
+    turns, n, k = p.turns_per_session, p.tokens_per_answer, p.tokens_per_message
+    s = p.cancel_share
+    full_msgs = math.ceil(n / k)
+    cut_msgs = math.ceil(f * n / k)
+    return _Answers(
+        tokens=turns * n * ((1 - s) + s * f),
+        data_msgs=turns * ((1 - s) * full_msgs + s * cut_msgs),
+        done_msgs=turns * (1 - s),
+        busy_s=turns * ((1 - s) * p.stream_s + s * (p.ttft_s + f * n / p.tokens_per_s)),
+        orphan_s=turns * s * (1 - f) * n / p.tokens_per_s,
+        cancels=turns * s,
+        msg_tokens=min(k, n),
+    )
+
+
+def cancel_at(profile: Profile, calibration: Calibration | None) -> float:
+    """Share of a cancelled answer delivered: profile > measured in the run > 0.5."""
+    if profile.cancel_at_fraction is not None:
+        return profile.cancel_at_fraction
+    if calibration is not None and calibration.cancel_at_fraction is not None:
+        return calibration.cancel_at_fraction
+    return DEFAULT_CANCEL_AT
+
+
 def session_usage_from_profile(
     profile: Profile,
     arm: str,
@@ -407,27 +511,21 @@ def session_usage_from_profile(
 ) -> Usage:
     """Usage of ONE session of ``profile`` on ``arm``, from the profile alone (or calibrated).
 
-    SSE: ``turns`` requests, each held for ``stream_s``; no idle connection time;
-    ``: keepalive`` every ``sse_heartbeat_s`` while streaming.
-    WS: one upgrade request and one connection held ``connection_s_ws`` (tab-open time),
-    idle whenever nothing streams; one start message in per turn; one heartbeat in every
-    ``ws_heartbeat_s`` over the whole connection.
+    See the module docstring for the SSE per-answer / per-tab and WS models. Bytes out =
+    data messages × (overhead + token text) + headers, done events and heartbeats; the
+    overhead per message comes from the calibration when measured.
     """
     cal = calibration or Calibration()
     proto = protocol_of(arm)
     p = profile
     turns = p.turns_per_session
-    tokens = turns * p.tokens_per_answer
-    mpt = cal.messages_per_token if cal.messages_per_token is not None else None
-    if mpt is not None:
-        msgs_per_answer = math.ceil(p.tokens_per_answer * mpt)
-    else:
-        msgs_per_answer = math.ceil(p.tokens_per_answer / p.tokens_per_message)
-    data_msgs = turns * msgs_per_answer
-    busy_s = turns * p.stream_s
-    payload = defaults.payload_fixed_bytes + defaults.chars_per_token * (
-        p.tokens_per_answer / msgs_per_answer
+    a = _answers(p, cancel_at(p, cal))
+    overhead = (
+        cal.message_overhead_bytes
+        if cal.message_overhead_bytes is not None
+        else defaults.message_overhead(proto)
     )
+    msg_bytes = overhead + defaults.chars_per_token * a.msg_tokens
     prompt_bytes = p.prompt_tokens * defaults.chars_per_token
     cpu_tok = (
         cal.cpu_s_per_1k_tokens / 1000.0
@@ -439,49 +537,59 @@ def session_usage_from_profile(
         if cal.kib_per_connection is not None
         else defaults.kib_per_connection[proto]
     )
-
     if proto == "sse":
-        conn_s = busy_s
-        keepalives = turns * math.floor(p.stream_s / p.sse_heartbeat_s) if p.sse_heartbeat_s else 0
+        per_tab = p.sse_connection == "per_tab"
+        held = 1.0 if per_tab else turns
+        conn_s = p.tab_s if per_tab else a.busy_s
+        if not p.sse_heartbeat_s:
+            keepalives = 0.0
+        elif per_tab:
+            keepalives = float(math.floor(conn_s / p.sse_heartbeat_s))
+        else:
+            keepalives = turns * math.floor(p.stream_s / p.sse_heartbeat_s)
+        out_sizes: Sizes = ((a.data_msgs, msg_bytes), (a.done_msgs, defaults.sse_done_bytes))
+        in_sizes: Sizes = ()
         bytes_out = (
-            turns * (defaults.sse_response_headers + defaults.sse_done_bytes)
-            + data_msgs * (payload + defaults.sse_event_overhead)
+            held * defaults.sse_response_headers
+            + a.data_msgs * msg_bytes
+            + a.done_msgs * defaults.sse_done_bytes
             + keepalives * defaults.sse_keepalive_bytes
         )
-        bytes_in = turns * (defaults.sse_request_bytes + prompt_bytes)
-        cpu = tokens * cpu_tok + turns * defaults.cpu_s_per_setup
-        fields_ = dict(
-            http_requests=turns,
-            sse_events=data_msgs + turns,  # + one done event per answer
-            connections_opened=turns,
+        bytes_in = (held if per_tab else 0.0) * defaults.sse_request_bytes + turns * (
+            defaults.sse_request_bytes + prompt_bytes
+        )
+        cpu = a.tokens * cpu_tok + (held + (turns if per_tab else 0.0)) * defaults.cpu_s_per_setup
+        fields_: dict[str, float] = dict(
+            http_requests=held + (turns if per_tab else 0.0),  # + one POST per question
+            sse_events=a.data_msgs + a.done_msgs,
+            connections_opened=held,
             connection_minutes_total=conn_s / 60.0,
-            connection_minutes_idle=0.0,
+            connection_minutes_idle=(conn_s - a.busy_s) / 60.0 if per_tab else 0.0,
         )
     else:
-        conn_s = p.connection_s_ws
-        keepalives = math.floor(conn_s / p.ws_heartbeat_s) if p.ws_heartbeat_s else 0
+        conn_s = p.tab_s
+        keepalives = float(math.floor(conn_s / p.ws_heartbeat_s)) if p.ws_heartbeat_s else 0.0
         start_bytes = prompt_bytes + defaults.ws_start_overhead
-        bytes_out = (
-            defaults.ws_upgrade_response
-            + data_msgs * (payload + _ws_header(payload, masked=False))
-            + turns * (defaults.ws_done_bytes + _ws_header(defaults.ws_done_bytes, False))
-        )
+        done = defaults.ws_done_bytes + _ws_header(defaults.ws_done_bytes, False)
+        start = start_bytes + _ws_header(start_bytes, masked=True)
+        out_sizes = ((a.data_msgs, msg_bytes), (a.done_msgs, done))
+        in_sizes = ((turns, start), (a.cancels, defaults.ws_cancel_bytes))
+        bytes_out = defaults.ws_upgrade_response + a.data_msgs * msg_bytes + a.done_msgs * done
         bytes_in = (
             defaults.ws_upgrade_request
-            + turns * (start_bytes + _ws_header(start_bytes, masked=True))
+            + turns * start
+            + a.cancels * defaults.ws_cancel_bytes
             + keepalives * defaults.ws_keepalive_bytes
         )
-        cpu = tokens * cpu_tok + defaults.cpu_s_per_setup
+        cpu = a.tokens * cpu_tok + defaults.cpu_s_per_setup
         fields_ = dict(
             http_requests=1.0,
-            ws_messages_in=turns,
-            ws_messages_out=data_msgs + turns,  # + one done message per answer
+            ws_messages_in=turns + a.cancels,  # a start per question, a cancel per stop
+            ws_messages_out=a.data_msgs + a.done_msgs,
             connections_opened=1.0,
             connection_minutes_total=conn_s / 60.0,
-            connection_minutes_idle=(conn_s - busy_s) / 60.0,
+            connection_minutes_idle=(conn_s - a.busy_s) / 60.0,
         )
-    if cal.bytes_out_per_token is not None:
-        bytes_out = tokens * cal.bytes_out_per_token
     if cal.bytes_in_per_stream is not None:
         bytes_in = turns * cal.bytes_in_per_stream
     return Usage(
@@ -490,11 +598,17 @@ def session_usage_from_profile(
         sessions=1.0,
         streams=turns,
         keepalives=float(keepalives),
+        orphan_stream_minutes=a.orphan_s / 60.0,
+        keepalive_bytes_each=(
+            defaults.sse_keepalive_bytes if proto == "sse" else defaults.ws_keepalive_bytes
+        ),
         bytes_out=bytes_out,
         bytes_in=bytes_in,
         server_cpu_seconds=cpu,
         memory_gb_seconds=conn_s * kib / 1024**2,
-        tokens_delivered=tokens,
+        tokens_delivered=a.tokens,
+        out_message_sizes=out_sizes,
+        in_message_sizes=in_sizes,
         measured_tokens_per_s_per_core=cal.tokens_per_s_per_core or 0.0,
         measured_connections_per_gib=cal.connections_per_gib or 0.0,
         measured_baseline_rss_bytes=cal.baseline_rss_bytes or 0.0,
@@ -551,31 +665,3 @@ def usages_from_profile(
     """Monthly usage per arm for ``profile`` (calibrated per arm when given)."""
     cals = calibrations or {}
     return {arm: monthly_usage_from_profile(profile, arm, cals.get(arm)) for arm in arms}
-
-
-def calibration_from_usage(measured: Usage) -> Calibration:
-    """Per-token / per-stream figures of a measured usage, to feed the profile model.
-
-    Bytes out per token and bytes in per stream include all framing and headers of the
-    run; messages per token exclude one ``done`` per stream; KiB per connection =
-    memory GiB·s ÷ connection-seconds.
-    """
-    if measured.tokens_delivered <= 0 or measured.streams <= 0:
-        raise ValueError("calibration needs tokens_delivered > 0 and streams > 0")
-    conn_s = measured.connection_minutes_total * 60.0
-    data_msgs = max(0.0, measured.messages_out - measured.streams)
-    return Calibration(
-        bytes_out_per_token=measured.bytes_out / measured.tokens_delivered,
-        bytes_in_per_stream=measured.bytes_in / measured.streams,
-        messages_per_token=(data_msgs / measured.tokens_delivered) if data_msgs > 0 else None,
-        cpu_s_per_1k_tokens=(
-            measured.server_cpu_seconds / measured.tokens_delivered * 1000.0
-            if measured.server_cpu_seconds > 0
-            else None
-        ),
-        kib_per_connection=(
-            measured.memory_gb_seconds * 1024**2 / conn_s
-            if conn_s > 0 and measured.memory_gb_seconds > 0
-            else None
-        ),
-    )

@@ -23,7 +23,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +35,10 @@ from analysis import cost as K
 from analysis import metrics as M
 from analysis import plots as P
 from analysis import resources as R
+from analysis.cost_run import CostInputs, cost_inputs
+from analysis.cost_run import scenario_rows as _scen
 from analysis.load import RunData, load_run, load_runs
 from analysis.summary import _RATIO_KEYS, _ROWS, _cell, _ratio_cell, summarize
-from core.arms import PROTOCOLS, sort_arms
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -241,16 +242,6 @@ def _with_scenario(df: pd.DataFrame) -> pd.DataFrame:
         return df
     ph = df["phase"].astype(object)
     return df.assign(scenario=ph.map({p: M.scenario_of(p) for p in pd.unique(ph)}).to_numpy())
-
-
-def _scen(df: pd.DataFrame, scenario: str | None) -> pd.DataFrame:
-    """Rows of ``scenario`` (by the phase name's first segment); all rows if None."""
-    if df is None or df.empty or scenario is None or "phase" not in df:
-        return df
-    prefix = scenario + "/"
-    ph = df["phase"].astype(object)
-    keep = ph.map({p: isinstance(p, str) and p.startswith(prefix) for p in pd.unique(ph)})
-    return df[keep.to_numpy(dtype=bool)]
 
 
 def _streams(rep: Report, scenario: str | None) -> pd.DataFrame:
@@ -740,84 +731,6 @@ def figure_proxy_idle(rep: Report) -> None:
 # --------------------------------------------------------------------------- cost
 
 
-@dataclass
-class CostInputs:
-    """The cost section's inputs and tables (see :func:`cost_inputs`)."""
-
-    scenario: str | None
-    measured: dict[str, K.Usage]
-    calibrations: dict[str, K.Calibration]
-    profile: K.Profile
-    usages: dict[str, K.Usage]
-    table: pd.DataFrame
-    ratios: pd.DataFrame
-    platforms: Sequence[str] | None = None
-
-
-def _cost_arms(arms: Iterable[str]) -> list[str]:
-    """One SSE and one WS arm, named ``sse``/``ws`` as the pricing pairings expect."""
-    ranked = sort_arms(set(arms))
-    out = []
-    for proto in PROTOCOLS:  # the first arm (display order) metered as each protocol
-        mine = [a for a in ranked if K.protocol_of(a) == proto]
-        if mine:
-            out.append(mine[0])
-    return out
-
-
-def cost_inputs(
-    data: RunData,
-    summary: Mapping[str, Any],
-    *,
-    profile: str | K.Profile = DEFAULT_PROFILE,
-    platforms: Sequence[str] | None = None,
-    free_tiers: bool = False,
-) -> CostInputs:
-    """Measured usage per arm → calibration → a month of ``profile`` → cost tables.
-
-    Usage is measured on the main scenario (claims.main_scenario: chat when present).
-    Calibration takes bytes, messages and requests per token/stream from the records;
-    CPU per 1k tokens and KiB per connection come from the summary (same numbers as the
-    report's tables), because whole-process RSS ÷ connections is not the marginal memory
-    a connection costs — the RSS slope is; KiB per connection from the idle-hold capacity
-    fit when the run has one (cost_usage.with_measured_capacity), else the main scenario's
-    slope. A WS arm other than ``ws`` (ws-websockets) is priced as ``ws``.
-    """
-    prof = profile if isinstance(profile, K.Profile) else K.load_profile(profile)
-    sc = C.main_scenario(summary)
-    streams = _scen(data.streams, sc)
-    conns = _scen(data.connections, sc)
-    res = _scen(data.resources, sc)
-    arms = _cost_arms(pd.unique(streams["arm"].astype(object).dropna())) if len(streams) else []
-    measured: dict[str, K.Usage] = {}
-    cals: dict[str, K.Calibration] = {}
-    s_arms = (summary.get("scenarios") or {}).get(sc, {}).get("arms", {}) if sc else {}
-    for arm in arms:
-        label = "ws" if K.protocol_of(arm) == "ws" else "sse"
-        u = K.usage_from_records(arm, streams, conns, res if res is not None and len(res) else None)
-        if u.tokens_delivered <= 0 or u.streams <= 0:
-            continue
-        measured[label] = replace(u, arm=label)
-        cal = K.calibration_from_usage(u)
-        a = s_arms.get(arm, {})
-        cpu = a.get("server_cpu_s_per_1k_tokens")
-        kib = a.get("rss_kib_per_conn")
-        cal = replace(
-            cal,
-            cpu_s_per_1k_tokens=cpu if isinstance(cpu, int | float) and cpu > 0 else None,
-            kib_per_connection=kib if isinstance(kib, int | float) and kib > 0 else None,
-        )
-        cap_arms = (summary.get("capacity") or {}).get("arms") or {}
-        cal = K.with_measured_capacity(cal, cap_arms.get(arm))
-        cals[label] = cal
-    cost_arms = tuple(a for a in ("sse", "ws") if a in cals)
-    usages = K.usages_from_profile(prof, cost_arms, cals) if cost_arms else {}
-    plats = list(platforms) if platforms else None
-    table = K.cost_table(usages, plats, prof, free_tiers=free_tiers) if usages else pd.DataFrame()
-    ratios = K.ratio_table(table, plats) if len(table) else pd.DataFrame()
-    return CostInputs(sc, measured, cals, prof, usages, table, ratios, plats)
-
-
 def _cost(rep: Report) -> CostInputs:
     return rep.cached(
         "cost",
@@ -853,11 +766,12 @@ def usage_markdown(ci: CostInputs) -> str:
     ]
     cal_rows = []
     for lbl, key, f in (
-        ("bytes out / token", "bytes_out_per_token", "{:.1f}"),
+        ("bytes per message besides token text", "message_overhead_bytes", "{:.1f}"),
         ("bytes in / stream", "bytes_in_per_stream", "{:.0f}"),
-        ("messages / token", "messages_per_token", "{:.3f}"),
+        ("messages / token in the run (not applied)", "messages_per_token", "{:.3f}"),
         ("server CPU-s / 1k tokens", "cpu_s_per_1k_tokens", "{:.4f}"),
         ("KiB / connection (idle fit, else RSS slope)", "kib_per_connection", "{:.1f}"),
+        ("share of a cancelled answer delivered", "cancel_at_fraction", "{:.2f}"),
     ):
         cal_rows.append([lbl] + [_fmt(getattr(ci.calibrations[a], key), f) + "" for a in arms])
     return "\n".join(
@@ -866,7 +780,8 @@ def usage_markdown(ci: CostInputs) -> str:
             "",
             md_table(["usage", *arms], rows),
             "",
-            "Calibration fed to the cost model (n/m → the model's default from DESIGN §10):",
+            "Calibration fed to the cost model (n/m → the model's default; the profile, not "
+            "the run, decides tokens per frame):",
             "",
             md_table(["per unit", *arms], cal_rows),
         ]
@@ -919,7 +834,7 @@ def ratio_markdown(ci: CostInputs) -> str:
         "WS/SSE",
         "driving dimension",
         "WS − SSE on it",
-        f"article's {K.ARTICLE_RATIO:g}×",
+        "C2 band vs the article's 6×",
     ]
     return md_table(head, rows)
 
@@ -957,6 +872,8 @@ def show_cost(rep: Report) -> CostInputs | None:
         "",
         cost_table_markdown(ci),
     ]
+    if ci.warnings:  # prices older than 90 days or not verified on the provider's page
+        lines += ["", "Price warnings:", "", *(f"- {w}" for w in ci.warnings)]
     emit(rep, "\n".join(lines))
     return ci
 
@@ -1051,7 +968,7 @@ def show_claims(rep: Report) -> list[dict[str, Any]]:
     rows = claim_rows(rep)
     emit(
         rep,
-        "## Claims (DESIGN §9)\n\nEach claim of the article with this run's numbers and a "
+        "## Claims\n\nEach claim of the article with this run's numbers and a "
         "verdict; the rules and thresholds are in `analysis/claims.py`.\n\n"
         + C.claims_markdown(rows),
     )

@@ -18,15 +18,16 @@ import pandas as pd
 
 from analysis import cost as K
 from analysis import report as RP
+from analysis.cost_run import CostInputs, cost_inputs, run_summary
+from analysis.cost_sections import CostItem, c2_items, llm_item, prices_item, sensitivity_items
 from analysis.load import load_run
-from analysis.summary import summarize
 
 
 @dataclass
 class Exploration:
     """Cost tables for one profile; calibrated with a run when one is given."""
 
-    inputs: RP.CostInputs
+    inputs: CostInputs
     run: str | None
     out_dir: Path | None = None
     md: list[str] = field(default_factory=list)
@@ -34,20 +35,24 @@ class Exploration:
 
 
 def show_catalogue(platforms: Sequence[str] | None = None) -> pd.DataFrame:
-    """The pricing files: platform, billing basis, what it serves, source and date read."""
+    """The pricing files: platform, billing basis, what it serves, source, date read and
+    how many of its prices were verified on the provider's page."""
     selected, _ = K.resolve_platforms(list(platforms) if platforms else None)
-    rows = [
-        [
-            p.platform,
-            p.billing_basis,
-            ", ".join(p.serves),
-            p.backend or "—",
-            str(p.read_on),
-            p.source,
-        ]
-        for p in selected
-    ]
-    head = ["platform", "billing basis", "serves", "backend", "read on", "source"]
+    rows = []
+    for p in selected:
+        prices = [v for v in p.provenance.values() if v.kind == "price"]
+        rows.append(
+            [
+                p.platform,
+                p.billing_basis,
+                ", ".join(p.serves),
+                p.backend or "—",
+                str(min((v.read_on for v in prices), default=p.read_on)),
+                f"{sum(v.verified for v in prices)}/{len(prices)}",
+                p.source,
+            ]
+        )
+    head = ["platform", "billing basis", "serves", "backend", "read on", "verified", "source"]
     RP._show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
     return pd.DataFrame(rows, columns=head)
 
@@ -78,24 +83,30 @@ def explore(
     platforms: Sequence[str] | None = None,
     *,
     free_tiers: bool = False,
+    what_ifs: Sequence[str] = (),
 ) -> Exploration:
-    """Cost inputs for ``profile``: calibrated with ``run``'s measured usage when given,
-    else the model's defaults for an ``sse`` and a ``ws`` arm."""
+    """Cost inputs for ``profile`` (with ``what_ifs`` such as ``"think_s=30"``): calibrated
+    with ``run``'s measured usage when given, else the model's defaults."""
     plats = list(platforms) if platforms else None
     if run is not None:
-        data = load_run(RP.resolve_run(run))
-        ci = RP.cost_inputs(
+        folder = RP.resolve_run(run)
+        data = load_run(folder)
+        summary = run_summary(folder, data)
+        ci = cost_inputs(
             data,
-            summarize(data, n_boot=200),
+            summary,
             profile=profile,
             platforms=plats,
             free_tiers=free_tiers,
+            what_ifs=what_ifs,
         )
         return Exploration(ci, str(run))
-    prof = K.load_profile(profile)
-    usages = K.usages_from_profile(prof)
-    table = K.cost_table(usages, plats, prof, free_tiers=free_tiers)
-    ci = RP.CostInputs(None, {}, {}, prof, usages, table, K.ratio_table(table, plats), plats)
+    ci = cost_inputs(
+        None, {}, profile=profile, platforms=plats, free_tiers=free_tiers, what_ifs=what_ifs
+    )
+    usages = K.usages_from_profile(ci.profile)
+    table = K.cost_table(usages, ci.platforms, ci.profile, free_tiers=free_tiers)
+    ci.usages, ci.table, ci.ratios = usages, table, K.ratio_table(table, ci.platforms)
     return Exploration(ci, None)
 
 
@@ -103,7 +114,7 @@ def show_usage(ex: Exploration) -> None:
     if ex.inputs.measured:
         RP.emit(ex, RP.usage_markdown(ex.inputs))
     else:
-        RP.emit(ex, "No run given: the model's default wire/CPU figures (DESIGN §10) are used.")
+        RP.emit(ex, "No run given: the model's default wire/CPU figures are used.")
     rows = [
         [
             arm,
@@ -129,16 +140,6 @@ def show_costs(ex: Exploration) -> None:
 
     RP.emit(ex, "### Monthly cost per platform and arm\n\n" + RP.cost_table_markdown(ex.inputs))
     RP.emit_figure(ex, "cost_monthly", cost_plots.plot_monthly_cost(ex.inputs.table))
-
-
-def show_ratios(ex: Exploration) -> None:
-    from analysis import cost_plots
-
-    if ex.inputs.ratios.empty:
-        RP.emit(ex, "No SSE/WS pairing among the selected platforms.")
-        return
-    RP.emit(ex, "### WS / SSE cost\n\n" + RP.ratio_markdown(ex.inputs))
-    RP.emit_figure(ex, "cost_ratio", cost_plots.plot_ratio(ex.inputs.ratios))
 
 
 def _break_even_md(be: pd.DataFrame, unit: str) -> str:
@@ -172,3 +173,51 @@ def show_mau(ex: Exploration, maus: Sequence[float]) -> Any:
     RP.emit_figure(ex, "cost_mau", cost_plots.plot_mau_sweep(sw))
     RP.emit(ex, "Break-even MAU:\n\n" + _break_even_md(sw.break_even, "MAU"))
     return sw
+
+
+def _emit_items(ex: Exploration, items: Sequence[CostItem]) -> None:
+    for it in items:
+        if it.kind == "figure":
+            RP.emit_figure(ex, it.name, it.value, it.caption)
+        elif it.kind == "table":
+            df = it.value
+            RP.emit(
+                ex,
+                f"### {it.title}\n\n"
+                + RP.md_table(
+                    list(df.columns),
+                    [[_cell(v) for v in row] for row in df.itertuples(index=False)],
+                )
+                + (f"\n\n{it.caption}" if it.caption else ""),
+            )
+        else:
+            RP.emit(ex, str(it.value))
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/m" if not np.isfinite(v) else f"{v:,.4g}"
+    return str(v)
+
+
+def show_prices(ex: Exploration) -> None:
+    """Where the prices come from, and warnings for stale or unverified ones."""
+    _emit_items(ex, [prices_item(ex.inputs)])
+
+
+def show_c2(ex: Exploration) -> None:
+    """Claim C2 per pairing next to the article's $680 → $4,100, and what it would need."""
+    if ex.inputs.ratios.empty:
+        RP.emit(ex, "No SSE/WS pairing among the selected platforms.")
+        return
+    _emit_items(ex, c2_items(ex.inputs))
+
+
+def show_sensitivity(ex: Exploration) -> None:
+    """Tornado: how each usage assumption moves the WS/SSE ratio."""
+    _emit_items(ex, sensitivity_items(ex.inputs))
+
+
+def show_llm_share(ex: Exploration) -> None:
+    """Transport cost as a share of the LLM token bill for the same answers."""
+    _emit_items(ex, [llm_item(ex.inputs)])

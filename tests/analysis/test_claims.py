@@ -83,15 +83,18 @@ def test_c1_not_measured_without_both_arms() -> None:
     assert C.claim_c1({"scenarios": {}})["status"] == C.NOT_MEASURED
 
 
-def test_c2_thresholds() -> None:
+def test_c2_bands() -> None:
+    # bands and their edges: tests/analysis/test_cost_c2.py
     rows = [
-        {"pair": "a", "ws_over_sse": 12.0, "driver": "x:messages"},
-        {"pair": "b", "ws_over_sse": 1.0, "driver": ""},
+        {"pair": "a", "ws_over_sse": 12.0, "driver": "x:messages", "connection_priced": True},
+        {"pair": "b", "ws_over_sse": 1.0, "driver": "", "connection_priced": True},
+        {"pair": "c", "ws_over_sse": 5.0, "driver": "", "connection_priced": True},
     ]
     assert C.claim_c2(rows)["status"] == C.DEPENDS
-    assert "a (x:messages)" in C.claim_c2(rows)["verdict"]
-    assert C.claim_c2(rows[:1])["status"] == C.HOLDS
-    assert C.claim_c2(rows[1:])["status"] == C.DOES_NOT_HOLD
+    assert "far above 6× on a" in C.claim_c2(rows)["verdict"]
+    assert C.claim_c2(rows[2:])["status"] == C.HOLDS
+    assert C.claim_c2(rows[:1])["status"] == C.DOES_NOT_HOLD  # 12× is not "~6×"
+    assert C.claim_c2(rows[1:2])["status"] == C.DOES_NOT_HOLD
     assert C.claim_c2([])["status"] == C.NOT_MEASURED
 
 

@@ -1,7 +1,8 @@
 """Each billing formula against a bill computed by hand from the catalogue's prices.
 
-Prices are those in analysis/pricing/*.toml (read 2026-11-23, from DESIGN §8 and the
-pages cited in each file); the arithmetic is written out next to each assertion.
+Prices are those in analysis/pricing/*.toml (each cites its page in [provenance]); the
+arithmetic is written out next to each assertion. Worked examples from the providers' pages
+are in test_cost_rules.py.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def test_apigw_websocket_32kb_units_and_heartbeats(cat):
 def test_apigw_websocket_with_lambda_backend(cat):
     # API GW lines as above + aws-lambda.toml on the streaming-only usage:
     # invocations = 1M messages in + 0.5M connections × 2 ($connect/$disconnect) = 2M → $0.40
-    # GB-s = (busy 100,000 min × 60 = 6M s + 2M × 0.01 s) × 0.25 GB = 1.505M GB-s × $16.6667/M
-    #      = $25.0834
+    # GB-s = (busy 100,000 min × 60 = 6M s + 2M × 0.01 s) × 0.25 GB = 1.505M GB-s × $16.67/M
+    #      = $25.08835
     u = Usage(
         arm="ws",
         ws_messages_out=9_000_000,
@@ -82,8 +83,8 @@ def test_apigw_websocket_with_lambda_backend(cat):
     lines = bill_with_backend(u, cat["aws-apigw-websocket"], cat)
     lam = {ln.dimension: ln.usd for ln in lines if ln.product == "aws-lambda"}
     assert lam["requests"] == pytest.approx(0.40)
-    assert lam["duration"] == pytest.approx(1.505 * 16.6667)
-    assert sum(ln.usd for ln in lines) == pytest.approx(11.25 + 0.40 + 1.505 * 16.6667)
+    assert lam["duration"] == pytest.approx(1.505 * 16.67)
+    assert sum(ln.usd for ln in lines) == pytest.approx(11.25 + 0.40 + 1.505 * 16.67)
 
 
 def test_alb_lcu_hours_hand_pattern(cat):
@@ -135,20 +136,26 @@ def test_alb_month_from_usage(cat):
 
 
 def test_lambda_sse_requests_and_wall_clock(cat):
-    # aws-lambda.toml: $0.20/M requests, $16.6667 per M GB-s, 256 MB = 0.25 GB
-    # 3M streams held 500,000 min = 30M s → 30M × 0.25 = 7.5M GB-s × $16.6667/M = $125.00025
+    # aws-lambda.toml: $0.20/M requests, $16.67 per M GB-s, 256 MB = 0.25 GB
+    # 3M streams held 500,000 min = 30M s → 30M × 0.25 = 7.5M GB-s × $16.67/M = $125.025
     # requests 3M × $0.20/M = $0.60
-    u = Usage(arm="sse", http_requests=3_000_000, connection_minutes_total=500_000)
+    u = Usage(
+        arm="sse", http_requests=3_000_000, connections_opened=3_000_000,
+        connection_minutes_total=500_000,
+    )  # fmt: skip
     lines = _by_dim(bill(u, cat["aws-lambda"]))
     assert lines["requests"] == pytest.approx(0.60)
-    assert lines["duration"] == pytest.approx(7.5 * 16.6667)
+    assert lines["duration"] == pytest.approx(7.5 * 16.67)
     assert lines["streamed"] == 0.0
 
 
 def test_lambda_streaming_beyond_6mb(cat):
     # 3M responses of 7 MiB: 1 MiB each beyond the free 6 MiB → 3M MiB = 2,929.6875 GB (2^30)
     # × $0.008 = $23.4375
-    u = Usage(arm="sse", http_requests=3_000_000, bytes_out=3_000_000 * 7 * 1024**2)
+    u = Usage(
+        arm="sse", http_requests=3_000_000, connections_opened=3_000_000,
+        bytes_out=3_000_000 * 7 * 1024**2,
+    )  # fmt: skip
     assert _by_dim(bill(u, cat["aws-lambda"]))["streamed"] == pytest.approx(23.4375)
 
 
@@ -197,10 +204,10 @@ def test_durable_objects_with_hibernation(cat):
 
 def test_durable_objects_sse(cat):
     # SSE through an object: 3M requests → 2M × $0.15 = $0.30 ; streaming 1M min = 60M s ×
-    # 0.128 = 7.68M GB-s → 7.28M × $12.50 = $91.00
+    # 0.128 = 7.68M GB-s → 7.28M × $12.50 = $91.00 ; Workers Paid plan $5
     u = Usage(arm="sse", http_requests=3_000_000, connection_minutes_total=1_000_000)
     lines = _by_dim(bill(u, cat["cloudflare-durable-objects"]))
-    assert lines == pytest.approx({"requests": 0.30, "duration": 91.00})
+    assert lines == pytest.approx({"requests": 0.30, "duration": 91.00, "subscription": 5.0})
 
 
 def test_ably_messages_connection_and_channel_minutes(cat):
@@ -222,19 +229,21 @@ def test_ably_messages_connection_and_channel_minutes(cat):
 
 
 def test_azure_web_pubsub_units_and_messages(cat):
-    # azure-web-pubsub.toml: $1.61 per unit-day, 1,000 connections/unit, 1M messages/unit-day
-    # included, $1.00/M beyond. Peak 2,500 → 3 units × 730/24 = 30.4167 days = 91.25 unit-days
-    # × $1.61 = $146.9125 ; 150M messages out − 91.25M included = 58.75M × $1 = $58.75
+    # azure-web-pubsub.toml: $1.61 per unit-day, 1,000 connections/unit at ≤ 80 %, sizes
+    # 1/2/5/…; 1M messages/unit-day included, $1.00/M beyond. Peak 2,500 → 3.125 units →
+    # 5 units × 730/24 = 152.083 unit-days × $1.61 = $244.854 ; 300M messages' worth of
+    # outbound bytes (600 GB of 2 KB) − 152.083M included = 147.917M × $1 = $147.917
     u = Usage(
         arm="ws",
         hours=730,
         peak_concurrent_connections=2500,
         ws_messages_out=150_000_000,
+        bytes_out=300_000_000 * 2048,
         ws_messages_in=5e6,
     )
     lines = _by_dim(bill(u, cat["azure-web-pubsub"]))
-    assert lines["units"] == pytest.approx(146.9125)
-    assert lines["messages"] == pytest.approx(58.75)
+    assert lines["units"] == pytest.approx(5 * 730 / 24 * 1.61)
+    assert lines["messages"] == pytest.approx(300 - 5 * 730 / 24)
 
 
 def test_vm_capacity(cat):

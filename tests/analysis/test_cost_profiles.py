@@ -119,6 +119,7 @@ def test_calibration_from_measured_usage():
         arm="sse",
         sessions=5,
         streams=10,
+        connections_opened=10,
         tokens_delivered=2000,
         sse_events=1010,
         bytes_out=200_000,
@@ -129,14 +130,43 @@ def test_calibration_from_measured_usage():
     )
     cal = calibration_from_usage(measured)
     assert cal.messages_per_token == pytest.approx(0.5)  # (1010 − 10 done) / 2000
-    assert cal.bytes_out_per_token == pytest.approx(100)
+    # (200,000 − 10 streams × (250 headers + 110 done)) / 1,000 messages = 196.4 B, minus
+    # 2 tokens × 4 chars of token text = 188.4 B of framing per message
+    assert cal.message_overhead_bytes == pytest.approx(188.4)
     assert cal.cpu_s_per_1k_tokens == pytest.approx(0.01)
     assert cal.kib_per_connection == pytest.approx(10)
     u = session_usage_from_profile(TOY, "sse", cal)
-    assert u.sse_events == 3 * (50 + 1)  # ceil(100 × 0.5) per answer + done
-    assert u.bytes_out == pytest.approx(300 * 100)
+    # the run's 2 tokens per event is NOT applied: the profile's 1 token per event is
+    assert u.sse_events == 3 * (100 + 1)
+    # 300 events × (188.4 + 4) + 3 × (250 + 110) headers and done
+    assert u.bytes_out == pytest.approx(300 * 192.4 + 3 * 360)
     assert u.bytes_in == pytest.approx(3 * 500)
     assert u.server_cpu_seconds == pytest.approx(300 * 1e-5 + 3 * 5e-4)
+
+
+def test_sse_per_tab_holds_one_eventsource_for_the_tab():
+    p = Profile(**{**TOY.__dict__, "sse_connection": "per_tab"})
+    u = session_usage_from_profile(p, "sse")
+    # one EventSource for 200 s (idle 170 s) + one POST per question
+    assert u.connections_opened == 1 and u.http_requests == 1 + 3
+    assert u.connection_minutes_total == pytest.approx(200 / 60)
+    assert u.connection_minutes_idle == pytest.approx(170 / 60)
+    assert u.keepalives == 13  # floor(200 / 15)
+    assert u.sse_events == 3 * (100 + 1)
+
+
+def test_cancels_deliver_part_and_leave_orphan_generation():
+    p = Profile(**{**TOY.__dict__, "cancel_share": 0.5, "cancel_at_fraction": 0.2})
+    u = session_usage_from_profile(p, "sse")
+    # 1.5 answers whole (100 tokens, 10 s) and 1.5 cut at 20 tokens (2 s); the server
+    # would have generated the other 80 tokens (8 s) for 1.5 answers
+    assert u.tokens_delivered == pytest.approx(1.5 * 100 + 1.5 * 20)
+    assert u.sse_events == pytest.approx(1.5 * 101 + 1.5 * 20)  # no done when cancelled
+    assert u.connection_minutes_total == pytest.approx((1.5 * 10 + 1.5 * 2) / 60)
+    assert u.orphan_stream_minutes == pytest.approx(1.5 * 8 / 60)
+    # over WS the stop is a message from the client (SSE closes its request instead)
+    w = session_usage_from_profile(p, "ws")
+    assert w.ws_messages_in == pytest.approx(3 + 1.5) and u.ws_messages_in == 0
 
 
 TOY_SSE = """
@@ -152,6 +182,10 @@ ws = "toy-ws"
 usd_per_million_requests = 1.0
 usd_per_million_gb_seconds = 0.0
 memory_gb = 0.25
+[provenance]
+usd_per_million_requests = { verified = true, read_on = 2026-11-23 }
+usd_per_million_gb_seconds = { verified = true, read_on = 2026-11-23 }
+memory_gb = { verified = true, read_on = 2026-11-23 }
 """
 TOY_WS = """
 platform = "toy-ws"
@@ -165,6 +199,9 @@ ws = "toy-ws"
 [prices]
 usd_per_million_messages = 0.0
 usd_per_million_connection_minutes = 1.0
+[provenance]
+usd_per_million_messages = { verified = true, read_on = 2026-11-23 }
+usd_per_million_connection_minutes = { verified = true, read_on = 2026-11-23 }
 """
 
 

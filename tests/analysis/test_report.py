@@ -168,8 +168,9 @@ def test_cost_notebook_runs_headless() -> None:
             "THINK_TIMES_S": [0, 60, 600],
             "MAUS": [1000, 100000],
             "FREE_TIERS": False,
+            "WHAT_IFS": ["tokens_per_message=2"],
         },
     )
     execute(nb, timeout=120)
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 4  # monthly, ratio, think time, MAU
+    assert len(images) == 6  # monthly, C2 vs article, ratio, tornado, think time, MAU

@@ -1,4 +1,4 @@
-"""`ssevsws compare` and `ssevsws cost` on tiny recorded runs."""
+"""`ssevsws compare` on tiny recorded runs (`ssevsws cost`: test_cmd_cost.py)."""
 
 from __future__ import annotations
 
@@ -61,26 +61,3 @@ def test_report_missing_run_is_a_clear_error(
 ) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "no run folder" in capsys.readouterr().err
-
-
-def test_cost_prints_platform_arm_table_with_drivers(
-    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    a, _ = runs
-    argv = ["cost", str(a), "--platform", "aws-apigw-websocket", "--platform", "aws-lambda"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "profile support-assistant-10k" in out
-    assert "$/1M sessions" in out and "$/conn-hour" in out
-    assert "aws-apigw-websocket:messages:" in out  # the usage driving the line
-    assert "aws-lambda (SSE) vs aws-apigw-websocket (WS):" in out
-    assert "measured ws:" in out and "B out/token" in out
-
-
-def test_cost_unknown_platform_or_profile(
-    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    a, _ = runs
-    assert main(["cost", str(a), "--platform", "nope"]) == 2
-    assert "unknown platform" in capsys.readouterr().err
-    assert main(["cost", str(a), "--profile", "nope"]) == 2
