@@ -15,8 +15,9 @@ so latency and integrity come from the same functions as every arm's; what is ne
   and the lines of page code the client's recovery took (``client.recovery_lines`` of
   the manifest, counted from the page sources);
 * `resource_table`: Chromium's memory and CPU per stream in flight — least-squares slopes
-  of the browser's summed PSS (every Chromium process; Playwright's driver and the Python
-  harness excluded) and summed CPU % against the streams in flight at each sample;
+  of the browser's summed RSS (every Chromium process; Playwright's driver and the Python
+  harness excluded; time held apart) and summed CPU % against the streams in flight at
+  each sample, with the renderer's and network service's private memory (USS) apart;
   ``kind`` says whether the phase's streams were idle (no token due within the phase) or
   streaming;
 * `origin_limit_table`: the most streams in flight at once and TTFT of the first six vs
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -286,64 +288,72 @@ def _retry_ms(manifest: Mapping[str, Any] | None, scenario: str) -> float | None
 # --------------------------------------------------------------------------- resources
 
 
-def _memory_column(rows: pd.DataFrame) -> str:
-    """PSS when the rows carry it (shared pages counted once across processes), else RSS."""
-    if "pss_bytes" in rows and rows["pss_bytes"].notna().any():
-        return "pss_bytes"
-    return "rss_bytes"
+#: Process kinds shown apart: CPU of each, private memory (USS) of the first two.
+KINDS = ("renderer", "network", "main")
 
 
-#: Process kinds whose CPU the resource table shows apart (the rest is summed in).
-CPU_KINDS = ("renderer", "network", "main")
+def _total(s: pd.Series) -> float:
+    """Sum over a sample's processes; NaN when one of them has no value (a first CPU
+    sample, a failed read) — a partial sum would read as a drop."""
+    return float(s.sum()) if s.notna().all() else math.nan
 
 
 def browser_samples(resources: pd.DataFrame) -> pd.DataFrame:
     """One row per sample instant of a browser phase: scenario, arm, phase, t_ns, streams
-    in flight, the browser's memory (bytes, summed over its processes; `memory` says PSS or
-    RSS), CPU % summed over its processes and per kind (``cpu_renderer``…; NaN for the
-    first sample of a process, which has no interval yet)."""
-    kinds = [f"cpu_{k}" for k in CPU_KINDS]
+    in flight, ``rss_bytes`` summed over the browser's processes, ``uss_<kind>`` (private
+    memory of the renderers / the network service; NaN when not recorded), ``cpu_pct``
+    summed and ``cpu_<kind>`` per kind (NaN for a process's first sample, which has no
+    interval yet).
+
+    Why RSS for the total: summed, it counts a page shared by two of Chromium's processes
+    twice (an upper bound per stream), but it is steady. The sum of PSS moves with every
+    other chromium on the machine (it splits the binary's pages with them) and the browser
+    process's USS halves for a sample whenever a helper it forks still shares its pages.
+    USS is used only per kind, for the renderer and network service, where it is steady
+    (a 3-sample running median per process takes one-sample dips out).
+    """
     cols = [
         "scenario",
         "arm",
         "phase",
         "t_ns",
         "streams",
-        "memory_bytes",
-        "memory",
+        "rss_bytes",
+        *(f"uss_{k}" for k in KINDS[:2]),
         "cpu_pct",
-        *kinds,
+        *(f"cpu_{k}" for k in KINDS),
     ]
     rs = _browser_rows(resources)
+    if not rs.empty:
+        rs = rs[rs["role"].astype(object).isin(BROWSER_PROCESS_ROLES)]
     if rs.empty:
         return pd.DataFrame(columns=cols)
-    rs = rs[rs["role"].astype(object).isin(BROWSER_PROCESS_ROLES)]
-    if rs.empty:
-        return pd.DataFrame(columns=cols)
-    mem = _memory_column(rs)
     keys = ["scenario", "arm", "phase", "t_ns"]
-
-    def total(s: pd.Series) -> float:
-        return float(s.sum()) if s.notna().all() else math.nan
-
+    rs = rs.sort_values("t_ns")
     per = rs.groupby(keys, observed=True, sort=True).agg(
-        streams=("connections", "max"), memory_bytes=(mem, "sum"), cpu_pct=("cpu_pct", total)
+        streams=("connections", "max"), rss_bytes=("rss_bytes", _total), cpu_pct=("cpu_pct", _total)
     )
-    for kind in CPU_KINDS:
+    uss = _col(rs, "uss_bytes").astype("Float64")
+    rs = rs.assign(
+        uss=uss.groupby([rs["phase"], rs["pid"]], observed=True).transform(
+            lambda v: v.rolling(3, center=True, min_periods=1).median()
+        )
+    )
+    for kind in KINDS:
         sub = rs[rs["role"].astype(object) == f"browser-{kind}"]
-        per[f"cpu_{kind}"] = sub.groupby(keys, observed=True)["cpu_pct"].agg(total)
-    per = per.reset_index()
-    per["memory"] = "pss" if mem == "pss_bytes" else "rss"
-    return per[cols]
+        per[f"cpu_{kind}"] = sub.groupby(keys, observed=True)["cpu_pct"].agg(_total)
+        if kind in KINDS[:2]:
+            per[f"uss_{kind}"] = sub.groupby(keys, observed=True)["uss"].agg(_total)
+    return per.reset_index()[cols]
 
 
-def memory_fit(samples: pd.DataFrame) -> tuple[float, float, float]:
+def memory_fit(samples: pd.DataFrame, column: str = "rss_bytes") -> tuple[float, float, float]:
     """(bytes per stream, bytes per second of drift, r²) of ``memory = a + b·streams +
     c·t``: a browser's heap also grows with time (garbage between collections), which a
     ramp up would otherwise put on the streams; NaN without spread in the streams."""
     x = samples["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
     t = (samples["t_ns"].to_numpy(dtype=np.float64) - float(samples["t_ns"].min())) / 1e9
-    y = samples["memory_bytes"].to_numpy(dtype=np.float64)
+    y = samples[column].to_numpy(dtype=np.float64, na_value=np.nan)
     ok = np.isfinite(x) & np.isfinite(y)
     x, t, y = x[ok], t[ok], y[ok]
     if x.size < 4 or np.ptp(x) == 0:
@@ -360,30 +370,31 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
     """Per (scenario, browser arm): Chromium's memory and CPU per stream in flight.
 
     From `browser_samples`, over the samples with at least one stream (a page's first
-    stream also warms its script engine up, which is no stream's cost): ``kib_per_stream``
-    from `memory_fit` (memory against streams, time held apart: ``drift_kib_per_s``),
-    ``cpu_pct_per_stream`` the least-squares slope of the summed CPU % against the streams
-    (and per process kind: renderer, network service, browser process — the latter mostly
-    serialises DevTools-protocol events for Playwright, not a user's browser's work);
-    ``idle_mib`` the median memory with no stream (pages open). Needs the stream count to
-    vary (a ramp); otherwise NaN. ``kind``: "idle" when no token arrived in the
-    scenario's phases, else "streaming".
+    stream also warms its script engine up, which is no stream's cost):
+    ``kib_per_stream`` from `memory_fit` on the summed RSS (time held apart:
+    ``drift_kib_per_s``); ``kib_per_stream_renderer`` / ``_network`` the same on those
+    processes' private memory (USS); ``cpu_pct_per_stream`` the least-squares slope of the
+    summed CPU % against the streams, and per process kind — the browser process's share
+    is mostly serialising DevTools-protocol events for Playwright, not a user's browser's
+    work (benchmarks/browser_cdp_overhead.py); ``idle_mib`` the median RSS with no stream
+    (pages open). Needs the stream count to vary (a ramp); otherwise NaN. ``kind``: "idle"
+    when no token arrived in the scenario's phases, else "streaming".
     """
     cols = [
         "scenario",
         "arm",
         "kind",
-        "memory",
         "samples",
         "streams_min",
         "streams_max",
         "kib_per_stream",
         "drift_kib_per_s",
         "memory_r2",
+        *(f"kib_per_stream_{k}" for k in KINDS[:2]),
         "idle_mib",
         "cpu_pct_per_stream",
         "cpu_r2",
-        *(f"cpu_pct_per_stream_{k}" for k in CPU_KINDS),
+        *(f"cpu_pct_per_stream_{k}" for k in KINDS),
     ]
     per = browser_samples(resources)
     if per.empty:
@@ -396,23 +407,20 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
         busy = grp[grp["streams"].fillna(0) > 0]
         x = busy["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
         mem_s, drift, mem_r2 = memory_fit(busy)
-        cpu_s, _, cpu_r2 = linear_fit(
-            x, busy["cpu_pct"].to_numpy(dtype=np.float64, na_value=np.nan)
-        )
-        by_kind = {
-            f"cpu_pct_per_stream_{k}": linear_fit(
-                x, busy[f"cpu_{k}"].to_numpy(dtype=np.float64, na_value=np.nan)
-            )[0]
-            for k in CPU_KINDS
+        cpu_s, _, cpu_r2 = linear_fit(x, busy["cpu_pct"].to_numpy(np.float64, na_value=np.nan))
+        detail = {
+            f"kib_per_stream_{k}": memory_fit(busy, f"uss_{k}")[0] / 1024.0 for k in KINDS[:2]
         }
-        empty = finite(grp.loc[grp["streams"].fillna(0) == 0, "memory_bytes"])
+        for k in KINDS:
+            y = busy[f"cpu_{k}"].to_numpy(dtype=np.float64, na_value=np.nan)
+            detail[f"cpu_pct_per_stream_{k}"] = linear_fit(x, y)[0]
+        empty = finite(grp.loc[grp["streams"].fillna(0) == 0, "rss_bytes"])
         tokens = sum(int(tokens_by_phase.get(p, 0) or 0) for p in set(grp["phase"]))
         rows.append(
             {
                 "scenario": sc,
                 "arm": arm,
                 "kind": "idle" if tokens_by_phase and tokens == 0 else "streaming",
-                "memory": grp["memory"].iloc[0],
                 "samples": len(busy),
                 "streams_min": float(np.nanmin(x)) if x.size else math.nan,
                 "streams_max": float(np.nanmax(x)) if x.size else math.nan,
@@ -422,7 +430,7 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
                 "idle_mib": float(np.median(empty)) / 2**20 if empty.size else math.nan,
                 "cpu_pct_per_stream": cpu_s,
                 "cpu_r2": cpu_r2,
-                **by_kind,
+                **detail,
             }
         )
     return _sorted(pd.DataFrame(rows, columns=cols))
@@ -603,7 +611,7 @@ def memory_figure(resources: pd.DataFrame) -> Any:
         for arm, grp in sgrp.groupby("arm", observed=True, sort=True):
             ax.scatter(
                 grp["streams"],
-                grp["memory_bytes"] / 2**20,
+                grp["rss_bytes"] / 2**20,
                 s=12,
                 marker=markers[i % len(markers)],
                 color=arm_color(arm),
@@ -612,9 +620,60 @@ def memory_figure(resources: pd.DataFrame) -> Any:
             )
     if not per.empty:
         ax.legend(fontsize=7, loc="upper left")
-    kind = per["memory"].iloc[0].upper() if not per.empty else "RSS"
     ax.set_xlabel("streams in flight")
-    ax.set_ylabel(f"Chromium {kind} (MiB, all processes)")
+    ax.set_ylabel("Chromium RSS (MiB, summed over its processes)")
     ax.set_title("Browser memory against open streams")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- one call
+
+
+@dataclass
+class BrowserResults:
+    """Every browser table of a run (empty frames when no browser arm ran)."""
+
+    arms: list[str]
+    latency: pd.DataFrame
+    recovery: pd.DataFrame
+    code: pd.DataFrame
+    resources: pd.DataFrame
+    origin_limit: pd.DataFrame
+    clock: pd.DataFrame
+    c5: dict[str, Any] | None
+
+    @property
+    def ran(self) -> bool:
+        return bool(self.arms)
+
+    def headline(self) -> str | None:
+        """One line for an executive summary (None when no browser arm ran)."""
+        if not self.ran:
+            return None
+        parts = [f"browser arms: {', '.join(self.arms)}"]
+        if not self.clock.empty:
+            parts.append(f"page clocks mapped within ±{self.clock['clock_bound_us'].max():.0f} µs")
+        if self.c5 is not None:
+            parts.append(f"C5 in the browser: {self.c5['status']}")
+        return "; ".join(parts)
+
+
+def browser_results(
+    streams: pd.DataFrame,
+    tokens: pd.DataFrame,
+    resources: pd.DataFrame | None,
+    manifest: Mapping[str, Any] | None,
+) -> BrowserResults:
+    """All of the above for one run."""
+    recovery = recovery_table(streams, tokens, manifest)
+    return BrowserResults(
+        arms=browser_arms(streams),
+        latency=latency_table(streams, tokens),
+        recovery=recovery,
+        code=code_table(manifest),
+        resources=resource_table(resources, streams) if resources is not None else pd.DataFrame(),
+        origin_limit=origin_limit_table(streams),
+        clock=clock_table(manifest),
+        c5=c5_browser(recovery),
+    )

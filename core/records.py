@@ -95,11 +95,12 @@ RESOURCES = pa.schema(
         ("rss_bytes", pa.int64()),
         ("fds", pa.int64()),
         ("connections", pa.int64()),
-        # proportional set size: shared pages split among the processes sharing them, so
-        # summing it over a browser's processes counts each page once (loadtests/browser;
-        # null for rows whose writer did not read it). Added as a nullable column: older
-        # parts read as null.
-        ("pss_bytes", pa.int64()),
+        # unique set size: the pages only this process maps (what its exit would free).
+        # Summed over a browser's processes it is their private memory, unaffected by other
+        # programs mapping the same files (PSS would be: it splits the chromium binary's
+        # pages with every other browser on the machine). Written by loadtests/browser for
+        # the browser's processes, null elsewhere; older parts read as null.
+        ("uss_bytes", pa.int64()),
     ]
 )
 

@@ -8,6 +8,8 @@
   with CORS headers, servers/cors.py; WebSockets are not affected.)
 - ``GET /clock`` (WebSocket): answers every message with ``time.monotonic_ns()`` as text —
   the harness's clock, for the page's round trips (core.clock_sync).
+- ``GET /auto``: the JSON a page opened as ``/?auto`` starts from by itself, when one was
+  given (`auto`; benchmarks/browser_cdp_overhead.py: a browser no DevTools client drives).
 
 It runs on the load generator's own event loop, so a busy loop answers late; that only
 widens a round trip, which the clock estimate already bounds.
@@ -15,7 +17,9 @@ widens a round trip, which the clock estimate already bounds.
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -69,9 +73,16 @@ class PageServer:
         return f"ws://{LOOPBACK}:{self.port}/clock"
 
     @classmethod
-    async def start(cls) -> PageServer:
+    async def start(cls, auto: dict[str, Any] | None = None) -> PageServer:
         app = web.Application()
         app.router.add_get("/clock", _clock)
+        if auto is not None:
+            body = json.dumps(auto)
+
+            async def _auto(request: web.Request) -> web.Response:
+                return web.Response(text=body, content_type="application/json")
+
+            app.router.add_get("/auto", _auto)
         app.router.add_get("/", _file)
         app.router.add_get("/{name}", _file)
         runner = web.AppRunner(app, access_log=None)

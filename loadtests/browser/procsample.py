@@ -9,9 +9,10 @@ generator writes one row per process with role ``browser-<kind>`` (``browser-mai
 (instrumentation, not what a user's browser spends), and ``client`` for the load
 generator's own Python process; ``connections`` holds the streams in flight in the whole
 browser at that moment, so memory and CPU per open stream are fits over the samples
-(analysis.browser). Browser rows also carry ``pss_bytes`` (proportional set size): summed
-over the processes it counts shared memory — e.g. the Mojo data pipes between the network
-service and a renderer — once, where summed RSS counts it in both.
+(analysis.browser). Browser rows also carry ``uss_bytes`` (unique set size, the pages only
+that process maps): summed RSS counts the chromium binary and shared libraries once per
+process, summed PSS splits them with every other chromium on the machine (other users'
+browsers move it); USS is neither.
 """
 
 from __future__ import annotations
@@ -71,10 +72,10 @@ class ProcessSampler:
         fds = None
         with contextlib.suppress(psutil.Error, AttributeError):
             fds = proc.num_fds()
-        pss = None
+        uss = None
         if role.startswith(ROLE_PREFIX):  # smaps_rollup: ~0.2 ms a process
             with contextlib.suppress(psutil.Error, AttributeError):
-                pss = proc.memory_full_info().pss
+                uss = proc.memory_full_info().uss
         return {
             "t_ns": t_ns,
             "phase": self.phase,
@@ -87,7 +88,7 @@ class ProcessSampler:
             "rss_bytes": proc.memory_info().rss,
             "fds": fds,
             "connections": streams,
-            "pss_bytes": pss,
+            "uss_bytes": uss,
         }
 
     def sample(self, streams: int) -> list[dict[str, Any]]:

@@ -148,8 +148,10 @@ def test_memory_and_cpu_per_stream_from_the_samples() -> None:
                     "pid": hash(role) % 1000,
                     "connections": streams,
                     # 100 KiB per stream + 1 MiB/s of heap growth, split over the processes
-                    "pss_bytes": int(share * (400 * 2**20 + streams * 100 * 1024 + secs * 2**20)),
-                    "rss_bytes": 1,
+                    "rss_bytes": int(share * (400 * 2**20 + streams * 100 * 1024 + secs * 2**20)),
+                    "uss_bytes": int(share * (streams * 10 * 1024))
+                    if role == "browser-network"
+                    else 5,
                     "cpu_pct": share * 0.25 * streams,
                 }
             )
@@ -161,7 +163,7 @@ def test_memory_and_cpu_per_stream_from_the_samples() -> None:
                 "t_ns": t,
                 "pid": 1,
                 "connections": streams,
-                "pss_bytes": 10**9,
+                "uss_bytes": 10**9,
                 "rss_bytes": 1,
                 "cpu_pct": 50.0,
             }
@@ -169,11 +171,13 @@ def test_memory_and_cpu_per_stream_from_the_samples() -> None:
     res = pd.DataFrame(rows)
     st = pd.DataFrame([{"phase": "bs/browser-ws/r1", "n_received": 10}])
     (r,) = B.resource_table(res, st).to_dict("records")
-    assert r["memory"] == "pss" and r["kind"] == "streaming"
+    assert r["kind"] == "streaming"
     assert r["kib_per_stream"] == pytest.approx(100, rel=1e-3)
     assert r["drift_kib_per_s"] == pytest.approx(1024, rel=1e-3)
     assert r["cpu_pct_per_stream"] == pytest.approx(0.25)
     assert r["cpu_pct_per_stream_main"] == pytest.approx(0.05)
+    assert r["kib_per_stream_network"] == pytest.approx(3, rel=1e-2)  # 0.3 × 10 KiB, private
+    assert r["kib_per_stream_renderer"] == pytest.approx(0, abs=1e-6)
     assert r["idle_mib"] == pytest.approx(401, rel=1e-3)  # the driver is not the browser
 
 

@@ -310,3 +310,13 @@ self.ssevsws = H;
 function postCancel(base, id) {
   fetch(`${base}/v1/streams/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch(() => {});
 }
+
+// Autorun (benchmarks/browser_cdp_overhead.py): a page opened as `/?auto` by a Chromium that
+// no DevTools client drives fetches its config and users from the page server and starts
+// at once — the same work, without Playwright's DevTools instrumentation.
+if (new URLSearchParams(location.search).has("auto")) {
+  fetch("/auto").then((r) => r.json()).then(({ cfg, users }) => {
+    H.init(cfg);
+    H.start(now() + 100, users);
+  });
+}
