@@ -15,8 +15,8 @@ so latency and integrity come from the same functions as every arm's; what is ne
   and the lines of page code the client's recovery took (``client.recovery_lines`` of
   the manifest, counted from the page sources);
 * `resource_table`: Chromium's memory and CPU per stream in flight — least-squares slopes
-  of the browser's summed RSS (every Chromium process; Playwright's driver and the Python
-  harness excluded; time held apart) and summed CPU % against the streams in flight at
+  of the browser's summed RSS (every Chromium process; the Python harness and any
+  Playwright driver excluded; time held apart) and summed CPU % against the streams in flight at
   each sample, with the renderer's and network service's private memory (USS) apart;
   ``kind`` says whether the phase's streams were idle (no token due within the phase) or
   streaming;
@@ -42,7 +42,7 @@ from analysis.stats import describe, finite
 from core.arms import get_arm, is_known, sort_arms
 
 #: Roles of the browser's own processes in the resources table (loadtests/browser/
-#: procsample.py); Playwright's Node.js driver ("browser-driver") and the harness
+#: procsample.py); a Playwright Node.js driver ("browser-driver") and the harness
 #: ("client") are instrumentation, not what a user's browser spends.
 BROWSER_PROCESS_ROLES = (
     "browser-main",
@@ -374,9 +374,8 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
     ``kib_per_stream`` from `memory_fit` on the summed RSS (time held apart:
     ``drift_kib_per_s``); ``kib_per_stream_renderer`` / ``_network`` the same on those
     processes' private memory (USS); ``cpu_pct_per_stream`` the least-squares slope of the
-    summed CPU % against the streams, and per process kind — the browser process's share
-    is mostly serialising DevTools-protocol events for Playwright, not a user's browser's
-    work (benchmarks/browser_cdp_overhead.py); ``idle_mib`` the median RSS with no stream
+    summed CPU % against the streams, and per process kind (renderer, network service,
+    browser process); ``idle_mib`` the median RSS with no stream
     (pages open). Needs the stream count to vary (a ramp); otherwise NaN. ``kind``: "idle"
     when no token arrived in the scenario's phases, else "streaming".
     """

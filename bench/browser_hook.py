@@ -1,9 +1,9 @@
 """The browser's phase hooks.
 
 `BrowserLoadHook`: a phase of a browser arm (core.arms, ``Arm.is_browser``) is run by the
-browser load generator (loadtests/browser) instead of Locust; without chromium or
-Playwright its `unavailable()` says why, so the runner records the phase as skipped with
-that reason — never faked, never run by another client.
+browser load generator (loadtests/browser) instead of Locust; without chromium its
+`unavailable()` says why, so the runner records the phase as skipped with that reason —
+never faked, never run by another client.
 
 `BrowserHook`, the browser check of claim C7: after the load, a real Chromium opens a
 wave of EventSources over HTTP/1.1 and one over HTTP/2 through the path's TLS listener
@@ -19,15 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench.browser import (
-    BROWSER_MARK,
-    WAVE_STREAMS,
-    browser_available,
-    browser_check,
-    with_access,
-)
+from bench.browser import BROWSER_MARK, WAVE_STREAMS, browser_check, with_access
 from bench.hooks import HookContext, PhaseHook, Target, register
 from bench.nginx_logs import read_access_log
+from core.browser import chromium_available
 
 if TYPE_CHECKING:
     from bench.plan import PhasePlan
@@ -105,5 +100,5 @@ class BrowserLoadHook(PhaseHook):
         return cls() if plan.arm.arm.is_browser else None
 
     def unavailable(self) -> str | None:
-        ok, why = browser_available()
+        ok, why = chromium_available()
         return None if ok else f"browser arm: {why}"

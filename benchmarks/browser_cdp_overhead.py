@@ -1,12 +1,12 @@
-"""What Playwright's DevTools instrumentation costs a streaming browser.
+"""What a DevTools client on the pages (Playwright's way) costs a streaming browser.
 
-The browser load generator drives Chromium through Playwright, which keeps the DevTools
-protocol's Network domain on for every page: the browser process then serialises an event
-for every chunk a page receives. A user's browser does none of that. This runs the same
-page, the same users and streams twice — once driven by Playwright, once a plain headless
-Chromium started on the page with ``/?auto`` (it fetches its users from the page server
-and starts by itself; no DevTools client attached) — and prints Chromium's CPU by process
-kind over the same window. Not a test: the figure goes beside the report's CPU per stream.
+Playwright attaches a DevTools session to every page it creates and keeps the protocol's
+Network domain on: Chromium then serialises an event for every chunk a page receives (and
+every WebSocket frame, payload included). The browser load generator therefore steers
+Chromium at the browser level only (loadtests/browser/chromium.py) and talks to its pages
+over a loopback WebSocket. This runs the same page, users and streams both ways — a page
+Playwright drives, and a page the load generator opens — and prints Chromium's CPU by
+process kind over the same window. Not a test: the figures are for the report.
 
     python benchmarks/browser_cdp_overhead.py --arm browser-ws --users 60 --seconds 8
 """
@@ -19,9 +19,9 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,11 +31,12 @@ if str(ROOT) not in sys.path:
 
 from core.arms import get_arm  # noqa: E402 - after the path fix-up
 from core.browser import CHROMIUM_FLAGS, find_chromium  # noqa: E402
-from core.scenario import scenario_from_dict  # noqa: E402
+from core.scenario import PhaseConfig, scenario_from_dict  # noqa: E402
+from loadtests.browser.chromium import Chromium  # noqa: E402
 from loadtests.browser.driver import page_config  # noqa: E402
 from loadtests.browser.layout import host_rules, layout  # noqa: E402
 from loadtests.browser.pageserver import PageServer  # noqa: E402
-from loadtests.browser.procsample import kind_of  # noqa: E402
+from loadtests.browser.procsample import DRIVER_ROLE, kind_of  # noqa: E402
 
 
 def _start_server(kind: str) -> tuple[subprocess.Popen[str], str]:
@@ -47,132 +48,104 @@ def _start_server(kind: str) -> tuple[subprocess.Popen[str], str]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    port = int(line.split("127.0.0.1:")[1].split()[0])
+    port = int(proc.stdout.readline().split("127.0.0.1:")[1].split()[0])
     return proc, f"{'ws' if kind == 'ws' else 'http'}://127.0.0.1:{port}"
 
 
-def _cpu_by_kind(root: psutil.Process, seconds: float) -> dict[str, float]:
-    """CPU % (100 = one core) per process kind of `root`'s descendants over `seconds`."""
+def _cpu_by_kind(seconds: float) -> dict[str, float]:
+    """CPU % (100 = one core) per kind of this process's browser descendants (Playwright's
+    driver left out) over `seconds`."""
 
     def snapshot() -> dict[int, tuple[str, float]]:
         out = {}
-        for p in root.children(recursive=True):
+        for p in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 kind = kind_of(p.cmdline())
-                if kind is not None and kind != "browser-driver":
+                if kind is not None and kind != DRIVER_ROLE:
                     t = p.cpu_times()
                     out[p.pid] = (kind, t.user + t.system)
         return out
 
     a = snapshot()
     time.sleep(seconds)
-    b = snapshot()
     total: dict[str, float] = {}
-    for pid, (kind, cpu) in b.items():
+    for pid, (kind, cpu) in snapshot().items():
         if pid in a:
             total[kind] = total.get(kind, 0.0) + 100.0 * (cpu - a[pid][1]) / seconds
     return total
 
 
-async def _playwright(
-    url: str, server: PageServer, cfg: dict, users: list, args: argparse.Namespace
-) -> dict[str, float]:
+async def _playwright(url: str, server: PageServer, cfg: dict, users: list, a: Any) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(find_chromium()), args=[*CHROMIUM_FLAGS, *host_rules(url, 4)]
         )
-        page = await (await browser.new_context()).new_page()
-        await page.goto(server.url)
-        await page.evaluate("c => ssevsws.init(c)", cfg)
-        await page.evaluate(
-            "([u]) => ssevsws.start(performance.timeOrigin + performance.now() + 100, u)", [users]
-        )
-        await asyncio.sleep(args.warmup)
-        cpu = await asyncio.to_thread(_cpu_by_kind, psutil.Process(), args.seconds)
-        await browser.close()
-    return cpu
-
-
-async def _direct(url: str, server: PageServer, args: argparse.Namespace) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.Popen(
-            [
-                str(find_chromium()),
-                *CHROMIUM_FLAGS,
-                *host_rules(url, 4),
-                f"--user-data-dir={profile}",
-                f"{server.url}?auto",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         try:
-            await asyncio.sleep(args.warmup + 1.0)
-            return await asyncio.to_thread(_cpu_by_kind, psutil.Process(), args.seconds)
+            page = await (await browser.new_context()).new_page()
+            await page.goto(server.url)
+            await page.evaluate("c => ssevsws.init(c)", cfg)
+            await page.evaluate("u => ssevsws.start(ssevsws.now() + 100, u)", users)
+            await asyncio.sleep(a.warmup)
+            return await asyncio.to_thread(_cpu_by_kind, a.seconds)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            await browser.close()
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    arm = get_arm(args.arm)
+async def _harness(url: str, server: PageServer, cfg: dict, users: list, a: Any) -> dict:
+    browser = await Chromium.launch(find_chromium(), host_rules(url, 4))
+    try:
+        await browser.open_page(server.page_url(0))
+        ch = await server.channel(0)
+        await ch.call("init", cfg)
+        await ch.call("start", float(await ch.call("now")) + 100, users)
+        await asyncio.sleep(a.warmup)
+        return await asyncio.to_thread(_cpu_by_kind, a.seconds)
+    finally:
+        await browser.close()
+
+
+async def main_async(a: argparse.Namespace) -> None:
+    arm = get_arm(a.arm)
     server_proc, url = _start_server(arm.server_kind or "sse")
     try:
         s = scenario_from_dict(
             {
                 "name": "cdp",
-                "load": {"users": args.users, "spawn_rate": 1000, "duration_s": 600},
-                "stream": {"tokens": 100, "ttft_ms": 100, "gap_ms": args.gap_ms},
-                "browser": {"users_per_page": args.users},
+                "load": {"users": a.users, "spawn_rate": 1000, "duration_s": 600},
+                "stream": {"tokens": 100, "ttft_ms": 100, "gap_ms": a.gap_ms},
+                "browser": {"users_per_page": a.users},
             }
         )
-        cfg = page_config_for(s, arm.client)
+        cfg = page_config(
+            PhaseConfig("", "cdp/x/r1", arm.name, "sse", url, s.to_dict(), 1), s, arm.client
+        )
         users = [
             u.to_page()
             for u in layout(s, phase="cdp/x/r1", arm=arm.name, worker="b", seed=1, url=url)
         ]
         rows = {}
-        for mode in ("playwright", "direct"):
-            server = await PageServer.start(auto={"cfg": cfg, "users": users})
+        for mode, run in (("playwright", _playwright), ("load generator", _harness)):
+            server = await PageServer.start()
             try:
-                if mode == "playwright":
-                    rows[mode] = await _playwright(url, server, cfg, users, args)
-                else:
-                    rows[mode] = await _direct(url, server, args)
+                rows[mode] = await run(url, server, cfg, users, a)
             finally:
                 await server.stop()
-        tok_s = args.users * 1000.0 / args.gap_ms
+        tok_s = a.users * 1000.0 / a.gap_ms
         print(
-            f"{args.arm}: {args.users} streams at {1000 / args.gap_ms:g} tokens/s each "
-            f"({tok_s:,.0f} tokens/s)"
+            f"{a.arm}: {a.users} streams, {1000 / a.gap_ms:g} tokens/s each ({tok_s:,.0f} tokens/s)"
         )
+        print(f"{'process':<18}" + "".join(f"{m:>16}" for m in rows))
         kinds = sorted({k for r in rows.values() for k in r})
-        print(f"{'process':<20}" + "".join(f"{m:>14}" for m in rows))
         for k in [*kinds, "total"]:
             vals = [sum(r.values()) if k == "total" else r.get(k, 0.0) for r in rows.values()]
-            print(f"{k:<20}" + "".join(f"{v:>13.1f}%" for v in vals))
-        pw, direct = sum(rows["playwright"].values()), sum(rows["direct"].values())
-        print(
-            f"CPU per token: Playwright {pw / 100 / tok_s * 1e6:.0f} µs, "
-            f"direct {direct / 100 / tok_s * 1e6:.0f} µs"
-        )
+            print(f"{k:<18}" + "".join(f"{v:>15.1f}%" for v in vals))
+        per_token = {m: sum(r.values()) / 100 / tok_s * 1e6 for m, r in rows.items()}
+        print("CPU per token: " + ", ".join(f"{m} {v:.0f} µs" for m, v in per_token.items()))
     finally:
         server_proc.terminate()
         server_proc.wait(10)
-
-
-def page_config_for(s, client: str) -> dict:
-    from core.scenario import PhaseConfig
-
-    cfg = PhaseConfig("", "cdp/x/r1", "x", "sse", "", s.to_dict(), seed=1)
-    return page_config(cfg, s, client)
 
 
 def main() -> int:

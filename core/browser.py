@@ -1,12 +1,14 @@
-"""Where the real browser is and how it is started: Debian's chromium, driven by Playwright.
+"""Where the real browser is and how it is started: Debian's chromium.
 
 Both browser users share this: the C7 check of the orchestrator (`bench.browser`, a wave
-of EventSources through a proxy) and the browser load generator (`loadtests.browser`,
-which runs whole phases in Chromium pages). It only looks at the file system and the
-installed packages; nothing here starts a process.
+of EventSources through a proxy, driven by Playwright) and the browser load generator
+(`loadtests.browser`, which runs whole phases in Chromium pages and starts Chromium itself).
+It only looks at the file system and the installed packages; nothing here starts a process.
 
-`browser_available()` says why not when chromium or Playwright is missing: callers skip
-with that reason (the phase is recorded as skipped), never fake a browser.
+`chromium_available()` (the load generator) and `browser_available()` (chromium and
+Playwright: the C7 check, the tests that drive a page) say why not when something is
+missing: callers skip with that reason (the phase is recorded as skipped), never fake a
+browser.
 """
 
 from __future__ import annotations
@@ -46,11 +48,20 @@ def find_chromium() -> Path | None:
     return fallback if fallback.exists() else None
 
 
-def browser_available() -> tuple[bool, str]:
-    """(True, "chromium <path>, playwright <version>") or (False, why)."""
+def chromium_available() -> tuple[bool, str]:
+    """(True, "chromium <path>") or (False, why)."""
     chromium = find_chromium()
     if chromium is None:
         return False, f"chromium not found: {INSTALL_HINT}"
+    return True, f"chromium {chromium}"
+
+
+def browser_available() -> tuple[bool, str]:
+    """(True, "chromium <path>, playwright <version>") or (False, why)."""
+    ok, why = chromium_available()
+    if not ok:
+        return False, why
+    chromium = find_chromium()
     try:
         from importlib.metadata import version
 

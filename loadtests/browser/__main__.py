@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 
-from core.browser import browser_available
+from core.browser import chromium_available
 from core.scenario import PHASE_ENV, PhaseConfig, ScenarioError
 from loadtests.browser.driver import EXIT_BROWSER, EXIT_USAGE, BrowserPhase
 from loadtests.browser.layout import LayoutError
@@ -28,7 +28,7 @@ def main() -> int:
     except (OSError, ValueError, TypeError, KeyError, ScenarioError, LayoutError) as exc:
         print(f"bad phase config {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ok, why = browser_available()
+    ok, why = chromium_available()
     if not ok:
         print(f"browser load generator: {why}", file=sys.stderr)
         return EXIT_BROWSER

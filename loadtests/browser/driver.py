@@ -1,9 +1,10 @@
-"""One phase in Chromium pages: the browser load generator's main loop (asyncio + Playwright).
+"""One phase in Chromium pages: the browser load generator's main loop (asyncio).
 
 1. read the phase (core.scenario.PhaseConfig from $SSEVSWS_PHASE); lay out its users
    (`layout`): pages of `browser.users_per_page` users, host names to shard over;
-2. start the page server (`pageserver`) and Chromium (Debian's, through Playwright), one
-   browser context per page (its own connection pools);
+2. start the page server (`pageserver`) and Chromium (Debian's; `chromium`: steered at the
+   browser level only, no DevTools client on the pages), one browser context per page (its
+   own connection pools); the harness talks to each page over its control socket;
 3. per page: measure the page clock's resolution and map it onto the harness clock
    (`core.clock_sync`, WebSocket round trips to the page server), then start its users at
    one common instant;
@@ -18,7 +19,8 @@
 
 Exit codes as Locust's: 0 every stream ended ok / cancelled / stopped, 1 some failed
 (error, timeout, dropped, aborted) — the data is still good —, 2 a usage or phase-config
-error, 3 the browser could not run. SIGTERM / SIGINT end the phase at once (streams in
+error, 3 the browser or a page could not run (or the harness failed: the traceback is in
+the log). SIGTERM / SIGINT end the phase at once (streams in
 flight are recorded as stopped) and everything received is flushed.
 """
 
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import signal
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,10 +38,11 @@ from typing import Any
 
 from core.accounting import CANCELLED, OK, STOPPED
 from core.arms import get_arm
-from core.browser import CHROMIUM_FLAGS, find_chromium
+from core.browser import find_chromium
 from core.clock_sync import ClockMap, ClockSyncError, drift_ns, estimate, samples_from_rows
 from core.runfolder import modify_manifest
 from core.scenario import PhaseConfig, Scenario
+from loadtests.browser.chromium import Chromium, ChromiumError
 from loadtests.browser.clients import CLIENTS, client_code
 from loadtests.browser.layout import (
     WORKER_INDEX,
@@ -48,7 +52,7 @@ from loadtests.browser.layout import (
     pages_of,
     users_target,
 )
-from loadtests.browser.pageserver import PageServer
+from loadtests.browser.pageserver import PageChannel, PageError, PageServer
 from loadtests.browser.procsample import ProcessSampler
 from loadtests.browser.records import (
     PhaseLabels,
@@ -73,8 +77,7 @@ class BrowserFailed(RuntimeError):
 @dataclass
 class PageState:
     index: int
-    page: Any  # playwright Page
-    context: Any
+    ch: PageChannel
     users: list[PageUser]
     clock: ClockMap | None = None
     clock_after: ClockMap | None = None
@@ -168,37 +171,26 @@ class BrowserPhase:
         if len(self.totals.page_errors) <= 20:
             self.out(f"  {text}")
 
-    def _console(self, st: PageState, kind: str, text: str) -> None:
-        # A failed request logs "Failed to load resource: net::ERR_…" — a drop the stream
-        # records already says that; anything else the page logs as an error is a fault.
-        if kind == "error" and not text.startswith("Failed to load resource"):
-            self._page_error(st, f"console: {text}")
-
     async def _drain(self) -> int:
         for st in self.pages:
-            self._take(st, await st.page.evaluate("ssevsws.drain()"))
+            self._take(st, await st.ch.call("drain"))
+            while st.ch.errors:
+                self._page_error(st, st.ch.errors.pop(0))
         return sum(st.inflight for st in self.pages)
 
     # ------------------------------------------------------------------ browser
-    async def _open_page(self, browser: Any, server: PageServer, i: int, users: list[PageUser]):
-        context = await browser.new_context()
-        page = await context.new_page()
-        st = PageState(i, page, context, users)
-        page.on("pageerror", lambda e: self._page_error(st, f"uncaught: {e}"))
-        page.on("console", lambda m: self._console(st, m.type, m.text))
-        await page.goto(server.url)
-        await page.wait_for_function("self.ssevsws !== undefined")
-        st.info = await page.evaluate(
-            "c => ssevsws.init(c)", page_config(self.cfg, self.s, self.client.name)
-        )
-        st.resolution_ms = float(await page.evaluate("ssevsws.resolution()"))
+    async def _open_page(
+        self, browser: Chromium, server: PageServer, i: int, users: list[PageUser]
+    ) -> PageState:
+        await browser.open_page(server.page_url(i))
+        st = PageState(i, await server.channel(i), users)
+        st.info = await st.ch.call("init", page_config(self.cfg, self.s, self.client.name))
+        st.resolution_ms = float(await st.ch.call("resolution"))
         st.clock = await self._sync(st, server)
         return st
 
     async def _sync(self, st: PageState, server: PageServer) -> ClockMap:
-        rows = await st.page.evaluate(
-            "([u, n]) => ssevsws.clockSync(u, n)", [server.clock_url, CLOCK_SAMPLES]
-        )
+        rows = await st.ch.call("clockSync", server.clock_url, CLOCK_SAMPLES)
         res_ns = round((st.resolution_ms or 0.0) * 1e6)
         return estimate(samples_from_rows(rows), resolution_ns=res_ns)
 
@@ -207,10 +199,7 @@ class BrowserPhase:
         for st in self.pages:
             assert st.clock is not None
             users = [u.to_page() for u in st.users]
-            await st.page.evaluate(
-                "([t0, users]) => ssevsws.start(t0, users)",
-                [st.clock.to_page_ms(self.t0_ns), users],
-            )
+            await st.ch.call("start", st.clock.to_page_ms(self.t0_ns), users)
 
     def _sample(self, inflight: int) -> None:
         for row in self.sampler.sample(inflight):
@@ -235,7 +224,7 @@ class BrowserPhase:
                 break
         return inflight
 
-    async def _phase(self, browser: Any, server: PageServer) -> None:
+    async def _phase(self, browser: Chromium, server: PageServer) -> None:
         for i, users in sorted(pages_of(self.users).items()):
             self.pages.append(await self._open_page(browser, server, i, users))
         self._sample(0)  # idle: pages open, no stream yet
@@ -247,7 +236,7 @@ class BrowserPhase:
         )
         await self._pump(self.t0_ns + int(load.run_s * 1e9))
         for st in self.pages:
-            await st.page.evaluate("ssevsws.stop()")
+            await st.ch.call("stop")
         deadline = time.monotonic_ns() + int(load.stop_timeout_s * 1e9)
         left = await self._pump(deadline, stop_when_idle=True)
         if left:
@@ -259,42 +248,36 @@ class BrowserPhase:
 
     async def _finish_pages(self) -> None:
         for st in self.pages:
-            await st.page.evaluate("ssevsws.hardStop()")
+            await st.ch.call("hardStop")
         await asyncio.sleep(0.05)  # let the aborted streams' handlers run
         for st in self.pages:
-            await st.page.evaluate("ssevsws.closeOpenConns()")
+            await st.ch.call("closeOpenConns")
         await self._drain()
         self._sample(0)
 
     async def _run_browser(self) -> None:
-        from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import async_playwright
-
         chromium = find_chromium()
         if chromium is None:
             raise BrowserFailed("chromium not found")
-        self.flags = [*CHROMIUM_FLAGS, *host_rules(self.cfg.url, self.s.browser.users_per_host)]
         server = await PageServer.start()
         try:
-            async with async_playwright() as pw:
-                try:
-                    browser = await pw.chromium.launch(
-                        executable_path=str(chromium), args=self.flags
-                    )
-                except PlaywrightError as exc:
-                    raise BrowserFailed(f"chromium did not start: {exc}") from exc
-                self.versions = {"chromium": browser.version, "executable": str(chromium)}
-                try:
-                    await self._phase(browser, server)
-                except asyncio.CancelledError:
-                    raise
-                except PlaywrightError as exc:
-                    raise BrowserFailed(f"page failed: {exc}") from exc
-                finally:
-                    if self.stop_now.is_set() and self.pages:
-                        with contextlib.suppress(Exception):
-                            await self._finish_pages()
-                    await browser.close()
+            try:
+                browser = await Chromium.launch(
+                    chromium, host_rules(self.cfg.url, self.s.browser.users_per_host)
+                )
+            except ChromiumError as exc:
+                raise BrowserFailed(str(exc)) from exc
+            self.flags = browser.flags
+            self.versions = {"chromium": browser.version, "executable": str(chromium)}
+            try:
+                await self._phase(browser, server)
+            except (ChromiumError, PageError) as exc:
+                raise BrowserFailed(f"page failed: {exc}") from exc
+            finally:
+                if self.stop_now.is_set() and self.pages:
+                    with contextlib.suppress(Exception):
+                        await self._finish_pages()
+                await browser.close()
         finally:
             await server.stop()
 
@@ -393,6 +376,9 @@ class BrowserPhase:
             await self._run_browser()
         except BrowserFailed as exc:
             self.out(f"browser load generator: {exc}")
+            code = EXIT_BROWSER
+        except Exception:  # a bug: say so loudly, keep what was recorded, fail the phase
+            self.out(traceback.format_exc())
             code = EXIT_BROWSER
         finally:
             self.sink.close()

@@ -8,8 +8,10 @@
   with CORS headers, servers/cors.py; WebSockets are not affected.)
 - ``GET /clock`` (WebSocket): answers every message with ``time.monotonic_ns()`` as text —
   the harness's clock, for the page's round trips (core.clock_sync).
-- ``GET /auto``: the JSON a page opened as ``/?auto`` starts from by itself, when one was
-  given (`auto`; benchmarks/browser_cdp_overhead.py: a browser no DevTools client drives).
+- ``GET /control?page=N`` (WebSocket): the harness's line to page N (opened as
+  ``/?page=N``; no DevTools client is attached to the pages, see `chromium.py`).
+  `PageChannel.call(method, *args)` runs ``ssevsws[method](...args)`` in the page and
+  returns its (JSON) result; the page also pushes its uncaught errors there.
 
 It runs on the load generator's own event loop, so a busy loop answers late; that only
 widens a round trip, which the clock estimate already bounds.
@@ -17,6 +19,8 @@ widens a round trip, which the clock estimate already bounds.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -57,12 +61,61 @@ async def _clock(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-class PageServer:
-    """Start with `await PageServer.start()`; `url` is the page, `clock_url` the clock."""
+class PageError(RuntimeError):
+    """A page call failed in the page, or the page went away (message says which)."""
 
-    def __init__(self, runner: web.AppRunner, port: int) -> None:
+
+class PageChannel:
+    """The harness's end of one page's control WebSocket."""
+
+    def __init__(self, page: int, ws: web.WebSocketResponse) -> None:
+        self.page = page
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self.errors: list[str] = []  # pushed by the page (uncaught errors)
+        self.closed = asyncio.Event()
+
+    async def call(self, method: str, *args: Any, timeout_s: float = 60.0) -> Any:
+        if self.closed.is_set():
+            raise PageError(f"page {self.page} is gone")
+        msg_id = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[msg_id] = fut
+        await self._ws.send_str(json.dumps({"id": msg_id, "method": method, "args": list(args)}))
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self._waiting.pop(msg_id, None)
+
+    def _receive(self, text: str) -> None:
+        data = json.loads(text)
+        if "event" in data:
+            self.errors.append(str(data.get("text")))
+            return
+        fut = self._waiting.get(data.get("id", -1))
+        if fut is None or fut.done():
+            return
+        if "error" in data:
+            fut.set_exception(PageError(f"page {self.page}: {data['error']}"))
+        else:
+            fut.set_result(data.get("result"))
+
+    def _gone(self) -> None:
+        self.closed.set()
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(PageError(f"page {self.page} closed its control socket"))
+
+
+class PageServer:
+    """Start with `await PageServer.start()`; `url` is the page, `clock_url` the clock,
+    `await channel(n)` page n's control line once it has connected."""
+
+    def __init__(self, runner: web.AppRunner, port: int, channels: dict[int, PageChannel]) -> None:
         self._runner = runner
         self.port = port
+        self._channels = channels
 
     @property
     def url(self) -> str:
@@ -72,24 +125,44 @@ class PageServer:
     def clock_url(self) -> str:
         return f"ws://{LOOPBACK}:{self.port}/clock"
 
+    def page_url(self, page: int) -> str:
+        return f"{self.url}?page={page}"
+
+    async def channel(self, page: int, timeout_s: float = 20.0) -> PageChannel:
+        deadline = time.monotonic() + timeout_s
+        while page not in self._channels:
+            if time.monotonic() > deadline:
+                raise PageError(f"page {page} did not connect within {timeout_s:g} s")
+            await asyncio.sleep(0.02)
+        return self._channels[page]
+
     @classmethod
-    async def start(cls, auto: dict[str, Any] | None = None) -> PageServer:
+    async def start(cls) -> PageServer:
+        channels: dict[int, PageChannel] = {}
+
+        async def control(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+            await ws.prepare(request)
+            ch = PageChannel(int(request.query.get("page", "-1")), ws)
+            channels[ch.page] = ch
+            try:
+                async for msg in ws:
+                    if msg.type is WSMsgType.TEXT:
+                        ch._receive(msg.data)
+            finally:
+                ch._gone()
+            return ws
+
         app = web.Application()
         app.router.add_get("/clock", _clock)
-        if auto is not None:
-            body = json.dumps(auto)
-
-            async def _auto(request: web.Request) -> web.Response:
-                return web.Response(text=body, content_type="application/json")
-
-            app.router.add_get("/auto", _auto)
+        app.router.add_get("/control", control)
         app.router.add_get("/", _file)
         app.router.add_get("/{name}", _file)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, LOOPBACK, 0)
         await site.start()
-        return cls(runner, runner.addresses[0][1])
+        return cls(runner, runner.addresses[0][1], channels)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

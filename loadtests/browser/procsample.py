@@ -2,17 +2,16 @@
 
 Chromium is several processes: the browser process itself, a renderer per page (site),
 the network service (every socket lives there), a GPU process even headless, a zygote and
-utilities. Playwright talks to it through a Node.js driver. Each sample of the load
-generator writes one row per process with role ``browser-<kind>`` (``browser-main``,
-``browser-renderer``, ``browser-network``, ``browser-gpu``, ``browser-zygote``,
-``browser-utility``, ``browser-other``), ``browser-driver`` for Playwright's Node.js process
-(instrumentation, not what a user's browser spends), and ``client`` for the load
-generator's own Python process; ``connections`` holds the streams in flight in the whole
-browser at that moment, so memory and CPU per open stream are fits over the samples
-(analysis.browser). Browser rows also carry ``uss_bytes`` (unique set size, the pages only
-that process maps): summed RSS counts the chromium binary and shared libraries once per
-process, summed PSS splits them with every other chromium on the machine (other users'
-browsers move it); USS is neither.
+utilities. Each sample of the load generator writes one row per process with role
+``browser-<kind>`` (``browser-main``, ``browser-renderer``, ``browser-network``,
+``browser-gpu``, ``browser-zygote``, ``browser-utility``, ``browser-other``; a Playwright
+Node.js driver, where one runs — the C7 check, the benchmarks — is ``browser-driver``, not
+counted as the browser's), and ``client`` for the load generator's own Python process.
+``connections`` holds the streams in flight in the whole browser at that moment, so memory
+and CPU per open stream are fits over the samples (analysis.browser). Browser rows also
+carry ``uss_bytes`` (unique set size, the pages only that process maps), used per process
+kind: summed RSS counts the chromium binary and shared libraries once per process, summed
+PSS splits them with every other chromium on the machine (other users' browsers move it).
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ import bench.browser_hook as browser_hook
 from bench.cli import main
 from bench.plan import browser_command, load_command, locust_command
 from core.arms import get_arm
-from core.browser import browser_available
+from core.browser import chromium_available
 from core.runfolder import read_manifest, read_table
 from core.scenario import scenario_from_dict
 
-BROWSER_OK, BROWSER_WHY = browser_available()
+BROWSER_OK, BROWSER_WHY = chromium_available()
 
 TINY = """\
 name = "tiny-browser"
@@ -98,7 +98,7 @@ def test_without_a_browser_the_phases_are_skipped_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     why = "chromium not found: install chromium as root"
-    monkeypatch.setattr(browser_hook, "browser_available", lambda: (False, why))
+    monkeypatch.setattr(browser_hook, "chromium_available", lambda: (False, why))
     code, run = _run(tmp_path)
     assert code == 0
     m = read_manifest(run)

@@ -55,7 +55,12 @@ def test_plots_and_perf_know_every_arm() -> None:
     from bench.perf.report import OURS, SERVERS
 
     assert set(plots.ARM_COLORS) == set(arm_names())
-    assert plots.arm_order(["ws-websockets", "zz", "sse", "ws"]) == ["sse", "ws", "ws-websockets", "zz"]
+    assert plots.arm_order(["ws-websockets", "zz", "sse", "ws"]) == [
+        "sse",
+        "ws",
+        "ws-websockets",
+        "zz",
+    ]
     assert plots.arm_order([*reversed(arm_names()), "zz"]) == [*arm_names(), "zz"]
     assert len({a.color for a in all_arms()}) == len(arm_names())  # distinct colours
     for name in OURS:

@@ -6,8 +6,8 @@
 // saw until the harness collects it with drain(). Every time is the page clock
 // performance.timeOrigin + performance.now() (ms), read as each event is handled; the
 // harness maps it onto its monotonic clock (core/clock_sync.py) from clockSync() round
-// trips. Nothing here talks to the harness by itself: Playwright calls init / clockSync /
-// start / stop / hardStop / drain.
+// trips. The harness calls init / resolution / clockSync / start / stop / hardStop / drain
+// over the page's control socket (at the end of this file).
 //
 // This file is the same for every client, so none of it counts as a client's recovery code.
 
@@ -263,6 +263,9 @@ const H = {
     return out;
   },
 
+  // The page clock now (ms).
+  now() { return now(); },
+
   // Start every user of this page; `t0` is the phase start on the page clock.
   start(t0, users) {
     H.t0 = t0;
@@ -311,12 +314,24 @@ function postCancel(base, id) {
   fetch(`${base}/v1/streams/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch(() => {});
 }
 
-// Autorun (benchmarks/browser_cdp_overhead.py): a page opened as `/?auto` by a Chromium that
-// no DevTools client drives fetches its config and users from the page server and starts
-// at once — the same work, without Playwright's DevTools instrumentation.
-if (new URLSearchParams(location.search).has("auto")) {
-  fetch("/auto").then((r) => r.json()).then(({ cfg, users }) => {
-    H.init(cfg);
-    H.start(now() + 100, users);
-  });
-}
+// The harness's line to this page (opened as /?page=N by loadtests/browser: no DevTools
+// client is attached): {id, method, args} → ssevsws[method](...args) → {id, result|error}.
+// Uncaught errors are pushed as {event: "error", text}. Opened once every script of the
+// page has run (DOMContentLoaded), so no call can arrive before the clients exist.
+self.addEventListener("DOMContentLoaded", () => {
+  const page = new URLSearchParams(location.search).get("page");
+  if (page === null) return;
+  const ws = new WebSocket(`ws://${location.host}/control?page=${encodeURIComponent(page)}`);
+  const push = (text) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ event: "error", text })); };
+  self.addEventListener("error", (e) => push(`uncaught: ${e.message}`));
+  self.addEventListener("unhandledrejection", (e) => push(`unhandled rejection: ${e.reason}`));
+  ws.onmessage = async (e) => {
+    const { id, method, args } = JSON.parse(e.data);
+    try {
+      const result = await H[method](...(args || []));
+      ws.send(JSON.stringify({ id, result: result === undefined ? null : result }));
+    } catch (err) {
+      ws.send(JSON.stringify({ id, error: String((err && err.message) || err) }));
+    }
+  };
+});
