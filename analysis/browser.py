@@ -366,11 +366,20 @@ def memory_fit(samples: pd.DataFrame, column: str = "rss_bytes") -> tuple[float,
     return float(coef[1]), float(coef[2]), r2
 
 
+def _after_warmup(samples: pd.DataFrame) -> pd.DataFrame:
+    """The samples with a stream in flight, less each phase's first one: the first streams
+    of a page also compile its script and open its first connections (measured: a core for
+    that second), which is no stream's running cost."""
+    busy = samples[samples["streams"].fillna(0) > 0]
+    first = busy.groupby("phase", observed=True)["t_ns"].transform("min")
+    return busy[busy["t_ns"] > first]
+
+
 def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (scenario, browser arm): Chromium's memory and CPU per stream in flight.
 
-    From `browser_samples`, over the samples with at least one stream (a page's first
-    stream also warms its script engine up, which is no stream's cost):
+    From `browser_samples`, over the samples with a stream in flight after the first one of
+    each phase (`_after_warmup`):
     ``kib_per_stream`` from `memory_fit` on the summed RSS (time held apart:
     ``drift_kib_per_s``); ``kib_per_stream_renderer`` / ``_network`` the same on those
     processes' private memory (USS); ``cpu_pct_per_stream`` the least-squares slope of the
@@ -403,7 +412,7 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
         tokens_by_phase = streams.groupby("phase", observed=True)["n_received"].sum().to_dict()
     rows = []
     for (sc, arm), grp in per.groupby(["scenario", "arm"], observed=True, sort=True):
-        busy = grp[grp["streams"].fillna(0) > 0]
+        busy = _after_warmup(grp)
         x = busy["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
         mem_s, drift, mem_r2 = memory_fit(busy)
         cpu_s, _, cpu_r2 = linear_fit(x, busy["cpu_pct"].to_numpy(np.float64, na_value=np.nan))
