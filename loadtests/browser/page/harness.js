@@ -158,6 +158,7 @@ async function runTurn(user, session, sessionNo, turn, tSched, cancel) {
     () => run.stop(TIMEOUT, `no done within ${b.stream_timeout_s} s`), b.stream_timeout_s * 1000);
   try {
     await session.prepare();
+    if (run.finished) return;  // stopped (or timed out) while connecting: never sent
     run.handle = session.stream(run);
     await run.ended;
   } catch (e) {
