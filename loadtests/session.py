@@ -85,6 +85,32 @@ def stream_params(spec: StreamSpec, seed: int, stream_id: str) -> StreamParams:
     )
 
 
+def stream_request(
+    ids: UserIds, spec: StreamSpec, session: int, turn: int, k: int, users_target: int | None
+) -> tuple[StreamLabels, StreamParams]:
+    """The labels and request of a user's `k`-th stream (its `turn` of `session`): id
+    ``<phase seed>.<worker index>.<user>.<session>.<turn>``, seed = phase seed + k. Every
+    client (Locust's, a browser page's) names its streams by this one rule."""
+    stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
+    params = stream_params(spec, ids.seed + k, stream_id)
+    labels = StreamLabels(
+        stream_uid=f"{ids.phase}/{stream_id}",
+        phase=ids.phase,
+        arm=ids.arm,
+        worker=ids.worker,
+        user=ids.user,
+        session=session,
+        turn=turn,
+        stream_id=stream_id,
+        seed=params.seed,
+        tokens_expected=params.n_tokens,
+        ttft_ms_sched=spec.ttft_ms,
+        gap_ms_sched=spec.gap_ms,
+        users_target=users_target,
+    )
+    return labels, params
+
+
 def user_rng(ids: UserIds) -> random.Random:
     """The RNG of one user's think times and cancel decisions."""
     return random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
@@ -163,25 +189,10 @@ class UserScript:
         return done
 
     def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
-        ids, s = self.ids, self.plan.stream
-        stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
-        params = stream_params(s, ids.seed + self.streams, stream_id)
-        self.streams += 1
-        labels = StreamLabels(
-            stream_uid=f"{ids.phase}/{stream_id}",
-            phase=ids.phase,
-            arm=ids.arm,
-            worker=ids.worker,
-            user=ids.user,
-            session=session,
-            turn=turn,
-            stream_id=stream_id,
-            seed=params.seed,
-            tokens_expected=params.n_tokens,
-            ttft_ms_sched=s.ttft_ms,
-            gap_ms_sched=s.gap_ms,
-            users_target=self.users_target(),
+        labels, params = stream_request(
+            self.ids, self.plan.stream, session, turn, self.streams, self.users_target()
         )
+        self.streams += 1
         acct = StreamAccount(labels, t_sched_ns=t_sched)
         try:
             self._stream(acct, params, cancel)

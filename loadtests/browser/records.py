@@ -15,16 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.accounting import (
-    OUTCOMES,
-    ConnectionAccount,
-    ConnectionLabels,
-    StreamAccount,
-    StreamLabels,
-)
+from core.accounting import OUTCOMES, ConnectionAccount, ConnectionLabels, StreamAccount
 from core.clock_sync import ClockMap
 from core.scenario import StreamSpec
-from loadtests.session import stream_params
+from loadtests.session import UserIds, stream_params, stream_request
 
 
 class RecordError(ValueError):
@@ -60,32 +54,17 @@ def stream_account(
 ) -> StreamAccount:
     """Replay one page stream record into a StreamAccount (times on the harness clock)."""
     user, session, turn, k = (int(rec[f]) for f in ("user", "session", "turn", "k"))
-    stream_id = f"{labels.seed}.{labels.worker_index}.{user}.{session}.{turn}"
-    seed = labels.seed + k
-    if rec["id"] != stream_id or int(rec["seed"]) != seed:
-        raise RecordError(f"page stream {rec['id']!r} (seed {rec['seed']}) is not {stream_id!r}")
-    if rec["outcome"] not in OUTCOMES:
-        raise RecordError(f"page stream {stream_id}: unknown outcome {rec['outcome']!r}")
-    params = stream_params(spec, seed, stream_id)
+    ids = UserIds(labels.phase, labels.arm, labels.worker, labels.worker_index, user, labels.seed)
     t_send = _ns(clock, rec["t_send"])
-    acct = StreamAccount(
-        StreamLabels(
-            stream_uid=f"{labels.phase}/{stream_id}",
-            phase=labels.phase,
-            arm=labels.arm,
-            worker=labels.worker,
-            user=user,
-            session=session,
-            turn=turn,
-            stream_id=stream_id,
-            seed=seed,
-            tokens_expected=params.n_tokens,
-            ttft_ms_sched=spec.ttft_ms,
-            gap_ms_sched=spec.gap_ms,
-            users_target=users_target(t_send),
-        ),
-        t_sched_ns=_ns(clock, rec["t_sched"]),
-    )
+    stream_labels, _ = stream_request(ids, spec, session, turn, k, users_target(t_send))
+    if rec["id"] != stream_labels.stream_id or int(rec["seed"]) != stream_labels.seed:
+        raise RecordError(
+            f"page stream {rec['id']!r} (seed {rec['seed']}) is not "
+            f"{stream_labels.stream_id!r} (seed {stream_labels.seed})"
+        )
+    if rec["outcome"] not in OUTCOMES:
+        raise RecordError(f"page stream {rec['id']}: unknown outcome {rec['outcome']!r}")
+    acct = StreamAccount(stream_labels, t_sched_ns=_ns(clock, rec["t_sched"]))
     if t_send is not None:
         acct.sent(t_send)
     if rec["t_open"] is not None:

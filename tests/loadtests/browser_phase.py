@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.arms import get_arm
 from core.runfolder import create_run_dir, read_manifest, read_table
-from core.scenario import PhaseConfig, scenario_from_dict
+from core.scenario import PHASE_ENV, PhaseConfig, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,22 +30,29 @@ class BrowserRun:
     record: dict[str, Any]  # manifest browser_load.<phase>
 
 
-def browser_phase(
-    tmp: Path, arm: str, url: str, scenario: dict[str, Any], *, seed: int = 1, timeout_s: float = 90
-) -> BrowserRun:
+#: The browser load generator, as the runner starts it.
+COMMAND = [sys.executable, "-m", "loadtests.browser"]
+
+
+def phase_env(
+    tmp: Path, arm: str, url: str, scenario: dict[str, Any], *, seed: int = 1
+) -> tuple[Path, str, dict[str, str]]:
+    """A run folder with the phase's config: (run dir, phase name, environment to run
+    COMMAND with)."""
     s = scenario_from_dict({"name": "bt", "arms": [arm], **scenario})
     run = create_run_dir(tmp, "bt")
     phase = f"bt/{arm}/r1"
     cfg = PhaseConfig(str(run), phase, arm, get_arm(arm).protocol, url, s.to_dict(), seed=seed)
     cfg.dump(run / "phase.json")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SSEVSWS_PHASE": str(run / "phase.json")}
+    return run, phase, {**os.environ, "PYTHONPATH": str(ROOT), PHASE_ENV: str(run / "phase.json")}
+
+
+def browser_phase(
+    tmp: Path, arm: str, url: str, scenario: dict[str, Any], *, seed: int = 1, timeout_s: float = 90
+) -> BrowserRun:
+    run, phase, env = phase_env(tmp, arm, url, scenario, seed=seed)
     res = subprocess.run(
-        [sys.executable, "-m", "loadtests.browser"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
+        COMMAND, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
     )
     return BrowserRun(
         res.returncode,

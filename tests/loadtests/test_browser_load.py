@@ -13,7 +13,6 @@ Skipped, with the reason, only when chromium or Playwright is missing.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -27,10 +26,9 @@ import psutil
 import pytest
 
 from core.browser import CHROMIUM_FLAGS, browser_available, find_chromium
-from core.runfolder import create_run_dir, read_manifest, read_table
-from core.scenario import PhaseConfig, scenario_from_dict
+from core.runfolder import read_manifest, read_table
 from loadtests.browser.clients import PAGE_DIR
-from tests.loadtests.browser_phase import ROOT, browser_phase, medians
+from tests.loadtests.browser_phase import COMMAND, ROOT, browser_phase, medians, phase_env
 from tests.loadtests.conftest import drive, reference
 
 BROWSER_OK, BROWSER_WHY = browser_available()
@@ -256,24 +254,17 @@ def test_the_page_sse_parser_handles_every_chunking() -> None:
 def test_sigterm_ends_the_phase_keeps_the_records_and_leaves_no_browser(
     tmp_path: Path, urls: dict[str, str]
 ) -> None:
-    s = scenario_from_dict(
+    run, phase, env = phase_env(
+        tmp_path,
+        "browser-ws",
+        urls["ws"],
         {
-            "name": "bt",
             "load": {"users": 6, "spawn_rate": 100, "duration_s": 60, "stop_timeout_s": 10},
             "stream": {"tokens": 1000, "ttft_ms": 10, "gap_ms": 10},
-        }
+        },
     )
-    run = create_run_dir(tmp_path, "bt")
-    cfg = PhaseConfig(str(run), "bt/browser-ws/r1", "browser-ws", "ws", urls["ws"], s.to_dict(), 1)
-    cfg.dump(run / "phase.json")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SSEVSWS_PHASE": str(run / "phase.json")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadtests.browser"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        COMMAND, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert proc.stdout is not None
     started = proc.stdout.readline()  # printed once every user of the page has started
@@ -290,7 +281,7 @@ def test_sigterm_ends_the_phase_keeps_the_records_and_leaves_no_browser(
     st = read_table(run, "streams")
     assert len(st) == 6 and set(st["outcome"]) == {"stopped"}, out[-2000:]
     assert (st["n_received"] > 50).all()  # what arrived before the signal is kept
-    assert read_manifest(run)["browser_load"]["bt/browser-ws/r1"]["stopped_by_signal"]
+    assert read_manifest(run)["browser_load"][phase]["stopped_by_signal"]
     assert browser and all(_gone(p) for p in browser)
 
 
