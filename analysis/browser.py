@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import _col, reconnect_gaps, scenario_of, token_gaps
+from analysis.legacy import phase_columns_from_names
+from analysis.metrics import column, reconnect_gaps, token_gaps
 from analysis.resources import linear_fit
+from analysis.results import RunSummary, arms_in
 from analysis.stats import describe, finite
 from core.arms import get_arm, is_known, sort_arms
 
@@ -70,12 +72,17 @@ def browser_arms(streams: pd.DataFrame | None) -> list[str]:
 
 
 def _browser_rows(df: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of browser arms, with ``scenario`` = the analysis group (``group`` when the
+    run was loaded by analysis.load; else the scenario column, derived from the phase name
+    for a version 1 table)."""
     if df is None or df.empty or "arm" not in df:
         return pd.DataFrame()
     mask = np.array([is_browser_arm(a) for a in df["arm"].astype(object)], dtype=bool)
     out = df[mask].copy()
-    if "scenario" not in out:
-        out["scenario"] = [scenario_of(p) for p in _col(out, "phase")]
+    if "group" in out:
+        out["scenario"] = out["group"].astype(object)
+    elif "scenario" not in out or out["scenario"].isna().all():
+        out = phase_columns_from_names(out.drop(columns=["scenario"], errors="ignore"))
     return out
 
 
@@ -89,16 +96,22 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_order").reset_index(drop=True)
 
 
-def browser_records(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _raw(manifest: Any) -> Mapping[str, Any]:
+    """The manifest as read (an analysis.manifest.Manifest keeps it in ``raw``)."""
+    raw = getattr(manifest, "raw", manifest)
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def browser_records(manifest: Any) -> dict[str, dict[str, Any]]:
     """phase → the browser load generator's record (manifest ``browser_load``)."""
-    recs = (manifest or {}).get("browser_load") or {}
+    recs = _raw(manifest).get("browser_load") or {}
     return {str(k): v for k, v in recs.items() if isinstance(v, Mapping)}
 
 
 # --------------------------------------------------------------------------- the clock
 
 
-def clock_table(manifest: Mapping[str, Any] | None) -> pd.DataFrame:
+def clock_table(manifest: Any) -> pd.DataFrame:
     """One row per page of every browser phase: the page clock's resolution (µs), whether
     the page was cross-origin isolated, the mapping's error bound (± µs), the fastest round
     trip (µs), and the drift between the maps before and after the load (µs)."""
@@ -195,7 +208,7 @@ def latency_table(streams: pd.DataFrame, tokens: pd.DataFrame) -> pd.DataFrame:
 
 
 def recovery_table(
-    streams: pd.DataFrame, tokens: pd.DataFrame, manifest: Mapping[str, Any] | None = None
+    streams: pd.DataFrame, tokens: pd.DataFrame, manifest: Any = None
 ) -> pd.DataFrame:
     """Per (scenario, browser arm) with at least one dropped stream: streams, streams
     dropped, drops (reconnects made), share finished ok, tokens lost / duplicated, drop →
@@ -255,7 +268,48 @@ def recovery_table(
     return _sorted(pd.DataFrame(rows, columns=cols))
 
 
-def _client_code(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+def recovery_rows(summary: RunSummary, manifest: Any) -> pd.DataFrame:
+    """The columns of `recovery_table` that claim C5 needs, from a run's typed summary
+    (analysis.results) instead of its records: per group with drops × browser arm."""
+    cols = [
+        "scenario",
+        "arm",
+        "dropped",
+        "reconnects",
+        "ok_share",
+        "lost",
+        "dup",
+        "gap_p50_ms",
+        "recovery_lines",
+        "code_lines",
+        "retry_ms",
+    ]
+    code = _client_code(manifest)
+    rows = []
+    for g, arm, a in arms_in(summary, summary.groups("reconnects")):
+        rc = a.reconnect
+        if not is_browser_arm(arm) or not rc.streams_dropped:
+            continue
+        gap = rc.gap_ms.p50
+        rows.append(
+            {
+                "scenario": g,
+                "arm": arm,
+                "dropped": rc.streams_dropped,
+                "reconnects": rc.reconnects,
+                "ok_share": rc.outcomes.get("ok", 0) / rc.streams_dropped,
+                "lost": a.integrity.lost if a.integrity else 0,
+                "dup": a.integrity.dup if a.integrity else 0,
+                "gap_p50_ms": math.nan if gap is None else float(gap),
+                "recovery_lines": code.get(arm, {}).get("recovery_lines"),
+                "code_lines": code.get(arm, {}).get("code_lines"),
+                "retry_ms": _retry_ms(manifest, g),
+            }
+        )
+    return _sorted(pd.DataFrame(rows, columns=cols))
+
+
+def _client_code(manifest: Any) -> dict[str, dict[str, Any]]:
     """arm → the client code record of its (first) browser phase."""
     out: dict[str, dict[str, Any]] = {}
     for phase, rec in browser_records(manifest).items():
@@ -265,7 +319,7 @@ def _client_code(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
     return out
 
 
-def code_table(manifest: Mapping[str, Any] | None) -> pd.DataFrame:
+def code_table(manifest: Any) -> pd.DataFrame:
     """Per browser arm that ran: its browser API, lines of page code (with the files it
     uses, e.g. the fetch clients' SSE parser) and how many of them are recovery code."""
     cols = ["arm", "api", "method", "code_lines", "recovery_lines", "resumes", "file"]
@@ -275,9 +329,10 @@ def code_table(manifest: Mapping[str, Any] | None) -> pd.DataFrame:
     return _sorted(pd.DataFrame(rows, columns=cols))
 
 
-def _retry_ms(manifest: Mapping[str, Any] | None, scenario: str) -> float | None:
+def _retry_ms(manifest: Any, scenario: str) -> float | None:
     """The server's `retry:` of that scenario (EventSource waits that long to reconnect)."""
-    m = manifest or {}
+    m = _raw(manifest)
+    scenario = scenario.split(".", 1)[0]  # a group "<scenario>.<variant>"
     for sc in [m.get("scenario"), *((m.get("suite") or {}).get("scenarios") or [])]:
         if isinstance(sc, Mapping) and sc.get("name") == scenario:
             v = (sc.get("server") or {}).get("retry_ms")
@@ -333,7 +388,7 @@ def browser_samples(resources: pd.DataFrame) -> pd.DataFrame:
     per = rs.groupby(keys, observed=True, sort=True).agg(
         streams=("connections", "max"), rss_bytes=("rss_bytes", _total), cpu_pct=("cpu_pct", _total)
     )
-    uss = _col(rs, "uss_bytes").astype("Float64")
+    uss = column(rs, "uss_bytes").astype("Float64")
     rs = rs.assign(
         uss=uss.groupby([rs["phase"], rs["pid"]], observed=True).transform(
             lambda v: v.rolling(3, center=True, min_periods=1).median()
@@ -352,9 +407,10 @@ def memory_fit(samples: pd.DataFrame, column: str = "rss_bytes") -> tuple[float,
     c·t``: a browser's heap also grows with time (garbage between collections), which a
     ramp up would otherwise put on the streams; NaN without spread in the streams."""
     x = samples["streams"].to_numpy(dtype=np.float64, na_value=np.nan)
-    t = (samples["t_ns"].to_numpy(dtype=np.float64) - float(samples["t_ns"].min())) / 1e9
+    t_ns = samples["t_ns"].to_numpy(dtype=np.float64, na_value=np.nan)
+    t = (t_ns - np.nanmin(t_ns)) / 1e9 if t_ns.size else t_ns
     y = samples[column].to_numpy(dtype=np.float64, na_value=np.nan)
-    ok = np.isfinite(x) & np.isfinite(y)
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(t)
     x, t, y = x[ok], t[ok], y[ok]
     if x.size < 4 or np.ptp(x) == 0:
         return math.nan, math.nan, math.nan
@@ -450,7 +506,7 @@ def resource_table(resources: pd.DataFrame, streams: pd.DataFrame | None = None)
 def max_in_flight(grp: pd.DataFrame) -> int:
     """The most streams between their request and their end at the same time."""
     edges: list[tuple[int, int]] = []
-    for a, b in zip(_col(grp, "t_open_ns"), _col(grp, "t_end_ns"), strict=True):
+    for a, b in zip(column(grp, "t_open_ns"), column(grp, "t_end_ns"), strict=True):
         if pd.isna(a):
             continue
         edges.append((int(a), 1))
@@ -469,7 +525,9 @@ def origin_limit_table(
     ended), TTFT p50 of the first six streams to get a token and of the rest."""
     cols = ["arm", "streams", "max_open_at_once", "ttft_p50_first6_ms", "ttft_p50_rest_ms"]
     st = _browser_rows(streams)
-    st = st[st["scenario"] == scenario] if not st.empty else st
+    if st.empty:
+        return pd.DataFrame(columns=cols)
+    st = st[st["scenario"] == scenario]
     rows = []
     for arm, grp in st.groupby("arm", observed=True, sort=True):
         ttft = np.sort(finite((grp["t_first_ns"] - grp["t_send_ns"]) / NS_PER_MS))
@@ -671,9 +729,12 @@ def browser_results(
     streams: pd.DataFrame,
     tokens: pd.DataFrame,
     resources: pd.DataFrame | None,
-    manifest: Mapping[str, Any] | None,
+    manifest: Any,
 ) -> BrowserResults:
-    """All of the above for one run."""
+    """All of the above for one run (empty tables when no browser arm ran)."""
+    if not browser_arms(streams):
+        empty = pd.DataFrame()
+        return BrowserResults([], empty, empty, empty, empty, empty, empty, None)
     recovery = recovery_table(streams, tokens, manifest)
     return BrowserResults(
         arms=browser_arms(streams),

@@ -1,7 +1,12 @@
-"""Capacity within the SLO (issue 5 item 2): tokens/s per core from the ramp scenario,
-connections per GiB from the idle-hold scenario, per arm. Pure functions over run frames.
+"""Capacity within the SLO (issue 5 item 2): tokens/s per core from a ramp scenario,
+connections per GiB from a scenario holding connections idle, per arm. Pure functions over
+run frames.
 
-Ramp (phases whose scenario is ``ramp``)
+Which scenario groups count is the caller's choice (analysis.summary passes the groups whose
+configuration has a ramp, resp. holds connections idle: analysis.traits); the frames need
+the ``group`` column analysis.load adds.
+
+Ramp (the ramp groups)
     Steps are cut as in :func:`analysis.metrics.ramp` (streams in send order, a new step
     wherever ``users_target`` changes) and the same step of every repetition is pooled by
     ``users_target``. Per step: TTFT p99 over the step's streams, ITL p99 over every token
@@ -24,7 +29,7 @@ Ramp (phases whose scenario is ``ramp``)
     nothing is extrapolated. ``tokens_per_s_per_core`` = tokens/s ÷ cores at that step.
     The load generator shared the machine in most runs; its CPU is not counted.
 
-Idle-hold (phases whose scenario is ``idle-hold``)
+Idle-hold (the groups holding connections idle)
     RSS per open connection = :func:`analysis.resources.rss_per_connection` slope over the
     server samples *up to the last sample at the peak connection count* of each process
     (after that connections close but the allocator keeps the memory, which would flatten
@@ -50,8 +55,6 @@ from analysis.stats import describe, finite, min_samples, to_jsonable
 GIB = 2**30
 DEFAULT_SLO_TTFT_P99_MS = 1000.0
 DEFAULT_SLO_ITL_P99_MS = 100.0
-RAMP_SCENARIOS: tuple[str, ...] = ("ramp",)
-IDLE_SCENARIOS: tuple[str, ...] = ("idle-hold",)
 
 MET, BROKEN, INSUFFICIENT = "met", "broken", "insufficient samples"
 
@@ -77,11 +80,11 @@ _STEP_COLS = [
 ]
 
 
-def _in_scenarios(df: pd.DataFrame | None, scenarios: Sequence[str]) -> pd.DataFrame:
-    if df is None or df.empty or "phase" not in df:
+def _in_scenarios(df: pd.DataFrame | None, groups: Sequence[str]) -> pd.DataFrame:
+    """Rows of the given analysis groups (the ``group`` column of analysis.load)."""
+    if df is None or df.empty or "group" not in df:
         return df.iloc[0:0] if df is not None else pd.DataFrame()
-    sc = df["phase"].astype(object).map(M.scenario_of)
-    return df[sc.isin(list(scenarios)).to_numpy(dtype=bool)]
+    return df[df["group"].astype(object).isin(list(groups)).to_numpy(dtype=bool)]
 
 
 def _judge(values: Any, limit: float) -> tuple[int, float, str, str]:
@@ -105,7 +108,7 @@ def _step_ids(streams: pd.DataFrame) -> pd.DataFrame:
         grp = grp.assign(_t0=grp["t_send_ns"].to_numpy(dtype=np.int64)).sort_values(
             "_t0", kind="stable"
         )
-        ut = M._col(grp, "users_target").to_numpy(dtype=np.float64, na_value=np.nan)
+        ut = M.column(grp, "users_target").to_numpy(dtype=np.float64, na_value=np.nan)
         change = np.ones(len(grp), dtype=bool)
         change[1:] = ~((ut[1:] == ut[:-1]) | (np.isnan(ut[1:]) & np.isnan(ut[:-1])))
         rows.append(
@@ -130,7 +133,7 @@ def _server_cpu_in(srv: pd.DataFrame, t0: int, t1: int) -> tuple[float, float]:
     covered_any = False
     for _, p in srv.groupby("pid", observed=True):
         t = p["t_ns"].to_numpy(dtype=np.int64)
-        c = M._col(p, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan) + M._col(
+        c = M.column(p, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan) + M.column(
             p, "cpu_sys_s"
         ).to_numpy(dtype=np.float64, na_value=np.nan)
         ok = np.isfinite(c)
@@ -156,7 +159,7 @@ def ramp_steps(
     *,
     slo_ttft_p99_ms: float = DEFAULT_SLO_TTFT_P99_MS,
     slo_itl_p99_ms: float = DEFAULT_SLO_ITL_P99_MS,
-    scenarios: Sequence[str] = RAMP_SCENARIOS,
+    scenarios: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per (arm, users_target) of the ramp phases, repetitions pooled (columns
     ``_STEP_COLS``; ``slo`` is met / broken / insufficient samples, ``why`` says why)."""
@@ -181,7 +184,7 @@ def ramp_steps(
                 "itl_ms": gaps["itl_ms"].to_numpy(dtype=np.float64),
             }
         )
-    srv = R._role(resources, "server") if resources is not None else pd.DataFrame()
+    srv = R.role_rows(resources, "server") if resources is not None else pd.DataFrame()
     srv = _in_scenarios(srv, scenarios) if len(srv) else srv
     cpu_rows = []
     for r in steps.itertuples(index=False):
@@ -262,7 +265,7 @@ def _upto_peak(resources: pd.DataFrame) -> pd.DataFrame:
     keep = []
     for _, p in resources.groupby(["phase", "pid"], observed=True, sort=False):
         p = p.sort_values("t_ns", kind="stable")
-        c = M._col(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
+        c = M.column(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(c).any():
             continue
         last_peak = int(np.flatnonzero(c == np.nanmax(c))[-1])
@@ -278,10 +281,10 @@ def _idle_cpu_per_connection(srv: pd.DataFrame) -> float:
     for _, p in srv.groupby(["phase", "pid"], observed=True, sort=False):
         p = p.sort_values("t_ns", kind="stable")
         t = p["t_ns"].to_numpy(dtype=np.float64) / M.NS_PER_S
-        c = M._col(p, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan) + M._col(
+        c = M.column(p, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan) + M.column(
             p, "cpu_sys_s"
         ).to_numpy(dtype=np.float64, na_value=np.nan)
-        n = M._col(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
+        n = M.column(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(n).any() or np.nanmax(n) <= 0:
             continue
         peak = np.nanmax(n)
@@ -292,9 +295,7 @@ def _idle_cpu_per_connection(srv: pd.DataFrame) -> float:
     return cpu_per_conn_s / hold_s if hold_s > 0 else math.nan
 
 
-def idle_memory(
-    resources: pd.DataFrame | None, *, scenarios: Sequence[str] = IDLE_SCENARIOS
-) -> pd.DataFrame:
+def idle_memory(resources: pd.DataFrame | None, *, scenarios: Sequence[str] = ()) -> pd.DataFrame:
     """Per arm: bytes_per_connection, connections_per_gib, baseline_rss_bytes, r2,
     samples, conn_max, cores_per_idle_connection (see module docstring)."""
     cols = [
@@ -307,7 +308,7 @@ def idle_memory(
         "r2",
         "cores_per_idle_connection",
     ]
-    srv = R._role(resources, "server") if resources is not None else pd.DataFrame()
+    srv = R.role_rows(resources, "server") if resources is not None else pd.DataFrame()
     srv = _in_scenarios(srv, scenarios) if len(srv) else srv
     if srv is None or srv.empty:
         return pd.DataFrame(columns=cols)
@@ -396,8 +397,8 @@ def capacity(
     *,
     slo_ttft_p99_ms: float = DEFAULT_SLO_TTFT_P99_MS,
     slo_itl_p99_ms: float = DEFAULT_SLO_ITL_P99_MS,
-    ramp_scenarios: Sequence[str] = RAMP_SCENARIOS,
-    idle_scenarios: Sequence[str] = IDLE_SCENARIOS,
+    ramp_scenarios: Sequence[str] = (),
+    idle_scenarios: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Capacity within the SLO per arm, JSON-able (NaN → None).
 
@@ -431,7 +432,9 @@ def capacity(
                 cores_per_idle_connection=float(r["cores_per_idle_connection"]),
             )
             if not math.isfinite(a["connections_per_gib"]):
-                a["notes"].append("idle-hold: RSS slope not measurable (connections did not vary)")
+                a["notes"].append(
+                    "idle connections: RSS slope not measurable (connections did not vary)"
+                )
         else:
             a.update(
                 connections_per_gib=math.nan,
@@ -440,7 +443,9 @@ def capacity(
                 rss_fit_r2=math.nan,
                 cores_per_idle_connection=math.nan,
             )
-            a["notes"].append("no idle-hold phase in this run: connections per GiB not measured")
+            a["notes"].append(
+                "no scenario holding connections idle in this run: connections per GiB not measured"
+            )
         a["steps"] = st.drop(columns=["arm"]).to_dict("records")
         out_arms[str(arm)] = a
     return to_jsonable(
@@ -530,8 +535,8 @@ def capacity_markdown(cap: Mapping[str, Any] | None) -> str:
     """The report's "Capacity within the SLO" block (Markdown table + notes)."""
     if not cap or not cap.get("arms"):
         return (
-            "### Capacity within the SLO\n\nNot measured in this run (needs the ramp and "
-            "idle-hold scenarios)."
+            "### Capacity within the SLO\n\nNot measured in this run (needs a ramp scenario "
+            "and one that holds connections idle)."
         )
     slo = cap.get("slo") or {}
     head, rows = capacity_rows(cap)
@@ -546,7 +551,8 @@ def capacity_markdown(cap: Mapping[str, Any] | None) -> str:
         f"{slo.get('itl_p99_ms', math.nan):g} ms per ramp step (repetitions pooled; a p99 "
         f"needs {cap.get('p99_min_samples', min_samples(99))} samples). Tokens/s per core = "
         "tokens/s ÷ server cores used in that step; connections per GiB = 2^30 ÷ the RSS "
-        "slope per open connection in the idle-hold phases. The VM cost model sizes "
+        "slope per open connection in the scenarios that hold connections idle. The VM cost "
+        "model sizes "
         "instances from these figures.",
         "",
         row(head),

@@ -1,13 +1,14 @@
 """A run's cost inputs: measured usage → calibration → a month of a profile → cost tables.
 
 :func:`cost_inputs` is what ``ssevsws cost``, the report and notebooks/cost.ipynb call.
-Usage is measured on the run's main scenario (claims.main_scenario: chat when present),
-from the record tables when the run has them, else from summary.json alone (a committed
+Usage is measured on the run's headline scenario (RunSummary.main_scenario: steady
+streaming, chosen by the scenarios' recorded configuration), from the record tables when
+the run has them, else from summary.json alone (a committed
 sample carries no record tables: everything the model needs per token is in the summary
 except the bytes a client sends per stream, which then stay at the model default).
 CPU per 1k tokens and KiB per connection come from the summary either way (the report's
 numbers; KiB per connection from the idle-hold fit when the run has one), the share of a
-cancelled answer from the cancel scenario. Precedence of every figure: what-if >
+cancelled answer from the scenario whose users cancel. Precedence of every figure: what-if >
 profile > measured > model default (:mod:`analysis.cost_usage`).
 """
 
@@ -22,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import claims as C
 from analysis import cost as K
 from analysis.cost_calibration import (
     calibration_from_summary,
@@ -34,6 +34,8 @@ from analysis.cost_calibration import (
 )
 from analysis.cost_pricing import PRICING_DIR, load_catalogue, price_warnings
 from analysis.cost_whatif import WhatIfs, apply_to_catalogue, apply_to_profile, parse_what_ifs
+from analysis.load import group_rows
+from analysis.results import RunSummary
 from core.arms import PROTOCOLS, UnknownArm, get_arm, sort_arms
 
 #: The profile the report and the CLI price a run with unless told otherwise.
@@ -77,14 +79,16 @@ def _cost_arms(arms: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def scenario_rows(df: pd.DataFrame | None, scenario: str | None) -> pd.DataFrame | None:
-    """Rows of ``scenario`` (by the phase name's first segment); all rows if None."""
-    if df is None or df.empty or scenario is None or "phase" not in df:
-        return df
-    prefix = scenario + "/"
-    ph = df["phase"].astype(object)
-    keep = ph.map({p: isinstance(p, str) and p.startswith(prefix) for p in pd.unique(ph)})
-    return df[keep.to_numpy(dtype=bool)]
+#: Rows of one scenario group (the ``group`` column analysis.load adds); all rows if None.
+scenario_rows = group_rows
+
+
+def _typed(summary: RunSummary | Mapping[str, Any], data: Any) -> RunSummary:
+    """The summary typed; a summary.json written before groups carried their traits gets
+    them from the run's manifest."""
+    if isinstance(summary, RunSummary):
+        return summary
+    return RunSummary.from_json(summary, manifest=getattr(data, "manifest", None))
 
 
 def _scenario_arms(summary: Mapping[str, Any], scenario: str | None) -> Mapping[str, Any]:
@@ -98,7 +102,7 @@ def run_summary(folder: str | Path, data: Any, n_boot: int = 200) -> dict[str, A
     record tables (a committed sample)."""
     from analysis.summary import summarize
 
-    summary = summarize(data, n_boot=n_boot)
+    summary = summarize(data, n_boot=n_boot).to_json()
     saved = Path(folder) / "summary.json"
     if not summary.get("scenarios") and saved.is_file():
         return json.loads(saved.read_text(encoding="utf-8"))
@@ -106,13 +110,16 @@ def run_summary(folder: str | Path, data: Any, n_boot: int = 200) -> dict[str, A
 
 
 def measure(
-    data: Any, summary: Mapping[str, Any]
+    data: Any, summary: RunSummary | Mapping[str, Any]
 ) -> tuple[str | None, dict[str, K.Usage], dict[str, K.Calibration], str]:
     """(scenario, measured usage and calibration per metering label, source) of a run."""
-    sc = C.main_scenario(summary)
+    typed = _typed(summary, data)
+    sc = typed.main_scenario
+    summary = typed.to_json()
     s_arms = _scenario_arms(summary, sc)
     cap_arms = (summary.get("capacity") or {}).get("arms") or {}
-    cancel_arms = _scenario_arms(summary, "cancel")
+    cancels = typed.groups("cancels")
+    cancel_arms = _scenario_arms(summary, cancels[0] if cancels else None)
     streams = scenario_rows(getattr(data, "streams", None), sc)
     from_records = streams is not None and len(streams) > 0
     names = pd.unique(streams["arm"].astype(object).dropna()) if from_records else list(s_arms)
@@ -153,7 +160,7 @@ def measure(
 
 def cost_inputs(
     data: Any,
-    summary: Mapping[str, Any],
+    summary: RunSummary | Mapping[str, Any],
     *,
     profile: str | K.Profile = DEFAULT_PROFILE,
     platforms: Sequence[str] | None = None,
@@ -167,7 +174,7 @@ def cost_inputs(
 
     Raises PricingError / ProfileError / WhatIfError (all ValueErrors) with one-line
     messages for bad prices, profiles and what-ifs. ``data`` is a RunData (record tables
-    may be empty); ``summary`` its summarize() dict or summary.json.
+    may be empty); ``summary`` its RunSummary, or summary.json's dict.
     """
     what = what_ifs if isinstance(what_ifs, WhatIfs) else parse_what_ifs(what_ifs)
     prof = profile if isinstance(profile, K.Profile) else K.load_profile(profile)
@@ -185,13 +192,14 @@ def cost_inputs(
     )
 
 
-def missing_for_cost(summary: Mapping[str, Any], data: Any = None) -> str:
+def missing_for_cost(summary: RunSummary | Mapping[str, Any], data: Any = None) -> str:
     """Why a run gives no cost table, precisely (for the CLI's exit-2 message)."""
-    sc = C.main_scenario(summary)
+    typed = _typed(summary, data)
+    sc, summary = typed.main_scenario, typed.to_json()
     if sc is None:
         return (
-            "no chat/open/ramp scenario in this run's summary (the cost model calibrates on "
-            "the main scenario's streams)"
+            "no scenario with streams in this run's summary (the cost model calibrates on "
+            "the headline scenario's streams)"
         )
     arms = _scenario_arms(summary, sc)
     if not arms:

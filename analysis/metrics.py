@@ -1,4 +1,5 @@
-"""Metrics of DESIGN §5 from the streams / tokens / connections tables (core.records).
+"""Metrics (docs/methodology.md, "Metrics") from the streams / tokens / connections tables
+(core.records).
 
 Pure functions over DataFrames. Inputs may carry pandas nullable dtypes (what
 ``core.runfolder.read_table`` returns: ``Int64`` stamps with ``<NA>``) or plain numpy
@@ -30,7 +31,6 @@ millions of token rows take well under a second.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,16 +42,16 @@ from analysis.stats import finite
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
+#: Stream columns copied onto token-level rows (ITL gaps, delivery latency).
+LABELS = ("arm", "phase", "group")
+
 #: Stream outcomes (core.accounting.OUTCOMES), in display order.
 OUTCOMES = ("ok", "cancelled", "aborted", "dropped", "error", "timeout", "stopped")
-
-_REP_RE = re.compile(r"(?:^|[/_.-])(?:rep|r)(\d+)$")
-
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _keys(by: str | Sequence[str]) -> list[str]:
+def group_keys(by: str | Sequence[str]) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
@@ -75,54 +75,37 @@ def _is_int(s: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(s.dtype)
 
 
-def _col(df: pd.DataFrame, name: str) -> pd.Series:
+def column(df: pd.DataFrame, name: str) -> pd.Series:
     """A column, or an all-missing Int64 one when the frame lacks it."""
     if name in df:
         return df[name]
     return pd.Series(pd.array([pd.NA] * len(df), dtype="Int64"), index=df.index)
 
 
-def parse_rep(phase: Any) -> int | None:
-    """Repetition number from a phase name such as ``chat/sse/rep2`` or ``chat/ws/r1``."""
-    if not isinstance(phase, str):
-        return None
-    m = _REP_RE.search(phase)
-    return int(m.group(1)) if m else None
-
-
-def scenario_of(phase: Any) -> str | None:
-    """First segment of a phase name (``chat/sse/rep1`` → ``chat``)."""
-    return phase.split("/", 1)[0] if isinstance(phase, str) and phase else None
-
-
 # --------------------------------------------------------------------------- per stream
 
 
 def stream_metrics(streams: pd.DataFrame, connections: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The streams table plus derived per-stream columns (see module table) and ``rep``,
-    ``scenario`` (parsed from the phase name)."""
+    """The streams table plus derived per-stream columns (see module table)."""
     out = streams.copy()
-    send = _col(out, "t_send_ns")
-    first = _col(out, "t_first_ns")
-    last = _col(out, "t_last_ns")
+    send = column(out, "t_send_ns")
+    first = column(out, "t_first_ns")
+    last = column(out, "t_last_ns")
     out["ttft_ms"] = ns_diff_ms(first, send)
     out["e2e_ms"] = ns_diff_ms(last, send)
-    out["e2e_sched_ms"] = ns_diff_ms(last, _col(out, "t_sched_ns"))
-    out["dispatch_delay_ms"] = ns_diff_ms(send, _col(out, "t_sched_ns"))
-    out["open_ms"] = ns_diff_ms(_col(out, "t_open_ns"), send)
-    n = _col(out, "n_received").to_numpy(dtype=np.float64, na_value=np.nan)
+    out["e2e_sched_ms"] = ns_diff_ms(last, column(out, "t_sched_ns"))
+    out["dispatch_delay_ms"] = ns_diff_ms(send, column(out, "t_sched_ns"))
+    out["open_ms"] = ns_diff_ms(column(out, "t_open_ns"), send)
+    n = column(out, "n_received").to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["tpot_ms"] = np.where(n >= 2, ns_diff_ms(last, first) / (n - 1), np.nan)
     out["connect_ms"] = np.nan
     if connections is not None and not connections.empty and "conn_uid" in out:
         cm = connection_metrics(connections).drop_duplicates("conn_uid").set_index("conn_uid")
         conn = cm["connect_ms"].reindex(out["conn_uid"].astype(object)).to_numpy(np.float64)
-        reused = _col(out, "reused_conn")
+        reused = column(out, "reused_conn")
         fresh = ~reused.astype("boolean").fillna(True).to_numpy(dtype=bool)
         out["connect_ms"] = np.where(fresh, conn, np.nan)
-    phase = _col(out, "phase")
-    out["rep"] = pd.array([parse_rep(p) for p in phase], dtype="Int64")
-    out["scenario"] = [scenario_of(p) for p in phase]
     return out
 
 
@@ -141,15 +124,15 @@ def _stream_lookup(
 def _with_labels(
     out: pd.DataFrame, codes: np.ndarray, uniques: pd.Index, streams: pd.DataFrame | None
 ) -> pd.DataFrame:
-    for column in ("arm", "phase"):
-        per_stream = _stream_lookup(uniques, streams, column)
+    for name in LABELS:
+        per_stream = _stream_lookup(uniques, streams, name)
         if per_stream is None:
             continue
         cats, inv = np.unique(pd.Series(per_stream).fillna("").astype(str), return_inverse=True)
         cat_codes = inv[codes]
         cat_codes = np.where(cats[cat_codes] == "", -1, cat_codes)
-        out[column] = pd.Categorical.from_codes(cat_codes, categories=pd.Index(cats))
-        out[column] = out[column].cat.remove_unused_categories()
+        out[name] = pd.Categorical.from_codes(cat_codes, categories=pd.Index(cats))
+        out[name] = out[name].cat.remove_unused_categories()
     return out
 
 
@@ -173,11 +156,11 @@ def _ordered_tokens(tokens: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndar
 def token_gaps(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
     """ITL: every gap between consecutive content tokens of each stream.
 
-    Returns one row per gap: ``stream_uid`` (categorical), ``arm``/``phase`` (categorical,
-    when `streams` is given), ``seq`` (of the later token), ``itl_ms``. A stream with n
-    tokens contributes n − 1 gaps.
+    Returns one row per gap: ``stream_uid`` (categorical), ``arm``/``phase``/``group``
+    (categorical, when `streams` carries them), ``seq`` (of the later token), ``itl_ms``.
+    A stream with n tokens contributes n − 1 gaps.
     """
-    cols = ["stream_uid", "arm", "phase", "seq", "itl_ms"]
+    cols = ["stream_uid", *LABELS, "seq", "itl_ms"]
     if tokens is None or tokens.empty:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "itl_ms" else object) for c in cols})
     c, uniques, t, rows = _ordered_tokens(tokens)
@@ -200,7 +183,7 @@ def token_gaps(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.
 def delivery_latency(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-token delivery latency ``t_recv − t_server`` (ms), only for tokens that carry a
     server stamp. An empty result means "not measured" (e.g. a foreign server)."""
-    cols = ["stream_uid", "arm", "phase", "seq", "delivery_ms"]
+    cols = ["stream_uid", *LABELS, "seq", "delivery_ms"]
     empty = pd.DataFrame(
         {c: pd.Series(dtype=float if c == "delivery_ms" else object) for c in cols}
     )
@@ -241,14 +224,14 @@ def connection_metrics(connections: pd.DataFrame) -> pd.DataFrame:
     stream in flight), ``idle_s`` = max(held − busy, 0). Unclosed connections have NaN
     held/idle (counted separately, not guessed)."""
     out = connections.copy()
-    start = _col(out, "t_connect_ns")
+    start = column(out, "t_connect_ns")
     if start.isna().all():
-        start = _col(out, "t_open_ns")
+        start = column(out, "t_open_ns")
     else:
-        start = start.astype("Int64").fillna(_col(out, "t_open_ns").astype("Int64"))
-    out["connect_ms"] = ns_diff_ms(_col(out, "t_open_ns"), _col(out, "t_connect_ns"))
-    out["held_s"] = ns_diff_ms(_col(out, "t_close_ns"), start) / 1000.0
-    busy = _col(out, "busy_ns").to_numpy(dtype=np.float64, na_value=np.nan) / NS_PER_S
+        start = start.astype("Int64").fillna(column(out, "t_open_ns").astype("Int64"))
+    out["connect_ms"] = ns_diff_ms(column(out, "t_open_ns"), column(out, "t_connect_ns"))
+    out["held_s"] = ns_diff_ms(column(out, "t_close_ns"), start) / 1000.0
+    busy = column(out, "busy_ns").to_numpy(dtype=np.float64, na_value=np.nan) / NS_PER_S
     out["busy_s"] = np.minimum(busy, out["held_s"].to_numpy())  # busy may start before open
     out["idle_s"] = np.maximum(out["held_s"].to_numpy() - out["busy_s"].to_numpy(), 0.0)
     return out
@@ -256,7 +239,7 @@ def connection_metrics(connections: pd.DataFrame) -> pd.DataFrame:
 
 def sessions(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd.Series:
     """Number of user sessions (distinct phase, worker, user, session) per group."""
-    keys = _keys(by)
+    keys = group_keys(by)
     ident = [c for c in ("phase", "worker", "user", "session") if c in streams]
     if streams.empty:
         return pd.Series(dtype="int64")
@@ -274,7 +257,7 @@ def connection_time(
     busy_s, idle_s, idle_share (= idle_s / held_s), sessions, held_s_per_session,
     idle_s_per_session, connect_ms_p50.
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [
         *keys,
         "connections",
@@ -330,7 +313,7 @@ def integrity(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd.Data
     """Sums per group: streams, tokens_expected, received, unique, lost (only streams that
     were meant to finish), dup, out_of_order, checksum_fail (done arrived, checksum wrong),
     checksum_missing (no done event), done."""
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [
         *keys,
         "streams",
@@ -355,11 +338,11 @@ def integrity(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd.Data
         ("n_dup", "dup"),
         ("n_out_of_order", "out_of_order"),
     ):
-        s[dst] = _col(streams, src).to_numpy(dtype=np.float64, na_value=np.nan)
-    ck = _col(streams, "checksum_ok").astype("boolean")
+        s[dst] = column(streams, src).to_numpy(dtype=np.float64, na_value=np.nan)
+    ck = column(streams, "checksum_ok").astype("boolean")
     s["checksum_fail"] = (ck == False).fillna(False).astype(int)  # noqa: E712 - NA aware
     s["checksum_missing"] = ck.isna().astype(int)
-    s["done"] = _col(streams, "done").astype("boolean").fillna(False).astype(int)
+    s["done"] = column(streams, "done").astype("boolean").fillna(False).astype(int)
     g = s.groupby(keys, observed=True, dropna=False)
     out = g.sum(min_count=0)
     out.insert(0, "streams", g.size())
@@ -371,7 +354,7 @@ def integrity(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd.Data
 
 def outcome_counts(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd.DataFrame:
     """Stream outcome counts per group (columns in `OUTCOMES` order, then any others)."""
-    keys = _keys(by)
+    keys = group_keys(by)
     if streams is None or streams.empty:
         return pd.DataFrame(columns=[*keys, *OUTCOMES])
     s = streams.assign(outcome=streams["outcome"].astype(object).fillna("unknown"))
@@ -385,7 +368,15 @@ def outcome_counts(streams: pd.DataFrame, by: str | Sequence[str] = "arm") -> pd
 def reconnect_gaps(streams: pd.DataFrame, tokens: pd.DataFrame) -> pd.DataFrame:
     """For each stream with a drop (t_drop_ns): ``gap_ms`` from the first drop to the next
     content token (NaN if none came), reconnects, outcome, lost and duplicated tokens."""
-    cols = ["stream_uid", "arm", "phase", "reconnects", "outcome", "n_lost", "n_dup", "gap_ms"]
+    cols = [
+        "stream_uid",
+        *LABELS,
+        "reconnects",
+        "outcome",
+        "n_lost",
+        "n_dup",
+        "gap_ms",
+    ]
     if streams is None or streams.empty or "t_drop_ns" not in streams:
         return pd.DataFrame(columns=cols)
     dropped = streams[streams["t_drop_ns"].notna()]
@@ -428,13 +419,13 @@ def bytes_per_token(
     * ``conn_bytes_per_token``: Σ connections.bytes_in / Σ n_received (adds HTTP response
       headers / WS upgrade; still application level, not on the wire).
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [*keys, "tokens", "event_bytes_per_token", "app_bytes_per_token", "conn_bytes_per_token"]
     if streams is None or streams.empty:
         return pd.DataFrame(columns=cols)
     s = pd.DataFrame({k: streams[k] for k in keys})
-    s["n"] = _col(streams, "n_received").to_numpy(dtype=np.float64, na_value=0)
-    s["b"] = _col(streams, "bytes_in").to_numpy(dtype=np.float64, na_value=np.nan)
+    s["n"] = column(streams, "n_received").to_numpy(dtype=np.float64, na_value=0)
+    s["b"] = column(streams, "bytes_in").to_numpy(dtype=np.float64, na_value=np.nan)
     g = s.groupby(keys, observed=True, dropna=False)
     out = pd.DataFrame({"tokens": g["n"].sum(), "app_bytes": g["b"].sum(min_count=1)})
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -472,14 +463,14 @@ def throughput(
     """Tokens delivered per second per group: Σ n_received over the span from the first
     request sent to the last token received in the group. Columns: tokens, span_s,
     tokens_per_s, streams, streams_per_s."""
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [*keys, "streams", "tokens", "span_s", "tokens_per_s", "streams_per_s"]
     if streams is None or streams.empty:
         return pd.DataFrame(columns=cols)
     s = pd.DataFrame({k: streams[k] for k in keys})
-    s["n"] = _col(streams, "n_received").to_numpy(dtype=np.float64, na_value=0)
-    s["t0"] = _col(streams, "t_send_ns").to_numpy(dtype=np.float64, na_value=np.nan)
-    s["t1"] = _col(streams, "t_last_ns").to_numpy(dtype=np.float64, na_value=np.nan)
+    s["n"] = column(streams, "n_received").to_numpy(dtype=np.float64, na_value=0)
+    s["t0"] = column(streams, "t_send_ns").to_numpy(dtype=np.float64, na_value=np.nan)
+    s["t1"] = column(streams, "t_last_ns").to_numpy(dtype=np.float64, na_value=np.nan)
     g = s.groupby(keys, observed=True, dropna=False)
     out = pd.DataFrame({"streams": g.size(), "tokens": g["n"].sum()})
     # span in float ns is fine here: a difference of two stamps < 2**53 ns apart
@@ -535,15 +526,15 @@ def ramp(
     if sm.empty:
         return pd.DataFrame(columns=cols)
     sm["_t0"] = sm["t_send_ns"].to_numpy(dtype=np.int64)
-    end = _col(sm, "t_end_ns").astype("Int64").fillna(_col(sm, "t_last_ns").astype("Int64"))
+    end = column(sm, "t_end_ns").astype("Int64").fillna(column(sm, "t_last_ns").astype("Int64"))
     sm["_t1"] = end.fillna(sm["t_send_ns"].astype("Int64")).to_numpy(dtype=np.int64)
-    sm["_last"] = _col(sm, "t_last_ns").to_numpy(dtype=np.float64, na_value=np.nan)
+    sm["_last"] = column(sm, "t_last_ns").to_numpy(dtype=np.float64, na_value=np.nan)
     ok_outcome = (sm["outcome"].astype(object) == "ok").to_numpy(dtype=bool)
     tpot_ok = (sm["tpot_ms"] <= slo_tpot_ms) | (
-        _col(sm, "n_received").to_numpy(dtype=np.float64, na_value=0) < 2
+        column(sm, "n_received").to_numpy(dtype=np.float64, na_value=0) < 2
     )
     sm["_slo"] = ok_outcome & (sm["ttft_ms"] <= slo_ttft_ms).to_numpy() & tpot_ok.to_numpy()
-    sm["_ut"] = _col(sm, "users_target").to_numpy(dtype=np.float64, na_value=np.nan)
+    sm["_ut"] = column(sm, "users_target").to_numpy(dtype=np.float64, na_value=np.nan)
 
     tok_t = tok_phase_codes = None
     phase_index: dict[Any, int] = {}
@@ -621,11 +612,11 @@ def slo_attainment(
     slo_tpot_ms: float = 50.0,
 ) -> pd.DataFrame:
     """Share of streams per group that finished ok within both SLOs (input: `stream_metrics`)."""
-    keys = _keys(by)
+    keys = group_keys(by)
     if stream_frame is None or stream_frame.empty:
         return pd.DataFrame(columns=[*keys, "streams", "slo_ok", "slo_attainment"])
     ok = (stream_frame["outcome"].astype(object) == "ok").to_numpy(dtype=bool)
-    n = _col(stream_frame, "n_received").to_numpy(dtype=np.float64, na_value=0)
+    n = column(stream_frame, "n_received").to_numpy(dtype=np.float64, na_value=0)
     good = (
         ok
         & (stream_frame["ttft_ms"].to_numpy() <= slo_ttft_ms)

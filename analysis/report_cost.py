@@ -53,7 +53,7 @@ def show_catalogue(platforms: Sequence[str] | None = None) -> pd.DataFrame:
             ]
         )
     head = ["platform", "billing basis", "serves", "backend", "read on", "verified", "source"]
-    RP._show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
+    RP.show_md("### Pricing catalogue\n\n" + RP.md_table(head, rows))
     return pd.DataFrame(rows, columns=head)
 
 
@@ -73,7 +73,7 @@ def show_profiles() -> pd.DataFrame:
             ]
         )
     head = ["profile", "MAU", "sessions/user", "turns", "tokens/answer", "think s", "tab open s"]
-    RP._show_md("### Usage profiles\n\n" + RP.md_table(head, rows))
+    RP.show_md("### Usage profiles\n\n" + RP.md_table(head, rows))
     return pd.DataFrame(rows, columns=head)
 
 

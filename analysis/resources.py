@@ -1,4 +1,4 @@
-"""Resource figures (DESIGN §5 "resources") from the sampled `resources` table.
+"""Resource figures (docs/methodology.md, "Resources") from the sampled `resources` table.
 
 * Server CPU-seconds per 1k tokens: per (phase, arm), for every sampled server process
   the increase of its cumulative ``cpu_user_s + cpu_sys_s`` from its first to its last
@@ -26,14 +26,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import _col, _keys
+from analysis.metrics import column, group_keys
 from analysis.stats import finite
 
 CLIENT_CPU_THRESHOLD = 90.0
 CLIENT_CPU_MIN_SHARE = 0.10
 
 
-def _role(resources: pd.DataFrame, role: str) -> pd.DataFrame:
+def role_rows(resources: pd.DataFrame, role: str) -> pd.DataFrame:
+    """The samples of one process role (server, client, nginx…)."""
     if resources is None or resources.empty or "role" not in resources:
         return pd.DataFrame(columns=list(resources.columns) if resources is not None else [])
     return resources[resources["role"].astype(object) == role]
@@ -52,7 +53,7 @@ def server_cpu(
     Columns: ``<by…>, processes, samples, t_start_ns, t_end_ns, cpu_s, tokens,
     tokens_source, cpu_s_per_1k_tokens``.
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [
         *keys,
         "processes",
@@ -64,12 +65,12 @@ def server_cpu(
         "tokens_source",
         "cpu_s_per_1k_tokens",
     ]
-    srv = _role(resources, role)
+    srv = role_rows(resources, role)
     if srv.empty:
         return pd.DataFrame(columns=cols)
     srv = srv.assign(
-        _cpu=_col(srv, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan)
-        + _col(srv, "cpu_sys_s").to_numpy(dtype=np.float64, na_value=np.nan),
+        _cpu=column(srv, "cpu_user_s").to_numpy(dtype=np.float64, na_value=np.nan)
+        + column(srv, "cpu_sys_s").to_numpy(dtype=np.float64, na_value=np.nan),
         _t=srv["t_ns"].to_numpy(dtype=np.int64),
     ).sort_values("_t", kind="stable")
     tok_t = tok_code = None
@@ -144,7 +145,7 @@ def rss_per_connection(
     kib_per_conn, baseline_rss_bytes (intercept, summed over processes), r2 (sample-weighted
     mean)``.
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [
         *keys,
         "processes",
@@ -156,7 +157,7 @@ def rss_per_connection(
         "baseline_rss_bytes",
         "r2",
     ]
-    srv = _role(resources, role)
+    srv = role_rows(resources, role)
     if srv.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -164,15 +165,15 @@ def rss_per_connection(
         key = key if isinstance(key, tuple) else (key,)
         slopes, weights, icpts, r2s = [], [], [], []
         for _, p in grp.groupby("pid", observed=True):
-            x = _col(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
-            y = _col(p, "rss_bytes").to_numpy(dtype=np.float64, na_value=np.nan)
+            x = column(p, "connections").to_numpy(dtype=np.float64, na_value=np.nan)
+            y = column(p, "rss_bytes").to_numpy(dtype=np.float64, na_value=np.nan)
             s, i, r2 = linear_fit(x, y)
             if math.isfinite(s):
                 slopes.append(s)
                 weights.append(int(np.isfinite(x).sum()))
                 icpts.append(i)
                 r2s.append(r2)
-        conn = finite(_col(grp, "connections"))
+        conn = finite(column(grp, "connections"))
         w = np.asarray(weights, dtype=np.float64)
         slope = float(np.average(slopes, weights=w)) if slopes else math.nan
         rows.append(
@@ -201,7 +202,7 @@ def client_cpu(
 ) -> pd.DataFrame:
     """Client (load generator) CPU per group: processes, samples, cpu_pct_max,
     cpu_pct_median, share_over (samples above `threshold`), flag (share ≥ `min_share`)."""
-    keys = _keys(by)
+    keys = group_keys(by)
     cols = [
         *keys,
         "processes",
@@ -211,13 +212,13 @@ def client_cpu(
         "share_over",
         "flag",
     ]
-    cli = _role(resources, role)
+    cli = role_rows(resources, role)
     if cli.empty:
         return pd.DataFrame(columns=cols)
     rows = []
     for key, grp in cli.groupby(keys, observed=True, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        pct = finite(_col(grp, "cpu_pct"))
+        pct = finite(column(grp, "cpu_pct"))
         share = float((pct > threshold).mean()) if pct.size else math.nan
         rows.append(
             {

@@ -1,6 +1,7 @@
 """Percentiles with sample-count gating, bootstrap confidence intervals, ratios, repetitions.
 
-Gating (DESIGN §5: "below ~72 samples no p95, below ~368 no p99"). Those two numbers are
+Gating (docs/methodology.md, "Percentiles, intervals and ratios": below 72 samples no p95,
+below 368 no p99). Those two numbers are
 the smallest n for which the sample maximum is a 97.5 % upper confidence bound of the
 quantile, i.e. ``1 - q**n >= 0.975``: only then does a distribution-free 95 % interval
 for the q-quantile exist at all. `min_samples` applies the same rule to every quantile

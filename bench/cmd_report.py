@@ -3,8 +3,8 @@
 * ``report RUN`` — execute notebooks/report.ipynb headless on RUN (a folder or
   ``latest``) → report.html, report.md, figures/, summary.json in the run folder (or --out).
 * ``compare RUN_A RUN_B`` — print the main metrics side by side with B/A ratios, then
-  write compare.html / compare.md (RUN_B's folder or --out). Runs of different record
-  schema versions are refused (exit 2).
+  write compare.html / compare.md (RUN_B's folder or --out). A run whose record schema
+  version analysis cannot read is refused (exit 2, one line); readable versions compare.
 (``ssevsws cost`` lives in bench/cmd_cost.py.)
 """
 

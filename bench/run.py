@@ -377,7 +377,7 @@ class Runner:
         tw = self._wait_time_wait()
         self.current, self._locust_log, self.hooks = plan, None, hooks
         self._add_phase(self._phase_entry(plan, tw))
-        self.sampler.set_phase(plan.name, plan.arm.name)
+        self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
         cfg_path = self._write_config(plan, url, hooks)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
@@ -563,6 +563,7 @@ class Runner:
             url=url,
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,
+            rep=plan.rep,
             reference_server=plan.arm.reference,
             proxy=self._proxy_config(plan, hooks),
         )
@@ -779,6 +780,15 @@ def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) 
 
 def _variant_label(plan: PhasePlan) -> str | None:
     return plan.proxy.name if plan.proxy is not None else None
+
+
+def _phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
+    """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
+    return {
+        "scenario": _scenario(plan, default).name,
+        "variant": _variant_label(plan),
+        "rep": plan.rep,
+    }
 
 
 def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:

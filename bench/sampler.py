@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class ResourceSampler:
         self._prev: dict[int, tuple[int, float]] = {}  # pid → (t_ns, cpu seconds)
         self.phase: str | None = None
         self.arm: str | None = None
+        self.phase_columns: dict[str, Any] = {}  # scenario, variant, rep of the phase
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -68,9 +69,14 @@ class ResourceSampler:
         self._closed = False
 
     # ------------------------------------------------------------------ control
-    def set_phase(self, phase: str | None, arm: str | None) -> None:
+    def set_phase(
+        self, phase: str | None, arm: str | None, columns: Mapping[str, Any] | None = None
+    ) -> None:
+        """Label the next samples with this phase; ``columns``: its ``scenario``,
+        ``variant``, ``rep`` (core.records.PHASE_COLUMNS)."""
         with self._lock:
             self.phase, self.arm = phase, arm
+            self.phase_columns = dict(columns or {})
 
     def watch(self, pid: int, role: str, *, children_role: str | None = None) -> None:
         """Sample `pid` as `role`; with `children_role`, its descendants too (found anew
@@ -167,6 +173,7 @@ class ResourceSampler:
         return {
             "t_ns": t_ns,
             "phase": self.phase,
+            **self.phase_columns,
             "arm": self.arm,
             "role": role,
             "pid": proc.pid,

@@ -6,7 +6,7 @@ plus the stream's life events (request sent, headers / open, done, drop, reconne
 cancel, error). The account produces the `streams` row and the columnar `tokens`
 rows of core.records; it never reads a clock itself, so a scripted clock tests it.
 
-Definitions (DESIGN §5), all on the arrival order of content tokens:
+Definitions (docs/methodology.md, "Metrics"), all on the arrival order of content tokens:
 
 - TTFT = first content token − first request sent; E2E = last content token − first
   request sent. A reconnect does not restart either clock: a resumed stream is one stream.
@@ -60,6 +60,9 @@ class StreamLabels:
     ttft_ms_sched: float | None = None
     gap_ms_sched: float | None = None
     users_target: int | None = None
+    scenario: str | None = None  # the phase's scenario, variant and repetition (schema 2)
+    variant: str | None = None
+    rep: int | None = None
 
 
 class StreamAccount:
@@ -266,6 +269,9 @@ class ConnectionLabels:
     arm: str
     worker: str
     user: int
+    scenario: str | None = None  # the phase's scenario, variant and repetition (schema 2)
+    variant: str | None = None
+    rep: int | None = None
 
 
 class ConnectionAccount:

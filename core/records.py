@@ -1,23 +1,38 @@
-"""Record schema (DESIGN §6): one row per stream, token, connection and resource sample.
+"""Record schema: one row per stream, token, connection and resource sample
+(docs/methodology.md, "Records").
 
 All times are `time.monotonic_ns()` values (one clock for every process on a Linux
 host), kept as int64 nanoseconds; durations derived from them are computed in
 analysis, not stored rounded. Nullable columns hold None where a figure could not
 be measured (e.g. server stamps from a foreign server) — never a guess.
 
-Bump SCHEMA_VERSION on any incompatible change; analysis refuses to mix versions.
+Bump SCHEMA_VERSION on any incompatible change. Version history:
+
+1. the first schema: a row's scenario, proxy variant and repetition were only in its phase
+   name ``<scenario>[.<variant>]/<arm>/r<rep>``.
+2. ``scenario``, ``variant`` and ``rep`` are columns of streams, connections and resources
+   (written by whoever writes the row, from the phase's configuration). Analysis reads
+   version 1 runs by deriving them from the phase name (analysis.load, one function).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Schema 2: the phase's identity as columns (null outside a phase / for a foreign writer).
+PHASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("scenario", pa.string()),  # the scenario's name, e.g. "chat", "proxy-buffering"
+    ("variant", pa.string()),  # its [proxy] variant label ("direct", "buffered"…), else null
+    ("rep", pa.int64()),  # repetition, 1-based
+)
 
 STREAMS = pa.schema(
     [
         ("stream_uid", pa.string()),  # unique in the run: "<worker>-<n>"
-        ("phase", pa.string()),  # phase name, e.g. "chat/sse/rep1"
+        ("phase", pa.string()),  # phase name, e.g. "chat/sse/r1"
+        *PHASE_COLUMNS,
         ("arm", pa.string()),  # "sse" | "ws" | "ws-websockets" | user label
         ("worker", pa.string()),  # locust worker id (host-pid)
         ("user", pa.int64()),  # user index within the worker
@@ -66,6 +81,7 @@ CONNECTIONS = pa.schema(
     [
         ("conn_uid", pa.string()),
         ("phase", pa.string()),
+        *PHASE_COLUMNS,
         ("arm", pa.string()),
         ("worker", pa.string()),
         ("user", pa.int64()),
@@ -86,6 +102,7 @@ RESOURCES = pa.schema(
     [
         ("t_ns", pa.int64()),
         ("phase", pa.string()),
+        *PHASE_COLUMNS,
         ("arm", pa.string()),
         ("role", pa.string()),  # server | client | nginx | master
         ("pid", pa.int64()),

@@ -148,7 +148,8 @@ class ProxyVariantSpec:
 
 @dataclass(frozen=True)
 class ProxySpec:
-    """`[proxy]`: run the scenario once per proxy variant (issue 6, DESIGN §8).
+    """`[proxy]`: run the scenario once per proxy variant (issue 6; docs/methodology.md,
+    "Proxies").
 
     ``variants`` is a list; each item is either a string — ``"direct"`` (no proxy) or an
     nginx preset name of bench.nginx_conf.VARIANTS (``"buffered"``, ``"unbuffered"``,
@@ -378,6 +379,13 @@ class PhaseConfig:
     cancel_url: str | None = None  # SSE cancel endpoint base when it differs from url
     #: The proxy variant of this phase: {"variant": label, "nginx": record or None (direct)}.
     proxy: dict[str, Any] | None = None
+    rep: int | None = None  # repetition (1-based); recorded with every row (schema 2)
+
+    def phase_columns(self) -> dict[str, Any]:
+        """The ``scenario``, ``variant``, ``rep`` columns of every row this phase writes
+        (core.records.PHASE_COLUMNS)."""
+        variant = (self.proxy or {}).get("variant")
+        return {"scenario": self.scenario.get("name"), "variant": variant, "rep": self.rep}
 
     def scenario_obj(self) -> Scenario:
         return scenario_from_dict(self.scenario)

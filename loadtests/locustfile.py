@@ -10,7 +10,7 @@ both arms run the same code. Think time lives inside the session, so `wait_time`
   across all users and processes; each user owns an equal share (rate / users) and
   schedules its next session at an absolute time. A session due while its user is
   still busy starts late — never skipped — and its `t_sched_ns` keeps the due time, so
-  dispatch delay = t_send − t_sched shows the stall (DESIGN pitfall 7).
+  dispatch delay = t_send − t_sched shows the stall (docs/methodology.md, pitfall 7).
 - Ramp (load.ramp_steps): `RampShape` steps the user count every step_s; each stream
   records the step's target in `users_target`.
 
@@ -98,6 +98,7 @@ def _sample_resources() -> None:
             {
                 "t_ns": time.monotonic_ns(),
                 "phase": PHASE.phase,
+                **PHASE.phase_columns(),
                 "arm": PHASE.arm,
                 "role": "client",
                 "pid": os.getpid(),
@@ -221,7 +222,8 @@ class StreamUser(User):
         P.users += 1
         runner = self.environment.runner
         worker_index = getattr(runner, "worker_index", 0) or 0
-        ids = UserIds(PHASE.phase, PHASE.arm, P.worker, worker_index, index, PHASE.seed)
+        labels = PHASE.phase_columns()
+        ids = UserIds(PHASE.phase, PHASE.arm, P.worker, worker_index, index, PHASE.seed, **labels)
         assert P.sink is not None
         ctx = TransportContext(
             PHASE.phase,
@@ -230,6 +232,7 @@ class StreamUser(User):
             index,
             f"{PHASE.phase}/{worker_index}.{index}",
             P.sink,
+            **labels,
         )
         self.transport = make_transport(
             PHASE.protocol, ctx, PHASE.url, SCENARIO, cancel_url=PHASE.cancel_url

@@ -68,6 +68,9 @@ class UserIds:
     worker_index: int  # Locust worker index (0 without --processes)
     user: int  # user index within the worker
     seed: int  # the phase seed (same on both arms of one repetition)
+    scenario: str | None = None  # the phase's scenario, variant, repetition (record columns)
+    variant: str | None = None
+    rep: int | None = None
 
 
 def stream_params(spec: StreamSpec, seed: int, stream_id: str) -> StreamParams:
@@ -107,6 +110,9 @@ def stream_request(
         ttft_ms_sched=spec.ttft_ms,
         gap_ms_sched=spec.gap_ms,
         users_target=users_target,
+        scenario=ids.scenario,
+        variant=ids.variant,
+        rep=ids.rep,
     )
     return labels, params
 

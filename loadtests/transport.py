@@ -99,6 +99,9 @@ class TransportContext:
     conn_prefix: str  # unique in the run, e.g. "<phase>/<worker_index>.<user>"
     sink: RecordSink
     connect_timeout_s: float = 10.0
+    scenario: str | None = None  # the phase's scenario, variant, repetition (record columns)
+    variant: str | None = None
+    rep: int | None = None
 
 
 # --------------------------------------------------------------------------- interface

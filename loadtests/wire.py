@@ -1,9 +1,10 @@
 """TCP plumbing both transports share: connect, read what is there, stamp it, count bytes.
 
 `Channel.recv_some` returns whatever the kernel holds (up to 64 KiB) as soon as anything
-is there — it never waits for a byte count (DESIGN pitfall 1) — together with the client's
-`time.monotonic_ns()` taken the moment the read returned. Every event a protocol parser
-finds in that chunk carries that stamp: those bytes all became readable together.
+is there — it never waits for a byte count (docs/methodology.md, pitfall 1) — together
+with the client's `time.monotonic_ns()` taken the moment the read returned. Every event a
+protocol parser finds in that chunk carries that stamp: those bytes all became readable
+together.
 
 Sockets are the standard library's; under Locust (gevent monkey-patching) they are
 gevent's cooperative sockets, so one greenlet per user blocks only itself.
@@ -140,7 +141,9 @@ class Channel:
 
     @classmethod
     def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
-        labels = ConnectionLabels(conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user)
+        labels = ConnectionLabels(
+            conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user, ctx.scenario, ctx.variant, ctx.rep
+        )
         acct = ConnectionAccount(labels, time.monotonic_ns())
         try:
             sock = _connect(host, port, ctx.connect_timeout_s)

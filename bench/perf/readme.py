@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.perf.report import SERVERS, _md_table, verdict
+from bench.perf.report import SERVERS, md_table, verdict
 from bench.perf.why import why_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def render_block(perf: Mapping[str, Any], source: str) -> str:
         f"Pinning: servers on CPU {pin.get('server_cpus')}, clients on CPU "
         f"{pin.get('client_cpus')}.  ",
         "",
-        _md_table(
+        md_table(
             ["check", "value", "target", "verdict"],
             [
                 [r["name"], r["value"], f"{r['op']} {r['target']:,.2f}", verdict(r)]

@@ -182,7 +182,8 @@ def ratio_table(perf: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+def md_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table, cells formatted as perf.md prints figures (also the README block)."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
@@ -205,7 +206,7 @@ def render_md(perf: Mapping[str, Any]) -> str:
     ]
     if perf.get("busy_machine_note"):
         parts.append(f"**{perf['busy_machine_note']}**")
-    parts += ["", "## Targets", "", _md_table(
+    parts += ["", "## Targets", "", md_table(
         ["check", "value", "target", "verdict"],
         [[r["name"], r["value"], f"{r['op']} {_fmt(r['target'])}", verdict(r)]
          for r in perf.get("ratios", [])],
@@ -222,7 +223,7 @@ def render_md(perf: Mapping[str, Any]) -> str:
                   "(active × 50; above 1 = streams catching up after falling behind), "
                   "*rate kept* = per stream, scheduled ÷ actual first→last span; *end late* "
                   "includes waiting to be accepted.", "",
-                  _md_table(
+                  md_table(
                       ["server", "mode", "N", "tokens/s", "server CPU %", "µs/token",
                        "tokens/CPU-s", "active", "window kept", "rate kept p50 / worst 1%",
                        "all open s", "end late p99 ms", "lag p99 µs", "errors"],
@@ -239,7 +240,7 @@ def render_md(perf: Mapping[str, Any]) -> str:
                   )]  # fmt: skip
     idle = perf.get("idle", [])
     if idle:
-        parts += ["", "## Idle capacity", "", _md_table(
+        parts += ["", "## Idle capacity", "", md_table(
             ["server", "conns", "opened", "KiB/conn (slope)", "idle CPU %",
              "heartbeat B/conn-h out", "B/conn-h in", "connect batch s", "connect p99 ms",
              "heartbeat s"],
@@ -271,17 +272,17 @@ def render_md(perf: Mapping[str, Any]) -> str:
                 )
         parts += ["", "## Load generator ceiling (loadtests.drive, gevent)", "",
                   "client-added = delivery p99 − floor (median delivery with 5 streams).", "",
-                  _md_table(["arm", "procs", "streams", "tokens/s", "floor ms",
+                  md_table(["arm", "procs", "streams", "tokens/s", "floor ms",
                              "delivery p99 ms", "client-added p99 ms", "client CPU %",
                              "client µs/token", "lost", "within bound"], rows),
-                  "", _md_table(["arm", "procs", "ceiling streams", "ceiling tokens/s",
+                  "", md_table(["arm", "procs", "ceiling streams", "ceiling tokens/s",
                                  "client CPU % there"],
                                 [[c["proto"], c["processes"], c["ceiling_streams"],
                                   c["ceiling_tokens_per_s"], c["client_cpu_pct_at_ceiling"]]
                                  for c in ceil])]  # fmt: skip
     e2e = perf.get("e2e", [])
     if e2e:
-        parts += ["", "## End to end (project clients and servers)", "", _md_table(
+        parts += ["", "## End to end (project clients and servers)", "", md_table(
             ["arm", "streams", "procs", "TTFT err ms (median)", "ITL err ms (median)",
              "delivery p50 ms", "delivery p99 ms", "received", "expected", "lost",
              "client CPU %"],
@@ -291,7 +292,7 @@ def render_md(perf: Mapping[str, Any]) -> str:
              for e in e2e],
         )]  # fmt: skip
     if perf.get("tcp"):
-        parts += ["", "## TIME_WAIT between phases (`ss -s`)", "", _md_table(
+        parts += ["", "## TIME_WAIT between phases (`ss -s`)", "", md_table(
             ["after", "timewait", "estab"],
             [[t["phase"], t["timewait"], t["estab"]] for t in perf["tcp"]])]  # fmt: skip
     if perf.get("notes"):

@@ -132,12 +132,15 @@ class BrowserPhase:
         self.client = CLIENTS[self.arm.client]
         self.out = out
         self.worker = writer_id()
-        self.labels = PhaseLabels(cfg.phase, cfg.arm, self.worker, cfg.seed, WORKER_INDEX)
+        columns = cfg.phase_columns()
+        self.labels = PhaseLabels(
+            cfg.phase, cfg.arm, self.worker, cfg.seed, WORKER_INDEX, **columns
+        )
         self.users = layout(
             self.s, phase=cfg.phase, arm=cfg.arm, worker=self.worker, seed=cfg.seed, url=cfg.url
         )
         self.sink = RunFolderSink(cfg.run_dir, self.worker)
-        self.sampler = ProcessSampler(cfg.phase, cfg.arm)
+        self.sampler = ProcessSampler(cfg.phase, cfg.arm, columns)
         self.pages: list[PageState] = []
         self.totals = Totals()
         self.t0_ns = 0

@@ -53,9 +53,10 @@ def kind_of(cmdline: list[str]) -> str | None:
 class ProcessSampler:
     """One `sample()` → rows for this process (``client``) and every browser descendant."""
 
-    def __init__(self, phase: str, arm: str) -> None:
+    def __init__(self, phase: str, arm: str, columns: dict[str, Any] | None = None) -> None:
         self.phase = phase
         self.arm = arm
+        self.columns = dict(columns or {})  # scenario, variant, rep (core.records)
         self.me = psutil.Process()
         self._prev: dict[int, tuple[int, float]] = {}
         self._procs: dict[int, psutil.Process] = {}
@@ -78,6 +79,7 @@ class ProcessSampler:
         return {
             "t_ns": t_ns,
             "phase": self.phase,
+            **self.columns,
             "arm": self.arm,
             "role": role,
             "pid": proc.pid,

@@ -32,6 +32,22 @@ class PhaseLabels:
     worker: str
     seed: int  # the phase seed
     worker_index: int = 0
+    scenario: str | None = None  # the phase's scenario, variant, repetition (record columns)
+    variant: str | None = None
+    rep: int | None = None
+
+    def user_ids(self, user: int) -> UserIds:
+        return UserIds(
+            self.phase,
+            self.arm,
+            self.worker,
+            self.worker_index,
+            user,
+            self.seed,
+            self.scenario,
+            self.variant,
+            self.rep,
+        )
 
 
 def _ns(clock: ClockMap, ms: float | None) -> int | None:
@@ -54,7 +70,7 @@ def stream_account(
 ) -> StreamAccount:
     """Replay one page stream record into a StreamAccount (times on the harness clock)."""
     user, session, turn, k = (int(rec[f]) for f in ("user", "session", "turn", "k"))
-    ids = UserIds(labels.phase, labels.arm, labels.worker, labels.worker_index, user, labels.seed)
+    ids = labels.user_ids(user)
     t_send = _ns(clock, rec["t_send"])
     stream_labels, _ = stream_request(ids, spec, session, turn, k, users_target(t_send))
     if rec["id"] != stream_labels.stream_id or int(rec["seed"]) != stream_labels.seed:
@@ -108,7 +124,16 @@ def connection_account(
     if not events or events[0][0] != "connect":
         raise RecordError(f"connection {rec.get('uid')!r} does not start with connect")
     acct = ConnectionAccount(
-        ConnectionLabels(rec["uid"], labels.phase, labels.arm, labels.worker, int(rec["user"])),
+        ConnectionLabels(
+            rec["uid"],
+            labels.phase,
+            labels.arm,
+            labels.worker,
+            int(rec["user"]),
+            labels.scenario,
+            labels.variant,
+            labels.rep,
+        ),
         clock.to_harness_ns(events[0][1]),
     )
     for ev in events[1:]:

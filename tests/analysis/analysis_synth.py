@@ -4,7 +4,9 @@ Every stream follows a scripted clock: request sent `dispatch_ms` after its sche
 time, stream open `open_ms` later, first token `ttft_ms` after the send, then one token
 every `gap_ms`; each token is stamped by the "server" `delivery_ms` before it arrives.
 Frames are built through the record schema (core.records) and converted with
-core.runfolder.to_pandas, so they carry the same nullable dtypes as a real run.
+core.runfolder.to_pandas, so they carry the same nullable dtypes as a real run. Like the
+load client, every row with a phase carries the phase's ``scenario`` / ``variant`` /
+``rep`` columns (schema 2); the scripts name them through their phase names.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from analysis.legacy import phase_identity
 from core.records import TABLES
 from core.runfolder import to_pandas
 
@@ -41,7 +44,16 @@ class Script:
     server_stamps: bool = True
 
 
+def phase_columns(phase: str | None) -> dict[str, Any]:
+    """The scenario / variant / rep a load client writes for rows of ``phase``."""
+    scenario, variant, rep = phase_identity(phase)
+    return {"scenario": scenario, "variant": variant, "rep": rep}
+
+
 def frame(table: str, rows: list[dict[str, Any]]) -> Any:
+    """A frame of ``table``; rows with a phase get its columns unless they carry them."""
+    if "scenario" in TABLES[table].names:
+        rows = [{**phase_columns(r.get("phase")), **r} if "scenario" not in r else r for r in rows]
     return to_pandas(pa.Table.from_pylist(rows, schema=TABLES[table]))
 
 

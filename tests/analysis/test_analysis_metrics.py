@@ -360,13 +360,6 @@ def test_reconnect_gap_from_drop_to_next_token():
     assert M.reconnect_gaps(build([Script()])["streams"], tk).empty
 
 
-def test_parse_rep():
-    assert M.parse_rep("chat/sse/rep12") == 12
-    assert M.parse_rep("chat/ws/r3") == 3
-    assert M.parse_rep("chat/ws") is None
-    assert M.parse_rep(None) is None
-
-
 def test_token_gaps_fast_on_millions_of_rows():
     n_streams, n_tok = 2000, 1000  # 2M token rows
     uid = np.repeat(np.array([f"w-{i}" for i in range(n_streams)], dtype=object), n_tok)

@@ -13,7 +13,7 @@ from analysis import stats
 
 
 def test_min_samples_matches_design_thresholds():
-    # DESIGN §5: below ~72 samples no p95, below ~368 no p99
+    # docs/methodology.md, "Percentiles, intervals and ratios": no p95 below 72, no p99 below 368
     assert stats.min_samples(95) == 72
     assert stats.min_samples(0.99) == 368
     assert stats.min_samples(90) == 36

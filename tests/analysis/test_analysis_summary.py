@@ -10,6 +10,7 @@ import pytest
 
 from analysis import metrics as M
 from analysis.load import load_run, load_runs
+from analysis.results import RunSummary
 from analysis.summary import format_table, summarize
 from core.runfolder import RecordWriter, SchemaMismatch, create_run_dir, update_manifest
 from tests.analysis.analysis_synth import S, Script, build, frame
@@ -70,8 +71,32 @@ def _run_frames():
 
 
 @pytest.fixture(scope="module")
-def summary():
+def typed():
     return summarize(_run_frames(), n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def summary(typed):
+    """summary.json as written: the typed summary's to_json()."""
+    return typed.to_json()
+
+
+def test_typed_summary_round_trips_through_json(typed, summary):
+    assert RunSummary.from_json(json.loads(json.dumps(summary))) == typed
+    sse = typed.arm("chat", "sse")
+    assert sse is not None and sse.ttft_ms.p50 == 300.0 and sse.ttft_ms.p99 is None
+    assert typed.scenarios["chat"].ratio("ws", "ttft_ms_p50").ratio == pytest.approx(1.5)
+    assert typed.main_scenario == "chat"
+    # an older summary.json (no traits, no p50_ci, no client_cpu) still reads
+    old = json.loads(json.dumps(summary))
+    for block in old["scenarios"].values():
+        block.pop("traits")
+        for arm in block["arms"].values():
+            arm.pop("client_cpu")
+            arm["ttft_ms"].pop("p50_ci")
+    back = RunSummary.from_json(old).arm("chat", "sse")
+    assert back.ttft_ms.p50 == 300.0 and back.ttft_ms.p50_ci is None
+    assert back.client_cpu.cpu_pct_max is None
 
 
 def test_summary_is_strict_json_with_per_arm_truth(summary):
@@ -117,7 +142,7 @@ def test_not_measured_is_said_not_guessed():
             Script(arm="ws", phase="chat/ws/rep1", delivery_ms=None, streams=10),
         ]
     )
-    s = summarize(fr, n_boot=50)
+    s = summarize(fr, n_boot=50).to_json()
     sse = s["scenarios"]["chat"]["arms"]["sse"]
     assert sse["delivery_ms"]["n"] == 0 and sse["delivery_ms"]["p50"] is None
     assert "chat/sse/delivery_ms" in s["not_measured"]
@@ -155,8 +180,8 @@ def test_load_run_round_trip_and_schema_refusal(tmp_path):
     run = _write_run(tmp_path, fr)
     data = load_run(run)
     assert len(data.tokens) == len(fr["tokens"])
-    from_disk = summarize(run, n_boot=200)
-    in_memory = summarize(fr, n_boot=200)
+    from_disk = summarize(run, n_boot=200).to_json()
+    in_memory = summarize(fr, n_boot=200).to_json()
     assert from_disk["scenarios"] == in_memory["scenarios"]
     assert from_disk["run_id"] == run.name
     assert any("incomplete" in f for f in from_disk["flags"])
@@ -174,7 +199,7 @@ def test_load_run_round_trip_and_schema_refusal(tmp_path):
 def test_empty_run_summarises_to_nothing_measured():
     from analysis.load import RunData
 
-    s = summarize(RunData())
+    s = summarize(RunData()).to_json()
     json.dumps(s, allow_nan=False)
     assert s["scenarios"] == {} and any("no streams" in f for f in s["flags"])
     assert "no streams" in format_table(s)

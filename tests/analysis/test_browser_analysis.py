@@ -237,3 +237,30 @@ def test_clock_table_from_the_manifest() -> None:
         -12.0,
     )
     assert B.clock_table({}).empty
+
+
+def test_claim_c5_uses_the_browser_arms_and_says_so() -> None:
+    from analysis import claims as C
+    from analysis.summary import summarize
+
+    st, tk, manifest = _reconnect_case()
+    for k, v in {"scenario": "br", "variant": None, "rep": 1, "session": 0, "turn": 0}.items():
+        st[k] = v
+    st["n_unique"] = st["n_received"]
+    manifest = {
+        **manifest,
+        "scenario": {
+            "name": "br",
+            "arms": ["browser-eventsource", "browser-ws", "browser-fetch-noresume"],
+            "stream": {"tokens": 3, "drop_after": 1},
+            "server": {"retry_ms": 500},
+        },
+    }
+    summary = summarize({"streams": st, "tokens": tk, "manifest": manifest}, n_boot=10)
+    rows = {r["id"]: r for r in C.claims(summary, manifest=manifest)}
+    c5 = rows["C5"]
+    assert c5["status"] == "depends" and c5["evidence"] == "browser"
+    assert "browser-fetch-noresume lost 32 tokens" in c5["verdict"]
+    assert c5["scenario"] == "br"
+    assert rows["C7"]["evidence"] is None  # not measured: no evidence named
+    assert "| evidence |" in C.claims_markdown(list(rows.values()))

@@ -11,6 +11,7 @@ import pytest
 
 from analysis import capacity as CAP
 from analysis import cost as K
+from analysis.load import with_groups
 from analysis.summary import summarize
 from tests.analysis.analysis_synth import BASE, MS, S, Script, build, frame
 
@@ -102,16 +103,25 @@ def _idle(arm: str, pid: int = 9, base: int = 40_000_000) -> list[dict]:
 
 
 def _run(steps, cores, idle=True):
+    """Frames as analysis.load gives them (with the ``group`` column)."""
     fr = _ramp("sse", steps)
     rows = _server("sse", "ramp/sse/r1", cores)
     if idle:
         rows += _idle("sse")
     fr["resources"] = frame("resources", rows)
-    return fr
+    return {k: with_groups(v) for k, v in fr.items()}
+
+
+#: The groups the summary would pass (their configuration: a ramp, idle holding).
+GROUPS = {"ramp_scenarios": ["ramp"], "idle_scenarios": ["idle-hold"]}
 
 
 def _cap(fr, **kw):
-    return CAP.capacity(fr["streams"], fr["tokens"], fr["resources"], **kw)
+    return CAP.capacity(fr["streams"], fr["tokens"], fr["resources"], **GROUPS, **kw)
+
+
+def _steps(fr):
+    return CAP.ramp_steps(fr["streams"], fr["tokens"], fr["resources"], scenarios=["ramp"])
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +131,7 @@ def broken_run():
 
 
 def test_steps_known_truth(broken_run):
-    st = CAP.ramp_steps(broken_run["streams"], broken_run["tokens"], broken_run["resources"])
+    st = _steps(broken_run)
     st = st.set_index("users_target")
     assert list(st.index) == [10, 20, 40]
     assert list(st["slo"]) == [CAP.MET, CAP.MET, CAP.BROKEN]
@@ -179,7 +189,7 @@ def test_insufficient_samples_are_not_judged_at_a_lower_percentile():
     # step 10: 100 streams (< 368: no p99) → insufficient, skipped; step 20 meets;
     # step 40: 100 streams but p95 already 2 s > 1 s → broken even without a p99
     fr = _run([(10, 100, 200.0), (20, 400, 200.0), (40, 100, 2000.0)], [0.25, 0.5, 1.0])
-    st = CAP.ramp_steps(fr["streams"], fr["tokens"], fr["resources"]).set_index("users_target")
+    st = _steps(fr).set_index("users_target")
     assert st.loc[10, "slo"] == CAP.INSUFFICIENT
     assert math.isnan(st.loc[10, "ttft_p99_ms"])
     assert "n=100 < 368" in st.loc[10, "why"]
@@ -198,17 +208,27 @@ def test_no_ramp_no_idle_not_measured():
     fr = _run([(10, 400, 200.0)], [0.25], idle=False)
     a = _cap(fr)["arms"]["sse"]
     assert a["connections_per_gib"] is None
-    assert any("no idle-hold phase" in n for n in a["notes"])
+    assert any("no scenario holding connections idle" in n for n in a["notes"])
     empty = CAP.capacity(fr["streams"].iloc[0:0], None, None)
     assert empty["arms"] == {}
 
 
 def test_summary_carries_capacity(broken_run):
-    fr = {**broken_run, "manifest": {}}
+    # the summary picks the groups by their recorded configuration, not by their names
+    configs = [
+        {"name": "ramp", "load": {"ramp_steps": [10, 20, 40]}},
+        {"name": "idle-hold", "stream": {"gap_ms": 3000.0}},
+    ]
+    fr = {**broken_run, "manifest": {"suite": {"scenarios": configs}}}
     s = summarize(fr, n_boot=20)
-    assert s["capacity"]["arms"]["sse"]["tokens_per_s_per_core"] == pytest.approx(240.0)
+    assert s.capacity["arms"]["sse"]["tokens_per_s_per_core"] == pytest.approx(240.0)
+    assert s.capacity["ramp_scenarios"] == ["ramp"]
+    assert s.capacity["idle_scenarios"] == ["idle-hold"]
+    assert s.capacity["arms"]["sse"]["bytes_per_connection"] == pytest.approx(KIB16)
     s2 = summarize(fr, n_boot=20, capacity_slo={"slo_ttft_p99_ms": 3000.0})
-    assert s2["capacity"]["slo"]["ttft_p99_ms"] == 3000.0
+    assert s2.capacity["slo"]["ttft_p99_ms"] == 3000.0
+    unconfigured = summarize({**broken_run, "manifest": {}}, n_boot=20)
+    assert unconfigured.capacity["arms"] == {}  # no configuration: no ramp is assumed
 
 
 # --------------------------------------------------------------------------- cost model

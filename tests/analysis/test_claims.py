@@ -1,10 +1,13 @@
-"""Verdict rules of analysis.claims on hand-made summaries."""
+"""Verdict rules of analysis.claims on hand-made summaries (typed, as summary.json reads
+back), and scenarios picked by their configuration's traits — never by their names."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from analysis import claims as C
+from analysis.manifest import Manifest
+from analysis.results import RunSummary
 
 
 def _ratio(r: float | None, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -25,16 +28,24 @@ def _arm(ttft: float, itl: float, **kw: Any) -> dict[str, Any]:
     return arm
 
 
-def _summary(ttft_r: dict, itl_r: dict, scenario: str = "chat", **extra: Any) -> dict[str, Any]:
+def _traits(scenario: str, variant: str | None = None, **traits: Any) -> dict[str, Any]:
+    return {"scenario": scenario, "variant": variant, "configured": True, **traits}
+
+
+def _chat(ttft_r: dict, itl_r: dict) -> dict[str, Any]:
     return {
-        "scenarios": {
-            scenario: {
-                "arms": {"sse": _arm(300, 20), "ws": _arm(310, 20)},
-                "ratios": {"sse/ws": {"ttft_ms_p50": ttft_r, "itl_ms_p50": itl_r}},
-            },
-            **extra,
-        }
+        "arms": {"sse": _arm(300, 20), "ws": _arm(310, 20)},
+        "ratios": {"sse/ws": {"ttft_ms_p50": ttft_r, "itl_ms_p50": itl_r}},
+        "traits": _traits("chat", think_time=True),
     }
+
+
+def _summary(ttft_r: dict, itl_r: dict, **extra: Any) -> dict[str, Any]:
+    return {"scenarios": {"chat": _chat(ttft_r, itl_r), **extra}}
+
+
+def _s(d: dict[str, Any]) -> RunSummary:
+    return RunSummary.from_json(d)
 
 
 def _get(rows: list[dict[str, Any]], cid: str) -> dict[str, Any]:
@@ -43,24 +54,24 @@ def _get(rows: list[dict[str, Any]], cid: str) -> dict[str, Any]:
 
 def test_c1_ci_containing_one_holds() -> None:
     s = _summary(_ratio(0.9, 0.8, 1.05), _ratio(1.0, 0.99, 1.01))
-    assert C.claim_c1(s)["status"] == C.HOLDS
+    assert C.claim_c1(_s(s))["status"] == C.HOLDS
 
 
 def test_c1_within_five_percent_holds_even_if_ci_excludes_one() -> None:
     s = _summary(_ratio(0.97, 0.965, 0.975), _ratio(1.02, 1.01, 1.03))
-    assert C.claim_c1(s)["status"] == C.HOLDS
+    assert C.claim_c1(_s(s))["status"] == C.HOLDS
 
 
 def test_c1_clear_difference_does_not_hold_and_names_the_faster_arm() -> None:
     s = _summary(_ratio(0.8, 0.75, 0.85), _ratio(1.0, 0.99, 1.01))
-    row = C.claim_c1(s)
+    row = C.claim_c1(_s(s))
     assert row["status"] == C.DOES_NOT_HOLD
     assert "TTFT median differs by 20.0% (SSE lower)" in row["why"]
 
 
 def test_c1_falls_back_to_point_medians_without_ci() -> None:
     s = _summary(_ratio(None), _ratio(None))
-    row = C.claim_c1(s)  # 300 vs 310 and 20 vs 20: within 5 %
+    row = C.claim_c1(_s(s))  # 300 vs 310 and 20 vs 20: within 5 %
     assert row["status"] == C.HOLDS
     assert "(no CI)" in row["numbers"]["TTFT p50 ratio sse/ws"]
 
@@ -73,14 +84,14 @@ def test_c1_depends_on_ws_server_when_arms_disagree() -> None:
         "ttft_ms_p50": _ratio(0.67, 0.6, 0.7),
         "itl_ms_p50": _ratio(0.67, 0.6, 0.7),
     }
-    row = C.claim_c1(s)
+    row = C.claim_c1(_s(s))
     assert row["status"] == C.DEPENDS and "ws" in row["verdict"]
 
 
 def test_c1_not_measured_without_both_arms() -> None:
     s = {"scenarios": {"chat": {"arms": {"sse": _arm(300, 20)}, "ratios": {}}}}
-    assert C.claim_c1(s)["verdict"] == C.NOT_MEASURED_TEXT
-    assert C.claim_c1({"scenarios": {}})["status"] == C.NOT_MEASURED
+    assert C.claim_c1(_s(s))["verdict"] == C.NOT_MEASURED_TEXT
+    assert C.claim_c1(_s({"scenarios": {}}))["status"] == C.NOT_MEASURED
 
 
 def test_c2_bands() -> None:
@@ -98,14 +109,15 @@ def test_c2_bands() -> None:
     assert C.claim_c2([])["status"] == C.NOT_MEASURED
 
 
-def test_proxy_claims_not_measured_without_proxy_scenarios() -> None:
+def test_claims_read_summary_json_dicts_too() -> None:
     rows = C.claims(_summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1)))
     assert [r["id"] for r in rows] == [f"C{i}" for i in range(1, 10)]
-    for cid in ("C3", "C4", "C7", "C9"):
+    assert _get(rows, "C1")["status"] == C.HOLDS
+    for cid in ("C3", "C4", "C5", "C6", "C7", "C9"):
         assert _get(rows, cid)["verdict"] == C.NOT_MEASURED_TEXT
 
 
-def _reconnect(sse_ok: int, ws_ok: int, dropped: int = 10) -> dict[str, Any]:
+def _reconnect(sse_ok: int, ws_ok: int, name: str = "reconnect", dropped: int = 10) -> dict:
     def arm(ok: int) -> dict[str, Any]:
         return _arm(
             300,
@@ -118,46 +130,74 @@ def _reconnect(sse_ok: int, ws_ok: int, dropped: int = 10) -> dict[str, Any]:
             },
         )
 
-    return {"arms": {"sse": arm(sse_ok), "ws": arm(ws_ok)}, "ratios": {}}
+    return {
+        "arms": {"sse": arm(sse_ok), "ws": arm(ws_ok)},
+        "traits": _traits(name, reconnects=True),
+    }
 
 
 def test_c5_recovery_rules() -> None:
     base = _summary(_ratio(1.0), _ratio(1.0))
     for sse_ok, ws_ok, status in ((10, 10, C.DEPENDS), (10, 5, C.HOLDS), (5, 10, C.DOES_NOT_HOLD)):
         s = {"scenarios": {**base["scenarios"], "reconnect": _reconnect(sse_ok, ws_ok)}}
-        assert C.claims(s)[4]["status"] == status, (sse_ok, ws_ok)
-    assert C.claims(base)[4]["status"] == C.NOT_MEASURED
+        assert _get(C.claims(s), "C5")["status"] == status, (sse_ok, ws_ok)
+    assert _get(C.claims(base), "C5")["status"] == C.NOT_MEASURED
+
+
+def test_c5_follows_the_configuration_not_the_name() -> None:
+    base = _summary(_ratio(1.0), _ratio(1.0))
+    named = {**base["scenarios"], "reconnect": _reconnect(10, 5)}
+    named["reconnect"]["traits"] = _traits("reconnect")  # named so, but drops nothing
+    assert _get(C.claims({"scenarios": named}), "C5")["status"] == C.NOT_MEASURED
+    other = {**base["scenarios"], "flaky-lte": _reconnect(10, 5, name="flaky-lte")}
+    row = _get(C.claims({"scenarios": other}), "C5")
+    assert row["status"] == C.HOLDS and row["scenario"] == "flaky-lte"
+
+
+def _cancel(name: str = "cancel") -> dict[str, Any]:
+    return {
+        "arms": {"sse": _arm(300, 20, outcomes={"cancelled": 5})},
+        "traits": _traits(name, cancels=True),
+    }
 
 
 def test_c6_uses_server_waste_counters() -> None:
-    s = _summary(_ratio(1.0), _ratio(1.0))
-    s["scenarios"]["cancel"] = {"arms": {"sse": _arm(300, 20, outcomes={"cancelled": 5})}}
-    metrics = {"phases": {"cancel/sse/rep1": {"tokens_wasted": 5, "streams_cancelled": 5}}}
-    row = C.claim_c6(s, metrics)
-    assert row["status"] == C.HOLDS
-    metrics["phases"]["cancel/sse/rep1"]["tokens_wasted"] = 50
+    s = _s(_summary(_ratio(1.0), _ratio(1.0), burst=_cancel("burst")))
+    man = Manifest.from_json({"phases": [{"name": "burst/sse/r1", "scenario": "burst"}]})
+    metrics = {"burst/sse/r1": {"tokens_wasted": 5, "streams_cancelled": 5}}  # by phase name
+    row = C.claim_c6(s, metrics, man)
+    assert row["status"] == C.HOLDS and row["scenario"] == "burst"
+    metrics["burst/sse/r1"]["tokens_wasted"] = 50
+    assert C.claim_c6(s, metrics, man)["status"] == C.DOES_NOT_HOLD
+    assert C.claim_c6(s, None, man)["status"] == C.NOT_MEASURED
+    # without the manifest entry (an older run) the phase name says which group it is
     assert C.claim_c6(s, metrics)["status"] == C.DOES_NOT_HOLD
-    assert C.claim_c6(s, None)["status"] == C.NOT_MEASURED
 
 
 def test_c8_overhead_share() -> None:
     s = _summary(_ratio(1.0), _ratio(1.0))
-    assert C.claim_c8(s)["status"] == C.HOLDS  # 20 B on 60 B = 33 %
+    assert C.claim_c8(_s(s))["status"] == C.HOLDS  # 20 B on 60 B = 33 %
     s["scenarios"]["chat"]["arms"]["sse"]["bytes"]["app_bytes_per_token"] = 100.0
-    row = C.claim_c8(s)
+    row = C.claim_c8(_s(s))
     assert row["status"] == C.DEPENDS and "sse" in row["verdict"]
 
 
-def test_main_scenario_prefers_chat_then_most_streams() -> None:
-    assert C.main_scenario({"scenarios": {"ramp": {}, "chat": {}}}) == "chat"
-    s = {
-        "scenarios": {
-            "x": {"arms": {"sse": {"streams": 1}}},
-            "y": {"arms": {"sse": {"streams": 9}}},
-        }
-    }
-    assert C.main_scenario(s) == "y"
-    assert C.main_scenario({}) is None
+def test_main_scenario_prefers_steady_streaming_then_most_streams() -> None:
+    def block(streams: int, **traits: Any) -> dict[str, Any]:
+        return {"arms": {"sse": {"streams": streams}}, "traits": _traits("x", **traits)}
+
+    s = {"scenarios": {"ramp": block(99, ramp=True), "talk": block(5, think_time=True)}}
+    assert _s(s).main_scenario == "talk"  # steady streaming wins whatever its name
+    s["scenarios"]["open"] = block(50, open_arrivals=True)
+    assert _s(s).main_scenario == "talk"
+    del s["scenarios"]["talk"]
+    assert _s(s).main_scenario == "open"
+    del s["scenarios"]["open"]
+    assert _s(s).main_scenario == "ramp"
+    unconfigured = {"scenarios": {"x": {"arms": {"sse": {"streams": 1}}}}}
+    unconfigured["scenarios"]["y"] = {"arms": {"sse": {"streams": 9}}}
+    assert _s(unconfigured).main_scenario == "y"
+    assert _s({}).main_scenario is None
 
 
 def test_claims_markdown_lists_every_claim() -> None:
@@ -179,41 +219,60 @@ def _pa(ttft: float, e2e: float = 1000.0, **outcomes: int) -> dict[str, Any]:
     }
 
 
-def _c3(direct: float, buffered: float, accel: float, off: float) -> dict[str, Any]:
+C3_VARIANTS = ("direct", "buffered", "buffered-accel", "unbuffered")
+#: How bench records the buffering scenario (its name could be anything).
+C3_CONFIG = {"name": "buffers", "proxy": {"variants": list(C3_VARIANTS)}}
+
+
+def _c3(direct: float, buffered: float, accel: float, off: float) -> RunSummary:
     sc = {
-        f"proxy-buffering.{v}": {"arms": {"sse": _pa(t), "ws": _pa(direct)}}
-        for v, t in (
-            ("direct", direct),
-            ("buffered", buffered),
-            ("buffered-accel", accel),
-            ("unbuffered", off),
-        )
+        f"buffers.{v}": {
+            "arms": {"sse": _pa(t), "ws": _pa(direct)},
+            "traits": _traits("buffers", v, proxy=True, proxy_buffering=True),
+        }
+        for v, t in zip(C3_VARIANTS, (direct, buffered, accel, off), strict=True)
     }
-    return {"scenarios": sc}
+    return _s({"scenarios": sc})
 
 
-def _c3_records() -> dict[str, Any]:
+def _manifest(records: dict[str, dict[str, Any]], *configs: dict[str, Any]) -> Manifest:
+    """Phase entries (name → proxy record, or {"skipped": reason}) as bench writes them."""
+    phases = []
+    for name, rec in records.items():
+        if "skipped" in rec:
+            phases.append({"name": name, "status": "skipped", "reason": rec["skipped"]})
+        else:
+            phases.append({"name": name, "status": "ok", "proxy": rec})
+    return Manifest.from_json({"phases": phases, "suite": {"scenarios": list(configs)}})
+
+
+def _c3_records() -> Manifest:
     def rec(buffering: bool, header: bool) -> dict[str, Any]:
         v = {"buffering": buffering, "upstream_http": "1.0", "buffer_size": "4k"}
         return {"variant": v, "server_accel_header": header}
 
-    return {
-        "proxy-buffering.buffered/sse/r1": rec(True, False),
-        "proxy-buffering.buffered-accel/sse/r1": rec(True, True),
-        "proxy-buffering.unbuffered/sse/r1": rec(False, False),
-    }
+    return _manifest(
+        {
+            "buffers.buffered/sse/r1": rec(True, False),
+            "buffers.buffered-accel/sse/r1": rec(True, True),
+            "buffers.unbuffered/sse/r1": rec(False, False),
+        },
+        C3_CONFIG,
+    )
 
 
 def test_c3_holds_when_buffering_breaks_and_header_and_off_restore() -> None:
     row = C.claim_c3(_c3(20.0, 600.0, 21.0, 23.0), _c3_records())
     assert row["status"] == C.HOLDS, row
+    assert row["scenario"] == "buffers"
     assert "buffered-accel" in row["verdict"] and "unbuffered" in row["verdict"]
     assert "buffered/sse TTFT p50 / E2E p50 (ms)" in row["numbers"]
     assert "proxy_buffer_size 4k" in row["numbers"]["buffered nginx"]
 
 
-def test_c3_roles_from_labels_without_records() -> None:
-    assert C.claim_c3(_c3(20.0, 600.0, 21.0, 23.0))["status"] == C.HOLDS
+def test_c3_judges_no_variant_by_its_label_alone() -> None:
+    # without the proxy records nothing says which variant buffers: not guessed
+    assert C.claim_c3(_c3(20.0, 600.0, 21.0, 23.0))["status"] == C.INCONCLUSIVE
 
 
 def test_c3_does_not_hold_when_buffering_does_not_break_streaming() -> None:
@@ -229,32 +288,43 @@ def test_c3_does_not_hold_when_the_header_does_not_restore_streaming() -> None:
 
 
 def test_c3_needs_direct_and_a_proxy_variant_and_names_skipped_phases() -> None:
-    assert C.claim_c3({"scenarios": {}})["status"] == C.NOT_MEASURED
-    only_direct = {"scenarios": {"proxy-buffering.direct": {"arms": {"sse": _pa(20)}}}}
-    skipped = {"proxy-buffering.buffered/sse/r1": {"skipped": "nginx not available: x"}}
+    assert C.claim_c3(_s({"scenarios": {}}))["status"] == C.NOT_MEASURED
+    traits = _traits("buffers", "direct", proxy=True, proxy_buffering=True)
+    only_direct = _s(
+        {"scenarios": {"buffers.direct": {"arms": {"sse": _pa(20)}, "traits": traits}}}
+    )
+    skipped = _manifest(
+        {"buffers.buffered/sse/r1": {"skipped": "nginx not available: x"}}, C3_CONFIG
+    )
     row = C.claim_c3(only_direct, skipped)
     assert row["status"] == C.NOT_MEASURED and "nginx not available" in row["why"]
 
 
-def _c4(nohb: dict[str, int], hb: dict[str, int]) -> dict[str, Any]:
-    return {
-        "scenarios": {
-            "proxy-idle.idle-nohb": {"arms": {"sse": _pa(20, **nohb), "ws": _pa(20, **nohb)}},
-            "proxy-idle.idle-hb": {"arms": {"sse": _pa(20, **hb), "ws": _pa(20, **hb)}},
+def _c4(nohb: dict[str, int], hb: dict[str, int]) -> RunSummary:
+    def block(variant: str, heartbeat_s: float, oc: dict[str, int]) -> dict[str, Any]:
+        traits = _traits("idle", variant, proxy=True, proxy_idle=True, heartbeat_s=heartbeat_s)
+        return {"arms": {"sse": _pa(20, **oc), "ws": _pa(20, **oc)}, "traits": traits}
+
+    return _s(
+        {
+            "scenarios": {
+                "idle.idle-nohb": block("idle-nohb", 0.0, nohb),
+                "idle.idle-hb": block("idle-hb", 0.5, hb),
+            }
         }
-    }
+    )
 
 
-def _c4_records(timed_out_nohb: int, timed_out_hb: int = 0) -> dict[str, Any]:
+def _c4_records(timed_out_nohb: int, timed_out_hb: int = 0) -> Manifest:
     out = {}
     for arm in ("sse", "ws"):
         for v, hb, n in (("idle-nohb", 0.0, timed_out_nohb), ("idle-hb", 0.5, timed_out_hb)):
-            out[f"proxy-idle.{v}/{arm}/r1"] = {
+            out[f"idle.{v}/{arm}/r1"] = {
                 "variant": {"read_timeout_s": 2.0},
                 "server_heartbeat_s": hb,
                 "log_events": {"upstream_timed_out": n},
             }
-    return out
+    return _manifest(out)
 
 
 def test_c4_holds_when_no_heartbeat_is_cut_and_heartbeat_survives() -> None:
@@ -275,9 +345,9 @@ def test_c4_does_not_hold_when_nothing_is_cut() -> None:
 
 
 def test_c4_depends_when_the_arms_disagree() -> None:
-    s = _c4({"dropped": 8}, {"ok": 4})
-    s["scenarios"]["proxy-idle.idle-hb"]["arms"]["ws"] = _pa(20, dropped=4)
-    row = C.claim_c4(s)  # roles from the labels (no records)
+    s = _c4({"dropped": 8}, {"ok": 4}).to_json()
+    s["scenarios"]["idle.idle-hb"]["arms"]["ws"] = _pa(20, dropped=4)
+    row = C.claim_c4(_s(s))  # heartbeat from the configuration (no records)
     assert row["status"] == C.DEPENDS and "sse" in row["verdict"]
 
 
@@ -285,7 +355,7 @@ def test_c4_and_c7_not_measured_without_their_scenarios() -> None:
     rows = C.claims({"scenarios": {}})
     assert _get(rows, "C4")["status"] == C.NOT_MEASURED
     c7 = _get(rows, "C7")
-    assert c7["status"] == C.NOT_MEASURED and "proxy-h2" in c7["why"]
+    assert c7["status"] == C.NOT_MEASURED and "browser check" in c7["why"]
 
 
 def _wave(streams: int, open_max: int, first: float, rest: float, conns: int) -> dict:
@@ -304,26 +374,25 @@ def _wave(streams: int, open_max: int, first: float, rest: float, conns: int) ->
     }
 
 
-def _c7(h1: dict, h2: dict) -> dict[str, Any]:
+def _c7(h1: dict, h2: dict) -> Manifest:
     check = {
         "browser": "chromium test",
         "streams_per_wave": 12,
         "params": {"tokens": 20, "gap_ms": 20.0},  # one stream = 400 ms
         "waves": {"http/1.1": h1, "h2": h2},
     }
-    return {"proxy-h2.h2/sse/r1": {"variant": {"http2": True}, "browser": check}}
+    return _manifest({"proxy-h2.h2/sse/r1": {"variant": {"http2": True}, "browser": check}})
 
 
 def test_c7_holds_when_h1_waits_at_six_and_h2_multiplexes() -> None:
     row = C.claim_c7(_c7(_wave(12, 6, 70, 480, 6), _wave(12, 12, 28, 44, 1)))
     assert row["status"] == C.HOLDS, row
+    assert row["scenario"] == "proxy-h2.h2"
     assert "6 TCP connection" in row["numbers"]["HTTP/1.1 (HTTP/2 disabled)"]
     assert row["numbers"]["streams per TCP connection (nginx)"] == "HTTP/1.1 2.0, HTTP/2 12.0"
     # the report carries it
-    assert any(
-        r["id"] == "C7" and r["status"] == C.HOLDS
-        for r in C.claims({}, proxy=_c7(_wave(12, 6, 70, 480, 6), _wave(12, 12, 28, 44, 1)))
-    )
+    man = _c7(_wave(12, 6, 70, 480, 6), _wave(12, 12, 28, 44, 1))
+    assert _get(C.claims({}, manifest=man), "C7")["status"] == C.HOLDS
 
 
 def test_c7_does_not_hold_when_h2_uses_several_connections_or_streams_wait() -> None:
@@ -340,22 +409,27 @@ def test_c7_inconclusive_when_h1_shows_no_limit_or_a_wave_failed() -> None:
 
 
 def test_c7_not_measured_when_the_browser_was_missing() -> None:
-    proxy = {"proxy-h2.h2/sse/r1": {"browser": {"skipped": "chromium not found: x"}}}
-    row = C.claim_c7(proxy)
+    man = _manifest({"proxy-h2.h2/sse/r1": {"browser": {"skipped": "chromium not found: x"}}})
+    row = C.claim_c7(man)
     assert row["status"] == C.NOT_MEASURED and "chromium not found" in row["why"]
-    row = C.claim_c7({"proxy-h2.h2/sse/r1": {"skipped": "nginx not available: y"}})
+    row = C.claim_c7(_manifest({"proxy-h2.h2/sse/r1": {"skipped": "nginx not available: y"}}))
     assert row["status"] == C.NOT_MEASURED and "nginx not available" in row["why"]
 
 
-def test_proxy_records_from_manifest_tolerates_name_lists_and_marks_skips() -> None:
-    m = {
-        "phases": [
-            "chat/sse/r1",
-            {"name": "p.a/sse/r1", "status": "ok", "proxy": {"variant": {"buffering": True}}},
-            {"name": "p.b/sse/r1", "status": "skipped", "reason": "nginx not available: x"},
-            {"name": "chat/ws/r1", "status": "ok"},
-        ]
-    }
-    recs = C.proxy_records_from_manifest(m)
-    assert set(recs) == {"p.a/sse/r1", "p.b/sse/r1"}
-    assert recs["p.b/sse/r1"]["skipped"] == "nginx not available: x"
+def test_manifest_phases_tolerate_name_lists_and_mark_skips() -> None:
+    m = Manifest.from_json(
+        {
+            "phases": [
+                "chat/sse/r1",
+                {"name": "p.a/sse/r1", "status": "ok", "proxy": {"variant": {"buffering": True}}},
+                {"name": "p.b/sse/r1", "status": "skipped", "reason": "nginx not available: x"},
+                {"name": "chat/ws/r1", "status": "ok"},
+            ]
+        }
+    )
+    assert [p.name for p in m.phases if p.proxy] == ["p.a/sse/r1"]
+    skipped = [p for p in m.phases if p.skipped]
+    assert [(p.name, p.reason, p.group) for p in skipped] == [
+        ("p.b/sse/r1", "nginx not available: x", "p.b")
+    ]
+    assert m.phases[0].status == "" and m.phases[0].group == "chat"

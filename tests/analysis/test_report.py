@@ -21,6 +21,9 @@ from analysis.report_notebook import (
     inject_parameters,
     strip_outputs,
 )
+from analysis.sections import SECTIONS, figure_names
+from analysis.sections.browser import BROWSER
+from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from tests.analysis.test_report_synth import make_run
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -72,17 +75,24 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+#: The sections the synthetic run has data for: all but the proxy experiments.
+SYNTH_SECTIONS = [s for s in SECTIONS if s not in (PROXY_BUFFERING, PROXY_IDLE, BROWSER)]
+
+
 def test_report_files_and_every_figure(built: Path) -> None:
     html = (built / "report.html").read_text(encoding="utf-8")
     md = (built / "report.md").read_text(encoding="utf-8")
     assert (built / "summary.json").is_file()
+    figures = figure_names(SYNTH_SECTIONS)
     # self-contained: every figure embedded as base64, no external script
-    assert html.count('src="data:image/png;base64,') == len(report.FIGURES)
+    assert html.count('src="data:image/png;base64,') == len(figures)
     assert not re.search(r'<script[^>]+src="https?://', html)
-    assert "def " not in html and "report.figure_ttft" not in html  # inputs hidden
-    for name in report.FIGURES:
+    assert "def " not in html and "report.show(" not in html  # inputs hidden
+    assert "run all cells" not in html  # the notebook-only note is not in the report
+    for name in figures:
         assert f"](figures/{name}.png)" in md, name
         assert (built / "figures" / f"{name}.png").stat().st_size > 1000, name
+    assert "proxy_buffering" not in md and "DESIGN" not in md and "DESIGN" not in html
     for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"**{cid}**" in md and f"<strong>{cid}</strong>" in html
     assert "not measured in this run" in md  # C3/C4/C7/C9: no proxy scenarios
@@ -123,13 +133,15 @@ def test_report_numbers_equal_the_raw_rows(built: Path) -> None:
 def test_incomplete_run_says_what_is_missing(tmp_path: Path) -> None:
     run = make_run(tmp_path, complete=False)
     rep = report.load(run, n_boot=50)
-    report.show_header(rep)
-    st = report.show_status(rep)
-    assert st["status"] == "incomplete"
-    assert st["unfinished_phases"] == ["cancel/ws/rep1"]
+    report.show(rep, "title")
+    report.show(rep, "status")
+    st = report.run_status(rep)
+    assert st.status == "incomplete"
+    assert st.unfinished_phases == ["cancel/ws/rep1 (interrupted)"]
     report.finish(rep)
     md = (run / "report.md").read_text()
-    assert "**incomplete** (interrupted)" in md
+    lines = md.splitlines()  # the banner comes right under the title
+    assert lines[2] == "## Run status" and lines[4].startswith("**incomplete** (interrupted)")
     assert "phases that did not finish: cancel/ws/rep1" in md
     assert "phases that never started: idle-hold/sse/rep1" in md
     assert "phases with no recorded streams: idle-hold/sse/rep1" in md
@@ -153,8 +165,10 @@ def test_empty_run_reports_not_measured(tmp_path: Path) -> None:
     paths = report.full_report(rep)
     md = paths["report.md"].read_text()
     assert "phases with no recorded streams: chat/sse/rep1, chat/ws/rep1" in md
-    assert md.count("](figures/") == len(report.FIGURES)  # placeholder figures, no crash
-    assert "Not measured in this run: the cost model needs" in md
+    assert rep.sections == ["title", "status", "run", "headline", "claims"]
+    assert md.count("](figures/") == 0 and "## Cost" not in md  # nothing measured: no figures
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+        assert f"| **{cid}** " in md and f"**{cid}** — not measured in this run." in md
 
 
 def test_cost_notebook_runs_headless() -> None:
@@ -174,3 +188,126 @@ def test_cost_notebook_runs_headless() -> None:
     execute(nb, timeout=120)
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 6  # monthly, C2 vs article, ratio, tornado, think time, MAU
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _sections_of(run: Path) -> tuple[list[str], str, list[dict]]:
+    rep = report.load(run, n_boot=20)
+    paths = report.full_report(rep)
+    return rep.sections, paths["report.md"].read_text(), report.claim_rows(rep)
+
+
+def test_synthetic_run_gets_every_section_its_data_supports(tmp_path: Path) -> None:
+    rendered, md, _ = _sections_of(make_run(tmp_path))
+    assert rendered == [s.key for s in SYNTH_SECTIONS]
+    for name in figure_names(SYNTH_SECTIONS):
+        assert f"](figures/{name}.png)" in md, name
+    for title in ("Latency", "Capacity", "Resources", "Reconnects", "Cancels", "Cost", "Claims"):
+        assert f"\n## {title}\n" in md, title
+
+
+def test_a_run_without_cancels_has_no_cancel_section(tmp_path: Path) -> None:
+    rendered, md, claims = _sections_of(make_run(tmp_path, cancels=False))
+    assert "cancel" not in rendered and "## Cancels" not in md
+    assert "cancel_outcomes" not in md
+    assert next(c for c in claims if c["id"] == "C6")["status"] == "not measured"
+
+
+def test_sections_follow_the_configuration_not_the_name(tmp_path: Path) -> None:
+    # a scenario named "burst" whose users cancel gets the cancel section and C6
+    rendered, md, claims = _sections_of(make_run(tmp_path, cancel_name="burst"))
+    assert "cancel" in rendered and "## Cancels" in md
+    c6 = next(c for c in claims if c["id"] == "C6")
+    assert c6["scenario"] == "burst" and c6["status"] == "holds"
+
+
+def test_stored_report_notebook_is_generated_from_the_sections() -> None:
+    from analysis.report_notebook import report_notebook
+
+    stored = nbformat.read(NOTEBOOKS_DIR / "report.ipynb", as_version=4)
+    fresh = report_notebook()
+    assert [c.source for c in stored.cells] == [c.source for c in fresh.cells], (
+        "run: python -m analysis.report_notebook --write-report-notebook"
+    )
+    shown = [c.source for c in stored.cells if c.source.startswith("report.show(")]
+    assert shown == [f'report.show(rep, "{s.key}");' for s in SECTIONS]
+
+
+def test_executive_summary_has_a_line_per_contributing_section(tmp_path: Path) -> None:
+    rep = report.load(make_run(tmp_path), n_boot=20)
+    lines = report.executive_summary(rep)
+    assert lines[0] == "Run complete."
+    assert any(
+        line.startswith("TTFT p50 in scenario chat: sse 300 ms, ws 310 ms") for line in lines
+    )
+    assert lines[-1].startswith("C1 holds; C2 ")
+
+
+def test_items_block_renders_tables_texts_and_figures(tmp_path: Path) -> None:
+    """A section whose pieces are decided per run (the cost section's pairings)."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from analysis import plots as P
+    from analysis.sections import Items, Section, render_section
+
+    @dataclass(frozen=True)
+    class Piece:
+        name: str
+        title: str
+        kind: str
+        value: Any
+        caption: str = ""
+
+    def produce(rep: report.Report) -> list[Piece]:
+        table = pd.DataFrame({"pairing": ["a", "b"], "WS/SSE": ["2.0×", "7.5×"]})
+        return [
+            Piece("t", "Ratios", "table", table, "read the second column"),
+            Piece("p", "", "text", "Plain words."),
+            Piece("fig_x", "A figure", "figure", P.not_measured("x"), "what to see"),
+        ]
+
+    rep = report.load(make_run(tmp_path), tmp_path / "out", n_boot=20)
+    section = Section("x", "Pieces", lambda rep: True, "always", (Items("pieces", produce),))
+    assert render_section(rep, section)
+    md = "\n".join(rep.md)
+    assert "### Ratios\n\n| pairing | WS/SSE |\n|---|---|\n| a | 2.0× |" in md
+    assert "*read the second column*" in md and "Plain words." in md
+    assert "![what to see](figures/fig_x.png)" in md and rep.figures == ["fig_x"]
+    assert (tmp_path / "out" / "figures" / "fig_x.png").is_file()
+
+
+def test_banner_states_run_status_and_each_failed_or_skipped_phase(tmp_path: Path) -> None:
+    """The runner's phase outcomes (status ok/failed/timeout/skipped/interrupted with a
+    reason; run status + status_reason) are the report's first lines."""
+    from core.runfolder import modify_manifest
+
+    run = make_run(tmp_path)
+
+    def outcomes(m: dict) -> None:
+        m.update(status="failed", status_reason="2 phase(s) did not finish")
+        m["phases"][2].update(status="timeout", reason="locust exceeded its hard timeout")
+        m["phases"][3].update(status="failed", failure_reason="locust exit code 2")
+        m["phases"].append(
+            {"name": "proxy-idle.idle-hb/sse/r1", "status": "skipped", "reason": "no nginx"}
+        )
+
+    modify_manifest(run, outcomes)
+    rep = report.load(run, n_boot=20)
+    report.show(rep, "title")
+    report.show(rep, "status")
+    lines = "\n".join(rep.md).splitlines()
+    assert lines[4] == (
+        "**failed** (2 phase(s) did not finish): this report covers only what the run "
+        "flushed before it stopped."
+    )
+    assert lines[5] == (
+        "- phases that did not finish: ramp/sse/rep1 (timeout: locust exceeded its hard "
+        "timeout), ramp/ws/rep1 (failed: locust exit code 2)"
+    )
+    assert lines[6] == (
+        "- phases skipped (not run, not faked): proxy-idle.idle-hb/sse/r1 (skipped: no nginx)"
+    )
+    assert report.executive_summary(rep)[0] == "Run failed; 3 phase(s) failed or skipped."

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from core.runfolder import RecordWriter, mark_complete, update_manifest, write_json, write_manifest
-from tests.analysis.analysis_synth import MS, S, Script, build
+from tests.analysis.analysis_synth import MS, S, Script, build, phase_columns
 
 SSE_TTFT_MS = 300.0
 WS_TTFT_MS = 310.0
@@ -38,6 +38,7 @@ def _resources(phase: str, arm: str, start_ns: int, n: int = 8) -> list[dict[str
             {
                 "t_ns": start_ns + i * S // 2,
                 "phase": phase,
+                **phase_columns(phase),
                 "arm": arm,
                 "role": "server",
                 "pid": 100 if arm == "sse" else 200,
@@ -53,7 +54,7 @@ def _resources(phase: str, arm: str, start_ns: int, n: int = 8) -> list[dict[str
     return rows
 
 
-def scripts(ws_ttft_ms: float = WS_TTFT_MS) -> list[Script]:
+def scripts(ws_ttft_ms: float = WS_TTFT_MS, cancel_name: str = "cancel") -> list[Script]:
     base = 10_000 * S
     return [
         Script(arm="sse", phase="chat/sse/rep1", streams=6, ttft_ms=SSE_TTFT_MS, start_ns=base),
@@ -83,8 +84,21 @@ def scripts(ws_ttft_ms: float = WS_TTFT_MS) -> list[Script]:
         ),
         Script(arm="sse", phase="reconnect/sse/rep1", streams=3, start_ns=base + 60 * S),
         Script(arm="ws", phase="reconnect/ws/rep1", streams=3, start_ns=base + 70 * S),
-        Script(arm="sse", phase="cancel/sse/rep1", streams=3, start_ns=base + 80 * S),
-        Script(arm="ws", phase="cancel/ws/rep1", streams=3, start_ns=base + 90 * S),
+        Script(arm="sse", phase=f"{cancel_name}/sse/rep1", streams=3, start_ns=base + 80 * S),
+        Script(arm="ws", phase=f"{cancel_name}/ws/rep1", streams=3, start_ns=base + 90 * S),
+    ]
+
+
+def scenario_configs(cancel_name: str = "cancel", cancels: bool = True) -> list[dict[str, Any]]:
+    """What the manifest records of the scripted scenarios (as bench writes
+    Scenario.to_dict(); only the fields that differ from the defaults): analysis decides
+    which sections and claims apply from these, not from the names. ``cancels=False``:
+    the cancel scenario's users cancel nothing."""
+    return [
+        {"name": "chat", "session": {"turns": 3, "think_s": 1.0}},
+        {"name": "ramp", "load": {"ramp_steps": [10, 20], "step_s": 2.0}},
+        {"name": "reconnect", "stream": {"drop_after": 20}},
+        {"name": cancel_name, "behaviour": {"cancel_prob": 0.5 if cancels else 0.0}},
     ]
 
 
@@ -95,10 +109,15 @@ def make_run(
     ws_ttft_ms: float = WS_TTFT_MS,
     complete: bool = True,
     schema_version: int | None = None,
+    cancel_name: str = "cancel",
+    cancels: bool = True,
 ) -> Path:
+    """The run folder; ``cancel_name`` names the scenario whose users cancel streams
+    (``cancels=False``: a scenario of that name where nobody cancels)."""
     run = Path(root) / name
     run.mkdir(parents=True)
-    fr = build(scripts(ws_ttft_ms))
+    plan = scripts(ws_ttft_ms, cancel_name)
+    fr = build(plan)
     st = fr["streams"].copy()
     # second ramp step
     ramp = st["phase"].astype(object).str.startswith("ramp/")
@@ -111,11 +130,11 @@ def make_run(
         st.loc[k, "t_drop_ns"] = int(st.loc[k, "t_first_ns"]) + 100 * MS
         st.loc[k, "reconnects"] = 1
     # cancel: one cancelled stream per arm
-    for arm in ("sse", "ws"):
-        k = st.index[st["phase"].astype(object) == f"cancel/{arm}/rep1"][0]
+    for arm in ("sse", "ws") if cancels else ():
+        k = st.index[st["phase"].astype(object) == f"{cancel_name}/{arm}/rep1"][0]
         st.loc[k, "outcome"] = "cancelled"
     res = []
-    for sc in scripts(ws_ttft_ms):
+    for sc in plan:
         res += _resources(sc.phase, sc.arm, sc.start_ns)
     tables = {
         "streams": _rows(st),
@@ -129,9 +148,13 @@ def make_run(
     manifest: dict[str, Any] = {
         "run_id": name,
         "scenario_name": "suite",
+        "suite": {"name": "suite", "scenarios": scenario_configs(cancel_name, cancels)},
         "arms": ["sse", "ws"],
         "git": {"sha": "abc1234" * 5, "sha7": "abc1234", "dirty": False},
-        "phases": [{"name": sc.phase, "status": "complete"} for sc in scripts()],
+        "phases": [
+            {"name": sc.phase, "status": "ok", **phase_columns(sc.phase), "arm": sc.arm}
+            for sc in plan
+        ],
         "incomplete_reason": "running",
     }
     if schema_version is not None:
@@ -141,8 +164,8 @@ def make_run(
         run,
         "server_metrics.json",
         {
-            "cancel/sse/rep1": {"tokens_wasted": 1, "streams_cancelled": 1},
-            "cancel/ws/rep1": {"tokens_wasted": 1, "streams_cancelled": 1},
+            f"{cancel_name}/sse/rep1": {"tokens_wasted": 1, "streams_cancelled": 1},
+            f"{cancel_name}/ws/rep1": {"tokens_wasted": 1, "streams_cancelled": 1},
         },
     )
     if complete:
@@ -164,7 +187,7 @@ def test_synthetic_run_reads_back(tmp_path: Path) -> None:
     from analysis.load import load_run
 
     data = load_run(make_run(tmp_path))
-    assert data.manifest["status"] == "complete"
+    assert data.manifest.status == "complete"
     assert set(data.streams["arm"].astype(object)) == {"sse", "ws"}
     assert len(data.streams) == sum(s.streams for s in scripts())
     assert len(data.tokens) == len(data.streams) * 50

@@ -92,6 +92,13 @@ def test_a_browser_arm_runs_in_chromium_with_the_locust_contract(tmp_path: Path)
     ]
     ended = max(datetime.fromisoformat(p["end_utc"]).timestamp() for p in m["phases"])
     assert pids and all(_gone(pid, ended) for pid in set(pids))
+    # the report gets its browser section from these records
+    from analysis import report
+
+    rep = report.load(run, n_boot=20)
+    md = report.full_report(rep)["report.md"].read_text()
+    assert "browser" in rep.sections and "## Real browsers" in md
+    assert "Browser WebSocket" in md and "clock mapping bound" in md
 
 
 def test_without_a_browser_the_phases_are_skipped_with_the_reason(

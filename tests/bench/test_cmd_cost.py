@@ -114,4 +114,4 @@ def test_run_without_usage_says_what_is_missing(
     empty.mkdir()
     write_manifest(empty, {"run_id": "empty", "status": "incomplete", "phases": []})
     assert main(["cost", str(empty)]) == 2
-    assert "no measured usage in this run: no chat/open/ramp scenario" in capsys.readouterr().err
+    assert "no measured usage in this run: no scenario with streams" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import pytest
 
 from analysis import claims as C
 from analysis.load import load_run
+from analysis.manifest import Manifest
 from analysis.summary import summarize
 from bench.browser import browser_available
 from bench.nginx import nginx_available
@@ -77,19 +78,24 @@ def test_proxy_buffering_breaks_sse_and_the_header_or_off_restores_it(tmp_path: 
     assert by_variant["buffered-accel"]["proxy"]["server_accel_header"] is True
     assert by_variant["unbuffered"]["proxy"]["variant"]["buffering"] is False
     # nginx processes were sampled as their own role
-    res = read_table(run, "resources", columns=["role", "phase"])
+    res = read_table(run, "resources", columns=["role", "phase", "scenario", "rep"])
     assert "nginx" in set(res["role"].astype(object))
+    in_phase = res[res["phase"].notna()]  # the sampler labels its rows like the client
+    assert set(in_phase["scenario"].astype(object)) == {"proxy-buffering"}
+    assert set(in_phase["rep"].astype(object)) == {1}
 
+    # the client wrote each row's scenario, variant and repetition (record schema 2)
+    st = read_table(run, "streams", columns=["phase", "scenario", "variant", "rep"])
+    ids = {tuple(r) for r in st.astype(object).itertuples(index=False)}
+    assert ids == {(f"proxy-buffering.{v}/{a}/r1", "proxy-buffering", v, 1)
+                   for v in variants for a in ("sse",)}  # fmt: skip
     summ = summarize(run)
-    ttft = {
-        v: summ["scenarios"][f"proxy-buffering.{v}"]["arms"]["sse"]["ttft_ms"]["p50"]
-        for v in variants
-    }
+    ttft = {v: summ.arm(f"proxy-buffering.{v}", "sse").ttft_ms.p50 for v in variants}
     print("TTFT p50 ms per variant:", ttft)
     assert ttft["buffered"] > 5 * ttft["direct"], ttft
     assert abs(ttft["unbuffered"] - ttft["direct"]) <= 5.0, ttft
     assert abs(ttft["buffered-accel"] - ttft["direct"]) <= 5.0, ttft
-    row = C.claim_c3(summ, C.proxy_records_from_manifest(m))
+    row = C.claim_c3(summ, Manifest.from_json(m))
     assert row["status"] == C.HOLDS, row
 
 
@@ -132,7 +138,7 @@ def test_proxy_idle_cuts_without_heartbeat_and_not_with_it(tmp_path: Path) -> No
             )
         else:
             assert "proxy" not in by, (ph["name"], by)
-    row = C.claim_c4(summarize(run), C.proxy_records_from_manifest(m))
+    row = C.claim_c4(summarize(run), Manifest.from_json(m))
     assert row["status"] == C.HOLDS, row
     for ph in m["phases"]:
         key = f"{ph['variant']}/{ph['arm']} streams survived / cut / all"
@@ -159,5 +165,5 @@ def test_proxy_h2_browser_check_measures_c7(tmp_path: Path) -> None:
     assert waves["h2"]["access"]["connections"] == 1
     # the load's own figures leave the browser's requests out
     assert rec["access"]["stream_requests"] == ph["streams"]
-    row = C.claim_c7(C.proxy_records_from_manifest(m))
+    row = C.claim_c7(Manifest.from_json(m))
     assert row["status"] == C.HOLDS, row

@@ -42,7 +42,9 @@ def phase_env(
     s = scenario_from_dict({"name": "bt", "arms": [arm], **scenario})
     run = create_run_dir(tmp, "bt")
     phase = f"bt/{arm}/r1"
-    cfg = PhaseConfig(str(run), phase, arm, get_arm(arm).protocol, url, s.to_dict(), seed=seed)
+    cfg = PhaseConfig(
+        str(run), phase, arm, get_arm(arm).protocol, url, s.to_dict(), seed=seed, rep=1
+    )
     cfg.dump(run / "phase.json")
     return run, phase, {**os.environ, "PYTHONPATH": str(ROOT), PHASE_ENV: str(run / "phase.json")}
 

@@ -24,11 +24,13 @@ from .conftest import ROOT
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 
 
-def phase(tmp_path: Path, arm: str, url: str, scenario: dict[str, Any], seed: int = 7) -> Path:
+def phase(
+    tmp_path: Path, arm: str, url: str, scenario: dict[str, Any], seed: int = 7, **kw: Any
+) -> Path:
     run_dir = create_run_dir(tmp_path / "results", "t")
     s = scenario_from_dict({"name": "t", **scenario})
     path = run_dir / f"phase-{arm}.json"
-    PhaseConfig(str(run_dir), f"t/{arm}/r1", arm, arm, url, s.to_dict(), seed).dump(path)
+    PhaseConfig(str(run_dir), f"t/{arm}/r1", arm, arm, url, s.to_dict(), seed, **kw).dump(path)
     return path
 
 
@@ -82,6 +84,8 @@ def test_sse_sessions_records_and_stats(tiny: dict[str, str], tmp_path: Path) ->
             "stream": {"tokens": 20, "ttft_ms": 50, "gap_ms": 10},
             "session": {"turns": 3, "think_s": 0.3},
         },
+        rep=1,
+        proxy={"variant": "v1", "nginx": None},
     )
     res = run_locust(p, "-u", "10", "-r", "20", "-t", "5s", "--stop-timeout", "10")
     t = tables(p.parent)
@@ -97,6 +101,10 @@ def test_sse_sessions_records_and_stats(tiny: dict[str, str], tmp_path: Path) ->
     assert (c.streams >= 1).all() and (c.busy_ns > 0).all()
     r = t["resources"]
     assert len(r) >= 1 and set(r.role) == {"client"}
+    # every row carries the phase's scenario, variant and repetition (record schema 2)
+    for name in ("streams", "connections", "resources"):
+        ids = set(t[name][["scenario", "variant", "rep"]].astype(object).itertuples(False))
+        assert ids == {("t", "v1", 1)}, name
     client = read_manifest(p.parent)["client"]["t/sse/r1"]
     assert client["keepalive"] and client["library"].startswith("h11")
     n = summary_counts(res.stdout + res.stderr)
