@@ -84,7 +84,6 @@ class PageState:
     resolution_ms: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
     inflight: int = 0
-    js_errors: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -50,6 +50,17 @@ def test_users_are_spread_over_pages_and_host_names() -> None:
     assert host_rules("http://127.0.0.1:9", 0) == []
 
 
+def test_browser_section_of_a_scenario_is_validated() -> None:
+    from core.scenario import ScenarioError
+
+    s = _scenario(browser={"users_per_page": 10, "users_per_host": 0})
+    assert (s.browser.users_per_page, s.browser.users_per_host) == (10, 0)
+    assert scenario_from_dict(s.to_dict()).browser == s.browser
+    for bad in ({"users_per_host": 7}, {"users_per_page": 0}, {"per_page": 3}):
+        with pytest.raises(ScenarioError):
+            _scenario(browser=bad)
+
+
 def test_only_loopback_servers() -> None:
     s = _scenario()
     with pytest.raises(LayoutError, match="loopback"):

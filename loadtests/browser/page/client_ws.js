@@ -52,6 +52,7 @@ class WSSession {
   begin(run, message) {
     const t = now();
     this.run = run;
+    this.tokenPrefix = `{"s":${JSON.stringify(run.id)},`;  // its token frames start so
     run.sent(t);
     this.conn.streamStarted(t);
     this.send(message);
@@ -76,7 +77,11 @@ class WSSession {
     conn.bytesIn += data.length;
     const run = this.run;
     if (data.startsWith('{"s"')) {  // a token: the payload as the SSE arm's data
-      if (run !== null) { run.bytes(data.length); run.token(data, t); }
+      // a cancelled stream's last frames can still arrive after the next start
+      if (run !== null && data.startsWith(this.tokenPrefix)) {
+        run.bytes(data.length);
+        run.token(data, t);
+      }
       return;
     }
     const msg = JSON.parse(data);
