@@ -8,7 +8,7 @@
   flight and the counts say how many; fetch and WebSocket resume by hand.
 - The page's SSE parser handles every chunking.
 
-Skipped, with the reason, only when chromium or Playwright is missing.
+Skipped, with the reason, only when chromium is missing (the parser test: or Playwright).
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ import pandas as pd
 import psutil
 import pytest
 
-from core.browser import CHROMIUM_FLAGS, browser_available, find_chromium
+from core.browser import CHROMIUM_FLAGS, browser_available, chromium_available, find_chromium
 from core.runfolder import read_manifest, read_table
 from loadtests.browser.clients import PAGE_DIR
 from tests.loadtests.browser_phase import COMMAND, ROOT, browser_phase, medians, phase_env
 from tests.loadtests.conftest import drive, reference
 
-BROWSER_OK, BROWSER_WHY = browser_available()
-if not BROWSER_OK:
-    print(f"tests/loadtests/test_browser_load.py: skipped: {BROWSER_WHY}", file=sys.stderr)
-pytestmark = pytest.mark.skipif(not BROWSER_OK, reason=BROWSER_WHY)
+CHROMIUM_OK, CHROMIUM_WHY = chromium_available()  # the load generator needs only chromium
+BROWSER_OK, BROWSER_WHY = browser_available()  # the parser test drives a page with Playwright
+for ok, why in ((CHROMIUM_OK, CHROMIUM_WHY), (BROWSER_OK, BROWSER_WHY)):
+    if not ok:
+        print(f"tests/loadtests/test_browser_load.py: skipped: {why}", file=sys.stderr)
+pytestmark = pytest.mark.skipif(not CHROMIUM_OK, reason=CHROMIUM_WHY)
 
 #: Stated tolerance: medians of the page's and the Python client's figures on one schedule.
 AGREE_MS = 2.0
@@ -224,6 +226,7 @@ CHUNKINGS = r"""
 """
 
 
+@pytest.mark.skipif(not BROWSER_OK, reason=BROWSER_WHY)
 def test_the_page_sse_parser_handles_every_chunking() -> None:
     from playwright.sync_api import sync_playwright
 
