@@ -115,6 +115,8 @@ class RunData:
     manifest: Manifest = field(default_factory=Manifest)
     server_metrics: Any = None
     path: Path | None = None
+    #: Record part files that could not be read (truncated, corrupt): table, part, error.
+    unreadable_parts: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def run_id(self) -> str | None:
@@ -153,6 +155,7 @@ def _from_run(run: Run) -> RunData:
         manifest=Manifest.from_json(run.manifest),
         server_metrics=run.json("server_metrics.json"),
         path=run.path,
+        unreadable_parts=list(run.unreadable),
     )
 
 

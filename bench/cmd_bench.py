@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.cmd_run import arm_list, check_results, positive_int
 from core.scenario import ScenarioError
 
 
@@ -20,8 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--suite", default=None, help="suite name or .toml path (default: default)")
     p.add_argument("--quick", action="store_true", help="the ~2-minute smoke suite")
-    p.add_argument("--protocols", default=None, help="arms, comma-separated (default: suite's)")
-    p.add_argument("--repetitions", type=int, default=None, help="override the suite's")
+    p.add_argument(
+        "--protocols", type=arm_list, default=None, help="arms, comma-separated (default: suite's)"
+    )
+    p.add_argument("--repetitions", type=positive_int, default=None, help="override the suite's")
     p.add_argument("--results", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--no-report", action="store_true", help="skip building the report")
     p.set_defaults(func=cmd_bench, _parser=p)
@@ -35,7 +38,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     parser: argparse.ArgumentParser = args._parser
     name = args.suite or ("quick" if args.quick else "default")
-    arms_arg = [a.strip() for a in args.protocols.split(",")] if args.protocols else None
+    check_results(parser, args.results)
+    arms_arg = args.protocols
     try:
         suite = load_suite(resolve_suite_path(name), arms=arms_arg, repetitions=args.repetitions)
     except ScenarioError as exc:

@@ -2,6 +2,10 @@
 
 * ``report RUN`` — execute notebooks/report.ipynb headless on RUN (a folder or
   ``latest``) → report.html, report.md, figures/, summary.json in the run folder (or --out).
+  The run folder and the profile are checked first (exit 2, one line): no manifest, a
+  manifest that is not JSON, an unknown record-schema version, a broken profile. A run
+  that failed or is incomplete is still reported, and the exit code says so
+  (`EXIT_RUN_NOT_COMPLETE`).
 * ``compare RUN_A RUN_B`` — print the main metrics side by side with B/A ratios, then
   write compare.html / compare.md (RUN_B's folder or --out). A run whose record schema
   version analysis cannot read is refused (exit 2, one line); readable versions compare.
@@ -15,10 +19,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 EXIT_USAGE = 2
+#: `report` built the report of a run whose manifest says failed or incomplete.
+EXIT_RUN_NOT_COMPLETE = 3
 
 
 def _err(msg: str) -> int:
@@ -26,11 +33,45 @@ def _err(msg: str) -> int:
     return EXIT_USAGE
 
 
+def _check_report_inputs(run: str, profile: str) -> tuple[dict[str, Any], str | None]:
+    """(the run's manifest, None) — or the one-line reason the report cannot be built
+    from them, found before the notebook starts."""
+    import json
+
+    from analysis.cost import load_profile
+    from analysis.load import check_readable
+    from analysis.report import resolve_run
+    from core.runfolder import SchemaMismatch, read_manifest
+
+    try:
+        path = resolve_run(run)
+        manifest = read_manifest(path)
+    except FileNotFoundError as exc:
+        return {}, str(exc)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        what = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return {}, f"{run}: cannot read manifest.json: {what}"
+    if not isinstance(manifest, dict):
+        return {}, f"{run}: manifest.json is not a JSON object"
+    try:
+        check_readable([manifest])
+    except SchemaMismatch as exc:
+        return manifest, str(exc)
+    try:
+        load_profile(profile)
+    except (OSError, ValueError) as exc:  # ProfileError, TOMLDecodeError are ValueErrors
+        return manifest, f"--profile {profile}: {exc}"
+    return manifest, None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
     from analysis.report_notebook import NotebookError
-    from core.runfolder import SchemaMismatch
+    from core.runfolder import STATUS_COMPLETE, SchemaMismatch
 
+    manifest, why = _check_report_inputs(args.run, args.profile)
+    if why:
+        return _err(why)
     t0 = time.monotonic()
     try:
         paths = build_report(
@@ -44,6 +85,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name, p in paths.items():
         print(f"{name:13s} {p}")
     print(f"report built in {time.monotonic() - t0:.1f} s")
+    status = manifest.get("status")
+    if status != STATUS_COMPLETE:
+        reason = manifest.get("status_reason") or manifest.get("incomplete_reason") or "?"
+        print(f"ssevsws: the run is {str(status).upper()}: {reason}", file=sys.stderr)
+        return EXIT_RUN_NOT_COMPLETE
     return 0
 
 
@@ -87,7 +133,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from analysis.report import DEFAULT_PROFILE
 
-    p = sub.add_parser("report", help="build report.html / report.md for a run (headless notebook)")
+    p = sub.add_parser(
+        "report",
+        help="build report.html / report.md for a run (headless notebook)",
+        epilog="Exit codes: 0 report built (run complete), 1 the notebook failed, 2 usage "
+        f"(no run, unknown schema version, broken profile), {EXIT_RUN_NOT_COMPLETE} report "
+        "built but the run failed or is incomplete.",
+    )
     p.add_argument("run", nargs="?", default="latest", help="run folder or 'latest'")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the run)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="usage profile for the cost part")

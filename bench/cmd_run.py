@@ -8,6 +8,8 @@ a one-line message and exit code 2, before any run folder is created.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,15 @@ SCENARIO is a name from loadtests/scenarios/ (e.g. chat, reconnect, ramp) or a p
 fresh reference server on a free loopback port, unless --sse-url / --ws-url point at your own
 servers (base URLs: /v1/stream and /v1/ws are appended; server-side figures are then
 recorded as not measured). Results: <results>/<UTC time>_<scenario>_<git7>/.
-Exit codes: 0 complete, 1 a phase failed or crashed, 2 usage, 130 Ctrl-C, 143 SIGTERM.
+A phase fails when more than --max-error-share of its streams end in an error or a timeout
+(default: the scenario's load.max_error_share, 0.01), when fewer stream records reach the
+disk than Locust counted, or when a record writer fails (e.g. the disk is full).
+Exit codes: 0 complete, 1 a phase failed (or the run crashed), 2 usage, 130 Ctrl-C,
+143 SIGTERM.
 """
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -36,17 +42,60 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
-def _arms(text: str) -> list[str]:
+def _non_negative_float(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _finite(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def results_problem(path: Path) -> str | None:
+    """Why a run folder cannot be made under `path` (None: it can), without creating
+    anything: `path` or its nearest existing ancestor must be a writable folder."""
+    probe = path.expanduser()
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def check_results(parser: argparse.ArgumentParser, path: Path) -> None:
+    """parser.error (exit 2) when no run folder can be made under `path`."""
+    why = results_problem(path)
+    if why:
+        parser.error(f"--results {path}: {why}")
+
+
+def arm_list(text: str) -> list[str]:
     arms = [a.strip() for a in text.split(",") if a.strip()]
     unknown = [a for a in arms if not is_known(a)]
     if not arms or unknown:
@@ -66,26 +115,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario name or path to a .toml")
-    p.add_argument("--users", type=_positive_int, help="concurrent users (load.users)")
+    p.add_argument("--users", type=positive_int, help="concurrent users (load.users)")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="seconds per phase")
     p.add_argument(
         "--protocols",
-        type=_arms,
+        type=arm_list,
         metavar="ARMS",
         help=f"comma-separated arms to run ({', '.join(arm_names())}); default: the scenario's",
     )
     p.add_argument(
-        "--processes", type=_positive_int, metavar="N", help="Locust --processes N (workers)"
+        "--processes", type=positive_int, metavar="N", help="Locust --processes N (workers)"
     )
-    p.add_argument("--repetitions", type=_positive_int, metavar="R", help="repetitions per arm")
+    p.add_argument("--repetitions", type=positive_int, metavar="R", help="repetitions per arm")
     p.add_argument("--sse-url", metavar="URL", help="your own SSE server (base URL, http://)")
     p.add_argument("--ws-url", metavar="URL", help="your own WS server (base URL, ws://)")
     p.add_argument(
         "--results", type=Path, default=Path("results"), metavar="DIR", help="default ./results"
     )
-    p.add_argument("--seed", type=int, help="scenario seed (phase seeds derive from it)")
+    p.add_argument("--seed", type=int, help="scenario seed, 0..2**62 (phase seeds derive from it)")
     p.add_argument(
-        "--pause", type=float, default=1.0, metavar="S", help="pause between phases (default 1)"
+        "--pause",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="S",
+        help="pause between phases (default 1)",
+    )
+    p.add_argument(
+        "--max-error-share",
+        type=_share,
+        metavar="X",
+        help="fail a phase when more than this share of its streams end in an error or a "
+        "timeout (default: the scenario's load.max_error_share, 0.01)",
     )
     p.set_defaults(func=cmd_run, _parser=p)
 
@@ -110,6 +170,7 @@ def resolve(args: argparse.Namespace) -> Any:
     from bench.run import RunOptions
 
     parser: argparse.ArgumentParser = args._parser
+    check_results(parser, args.results)
     try:
         path = resolve_scenario_path(args.scenario)
         scenario = load_scenario(path)
@@ -120,6 +181,7 @@ def resolve(args: argparse.Namespace) -> Any:
             "repetitions": args.repetitions,
             "seed": args.seed,
             "arms": args.protocols,
+            "max_error_share": args.max_error_share,
         }
         if args.sse_url or args.ws_url:
             # --sse-url / --ws-url drive the arm named after their protocol
@@ -156,8 +218,6 @@ def resolve(args: argparse.Namespace) -> Any:
             f"{scenario.load.step_s:g} s a step; --users / --duration do not change the ramp",
             file=sys.stderr,
         )
-    if args.pause < 0:
-        parser.error("--pause must be >= 0")
     return RunOptions(
         scenario=scenario,
         scenario_path=path,

@@ -5,11 +5,11 @@
 - `NginxProcess(variant, upstream_sse=..., upstream_ws=..., workdir=...)`: a context manager
   that writes the rendered nginx.conf into `workdir` (the run folder keeps exactly what was
   measured), validates it with `nginx -t`, runs nginx as a child process (`daemon off`,
-  loopback ports only), waits until it accepts, and stops it by PID (SIGQUIT, then
-  SIGTERM, then SIGKILL) — master and workers.
+  loopback ports only; bench.procs: its own process group, dies with its starter), waits
+  until it accepts, and stops it by PID (SIGQUIT, then SIGKILL) — master and workers.
 - `probe_sse()` / `probe_ws()`: one stream through a raw client that timestamps every
   `recv()` and parses SSE incrementally (core.sse), so proxy batching shows as it happens
-  (DESIGN pitfall 1: never wait for a fixed number of bytes). Used by the tests, by
+  (never wait for a fixed number of bytes: a proxy's batching would hide). Used by the tests, by
   `benchmarks/proxy_probe.py`, and usable by the orchestrator as a pre-phase check.
 
 Config rendering lives in `bench.nginx_conf` (pure) and is re-exported here.
@@ -54,6 +54,7 @@ from bench.nginx_logs import (
     summarize_access_log,
     summarize_closes,
 )
+from bench.procs import Child, free_port, spawn
 from core.sse import SSEDecoder
 
 __all__ = [
@@ -136,13 +137,6 @@ def nginx_available(explicit: str | os.PathLike[str] | None = None) -> tuple[boo
 # --------------------------------------------------------------------------- helpers
 
 
-def free_port() -> int:
-    """A currently free loopback TCP port (the kernel's pick; a race is caught at start)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _nginx_answers(port: int, timeout_s: float = 0.5) -> bool:
     """True when *nginx* answers its own `/__nginx` location on `port`.
 
@@ -186,21 +180,6 @@ def make_self_signed_cert(workdir: Path | str) -> tuple[Path, Path]:
     if out.returncode != 0:
         raise NginxError(f"openssl could not make a certificate: {out.stderr.strip()}")
     return cert, key
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the nginx master gets SIGTERM if the process that started it dies (a killed
-    pytest or orchestrator would otherwise leave nginx holding the port)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _tail(path: Path, n: int = 15) -> str:
@@ -255,6 +234,7 @@ class NginxProcess:
         self.error_log = self.workdir / "error.log"
         self.access_log = self.workdir / "access.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None  # bench.procs: own process group, stopped by PID
         self._procs: list[psutil.Process] = []
         self.started_ns: int | None = None
         self.stopped_ns: int | None = None
@@ -325,17 +305,13 @@ class NginxProcess:
     def _start_once(self) -> NginxProcess:
         self.write_config()
         self.validate()
-        out = open(self.workdir / "nginx.out", "ab")  # noqa: SIM115 - lives as long as nginx
-        try:
-            self.proc = subprocess.Popen(
-                self._cmd(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
-            )
-        finally:
-            out.close()
+        self.child = spawn(
+            "nginx",
+            self._cmd(),
+            log_path=self.workdir / "nginx.out",
+            die_with_parent=self.die_with_parent,
+        )
+        self.proc = self.child.popen
         self.started_ns = time.monotonic_ns()
         ports = [p for p in (self.port, self.tls_port) if p]
         deadline = time.monotonic() + self.start_timeout_s
@@ -376,32 +352,27 @@ class NginxProcess:
         return self.proc.pid if self.proc else None
 
     def stop(self, quit_grace_s: float | None = None) -> None:
-        """SIGQUIT (graceful, bounded by worker_shutdown_timeout), then SIGTERM, then SIGKILL.
+        """SIGQUIT (graceful, bounded by worker_shutdown_timeout), then SIGKILL.
 
         Only the processes this object started are signalled, by PID; workers are tracked
         (psutil checks creation time, so a reused PID is never hit).
         """
-        if self.proc is None:
+        if self.proc is None or self.child is None:
             return
         procs = {p.pid: p for p in [*self._procs, *self._snapshot()]}
         grace = (
             self.variant.worker_shutdown_timeout_s + 1.0 if quit_grace_s is None else quit_grace_s
         )
-        for sig, wait_s in ((signal.SIGQUIT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if self.proc.poll() is not None:
-                break
-            self.stop_signal = sig.name
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=wait_s)
-        self.proc.poll()
+        # SIGQUIT to nginx's own process group (master and workers), SIGKILL after `grace`
+        self.child.stop(grace_s=grace, first=signal.SIGQUIT)
+        self.stop_signal = self.child.stop_signal
         for p in procs.values():  # orphaned workers (master killed hard)
             with contextlib.suppress(psutil.Error):
                 if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
                     p.kill()
         self.stopped_ns = time.monotonic_ns()
         self.proc = None
+        self.child = None
 
     def __enter__(self) -> NginxProcess:
         return self.start()
@@ -561,8 +532,8 @@ def probe_sse(
 ) -> SSEProbe:
     """GET one SSE stream over a fresh TCP connection; timestamp every recv().
 
-    The clock starts just before the request is written (connect is excluded, DESIGN
-    pitfall 16). With `accept_gzip` the request says `Accept-Encoding: gzip` (as browsers
+    The clock starts just before the request is written (connect is excluded:
+    docs/methodology.md). With `accept_gzip` the request says `Accept-Encoding: gzip` (as browsers
     do) and a gzip body is inflated incrementally, so tokens are timed when they become
     readable, not when the compressed bytes arrive.
     """
@@ -696,8 +667,8 @@ def probe_ws(
 ) -> WSProbe:
     """Open `/v1/ws`, send a start message, read frames until done, close or deadline.
 
-    Uses the `websockets` sync client with compression off (DESIGN pitfall 8); this is a
-    plain-thread probe, not for use under gevent (pitfall 3).
+    Uses the `websockets` sync client with compression off (compressed frames would change
+    the bytes measured); this is a plain-thread probe, not for use under gevent.
     """
     from websockets.exceptions import ConnectionClosed, InvalidHandshake
     from websockets.sync.client import connect

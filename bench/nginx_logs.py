@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from core.stats import nearest_rank
+
 __all__ = [
     "CLOSE_EVENTS",
     "LOG_PATTERNS",
@@ -117,13 +119,6 @@ def read_access_log(path: Path | str) -> list[dict[str, Any]]:
     return rows
 
 
-def _pct(xs: list[float], q: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
-
-
 def summarize_access_log(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-connection view of one phase's access log, for the manifest / proxy.json.
 
@@ -145,7 +140,7 @@ def summarize_access_log(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": len(rows),
         "stream_requests": len(streams),
         "status": dict(sorted(by_status.items())),
-        "request_time_s_p50": _pct(rts, 0.5),
+        "request_time_s_p50": nearest_rank(rts, 0.5),
         "request_time_s_max": max(rts) if rts else None,
         "connections": len(per_conn),
         "streams_per_connection_max": max(per_conn.values()) if per_conn else 0,

@@ -116,8 +116,11 @@ class PhasePlan:
 
     @property
     def group(self) -> str:
-        """The analysis scenario: "<scenario>" or "<scenario>.<variant>"."""
-        return self.name.split("/", 1)[0]
+        """The analysis group: "<scenario>" or "<scenario>.<variant>" (built, never parsed
+        back from the name: records carry scenario / variant as columns)."""
+        assert self.scenario is not None, "plan_phases sets every phase's scenario"
+        name = self.scenario.name
+        return name if self.proxy is None else f"{name}.{self.proxy.name}"
 
     @property
     def stem(self) -> str:
@@ -149,9 +152,9 @@ def check_proxy(scenario: Scenario) -> None:
 def plan_phases(
     scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
 ) -> list[PhasePlan]:
-    """Repetitions outermost, arms interleaved inside: A B A B (pitfall 10). With `[proxy]`
-    variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …), phases
-    named ``<scenario>.<variant>/<arm>/r<rep>``."""
+    """Repetitions outermost, arms interleaved inside: A B A B (docs/methodology.md). With
+    `[proxy]` variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …),
+    phases named ``<scenario>.<variant>/<arm>/r<rep>``."""
     check_proxy(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
     plans: list[PhasePlan] = []

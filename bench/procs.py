@@ -4,11 +4,17 @@ Every child is started with ``start_new_session=True``, so it leads its own proc
 group (pgid == pid). That does two things: a Ctrl-C in the terminal reaches only the
 orchestrator (which then stops its children in order, flushing what they hold), and
 stopping a child can signal its whole group — Locust's forked ``--processes`` workers
-included — without ever touching a process this program did not start.
+included — without ever touching a process this program did not start. Every child also
+gets SIGTERM from the kernel when this process dies (core.parentdeath), so a SIGKILLed or
+OOM-killed orchestrator leaves nothing running; start children from the main thread (the
+signal follows the thread that started the child).
 
 Servers are started with ``--port 0`` and announce the port the kernel gave them
 ("listening on http://H:P ..."), so there is no race between picking a free port and
-binding it; `free_port` remains for callers that must choose a port up front.
+binding it; `free_port` remains for callers that must choose a port up front (nginx).
+`start_listening` is the one way to start a server — in the orchestrator, perf, the
+benchmarks and the tests: spawn it, wait for its announcement (and /healthz), stop it
+by PID if it never gets there.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from core.parentdeath import preexec_die_with_parent
 
 LOOPBACK = "127.0.0.1"
 _LISTENING = re.compile(r"listening on (?:https?|wss?)://(?P<host>[^:/\s]+):(?P<port>\d+)")
@@ -79,6 +88,7 @@ class Child:
     popen: subprocess.Popen[bytes]
     log_path: Path
     t_start_ns: int = field(default_factory=time.monotonic_ns)
+    stop_signal: str | None = None
 
     @property
     def pid(self) -> int:
@@ -125,11 +135,14 @@ class Child:
     def stop(self, *, grace_s: float = 10.0, first: int = signal.SIGTERM) -> int | None:
         """Ask the group to stop (`first`, default SIGTERM), wait `grace_s`, then SIGKILL the
         group. Descendants that outlive the leader are killed by PID (psutil checks their
-        start time, so a reused PID is never hit). Returns the leader's exit code."""
+        start time, so a reused PID is never hit). Returns the leader's exit code;
+        `stop_signal` says which signal ended it (None: it had exited by itself)."""
         members = self.descendants()
         if self.signal_group(first):
+            self.stop_signal = signal.Signals(first).name
             code = self.wait(grace_s)
             if code is None and self.signal_group(signal.SIGKILL):
+                self.stop_signal = "SIGKILL"
                 code = self.wait(5.0)
         else:
             code = self.popen.returncode
@@ -144,11 +157,17 @@ def spawn(
     name: str,
     cmd: Sequence[str],
     *,
-    log_path: Path,
+    log_path: Path | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    cpus: set[int] | None = None,
+    die_with_parent: bool = True,
 ) -> Child:
-    """Start `cmd` in a new session, stdout and stderr appended to `log_path`."""
+    """Start `cmd` in a new session, stdout and stderr appended to `log_path` (None: a
+    fresh temporary file); it dies with this process unless `die_with_parent` is False
+    (a child started from a short-lived thread). `cpus`: pin it to those CPUs."""
+    if log_path is None:
+        log_path = Path(tempfile.mkdtemp(prefix="ssevsws-")) / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
@@ -159,15 +178,27 @@ def spawn(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            preexec_fn=preexec_die_with_parent if die_with_parent else None,
         )
-    return Child(name=name, cmd=list(cmd), popen=popen, log_path=log_path)
+    child = Child(name=name, cmd=list(cmd), popen=popen, log_path=log_path)
+    if cpus is not None:
+        try:
+            os.sched_setaffinity(child.pid, cpus)
+        except OSError:
+            child.stop(grace_s=3.0)
+            raise
+    return child
+
+
+def _announcement(child: Child) -> re.Match[str] | None:
+    return _LISTENING.search(tail(child.log_path, 1 << 16))
 
 
 def wait_for_listening(child: Child, timeout_s: float = 20.0) -> tuple[str, int]:
     """Poll the child's log for "listening on http://H:P"; (host, port) when seen."""
     deadline = time.monotonic() + timeout_s
     while True:
-        m = _LISTENING.search(tail(child.log_path, 1 << 16))
+        m = _announcement(child)
         if m:
             return m["host"], int(m["port"])
         code = child.poll()
@@ -211,3 +242,70 @@ def wait_http_ok(url: str, *, timeout_s: float = 20.0, child: Child | None = Non
             )
         time.sleep(0.1)
     raise ProcessError(f"{url} did not answer 200 within {timeout_s:g} s (last: {last})")
+
+
+@dataclass
+class Listening:
+    """A started server that announced where it listens (and answered its health check)."""
+
+    child: Child
+    host: str
+    port: int
+    line: str  # the announcement, e.g. "listening on http://127.0.0.1:4321 (kind=sse)"
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def output(self) -> str:
+        """Everything it printed so far."""
+        try:
+            return self.child.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, grace_s: float = 10.0) -> int | None:
+        """SIGTERM its group, SIGKILL after `grace_s`; its exit code."""
+        return self.child.stop(grace_s=grace_s)
+
+
+def wait_ready(
+    child: Child, *, timeout_s: float = 20.0, health_path: str | None = "/healthz"
+) -> Listening:
+    """Wait for the child's "listening on" line, then (unless `health_path` is None) for
+    that path to answer 200; ProcessError if it exits or runs out of time."""
+    host, port = wait_for_listening(child, timeout_s=timeout_s)
+    m = _announcement(child)
+    ready = Listening(child, host, port, m.group(0) if m else "")
+    if health_path is not None:
+        wait_http_ok(f"{ready.http_url}{health_path}", timeout_s=timeout_s, child=child)
+    return ready
+
+
+def start_listening(
+    name: str,
+    cmd: Sequence[str],
+    *,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    cpus: set[int] | None = None,
+    timeout_s: float = 20.0,
+    health_path: str | None = "/healthz",
+) -> Listening:
+    """`spawn` a server that binds port 0 and announces it, and `wait_ready`; a server that
+    never gets ready is stopped (by PID) before the ProcessError is raised."""
+    child = spawn(name, cmd, log_path=log_path, env=env, cwd=cwd, cpus=cpus)
+    try:
+        return wait_ready(child, timeout_s=timeout_s, health_path=health_path)
+    except BaseException:
+        child.stop(grace_s=3.0)
+        raise

@@ -25,25 +25,29 @@ written so far stays readable. A run never reuses a folder (core.runfolder).
 from __future__ import annotations
 
 import contextlib
-import math
+import errno
 import os
+import re
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks, sampler_roles
+import pandas as pd
+
+from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
     TIME_WAIT_MAX_WAIT_S,
     raise_nofile_limit,
     time_wait_count,
 )
+from bench.phase_check import PhaseVerdict, stream_check, verdict
 from bench.plan import (
     FOREIGN,
     REPO,
@@ -51,32 +55,47 @@ from bench.plan import (
     PhasePlan,
     child_env,
     load_command,
-    locustfile,
     phase_timeout_s,
     plan_phases,
     plan_suite,
     run_seconds,
     server_command,
 )
-from bench.procs import LOOPBACK, Child, ProcessError, http_get, spawn, wait_for_listening
-from bench.procs import wait_http_ok as _wait_http_ok
+from bench.procs import (
+    Child,
+    ProcessError,
+    http_get,
+    spawn,
+    tail,
+    wait_for_listening,
+    wait_ready,
+)
 from bench.report import format_summary, phase_summary
+from bench.run_manifest import phase_entry, run_manifest, utc_now, variant_label
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
 from core.runfolder import (
     mark_complete,
+    mark_failed,
     mark_incomplete,
     modify_manifest,
+    read_manifest,
     read_table,
+    release_reserve,
+    reserve_space,
     start_run,
     update_manifest,
     write_json,
 )
-from core.scenario import PHASE_ENV, PhaseConfig, Scenario
+from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig, Scenario
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+#: errno values that mean "the run folder cannot be written" (not a bug: say it in a line)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+#: The line the locustfile writes when a record writer failed (its error after the colon).
+_WRITER_FAILED = re.compile(r"ssevsws: record writer \S+ failed, stopping the phase: (.*)")
 
 
 # --------------------------------------------------------------------------- the run
@@ -84,6 +103,15 @@ EXIT_SIGTERM = 143
 
 class Terminated(BaseException):
     """SIGTERM arrived (raised in the main thread by the signal handler)."""
+
+
+class WriteFailed(Exception):
+    """A record writer or the runner itself could not write the run folder (a full disk):
+    the run stops at once, keeping what was flushed."""
+
+
+def _is_write_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
 
 @dataclass
@@ -101,39 +129,6 @@ class RunOptions:
     suite: list[tuple[Scenario, Path]] = field(default_factory=list)
     suite_name: str | None = None
     on_phase: Callable[[str, dict[str, Any]], None] | None = None  # progress hook
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
-    if not arm.reference:
-        return {
-            "name": arm.name,
-            "protocol": arm.protocol,
-            "reference_server": False,
-            "url": arm.url,
-            "server": FOREIGN,
-        }
-    srv = scenario.server
-    return {
-        "name": arm.name,
-        "protocol": arm.protocol,
-        "reference_server": True,
-        "url": None,  # a fresh loopback port every phase: see phases[].url
-        "server": {
-            "kind": arm.arm.server_kind,
-            "command": server_command(arm.name, scenario),
-            "host": LOOPBACK,
-            "heartbeat_s": srv.heartbeat_s,
-            "accel_header": srv.accel_header,
-            "retry_ms": srv.retry_ms,
-            "ws_compression": srv.ws_compression if arm.protocol == "ws" else None,
-            "keepalive": "server default, not set by bench" if arm.protocol == "sse" else None,
-            "fresh_process_per_phase": True,
-        },
-    }
 
 
 class Runner:
@@ -155,7 +150,8 @@ class Runner:
         self._stopping = False
         self._holding = False  # a child is being started: hold signals until it is registered
         self._held: int | None = None
-        self.failed: list[str] = []
+        self.failed: list[str] = []  # "<phase>: <reason>" of every phase that was not ok
+        self.write_error: str | None = None  # the run folder could not be written
         self.hooks: PhaseHooks | None = None  # the current phase's hooks (bench.hooks)
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
@@ -190,70 +186,6 @@ class Runner:
         raise Terminated(signum)
 
     # ------------------------------------------------------------------ manifest
-    def _manifest(self, limits: dict[str, Any]) -> dict[str, Any]:
-        s = self.s
-        foreign = [a.name for a in self.o.arms if not a.reference]
-        return {
-            "tool": "ssevsws run",
-            "command": {"argv": self.o.argv, "cwd": os.getcwd()},
-            "scenario": s.to_dict(),
-            "scenario_source": str(self.o.scenario_path),
-            "overrides": {k: v for k, v in self.o.overrides.items() if v is not None},
-            "seeds": {
-                "scenario": s.seed,
-                "rule": "phase seed = scenario seed + (rep - 1) * 1000, same for every arm",
-                "phases": {p.name: p.seed for p in self.plans},
-            },
-            "arms": [_arm_manifest(a, s) for a in self.o.arms],
-            "order": [p.name for p in self.plans],
-            "phases": [],
-            "server_side": (
-                {
-                    "server_resources": FOREIGN,
-                    "server_metrics": FOREIGN,
-                    "server_stamps": "as sent by the foreign server (t_server_ns), if any",
-                    "arms": foreign,
-                }
-                if foreign
-                else {"server_resources": "measured", "server_metrics": "measured"}
-            ),
-            "load_generator": {
-                "tool": "locust",
-                "locustfile": str(locustfile()),
-                "processes": s.load.processes,
-                "run_s": run_seconds(s),
-                "stop_timeout_s": math.ceil(s.load.stop_timeout_s),
-                "hard_timeout_s": phase_timeout_s(s),
-                "shape": "ramp_steps (LoadTestShape)" if s.load.ramp_steps else "fixed users",
-                "client_settings": "per phase under `client` (written by the Locust workers)",
-            },
-            "sampler": {
-                "interval_s": self.o.sample_interval_s,
-                "roles": {
-                    "server": "reference server process (bench sampler)",
-                    "master": "Locust master of --processes N (bench sampler)",
-                    "loadgen": "Locust process running users, seen from outside (bench sampler)",
-                    "client": "Locust process sampling itself (loadtests)",
-                    **sampler_roles(),
-                },
-            },
-            "limits": {"nofile": limits, "time_wait_limit": TIME_WAIT_LIMIT},
-            "warnings": [],
-            **(
-                {
-                    "suite": {
-                        "name": self.o.suite_name,
-                        "scenarios": [sc.to_dict() for sc, _ in self.o.suite],
-                        "sources": [str(src) for _, src in self.o.suite],
-                        "note": "`scenario` and `load_generator` describe the first scenario; "
-                        "each phase entry names its own scenario and server command",
-                    }
-                }
-                if self.o.suite
-                else {}
-            ),
-        }
-
     def _add_phase(self, entry: dict[str, Any]) -> None:
         assert self.run_dir is not None
 
@@ -317,9 +249,8 @@ class Runner:
             self.run_dir / "logs" / f"{plan.stem}.server.log",
             child_env(),
         )
-        host, port = wait_for_listening(child, timeout_s=30)
-        target = Target(plan.arm.protocol, host, port)
-        _wait_http_ok(f"{target.http_base}/healthz", timeout_s=20, child=child)
+        ready = wait_ready(child, timeout_s=30)
+        target = Target(plan.arm.protocol, ready.host, ready.port)
         return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
@@ -350,14 +281,12 @@ class Runner:
                 break
         return tw
 
-    def _phase_streams(self, phase: str) -> tuple[dict[str, int], int, int]:
-        """(stream rows per worker, rows, distinct stream_uids) of `phase`, from disk."""
+    def _phase_streams(self, phase: str) -> pd.DataFrame:
+        """The phase's stream rows on disk (worker, stream_uid, outcome)."""
         assert self.run_dir is not None
-        s = read_table(self.run_dir, "streams", columns=["phase", "worker", "stream_uid"])
-        s = s[s["phase"].astype(object) == phase]
-        counts = s["worker"].astype(object).value_counts()
-        by_worker = {str(k): int(v) for k, v in counts.items()}
-        return by_worker, len(s), int(s["stream_uid"].nunique())
+        cols = ["phase", "worker", "stream_uid", "outcome"]
+        s = read_table(self.run_dir, "streams", columns=cols)
+        return s[s["phase"].astype(object) == phase]
 
     def _hook(self, event: str, **info: Any) -> None:
         if self.o.on_phase is not None:
@@ -376,7 +305,7 @@ class Runner:
             return
         tw = self._wait_time_wait()
         self.current, self._locust_log, self.hooks = plan, None, hooks
-        self._add_phase(self._phase_entry(plan, tw))
+        self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
         self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
         cfg_path = self._write_config(plan, url, hooks)
@@ -397,7 +326,7 @@ class Runner:
             run_dir=str(self.run_dir),
         )
         locust, code, timed_out = self._run_locust(plan, cfg_path)
-        t_end_ns, end_utc = time.monotonic_ns(), _utc_now()  # the load is over
+        t_end_ns, end_utc = time.monotonic_ns(), utc_now()  # the load is over
         extra: dict[str, Any] = {}
         if hooks.started:
             self.sampler.sample_once()
@@ -409,36 +338,67 @@ class Runner:
             self._stop(server, grace_s=10)
             extra["server_exit_code"] = server.popen.returncode
         self.sampler.set_phase(None, None)
-        if timed_out:
-            status = "timeout"
-        elif code in (0, 1):
-            status = "ok"  # 1 = Locust saw failed requests (streams with errors): data is good
-        else:
-            status = "failed"
-        check = self._check_streams(plan, locust.log_path)
+        v = self._verdict(plan, locust, code, timed_out)
         self._update_phase(
             plan.index,
-            status=status,
+            status=v.status,
+            reason=v.reason,
             locust_exit_code=code,
             t_end_ns=t_end_ns,
             end_utc=end_utc,
-            streams=check["rows"],
-            streams_by_worker=check.pop("by_worker"),
-            stream_check=check,
+            streams=v.check["rows"],
+            streams_by_worker=v.check.pop("by_worker"),
+            stream_check=v.check,
             **extra,
         )
-        if status != "ok":
-            self.failed.append(f"{plan.name}: {status} (locust exit code {code})")
-            self._warn(
-                f"phase {plan.name} {status}: locust exit code {code}; see {locust.log_path}"
-            )
         self.current = None
-        workers = f" from {check['workers']} workers" if s.load.processes > 1 else ""
+        workers = f" from {v.check['workers']} workers" if s.load.processes > 1 else ""
+        status = v.status if v.status == "ok" else f"{v.status.upper()} ({v.reason})"
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} end: {status}, "
-            f"{check['rows']} streams{workers} (locust exit {code})"
+            f"{v.check['rows']} streams{workers} (locust exit {code})"
         )
-        self._hook("end", phase=plan.name, index=plan.index, status=status, streams=check["rows"])
+        self._hook(
+            "end", phase=plan.name, index=plan.index, status=v.status, streams=v.check["rows"]
+        )
+        if self.write_error is not None:  # nothing more can be recorded: stop the run
+            raise WriteFailed(self.write_error)
+
+    def _verdict(
+        self, plan: PhasePlan, locust: Child, code: int | None, timed_out: bool
+    ) -> PhaseVerdict:
+        """The phase's status from its records (bench.phase_check); warnings and failures
+        go to the manifest."""
+        check = self._check_streams(plan, locust.log_path)
+        sc = _scenario(plan, self.s)
+        writer = self._writer_error(code)
+        assert self.run_dir is not None
+        writers = (read_manifest(self.run_dir).get("record_writers") or {}).get(plan.name)
+        v = verdict(
+            check,
+            locust_exit=code,
+            timed_out=timed_out,
+            hard_timeout_s=phase_timeout_s(sc),
+            writer_error=writer,
+            writers=writers,
+        )
+        for text in v.warnings:
+            self._warn(f"phase {plan.name}: {text}")
+        if v.status != "ok":
+            self.failed.append(f"{plan.name}: {v.reason}")
+            self._warn(f"phase {plan.name} {v.status}: {v.reason}; see {locust.log_path}")
+        return v
+
+    def _writer_error(self, code: int | None) -> str | None:
+        """Why records could not be written during the phase (None: they could): the
+        sampler's own failed write, or Locust's exit code for a failed record writer."""
+        why = self.sampler.write_error if self.sampler is not None else None
+        if why is None and code == EXIT_WRITER_FAILED:
+            said = _WRITER_FAILED.findall(tail(self._locust_log, 8000)) if self._locust_log else []
+            why = said[-1].strip() if said else "a Locust record writer failed (see its log)"
+        if why is not None and self.write_error is None:
+            self.write_error = why
+        return why
 
     # ------------------------------------------------------------------ phase hooks
     def _hook_context(self, plan: PhasePlan) -> HookContext:
@@ -462,7 +422,7 @@ class Runner:
             self._unavailable.add(reason)
             self._warn(f"phases skipped: {reason}")
         self.o.out(f"[{plan.index}/{len(self.plans)}] {plan.name} SKIPPED: {reason}")
-        entry = self._phase_entry(plan, None)
+        entry = phase_entry(plan, _scenario(plan, self.s), None)
         entry.update(status="skipped", reason=reason, streams=0)
         self._add_phase(entry)
         self._write_hook_files(plan, hooks.skipped(reason))
@@ -502,31 +462,6 @@ class Runner:
             by_phase = self.hook_files.setdefault(key, {})
             by_phase[plan.name] = rec
             write_json(self.run_dir, f"{key}.json", by_phase)
-
-    def _phase_entry(self, plan: PhasePlan, time_wait: int | None) -> dict[str, Any]:
-        sc = _scenario(plan, self.s)
-        load = sc.load
-        return {
-            "index": plan.index,
-            "name": plan.name,
-            "arm": plan.arm.name,
-            "protocol": plan.arm.protocol,
-            "rep": plan.rep,
-            "seed": plan.seed,
-            "status": "starting",
-            "users": load.users,
-            "spawn_rate": load.spawn_rate,
-            "ramp_steps": list(load.ramp_steps),
-            "scenario": sc.name,
-            "group": plan.group,  # analysis' scenario: "<scenario>.<variant>" with [proxy]
-            "variant": _variant_label(plan),
-            "run_s": run_seconds(sc),
-            "processes": load.processes,
-            "reference_server": plan.arm.reference,
-            "time_wait_before": time_wait,
-            "t_start_ns": time.monotonic_ns(),
-            "start_utc": _utc_now(),
-        }
 
     def _start_target(
         self, plan: PhasePlan, hooks: PhaseHooks
@@ -578,7 +513,7 @@ class Runner:
         extra = hooks.config()
         if plan.proxy is None and not extra:
             return None
-        return {"variant": _variant_label(plan), **extra}
+        return {"variant": variant_label(plan), **extra}
 
     def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
         """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
@@ -607,7 +542,13 @@ class Runner:
                 "hard_timeout_s": timeout,
             },
         )
-        code = locust.wait(timeout)
+        deadline = time.monotonic() + timeout
+        code = None
+        while code is None and time.monotonic() < deadline:
+            code = locust.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+            if code is None and self.sampler.write_error is not None:
+                self.o.out(f"  cannot write the run folder ({self.sampler.write_error}): stopping")
+                return locust, self._stop(locust, grace_s=15), False
         if code is None:
             self.o.out(f"  locust still running after {timeout:g} s: terminating it (by PID)")
             return locust, self._stop(locust, grace_s=15), True
@@ -616,28 +557,13 @@ class Runner:
 
     def _check_streams(self, plan: PhasePlan, locust_log: Path) -> dict[str, Any]:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
-        by_worker, rows, unique = self._phase_streams(plan.name)
-        reported = locust_stream_count(locust_log)
-        expected = _scenario(plan, self.s).load.processes
-        check: dict[str, Any] = {
-            "rows": rows,
-            "unique_stream_uids": unique,
-            "sum_over_workers": sum(by_worker.values()),
-            "workers": len(by_worker),
-            "workers_expected": expected,
-            "locust_reported": reported,
-            "ok": rows == unique == sum(by_worker.values()) and reported in (None, rows),
-            "by_worker": by_worker,
-        }
-        if rows and len(by_worker) != expected:
-            self._warn(
-                f"phase {plan.name}: records from {len(by_worker)} worker(s), {expected} expected"
-            )
-        if unique != rows:
-            self._warn(f"phase {plan.name}: {rows - unique} duplicate stream_uid rows")
-        if reported is not None and reported != rows:
-            self._warn(f"phase {plan.name}: {rows} stream rows on disk, Locust counted {reported}")
-        return check
+        load = _scenario(plan, self.s).load
+        return stream_check(
+            self._phase_streams(plan.name),
+            locust_reported=locust_stream_count(locust_log),
+            workers_expected=load.processes,
+            max_error_share=load.max_error_share,
+        )
 
     # ------------------------------------------------------------------ the whole run
     def _cleanup(self) -> None:
@@ -687,7 +613,7 @@ class Runner:
                     self.o.results,
                     self.o.suite_name or s.name,
                     repo_dir=REPO,
-                    manifest=self._manifest(limits),
+                    manifest=run_manifest(self.o, self.plans, limits),
                 ).resolve()
                 sources = self.o.suite or [(s, self.o.scenario_path)]
                 for sc, src in sources:
@@ -696,6 +622,11 @@ class Runner:
                         (self.run_dir / name).parent.mkdir(exist_ok=True)
                         shutil.copyfile(src, self.run_dir / name)
                 self.o.out(f"run folder: {self.run_dir}")
+                if not reserve_space(self.run_dir):
+                    self._warn(
+                        "no room for the run folder's reserve: a full disk may leave "
+                        "the manifest saying 'running'"
+                    )
                 self.sampler = ResourceSampler(
                     self.run_dir,
                     writer_id=f"bench-{os.getpid()}",
@@ -710,54 +641,90 @@ class Runner:
                 code, reason = EXIT_SIGINT, "interrupted (SIGINT / Ctrl-C)"
             except Terminated:
                 code, reason = EXIT_SIGTERM, "terminated (SIGTERM)"
+            except WriteFailed as exc:
+                code, reason = EXIT_FAILED, f"cannot write the run folder: {exc}"
             except Exception as exc:
-                code, reason = EXIT_FAILED, f"crashed: {type(exc).__name__}: {exc}"[:2000]
-                traceback.print_exc()
+                code = EXIT_FAILED
+                if _is_write_error(exc):  # the runner's own write (manifest, side file)
+                    self.write_error = self.write_error or f"{type(exc).__name__}: {exc}"
+                    reason = f"cannot write the run folder: {self.write_error}"
+                else:
+                    reason = f"crashed: {type(exc).__name__}: {exc}"[:2000]
+                    traceback.print_exc()
             finally:
                 self._stopping = True
-                self._finish(reason, "failed" if code == EXIT_FAILED else "interrupted")
+                self._finish(reason, interrupted=code in (EXIT_SIGINT, EXIT_SIGTERM))
         if code == 0 and self.failed:
             code = EXIT_FAILED
         return code
 
-    def _finish(self, reason: str | None, phase_status: str = "interrupted") -> None:
+    def _finish(self, reason: str | None, *, interrupted: bool = False) -> None:
+        """Stop everything, then say in the manifest how the run ended: complete (every
+        phase ok or skipped), failed (a phase failed, a crash, a write error) or
+        incomplete (interrupted), with status_reason — and print it."""
         try:
             self._cleanup()
         except Exception as exc:
             traceback.print_exc()
             reason = reason or f"cleanup failed: {type(exc).__name__}: {exc}"
+        if self.sampler is not None and self.sampler.write_error and not self.write_error:
+            self.write_error = self.sampler.write_error
+            reason = reason or f"cannot write the run folder: {self.write_error}"
         if self.run_dir is None:
+            if reason is not None:
+                self.o.out(f"\nssevsws run: no run folder was made: {reason}")
             return
+        if self.write_error is not None:
+            release_reserve(self.run_dir)  # room for the last manifest writes
         if reason is not None and self.current is not None:
-            with contextlib.suppress(Exception):
-                changes: dict[str, Any] = {
-                    "status": phase_status,
-                    "t_end_ns": time.monotonic_ns(),
-                    "end_utc": _utc_now(),
-                }
-                if self._locust_log is not None:  # Locust ran: compare its count with disk
-                    check = self._check_streams(self.current, self._locust_log)
-                    changes.update(
-                        streams=check["rows"],
-                        streams_by_worker=check.pop("by_worker"),
-                        stream_check=check,
-                    )
-                self._update_phase(self.current.index, **changes)
+            self._close_current("interrupted" if interrupted else "failed", reason)
         if reason is None and self.failed:
-            reason = "phase(s) did not finish: " + "; ".join(self.failed)
-        try:
+            reason = "phase(s) failed: " + "; ".join(self.failed)
+        with contextlib.suppress(Exception):  # the status below matters more than this
             update_manifest(self.run_dir, workers=self._workers_summary())
-        except Exception as exc:  # the status below matters more than this figure
-            reason = reason or f"could not count streams per worker: {exc}"
-        if reason is None:
-            mark_complete(self.run_dir)
-        else:
-            mark_incomplete(self.run_dir, reason)
+        status = "complete" if reason is None else "incomplete" if interrupted else "failed"
+        try:
+            if status == "complete":
+                mark_complete(self.run_dir)
+            elif status == "incomplete":
+                mark_incomplete(self.run_dir, str(reason))
+            else:
+                mark_failed(self.run_dir, str(reason))
+            release_reserve(self.run_dir)
+        except OSError as exc:
+            self.o.out(f"ssevsws run: could not write the final status to the manifest: {exc}")
         phases = {p.name: p.arm.name for p in self.plans}
         with contextlib.suppress(Exception):
             self.o.out("\n" + format_summary(phase_summary(self.run_dir, phases)))
-        status = "complete" if reason is None else f"INCOMPLETE: {reason}"
-        self.o.out(f"\nrun folder: {self.run_dir}  ({status})")
+        said = "complete" if reason is None else f"{status.upper()}: {reason}"
+        self.o.out(f"\nrun folder: {self.run_dir}  ({said})")
+        if self.write_error is not None:
+            print(
+                f"ssevsws run: cannot write the run folder: {self.write_error}; "
+                f"the run stopped, what was flushed is in {self.run_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _close_current(self, phase_status: str, reason: str) -> None:
+        """The phase that was running when the run stopped: its status and records."""
+        assert self.run_dir is not None and self.current is not None
+        changes: dict[str, Any] = {
+            "status": phase_status,
+            "reason": reason,
+            "t_end_ns": time.monotonic_ns(),
+            "end_utc": utc_now(),
+        }
+        with contextlib.suppress(Exception):
+            if self._locust_log is not None:  # Locust ran: compare its count with disk
+                check = self._check_streams(self.current, self._locust_log)
+                changes.update(
+                    streams=check["rows"],
+                    streams_by_worker=check.pop("by_worker"),
+                    stream_check=check,
+                )
+        with contextlib.suppress(Exception):
+            self._update_phase(self.current.index, **changes)
 
     def _workers_summary(self) -> dict[str, dict[str, int]]:
         """Stream rows per phase per worker, from the records on disk (the source of truth)."""
@@ -778,15 +745,11 @@ def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) 
     return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
 
 
-def _variant_label(plan: PhasePlan) -> str | None:
-    return plan.proxy.name if plan.proxy is not None else None
-
-
 def _phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
     """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
     return {
         "scenario": _scenario(plan, default).name,
-        "variant": _variant_label(plan),
+        "variant": variant_label(plan),
         "rep": plan.rep,
     }
 

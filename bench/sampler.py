@@ -12,6 +12,10 @@ Roles written here: ``server`` (a reference server), ``master`` (the Locust mast
 ``--processes N``), ``loadgen`` (a Locust process that runs users, seen from outside).
 The Locust processes also sample *themselves* under role ``client`` (loadtests); the
 two views are kept apart so no figure counts a process twice.
+
+A failed write (a full disk) ends sampling: `write_error` says why (the orchestrator
+fails the phase with it), the rows sampled since are counted in `rows_dropped`, and
+nothing raises into the caller.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self.write_error: str | None = None
         self.samples = 0
         self._closed = False
 
@@ -103,8 +108,25 @@ class ResourceSampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError as exc:
+                self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        """Stop writing (called with the lock held): keep the first error, drop the rest."""
+        if self.write_error is None:
+            self.write_error = f"{type(exc).__name__}: {exc}"
+            self.errors.append(f"write failed: {self.write_error}")
+        self._writer.abandon()
+        self._closed = True
+
+    @property
+    def rows_dropped(self) -> int:
+        return self._writer.rows_dropped
 
     @property
     def rows_written(self) -> int:
@@ -191,11 +213,14 @@ class ResourceSampler:
             if self._closed or self.phase is None:
                 return 0
             n = 0
-            for proc, role in self._targets():
-                row = self._row(proc, role, self._clock_ns())
-                if row is not None:
-                    self._writer.append(row)
-                    n += 1
-            self._writer.poll()
+            try:
+                for proc, role in self._targets():
+                    row = self._row(proc, role, self._clock_ns())
+                    if row is not None:
+                        self._writer.append(row)
+                        n += 1
+                self._writer.poll()
+            except OSError as exc:
+                self._write_failed(exc)
             self.samples += n
             return n

@@ -31,6 +31,7 @@ OVERRIDABLE = {
     "ramp_steps",
     "step_s",
     "processes",
+    "max_error_share",
 }
 
 

@@ -16,57 +16,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.arms import all_arms, get_arm  # noqa: E402 - after the path fix-up
+from bench.perf.procs import run_json  # noqa: E402 - after the path fix-up
+from bench.procs import Listening, start_listening  # noqa: E402
+from core.arms import all_arms, get_arm  # noqa: E402
 
 #: URL scheme of each protocol's base URL
 SCHEMES = {"sse": "http", "ws": "ws"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pin(cpu: int | None):
-    """preexec_fn pinning the child to one CPU (None: leave the affinity alone)."""
+def _cpus(cpu: int | None) -> set[int] | None:
+    """The CPU set to pin a child to (None: leave the affinity alone)."""
     if cpu is None or not hasattr(os, "sched_setaffinity"):
         return None
-    return lambda: os.sched_setaffinity(0, {cpu})
+    return {cpu}
 
 
-def start_server(arm: str, cpu: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+def start_server(arm: str, cpu: int | None = None) -> tuple[Listening, str]:
+    """The arm's reference server on port 0 (bench.procs.start_listening), its base URL."""
     spec = get_arm(arm)
-    server = str(spec.server_kind)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "servers", server, "--port", str(port), "--host", "127.0.0.1"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=_pin(cpu),
+    cmd = [sys.executable, "-m", "servers", str(spec.server_kind), "--port", "0"]
+    ready = start_listening(
+        f"{arm}-server", [*cmd, "--host", "127.0.0.1"], cwd=ROOT, cpus=_cpus(cpu)
     )
-    deadline = time.monotonic() + 20
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "listening on" in line:
-            return proc, f"{SCHEMES[spec.protocol]}://127.0.0.1:{port}"
-        if not line:
-            break
-    proc.kill()
-    raise RuntimeError(f"{arm} server did not start")
+    return ready, f"{SCHEMES[spec.protocol]}://127.0.0.1:{ready.port}"
 
 
 def run_arm(arm: str, url: str, users: int, sessions: int, cpu: int | None = None) -> dict:
@@ -96,18 +75,8 @@ def run_arm(arm: str, url: str, users: int, sessions: int, cpu: int | None = Non
         "180",
         "--json",
     ]
-    res = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        preexec_fn=_pin(cpu),
-    )
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-2000:])
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    cpus = _cpus(cpu) or os.sched_getaffinity(0)
+    return run_json(cmd[1:], cpus, timeout=240, env={"PYTHONPATH": str(ROOT)})
 
 
 def fmt(v: float | None, spec: str = ".2f") -> str:
@@ -146,8 +115,7 @@ def main() -> int:
                 results.append(out)
         finally:
             if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+                proc.stop(grace_s=10)
     if a.json:
         print(json.dumps(results, indent=2))
         return 0

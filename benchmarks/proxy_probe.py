@@ -1,4 +1,4 @@
-"""The nginx proxy matrix of DESIGN §8, measured: TTFT / E2E / first byte per variant.
+"""The nginx proxy matrix (docs/methodology.md), measured: TTFT / E2E / first byte per variant.
 
     python benchmarks/proxy_probe.py [--rounds 5] [--tokens 100] [--gap-ms 10] [--out DIR]
 
@@ -16,12 +16,9 @@ import argparse
 import contextlib
 import json
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.nginx import (  # noqa: E402 - after the path fix-up, so the script runs from anywhere
+from bench.nginx import (  # noqa: E402
     NginxProcess,
     SSEProbe,
-    free_port,
     nginx_available,
     probe_sse,
     variant,
 )
+from bench.procs import Listening, ProcessError, start_listening  # noqa: E402 - after the path fix-up
 
 
 @dataclass(frozen=True)
@@ -60,24 +57,15 @@ ROWS = (
 )
 
 
-def _start_server(cmd: list[str], accel: bool) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+def _start_server(cmd: list[str], accel: bool) -> tuple[Listening, int]:
+    """`<cmd> sse --port 0 ...` until it announces its port (bench.procs.start_listening)."""
     flags = ["--heartbeat-s", "0"] + ([] if accel else ["--no-accel-header"])
-    proc = subprocess.Popen(
-        [*cmd, "sse", "--port", str(port), "--host", "127.0.0.1", *flags],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}: {shlex.join(proc.args)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not start listening within 20 s")
+    argv = [*cmd, "sse", "--port", "0", "--host", "127.0.0.1", *flags]
+    try:
+        ready = start_listening("sse-server", argv, cwd=ROOT, health_path=None)
+    except ProcessError as exc:
+        raise SystemExit(f"server did not start: {shlex.join(argv)}: {exc}") from None
+    return ready, ready.port
 
 
 def _med(xs: list[float | None]) -> float | None:
@@ -100,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--server-cmd",
         default=f"{shlex.quote(sys.executable)} -m servers",
-        help="command prefix that takes `sse --port P [--no-accel-header] --heartbeat-s 0`",
+        help="command prefix that takes `sse --port 0 [--no-accel-header] --heartbeat-s 0` "
+        "and prints 'listening on http://HOST:PORT'",
     )
     args = ap.parse_args(argv)
     ok, reason = nginx_available()
@@ -115,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     servers = {accel: _start_server(cmd, accel) for accel in (False, True)}
     results: dict[str, list[SSEProbe]] = {r.label: [] for r in ROWS}
     with contextlib.ExitStack() as stack:
-        for proc, _ in servers.values():
-            stack.callback(lambda p=proc: (p.terminate(), p.wait(timeout=5)))
+        for ready, _ in servers.values():
+            stack.callback(ready.stop, 5.0)
         urls: dict[str, str] = {}
         records: dict[str, dict] = {}
         proxies: dict[tuple[str, bool], NginxProcess] = {}

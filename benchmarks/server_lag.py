@@ -3,9 +3,9 @@
 For each server kind: start `python -m servers KIND` on a free loopback port pinned to
 CPU 0 (this client runs on CPU 1 when the machine has two), reset the server's stats
 window (`GET /v1/stats?reset=1`), open N concurrent streams with one aiohttp client
-(connector limit raised, DESIGN pitfall 4), read every token, then read the server's own
-lag figures (send stamp − scheduled time, recorded by the server: the client cannot know
-the server's t0) and its CPU time (psutil).
+(connector limit raised: aiohttp's default pool caps concurrency), read every token, then
+read the server's own lag figures (send stamp − scheduled time, recorded by the server:
+the client cannot know the server's t0) and its CPU time (psutil).
 
 Client-side checks: the inter-arrival of the server stamps "t" against the scheduled gap
 (a server that drifts or bunches shows here), and delivery latency (client receive −
@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.arms import all_arms, get_arm  # noqa: E402 - after the path fix-up
+from bench.procs import Listening, start_listening  # noqa: E402 - after the path fix-up
+from core.arms import all_arms, get_arm  # noqa: E402
+from core.stats import nearest_rank  # noqa: E402
 
 #: Every registered arm with a reference server (core.arms).
 KINDS = tuple(a.name for a in all_arms() if a.server_kind)
@@ -52,45 +52,21 @@ class StreamRecord:
     error: str | None = None
 
 
-def _pin(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and cpu in os.sched_getaffinity(0):
-        os.sched_setaffinity(0, {cpu})
-
-
-def start_server(kind: str, loop: str, server_cpu: int | None) -> tuple[subprocess.Popen, int]:
+def start_server(kind: str, loop: str, server_cpu: int | None) -> tuple[Listening, int]:
+    """`python -m servers KIND` on port 0, pinned to `server_cpu` when this machine has it
+    (bench.procs.start_listening); the server and its port."""
     server = str(get_arm(kind).server_kind)
     cmd = [sys.executable, "-m", "servers", server, "--port", "0", "--host", "127.0.0.1"]
     cmd += ["--loop", loop, "--heartbeat-s", "15"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=(lambda: _pin(server_cpu)) if server_cpu is not None else None,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if "listening on http://" in line:
-            port = int(line.split("http://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
-            return proc, port
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"{kind} server did not start")
+    cpus = None
+    if server_cpu is not None and server_cpu in os.sched_getaffinity(0):
+        cpus = {server_cpu}
+    ready = start_listening(f"{kind}-server", cmd, cwd=ROOT, cpus=cpus)
+    return ready, ready.port
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+def stop_server(server: Listening) -> None:
+    server.stop(grace_s=10)
 
 
 async def sse_stream(
@@ -182,10 +158,9 @@ async def drive(kind: str, port: int, args: argparse.Namespace) -> tuple[list[St
 
 
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+    """core.stats.nearest_rank, NaN for no values (the table prints it)."""
+    got = nearest_rank(values, q)
+    return float("nan") if got is None else got
 
 
 def client_figures(records: list[StreamRecord], gap_ms: float) -> dict[str, Any]:
@@ -272,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu = cpus[0] if len(cpus) >= 2 and not args.no_pin else None
     if server_cpu is not None:
-        _pin(cpus[1])  # client on the other core
+        os.sched_setaffinity(0, {cpus[1]})  # this client on the other core
     try:
         import uvloop
 

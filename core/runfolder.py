@@ -1,8 +1,8 @@
-"""Run folders (DESIGN §6): create, describe, append records to and read back one run.
+"""Run folders: create, describe, append records to and read back one run (results/README.md).
 
 Layout of ``results/<UTC yyyymmddTHHMMSSZ>_<scenario>_<git7>/``::
 
-    manifest.json            schema_version, status (incomplete | complete), git, host, ...
+    manifest.json            schema_version, status (incomplete | failed | complete), git, host, ...
     <table>/<writer>-<part:05d>.parquet   one file per flush per writer (tables of core.records)
     server_metrics.json, summary.json, ...  written with write_json
 
@@ -10,7 +10,11 @@ Crash safety is by construction rather than by recovery: every file is written t
 hidden temp name in its final directory and renamed into place, so a reader sees a
 whole file or none; a record writer only ever adds new part files, so whatever it
 flushed before being killed stays readable; the manifest says ``incomplete`` from
-the moment the folder exists until the orchestrator calls `mark_complete`.
+the moment the folder exists until the orchestrator calls `mark_complete` (every phase
+ended well) or `mark_failed` (a phase failed, records were lost, a write failed);
+``status_reason`` says why. A run folder holds a small reserve file (`reserve_space`)
+that the orchestrator releases when the disk fills up, so the final status can still be
+written.
 
 Several processes (Locust workers, the orchestrator, the sampler) share one run
 folder: each record writer needs its own ``writer_id`` (e.g. ``<role>-<pid>``), and
@@ -55,6 +59,7 @@ __all__ = [
     "DEFAULT_PACKAGES",
     "MANIFEST",
     "STATUS_COMPLETE",
+    "STATUS_FAILED",
     "STATUS_INCOMPLETE",
     "CorruptPartWarning",
     "RecordWriter",
@@ -65,6 +70,7 @@ __all__ = [
     "git_info",
     "host_facts",
     "mark_complete",
+    "mark_failed",
     "mark_incomplete",
     "modify_manifest",
     "package_versions",
@@ -73,6 +79,8 @@ __all__ = [
     "read_manifest",
     "read_run",
     "read_table",
+    "release_reserve",
+    "reserve_space",
     "sanitize_name",
     "start_run",
     "to_pandas",
@@ -85,7 +93,11 @@ MANIFEST = "manifest.json"
 LATEST = "latest"
 STATUS_INCOMPLETE = "incomplete"
 STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
 _LOCK = ".manifest.lock"
+_RESERVE = ".reserve"
+#: Bytes kept free for the final manifest (a full suite's manifest is ~70 KB).
+RESERVE_BYTES = 256 * 1024
 _TIME_FMT = "%Y%m%dT%H%M%SZ"
 
 
@@ -245,23 +257,60 @@ def update_manifest(
     return modify_manifest(run_dir, apply)
 
 
-def mark_complete(run_dir: Path | str) -> dict[str, Any]:
-    """Only the orchestrator calls this, once every phase ended and every file is written."""
-
+def _mark(run_dir: Path | str, status: str, reason: str | None) -> dict[str, Any]:
     def apply(m: dict[str, Any]) -> None:
-        m["status"] = STATUS_COMPLETE
-        m["completed_utc"] = datetime.now(UTC).isoformat()
-        m.pop("incomplete_reason", None)
+        m["status"] = status
+        m["status_reason"] = reason
+        if status == STATUS_COMPLETE:
+            m["completed_utc"] = datetime.now(UTC).isoformat()
+            m.pop("incomplete_reason", None)
+        else:
+            m["incomplete_reason"] = reason  # the field readers before `failed` know
 
     return modify_manifest(run_dir, apply)
+
+
+def mark_complete(run_dir: Path | str) -> dict[str, Any]:
+    """Only the orchestrator calls this, once every phase ended well and every file is
+    written."""
+    return _mark(run_dir, STATUS_COMPLETE, None)
 
 
 def mark_incomplete(run_dir: Path | str, reason: str) -> dict[str, Any]:
-    def apply(m: dict[str, Any]) -> None:
-        m["status"] = STATUS_INCOMPLETE
-        m["incomplete_reason"] = reason
+    """The run stopped before its end (Ctrl-C, SIGTERM); what was flushed is readable."""
+    return _mark(run_dir, STATUS_INCOMPLETE, reason)
 
-    return modify_manifest(run_dir, apply)
+
+def mark_failed(run_dir: Path | str, reason: str) -> dict[str, Any]:
+    """A phase failed, records were lost or a write failed: the run's numbers are not
+    to be trusted as a whole (`reason` says which)."""
+    return _mark(run_dir, STATUS_FAILED, reason)
+
+
+def reserve_space(run_dir: Path | str, nbytes: int = RESERVE_BYTES) -> bool:
+    """Claim `nbytes` of disk in the run folder (a hidden file of zeros), for
+    `release_reserve` to give back when a write fails for lack of space. False if even
+    that much is not free (the run can still start; it just has no reserve)."""
+    path = Path(run_dir) / _RESERVE
+    try:
+        with open(path, "wb") as f:
+            f.write(b"\0" * nbytes)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return False
+    return True
+
+
+def release_reserve(run_dir: Path | str) -> bool:
+    """Free the reserve (True if there was one): room for the final manifest."""
+    try:
+        (Path(run_dir) / _RESERVE).unlink()
+    except OSError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- run folder
@@ -319,6 +368,7 @@ def create_run_dir(
         {
             "schema_version": SCHEMA_VERSION,
             "status": STATUS_INCOMPLETE,
+            "status_reason": "running",
             "incomplete_reason": "running",
             "run_id": name,
             "scenario_name": scenario,
@@ -502,7 +552,12 @@ class RecordWriter:
             self.rows_dropped += n
             exc.add_note(f"RecordWriter({self.table}, {self.writer_id}): {n} rows dropped")
             raise
-        path = self._write_part(table)
+        try:
+            path = self._write_part(table)
+        except OSError as exc:  # a full disk, a read-only folder: the batch is not on disk
+            self.rows_dropped += n
+            exc.add_note(f"RecordWriter({self.table}, {self.writer_id}): {n} rows dropped")
+            raise
         self.rows_written += n
         self.parts.append(path)
         return path
@@ -546,6 +601,15 @@ class RecordWriter:
         finally:
             self._closed = True
 
+    def abandon(self) -> int:
+        """Close without writing what is buffered (after a failed write); returns the rows
+        dropped, which are counted in `rows_dropped`."""
+        n = self._n
+        self.rows_dropped += n
+        self._pieces, self._rows, self._n = [], [], 0
+        self._closed = True
+        return n
+
     def __enter__(self) -> RecordWriter:
         return self
 
@@ -587,11 +651,17 @@ def part_files(run_dir: Path | str, table: str) -> list[Path]:
 
 
 def read_arrow(
-    run_dir: Path | str, table: str, *, columns: Sequence[str] | None = None
+    run_dir: Path | str,
+    table: str,
+    *,
+    columns: Sequence[str] | None = None,
+    unreadable: list[dict[str, str]] | None = None,
 ) -> pa.Table:
     """All parts of `table` as one arrow table with the current schema (possibly 0 rows).
 
-    A part that cannot be read (truncated, corrupt) is skipped with a CorruptPartWarning.
+    A part that cannot be read (truncated, corrupt) is skipped with a CorruptPartWarning
+    and, when `unreadable` is given, appended to it as ``{"table", "part" (relative to the
+    run folder), "error"}`` — so a report can say which records it could not read.
     """
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}; known: {sorted(TABLES)}")
@@ -611,6 +681,9 @@ def read_arrow(
             warnings.warn(
                 f"skipping unreadable part {path}: {exc}", CorruptPartWarning, stacklevel=2
             )
+            if unreadable is not None:
+                part = f"{table}/{path.name}"
+                unreadable.append({"table": table, "part": part, "error": str(exc)[:300]})
             continue
         parts.append(_conform(t, schema))
     if not parts:
@@ -634,9 +707,11 @@ def read_table(
     *,
     columns: Sequence[str] | None = None,
     dtypes: Dtypes = "nullable",
+    unreadable: list[dict[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """All parts of `table` concatenated; an empty frame with the schema's columns if none."""
-    return to_pandas(read_arrow(run_dir, table, columns=columns), dtypes)
+    """All parts of `table` concatenated; an empty frame with the schema's columns if none.
+    `unreadable`: see `read_arrow`."""
+    return to_pandas(read_arrow(run_dir, table, columns=columns, unreadable=unreadable), dtypes)
 
 
 @dataclass
@@ -647,6 +722,8 @@ class Run:
     manifest: dict[str, Any]
     dtypes: Dtypes = "nullable"
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: Part files skipped as unreadable by the tables read so far (see `read_arrow`).
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -666,7 +743,9 @@ class Run:
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self._cache:
-            self._cache[name] = read_table(self.path, name, dtypes=self.dtypes)
+            self._cache[name] = read_table(
+                self.path, name, dtypes=self.dtypes, unreadable=self.unreadable
+            )
         return self._cache[name]
 
     @cached_property

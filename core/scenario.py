@@ -20,8 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from core.arms import UnknownArm, get_arm
+from core.schedule import ParamError, parse_params
 
 PHASE_ENV = "SSEVSWS_PHASE"
+#: Largest scenario seed: phase seeds (+1000 per repetition) and stream seeds (+1 per
+#: stream) are derived by adding to it and must stay within the servers' seed limit.
+SEED_MAX = 2**62
+#: Locust's exit code when a record writer failed (loadtests/locustfile.py → bench.run).
+#: 74 is sysexits' EX_IOERR; Locust itself uses 0, 1 (failed requests) and 2.
+EXIT_WRITER_FAILED = 74
+#: Default `load.max_error_share`: a phase with more failed streams than this is failed.
+MAX_ERROR_SHARE = 0.01
 
 
 class ScenarioError(ValueError):
@@ -38,7 +47,10 @@ class LoadSpec:
     arrival_rate: float = 0.0  # open model: sessions per second (Poisson)
     ramp_steps: tuple[int, ...] = ()  # ramp shape: user counts, one step each step_s
     step_s: float = 10.0
-    stop_timeout_s: float = 30.0  # let streams finish on stop (pitfall 9)
+    stop_timeout_s: float = 30.0  # let streams finish on stop (docs/methodology.md)
+    #: A phase whose share of failed streams (outcome error or timeout) is above this is
+    #: marked failed, and so is the run (bench.run).
+    max_error_share: float = MAX_ERROR_SHARE
 
     @property
     def run_s(self) -> int:
@@ -259,23 +271,42 @@ _SECTIONS = {
 }
 
 
+def _coerce(where: str, default: Any, value: Any) -> Any:
+    """`value` checked against the kind of the field's `default` (bool, whole number,
+    finite number, text, list); a ScenarioError naming `where` otherwise."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ScenarioError(f"{where}: must be a finite number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple):
+            raise ScenarioError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    return value
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
+    defaults = cls()
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
             raise ScenarioError(f"{where}: unknown field {key!r} (known: {', '.join(known)})")
-        default = getattr(cls(), key) if cls is not Scenario else None
-        if isinstance(default, tuple):
-            value = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ScenarioError(f"{where}.{key}: expected true/false, got {value!r}")
-        elif isinstance(default, int | float) and not isinstance(value, int | float):
-            raise ScenarioError(f"{where}.{key}: expected a number, got {value!r}")
-        elif isinstance(default, float):
-            value = float(value)
-        kwargs[key] = value
+        kwargs[key] = _coerce(f"{where}.{key}", getattr(defaults, key), value)
     return cls(**kwargs)
 
 
@@ -293,49 +324,117 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
             raise ScenarioError(f"[{section}] must be a table")
         kwargs[section] = _build(cls, sec, section)
     kwargs["proxy"] = _proxy_spec(data.pop("proxy", {}))
-    for key in ("arms",):
-        if key in data:
-            data[key] = tuple(data[key])
     top = {f.name for f in fields(Scenario)}
     unknown = set(data) - top
     if unknown:
         raise ScenarioError(f"unknown top-level field(s): {', '.join(sorted(unknown))}")
+    for key, value in data.items():
+        data[key] = _coerce(key, _TOP_DEFAULTS.get(key), value)
     scenario = Scenario(**data, **kwargs)
     validate(scenario)
     return scenario
 
 
+#: Kinds of the top-level fields (Scenario has no default name).
+_TOP_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "description": "",
+    "arms": (),
+    "repetitions": 1,
+    "seed": 1,
+}
+
+
+def _check_kinds(obj: Any, where: str) -> None:
+    """Every field of a section has its default's kind (also after `with_overrides`)."""
+    defaults = type(obj)()
+    for f in fields(obj):
+        _coerce(f"{where}.{f.name}", getattr(defaults, f.name), getattr(obj, f.name))
+
+
+def _need(ok: bool, text: str) -> None:
+    if not ok:
+        raise ScenarioError(text)
+
+
+def _check_stream(st: StreamSpec) -> None:
+    """[stream] against the limits the servers enforce (core.schedule.LIMITS): a scenario
+    cannot ask for a stream every server would refuse with 400 / close 1008."""
+    raw = {f.name: getattr(st, f.name) for f in fields(st)}
+    raw["drop_after"] = st.drop_after or None  # 0 = never, in a scenario
+    try:
+        parse_params(raw)
+    except ParamError as exc:
+        raise ScenarioError(f"stream.{exc.field}: {exc.message}") from None
+
+
+def _check_server(srv: ServerSpec, where: str) -> None:
+    _check_kinds(srv, where)
+    _need(srv.heartbeat_s >= 0, f"{where}.heartbeat_s must be >= 0 (0 = off)")
+    _need(srv.retry_ms >= 0, f"{where}.retry_ms must be >= 0")
+    _need(srv.ws_compression in ("off", "deflate"), f"{where}.ws_compression must be off/deflate")
+
+
 def validate(s: Scenario) -> None:
+    """Everything a scenario (file or overrides) can set, before any process starts."""
+    for key, default in _TOP_DEFAULTS.items():
+        _coerce(key, default, getattr(s, key))
     for arm in s.arms:
         try:
             get_arm(arm)
         except UnknownArm as exc:
             raise ScenarioError(f"arms: {exc}") from None
-    if not s.arms:
-        raise ScenarioError("arms: at least one arm")
-    if s.repetitions < 1:
-        raise ScenarioError("repetitions must be >= 1")
-    if s.load.mode not in ("closed", "open"):
-        raise ScenarioError("load.mode must be 'closed' or 'open'")
-    if s.load.mode == "open" and s.load.arrival_rate <= 0:
-        raise ScenarioError("load.arrival_rate must be > 0 in open mode")
-    if s.load.users < 1 or s.load.processes < 1 or s.load.duration_s <= 0:
-        raise ScenarioError("load.users, load.processes must be >= 1 and duration_s > 0")
-    if s.session.turns < 1:
-        raise ScenarioError("session.turns must be >= 1")
-    if s.session.think_dist not in ("fixed", "exp"):
-        raise ScenarioError("session.think_dist must be 'fixed' or 'exp'")
-    if s.behaviour.cancel_mode not in ("close", "cancel"):
-        raise ScenarioError("behaviour.cancel_mode must be 'close' or 'cancel'")
-    if not 0.0 <= s.behaviour.cancel_prob <= 1.0:
-        raise ScenarioError("behaviour.cancel_prob must be in [0, 1]")
-    if s.server.ws_compression not in ("off", "deflate"):
-        raise ScenarioError("server.ws_compression must be 'off' or 'deflate'")
-    if s.browser.users_per_page < 1 or not 0 <= s.browser.users_per_host <= 6:
-        raise ScenarioError("browser.users_per_page must be >= 1, users_per_host 0..6")
+    _need(bool(s.arms), "arms: at least one arm")
+    _need(s.repetitions >= 1, "repetitions must be >= 1")
+    _need(
+        0 <= s.seed <= SEED_MAX,
+        f"seed must be between 0 and 2**62 (phase and stream seeds are derived by adding "
+        f"to it), got {s.seed}",
+    )
+    for name, section in (("load", s.load), ("session", s.session), ("behaviour", s.behaviour)):
+        _check_kinds(section, name)
+    load = s.load
+    _need(load.mode in ("closed", "open"), "load.mode must be 'closed' or 'open'")
+    _need(load.users >= 1, f"load.users must be >= 1, got {load.users}")
+    _need(load.processes >= 1, f"load.processes must be >= 1, got {load.processes}")
+    _need(load.duration_s > 0, f"load.duration_s must be > 0, got {load.duration_s:g}")
+    _need(load.spawn_rate > 0, f"load.spawn_rate must be > 0, got {load.spawn_rate:g}")
+    _need(load.arrival_rate >= 0, "load.arrival_rate must be >= 0")
+    _need(
+        load.mode != "open" or load.arrival_rate > 0, "load.arrival_rate must be > 0 in open mode"
+    )
+    _need(load.step_s > 0, f"load.step_s must be > 0, got {load.step_s:g}")
+    _need(load.stop_timeout_s >= 0, "load.stop_timeout_s must be >= 0")
+    _need(
+        0 <= load.max_error_share <= 1,
+        f"load.max_error_share must be in [0, 1], got {load.max_error_share:g}",
+    )
+    for step in load.ramp_steps:
+        _need(
+            isinstance(step, int) and not isinstance(step, bool) and step >= 0,
+            f"load.ramp_steps: user counts are whole numbers >= 0, got {step!r}",
+        )
+    sess = s.session
+    _need(sess.turns >= 1, "session.turns must be >= 1")
+    _need(sess.think_s >= 0, "session.think_s must be >= 0")
+    _need(sess.sessions_per_user >= 0, "session.sessions_per_user must be >= 0 (0 = no limit)")
+    _need(sess.think_dist in ("fixed", "exp"), "session.think_dist must be 'fixed' or 'exp'")
+    beh = s.behaviour
+    _need(beh.cancel_mode in ("close", "cancel"), "behaviour.cancel_mode must be close/cancel")
+    _need(0.0 <= beh.cancel_prob <= 1.0, "behaviour.cancel_prob must be in [0, 1]")
+    _need(beh.cancel_after >= 0, "behaviour.cancel_after must be >= 0")
+    _need(beh.client_abort_after >= 0, "behaviour.client_abort_after must be >= 0 (0 = never)")
+    _need(beh.max_reconnects >= 0, "behaviour.max_reconnects must be >= 0")
+    _need(beh.stream_timeout_s > 0, "behaviour.stream_timeout_s must be > 0")
+    _check_kinds(s.stream, "stream")
+    _check_stream(s.stream)
+    _check_server(s.server, "server")
+    _need(
+        s.browser.users_per_page >= 1 and 0 <= s.browser.users_per_host <= 6,
+        "browser.users_per_page must be >= 1, users_per_host 0..6",
+    )
     for v in s.proxy.variants:
-        if s.for_variant(v).server.ws_compression not in ("off", "deflate"):
-            raise ScenarioError(f"proxy variant {v.name}: ws_compression must be off/deflate")
+        _check_server(s.for_variant(v).server, f"proxy variant {v.name}: server")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -343,6 +442,8 @@ def load_scenario(path: Path) -> Scenario:
         data = tomllib.loads(Path(path).read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read it: {exc}") from None
     data.setdefault("name", Path(path).stem)
     return scenario_from_dict(data)
 

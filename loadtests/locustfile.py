@@ -18,14 +18,22 @@ Records: every worker process (or the single local process) writes its own part 
 (writer id "<host>-<pid>") of streams/tokens/connections/resources into the run folder;
 the master of `--processes N` writes nothing. Locust request events are fired per
 stream ("stream": E2E ms, "ttft": TTFT ms) so the Locust UI and CSVs are meaningful,
-but the truth is in the raw rows (Locust rounds; pitfall 2).
+but the truth is in the raw rows (Locust rounds).
+
+A record writer that fails (a full disk) stops the phase at once: Locust exits with
+core.scenario.EXIT_WRITER_FAILED, which the orchestrator reports as a failed phase. Forked
+workers ask for SIGTERM when their parent dies (core.parentdeath), as bench does for every
+process it starts.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import random
+import signal
+import sys
 import time
 from typing import Any
 
@@ -33,12 +41,13 @@ import gevent
 import psutil
 from locust import LoadTestShape, User, constant, events, task
 from locust.exception import StopUser
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from core.accounting import CANCELLED, OK, STOPPED, StreamAccount
+from core.parentdeath import die_with_parent
 from core.runfolder import modify_manifest
-from core.scenario import PHASE_ENV, PhaseConfig
+from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig
 from loadtests.recording import RunFolderSink, writer_id
 from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
@@ -53,6 +62,10 @@ PHASE = PhaseConfig.load(_phase_path)
 SCENARIO = PHASE.scenario_obj()
 PLAN = SessionPlan.from_scenario(SCENARIO)
 RESOURCE_INTERVAL_S = 2.0
+#: Locust's main process (imported before --processes forks): its workers' parent.
+_MAIN_PID = os.getpid()
+#: A process's record writer failed: the main process (master / local) stops the phase.
+WRITER_FAILED = "ssevsws_writer_failed"
 
 
 class _Process:
@@ -65,6 +78,7 @@ class _Process:
     t_start = 0.0
     transports: set[Any] = set()  # noqa: RUF012 - process-wide registry, by design
     sampler: Any = None
+    proc: psutil.Process | None = None  # this process, made after Locust forked
     total_users = SCENARIO.load.users  # -u when given (the orchestrator passes the scenario's)
 
 
@@ -82,46 +96,77 @@ def _users_target() -> int | None:
 
 
 def _sample_resources() -> None:
-    """This process's own CPU (role "client"): Locust's timings drift above ~90% (pitfall 6)."""
-    proc = psutil.Process()
-    proc.cpu_percent(None)
+    """This process's own CPU (role "client"): Locust's timings drift above ~90% CPU."""
+    P.proc = psutil.Process()
+    P.proc.cpu_percent(None)
     while P.sink is not None and not P.sink.closed:
         gevent.sleep(RESOURCE_INTERVAL_S)
-        if P.sink is None or P.sink.closed:
-            return
-        cpu = proc.cpu_times()
-        try:
-            fds = proc.num_fds()
-        except (psutil.Error, AttributeError):
-            fds = None
-        P.sink.resource(
-            {
-                "t_ns": time.monotonic_ns(),
-                "phase": PHASE.phase,
-                **PHASE.phase_columns(),
-                "arm": PHASE.arm,
-                "role": "client",
-                "pid": os.getpid(),
-                "cpu_user_s": cpu.user,
-                "cpu_sys_s": cpu.system,
-                "cpu_pct": proc.cpu_percent(None),
-                "rss_bytes": proc.memory_info().rss,
-                "fds": fds,
-                "connections": sum(t.open_connections for t in list(P.transports)),
-            }
-        )
+        _sample_once()
+
+
+def _sample_once() -> None:
+    proc = P.proc
+    if P.sink is None or P.sink.closed or proc is None:
+        return
+    cpu = proc.cpu_times()
+    try:
+        fds = proc.num_fds()
+    except (psutil.Error, AttributeError):
+        fds = None
+    P.sink.resource(
+        {
+            "t_ns": time.monotonic_ns(),
+            "phase": PHASE.phase,
+            **PHASE.phase_columns(),
+            "arm": PHASE.arm,
+            "role": "client",
+            "pid": os.getpid(),
+            "cpu_user_s": cpu.user,
+            "cpu_sys_s": cpu.system,
+            "cpu_pct": proc.cpu_percent(None),
+            "rss_bytes": proc.memory_info().rss,
+            "fds": fds,
+            "connections": sum(t.open_connections for t in list(P.transports)),
+        }
+    )
 
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, MasterRunner):
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        runner.register_message(WRITER_FAILED, _on_writer_failed)
+    if isinstance(runner, MasterRunner):
         P.master = True
         return
+    if isinstance(runner, WorkerRunner):  # forked by --processes: the fork cleared it
+        die_with_parent(signal.SIGTERM, parent=_MAIN_PID)
     P.worker = writer_id()
     users = getattr(environment.parsed_options, "num_users", None)
     if users:
         P.total_users = int(users)
-    P.sink = RunFolderSink(PHASE.run_dir, P.worker)
+
+    def failed(error: str) -> None:
+        lost = P.sink.streams_lost if P.sink is not None else None
+        data = {"worker": P.worker, "error": error, "streams_lost": lost}
+        runner.send_message(WRITER_FAILED, data)
+
+    P.sink = RunFolderSink(PHASE.run_dir, P.worker, on_error=failed)
+
+
+def _on_writer_failed(environment: Any, msg: Any, **_: Any) -> None:
+    """A record writer failed (a full disk…): records can no longer be kept, so the phase
+    stops now — users without their stop timeout — and Locust exits EXIT_WRITER_FAILED."""
+    data = msg.data or {}
+    if environment.process_exit_code == EXIT_WRITER_FAILED:
+        return  # already stopping
+    sys.stderr.write(
+        f"ssevsws: record writer {data.get('worker')} failed, stopping the phase: "
+        f"{data.get('error')}\n"
+    )
+    environment.process_exit_code = EXIT_WRITER_FAILED
+    environment.stop_timeout = 0
+    gevent.spawn(environment.runner.quit)
 
 
 @events.test_start.add_listener
@@ -133,6 +178,9 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
     def record(m: dict[str, Any]) -> None:
         m.setdefault("client", {})[PHASE.phase] = settings
+        # check in: the orchestrator fails a phase whose writer never checks out (killed)
+        writers = m.setdefault("record_writers", {}).setdefault(PHASE.phase, {})
+        writers[P.worker] = {"pid": os.getpid(), "closed": False}
 
     try:  # same content from every worker; the manifest lock serialises them
         modify_manifest(PHASE.run_dir, record)
@@ -153,6 +201,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     if P.sink is not None and not P.sink.closed:
+        _sample_once()  # a short phase still gets the client's view of itself
         P.sink.flush()
 
 
@@ -171,8 +220,24 @@ def _on_quit(**_: Any) -> None:
 
 
 def _close_sink() -> None:
-    if P.sink is not None and not P.sink.closed:
-        P.sink.close()
+    sink = P.sink
+    if sink is None or sink.closed:
+        return
+    sink.close()
+    out = {
+        "closed": True,
+        "streams_written": sink.streams_written,
+        "streams_lost": sink.streams_lost,
+        "error": sink.error,
+    }
+
+    def check_out(m: dict[str, Any]) -> None:
+        m.setdefault("record_writers", {}).setdefault(PHASE.phase, {}).setdefault(
+            P.worker, {}
+        ).update(out)
+
+    with contextlib.suppress(OSError):  # a full disk: the exit code already says so
+        modify_manifest(PHASE.run_dir, check_out)
 
 
 atexit.register(_close_sink)

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from core.accounting import ConnectionAccount, StreamAccount
+from core.stats import nearest_rank
 
 
 class MemorySink:
@@ -23,14 +24,6 @@ class MemorySink:
         self.connections.append(acct)
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return values[k]
-
-
 def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
     """Median TTFT / ITL, delivery latency percentiles and integrity totals, in ms."""
     ttft = [a.ttft_ns / 1e6 for a in streams if a.ttft_ns is not None]
@@ -45,11 +38,11 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         "streams": len(streams),
         "outcomes": dict(Counter(a.outcome for a in streams)),
         "ttft_ms_median": statistics.median(ttft) if ttft else None,
-        "ttft_ms_p99": _pct(ttft, 0.99),
+        "ttft_ms_p99": nearest_rank(ttft, 0.99),
         "itl_ms_median": statistics.median(itl) if itl else None,
-        "itl_ms_p99": _pct(itl, 0.99),
-        "delivery_ms_p50": _pct(delivery, 0.50),
-        "delivery_ms_p99": _pct(delivery, 0.99),
+        "itl_ms_p99": nearest_rank(itl, 0.99),
+        "delivery_ms_p50": nearest_rank(delivery, 0.50),
+        "delivery_ms_p99": nearest_rank(delivery, 0.99),
         "tokens_received": sum(a.n_received for a in streams),
         "tokens_expected": sum(a.labels.tokens_expected for a in streams),
         "lost": sum(a.n_lost or 0 for a in streams),

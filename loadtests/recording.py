@@ -11,6 +11,11 @@ thread holding the GIL makes the loop wait up to the switch interval after every
 socket call (the convoy effect). Only that thread touches the `RecordWriter`s and the
 flusher greenlet waits for each flush, so there is no concurrent use. Without gevent
 (plain tests) flushes run inline.
+
+A failed write (a full disk, a read-only folder) stops recording at once: nothing is
+retried or half-written, what was flushed before stays on disk, `error` says why,
+`streams_lost` counts the streams recorded since the last good flush and after it, and
+`on_error` is called once — the locustfile stops the phase with it.
 """
 
 from __future__ import annotations
@@ -43,8 +48,20 @@ def writer_id() -> str:
 class RunFolderSink:
     """Buffers rows of the four tables and flushes them in the background."""
 
-    def __init__(self, run_dir: Path | str, wid: str, *, flush_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        run_dir: Path | str,
+        wid: str,
+        *,
+        flush_s: float = 2.0,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.flush_s = flush_s
+        self.on_error = on_error
+        self.error: str | None = None  # the first write error; recording stopped then
+        self.streams_lost = 0  # stream rows that did not reach the disk
+        self.streams_written = 0  # stream rows on disk
+        self._pending_streams = 0  # stream rows buffered since the last good flush
         self._writers = {
             t: RecordWriter(run_dir, t, wid, flush_rows=_BIG, flush_seconds=_BIG)
             for t in ("streams", "tokens", "connections", "resources")
@@ -63,8 +80,12 @@ class RunFolderSink:
 
     # ------------------------------------------------------------------ RecordSink
     def stream(self, acct: StreamAccount) -> None:
+        if self.error is not None:
+            self.streams_lost += 1
+            return
         if self.closed:
             return
+        self._pending_streams += 1
         self._rows["streams"].append(acct.streams_row())
         n = acct.n_received
         if n:
@@ -104,32 +125,50 @@ class RunFolderSink:
         self._tokens = self._empty_tokens()
         return cols
 
-    def _take(self) -> Callable[[], None]:
-        """Swap the buffers out as columns; return the job that writes them (pool thread)."""
+    def _take(self) -> Callable[[], BaseException | None]:
+        """Swap the buffers out as columns; return the job that writes them (pool thread).
+        Tokens go first: a stream row on disk means its token rows are on disk too."""
         columns: dict[str, dict[str, Any]] = {}
+        tokens = self._token_columns()
+        if tokens is not None:
+            columns["tokens"] = tokens
         for table, rows in self._rows.items():
             if rows:
                 names = TABLES[table].names
                 columns[table] = {n: [r.get(n) for r in rows] for n in names}
         self._rows = {t: [] for t in self._rows}
-        tokens = self._token_columns()
-        if tokens is not None:
-            columns["tokens"] = tokens
         writers = self._writers
 
-        def job() -> None:
-            for table, cols in columns.items():
-                writers[table].append_columns(cols)
-                writers[table].flush()
+        def job() -> BaseException | None:
+            try:
+                for table, cols in columns.items():
+                    writers[table].append_columns(cols)
+                    writers[table].flush()
+            except Exception as exc:  # returned, not raised: the pool would print it
+                return exc
+            return None
 
         return job
 
     def flush(self) -> None:
+        if self.error is not None:
+            return
+        pending, self._pending_streams = self._pending_streams, 0
         job = self._take()
-        if self._pool is not None:
-            self._pool.spawn(job).get()  # the greenlet waits; the hub keeps running
+        # on the pool, the greenlet waits and the hub keeps running
+        exc = self._pool.spawn(job).get() if self._pool is not None else job()
+        if exc is not None:  # OSError (a full disk), or rows pyarrow refused
+            self._failed(exc, pending)
         else:
-            job()
+            self.streams_written += pending
+
+    def _failed(self, exc: BaseException, pending: int) -> None:
+        self.streams_lost += pending
+        self.error = f"{type(exc).__name__}: {exc}"
+        self._uids, self._tokens = [], self._empty_tokens()
+        self._rows = {t: [] for t in self._rows}
+        if self.on_error is not None:
+            self.on_error(self.error)
 
     def start_background(self) -> None:
         """Flush every flush_s from a greenlet, writing on gevent's native thread pool."""
@@ -141,7 +180,7 @@ class RunFolderSink:
         self._pool = ThreadPool(1)
 
         def loop() -> None:
-            while not self.closed:
+            while not self.closed and self.error is None:
                 gevent.sleep(self.flush_s)
                 if not self.closed:
                     self.flush()
@@ -159,6 +198,6 @@ class RunFolderSink:
         finally:
             self.closed = True
             for w in self._writers.values():
-                w.close()
+                w.abandon()  # flushed above (or failed): nothing buffered is written now
             if self._pool is not None:
                 self._pool.kill()

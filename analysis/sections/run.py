@@ -35,6 +35,8 @@ class RunStatus:
     phases_skipped: list[str]
     scenarios_without_data: list[str]
     flags: list[str] = field(default_factory=list)
+    #: record part files that could not be read (truncated, corrupt): table, part, error
+    unreadable_parts: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -80,6 +82,7 @@ def run_status(rep: Report) -> RunStatus:
         phases_skipped=[_why(p) for p in skipped],
         scenarios_without_data=missing_sc,
         flags=list(rep.summary.flags),
+        unreadable_parts=list(getattr(rep.data, "unreadable_parts", []) or []),
     )
 
 
@@ -90,8 +93,15 @@ def _title(rep: Report) -> str:
 def _banner(rep: Report) -> str:
     st = run_status(rep)
     lines = []
-    if st.complete:
+    bad = st.unreadable_parts
+    if st.complete and not bad and not st.phases_without_data:
         lines.append(f"**complete** — {len(st.phases_recorded)} phase(s) with recorded streams.")
+    elif st.complete:
+        lines.append(
+            f"**complete** says the manifest, but only {len(st.phases_recorded)} of "
+            f"{st.phases_listed} phase(s) have readable streams: this report covers what "
+            "could be read."
+        )
     else:
         reason = f" ({st.reason})" if st.reason else ""
         lines.append(
@@ -108,6 +118,11 @@ def _banner(rep: Report) -> str:
         lines.append(f"- phases skipped (not run, not faked): {', '.join(st.phases_skipped)}")
     if st.scenarios_without_data:
         lines.append(f"- scenarios with no data: {', '.join(st.scenarios_without_data)}")
+    if bad:
+        lines.append(
+            f"- {len(bad)} record file(s) could not be read (truncated or corrupt) and were "
+            "left out: " + "; ".join(f"{b['part']} ({b['error'][:80]})" for b in bad)
+        )
     if not st.complete and not (
         st.unfinished_phases
         or st.phases_not_started

@@ -18,7 +18,7 @@ the client core and reads one JSON object from its stdout). Modes:
 
 Counting is cheap on purpose (the client must not be what is measured): SSE reads raw
 chunks and counts ``b"\\n\\n"`` (event ends, a split ``\\n|\\n`` included); WS counts text
-messages. aiohttp's connector limit (100 by default, pitfall 4) is lifted. Everything is
+messages. aiohttp's connector limit (100 by default) is lifted. Everything is
 bounded: `limit_s` caps the whole run; streams are closed at the end of the window.
 """
 
@@ -40,11 +40,12 @@ import aiohttp
 import psutil
 
 from core.schedule import StreamParams
+from core.stats import nearest_rank
 from core.wsmsg import start_message
 
 
 def raise_nofile() -> tuple[int, int]:
-    """Raise the open-files soft limit to the hard limit (pitfall 14); the new (soft, hard)."""
+    """Raise the open-files soft limit to the hard limit; the new (soft, hard)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
@@ -124,7 +125,7 @@ def _query(p: StreamParams) -> dict[str, str]:
 
 
 def _linger0(transport: Any) -> None:
-    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (pitfall 14)."""
+    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (docs/methodology.md)."""
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None:
         with contextlib.suppress(OSError):
@@ -368,21 +369,14 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
             active_streams_mean=active,
             window_rate_kept=(tokens / dt) / (active * per_stream) if active else None,
             # per stream: scheduled first->last span / actual span; p50 and the worst 1 %
-            rate_kept=_pct(kept, 0.5),
-            rate_kept_p01=_pct(kept, 0.01),
+            rate_kept=nearest_rank(kept, 0.5, presorted=True),
+            rate_kept_p01=nearest_rank(kept, 0.01, presorted=True),
             streams_done=st.streams_done,
-            end_lateness_ms_p50=_pct(lat, 0.5),
-            end_lateness_ms_p99=_pct(lat, 0.99),
+            end_lateness_ms_p50=nearest_rank(lat, 0.5, presorted=True),
+            end_lateness_ms_p99=nearest_rank(lat, 0.99, presorted=True),
             end_lateness_ms_max=lat[-1] if lat else None,
         )
     return out
-
-
-def _pct(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 # ----------------------------------------------------------------------------- idle
@@ -489,8 +483,8 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
         "opened": st.opened,
         "held_to_end": still,
         "connect_wall_s": round(connect_wall, 3),
-        "connect_ms_p50": _pct(lat, 0.5),
-        "connect_ms_p99": _pct(lat, 0.99),
+        "connect_ms_p50": nearest_rank(lat, 0.5, presorted=True),
+        "connect_ms_p99": nearest_rank(lat, 0.99, presorted=True),
         "rss_samples": samples,
         "rss_base_mib": samples[0][1] / 2**20,
         "rss_held_mib": h1["rss"] / 2**20,

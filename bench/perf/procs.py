@@ -1,6 +1,6 @@
 """Processes for perf phases: servers and clients started by PID, pinned, stopped by PID.
 
-bench never imports servers (DESIGN §2): servers are `python -m servers …` or
+bench never imports servers (docs/architecture.md): servers are `python -m servers …` or
 `python -m servers.baselines …` subprocesses started with `bench.procs` (own process
 group, log file, stop by PID) and pinned with `os.sched_setaffinity` on the child PID; load
 clients get their affinity between fork and exec (`preexec_fn`). Affinity is read back
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Child, spawn, tail, wait_for_listening
+from bench.procs import Child, Listening, start_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,48 +42,52 @@ def _pin(cpus: set[int]):
 
 @dataclass
 class Server:
-    """A started server (a `bench.procs.Child`) and where it listens."""
+    """A started server (a `bench.procs.Listening`) and the CPUs it is pinned to."""
 
     name: str
-    child: Child
-    port: int
-    line: str
+    ready: Listening
     cpus: list[int]
 
     @property
+    def child(self) -> Child:
+        return self.ready.child
+
+    @property
     def pid(self) -> int:
-        return self.child.pid
+        return self.ready.pid
+
+    @property
+    def port(self) -> int:
+        return self.ready.port
+
+    @property
+    def line(self) -> str:
+        return self.ready.line
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.ready.http_url
 
     def stop(self, grace_s: float = 6.0) -> int | None:
         """SIGTERM its own process group, SIGKILL after `grace_s` (bench.procs.Child.stop)."""
-        return self.child.stop(grace_s=grace_s)
+        return self.ready.stop(grace_s=grace_s)
 
 
 def start_server(
     name: str, argv: list[str], cpus: set[int], log_dir: Path, *, timeout: float = 30.0
 ) -> Server:
-    """Start `python <argv> --port 0 --host 127.0.0.1` (bench.procs.spawn), pin it to `cpus`
-    with `os.sched_setaffinity` on its PID, wait for "listening on http://127.0.0.1:PORT"."""
+    """Start `python <argv> --port 0 --host 127.0.0.1` pinned to `cpus` and wait for its
+    "listening on" line (bench.procs.start_listening)."""
     cmd = [sys.executable, *argv, "--port", "0", "--host", "127.0.0.1"]
-    # a fresh log per start: wait_for_listening reads the log, an old line has an old port
+    # a fresh log per start: the announcement is read from the log, an old line has an old port
     k = 1
     while (log_dir / f"server-{name}-{k}.log").exists():
         k += 1
-    child = spawn(name, cmd, log_path=log_dir / f"server-{name}-{k}.log", cwd=ROOT)
-    try:
-        os.sched_setaffinity(child.pid, cpus)
-        _, port = wait_for_listening(child, timeout)
-        line = next(
-            (ln for ln in tail(child.log_path, 1 << 16).splitlines() if "listening on" in ln), ""
-        )
-        return Server(name, child, port, line, sorted(os.sched_getaffinity(child.pid)))
-    except BaseException:
-        child.stop(grace_s=3.0)
-        raise
+    log = log_dir / f"server-{name}-{k}.log"
+    ready = start_listening(
+        name, cmd, log_path=log, cwd=ROOT, cpus=cpus, timeout_s=timeout, health_path=None
+    )
+    return Server(name, ready, sorted(os.sched_getaffinity(ready.pid)))
 
 
 def run_json(
@@ -126,7 +130,7 @@ def run_json(
 
 
 def tcp_summary() -> dict[str, int | None]:
-    """TIME_WAIT and established counts from `ss -s` (pitfall 14); None if ss is missing."""
+    """TIME_WAIT and established counts from `ss -s`; None if ss is missing."""
     try:
         text = subprocess.run(["ss", "-s"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf.why import why_section
+from core import markdown
 from core.arms import all_arms
 
 SCHEMA = "perf/1"
@@ -183,10 +184,9 @@ def ratio_table(perf: Mapping[str, Any]) -> str:
 
 
 def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table, cells formatted as perf.md prints figures (also the README block)."""
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
+    """A Markdown table, cells formatted as perf.md prints figures (also the README block);
+    core.markdown writes it."""
+    return markdown.md_table(header, rows, fmt=_fmt)
 
 
 def render_md(perf: Mapping[str, Any]) -> str:

@@ -20,7 +20,9 @@
 Exit codes as Locust's: 0 every stream ended ok / cancelled / stopped, 1 some failed
 (error, timeout, dropped, aborted) — the data is still good —, 2 a usage or phase-config
 error, 3 the browser or a page could not run (or the harness failed: the traceback is in
-the log). SIGTERM / SIGINT end the phase at once (streams in
+the log), core.scenario.EXIT_WRITER_FAILED when a record write failed (the phase stops at
+once, the line the runner looks for is printed). Like a Locust worker it checks in and
+out under the manifest's ``record_writers``. SIGTERM / SIGINT end the phase at once (streams in
 flight are recorded as stopped) and everything received is flushed.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 import traceback
@@ -41,7 +44,7 @@ from core.arms import get_arm
 from core.browser import find_chromium
 from core.clock_sync import ClockMap, ClockSyncError, drift_ns, estimate, samples_from_rows
 from core.runfolder import modify_manifest
-from core.scenario import PhaseConfig, Scenario
+from core.scenario import EXIT_WRITER_FAILED, PhaseConfig, Scenario
 from loadtests.browser.chromium import Chromium, ChromiumError
 from loadtests.browser.clients import CLIENTS, client_code
 from loadtests.browser.layout import (
@@ -138,12 +141,13 @@ class BrowserPhase:
         self.users = layout(
             self.s, phase=cfg.phase, arm=cfg.arm, worker=self.worker, seed=cfg.seed, url=cfg.url
         )
-        self.sink = RunFolderSink(cfg.run_dir, self.worker)
+        self.sink = RunFolderSink(cfg.run_dir, self.worker, on_error=self._writer_failed)
         self.sampler = ProcessSampler(cfg.phase, cfg.arm, columns)
         self.pages: list[PageState] = []
         self.totals = Totals()
         self.t0_ns = 0
         self.stop_now = asyncio.Event()
+        self.writer_error: str | None = None
         self.flags: list[str] = []
         self.versions: dict[str, str] = {}
 
@@ -348,12 +352,39 @@ class BrowserPhase:
             "resume_wait_ms": self.s.server.retry_ms if c.name == "browser-eventsource" else 0,
         }
 
+    def _writers(self, m: dict[str, Any]) -> dict[str, Any]:
+        """This phase's record writers in the manifest (the runner fails a phase whose
+        writer checked in and never out: its process died with records unflushed)."""
+        writers = m.setdefault("record_writers", {}).setdefault(self.cfg.phase, {})
+        return writers.setdefault(self.worker, {})
+
+    def _check_in(self) -> None:
+        def apply(m: dict[str, Any]) -> None:
+            self._writers(m).update(pid=os.getpid(), closed=False)
+
+        modify_manifest(self.cfg.run_dir, apply)
+
+    def _writer_failed(self, error: str) -> None:
+        """A record write failed (a full disk…): records can no longer be kept, so the
+        phase stops now, and the exit code says why (as Locust's does)."""
+        self.writer_error = error
+        self.out(f"ssevsws: record writer {self.worker} failed, stopping the phase: {error}")
+        self.stop_now.set()
+
     def _write_manifest(self) -> None:
         record, settings = self.record(), self._client_settings()
+        sink = self.sink
+        out = {
+            "closed": True,
+            "streams_written": sink.streams_written,
+            "streams_lost": sink.streams_lost,
+            "error": sink.error,
+        }
 
         def apply(m: dict[str, Any]) -> None:
             m.setdefault("client", {})[self.cfg.phase] = settings
             m.setdefault("browser_load", {})[self.cfg.phase] = record
+            self._writers(m).update(out)
 
         modify_manifest(self.cfg.run_dir, apply)
 
@@ -375,6 +406,7 @@ class BrowserPhase:
             loop.add_signal_handler(sig, self.stop_now.set)
         code = EXIT_OK
         try:
+            self._check_in()
             await self._run_browser()
         except BrowserFailed as exc:
             self.out(f"browser load generator: {exc}")
@@ -388,6 +420,8 @@ class BrowserPhase:
                 self._write_manifest()
         for line in self.summary_lines():
             self.out(line)
+        if self.writer_error is not None or self.sink.error is not None:
+            return EXIT_WRITER_FAILED
         if code == EXIT_OK and (self.totals.failures or self.totals.page_errors):
             code = EXIT_FAILURES
         return code

@@ -190,6 +190,27 @@ def test_cost_notebook_runs_headless() -> None:
     assert len(images) == 6  # monthly, C2 vs article, ratio, tornado, think time, MAU
 
 
+def test_a_truncated_part_is_named_not_skipped_silently(tmp_path: Path) -> None:
+    """Issue 11 item 5: a complete run whose only streams part is cut short must not be
+    reported as "complete — 0 phases with recorded streams" while the manifest lists them."""
+    from core.runfolder import part_files
+
+    run = make_run(tmp_path)
+    (part,) = part_files(run, "streams")
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+    rep = report.load(run, n_boot=50)
+    report.show(rep, "title")
+    report.show(rep, "status")
+    st = report.run_status(rep)
+    assert [p["part"] for p in st.unreadable_parts] == [f"streams/{part.name}"]
+    report.finish(rep)
+    md = (run / "report.md").read_text()
+    assert "0 phase(s) with recorded streams" not in md
+    assert f"only 0 of {st.phases_listed} phase(s) have readable streams" in md
+    assert f"could not be read (truncated or corrupt) and were left out: streams/{part.name}" in md
+
+
 # --------------------------------------------------------------------------- sections
 
 

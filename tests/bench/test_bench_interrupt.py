@@ -74,7 +74,8 @@ def test_interrupted_bench_leaves_a_reportable_incomplete_run(tmp_path: Path) ->
         text=True,
         timeout=180,
     )
-    assert report.returncode == 0, report.stdout + report.stderr
+    assert report.returncode == 3, report.stdout + report.stderr  # built; run incomplete
+    assert "the run is INCOMPLETE" in report.stderr
     md = (run_dir / "report.md").read_text()
     assert "incomplete" in md.lower()
     assert "cancel/ws/r1" in md  # planned but never run: named as missing

@@ -8,7 +8,6 @@ skipped with the reason only when chromium, Playwright or nginx is missing.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from bench.browser import (
     max_concurrent,
     wave_summary,
 )
-from bench.nginx import NginxProcess, free_port, nginx_available, read_access_log, variant
+from bench.nginx import NginxProcess, nginx_available, read_access_log, variant
 from bench.nginx_logs import summarize_access_log
+from bench.procs import start_listening
 
 BROWSER_OK, BROWSER_WHY = browser_available()
 NGINX_OK, NGINX_WHY = nginx_available()
@@ -74,19 +74,12 @@ def test_only_loopback_origins() -> None:
 
 @pytest.fixture(scope="module")
 def sse_port() -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "servers", "sse", "--port", str(port)],
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [sys.executable, "-m", "servers", "sse", "--port", "0", "--host", "127.0.0.1"]
+    server = start_listening("sse", cmd, cwd=Path(__file__).resolve().parents[2])
     try:
-        assert proc.stdout is not None and "listening" in proc.stdout.readline()
-        yield port
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop(grace_s=10)
 
 
 @needs_browser

@@ -61,3 +61,49 @@ def test_report_missing_run_is_a_clear_error(
 ) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "no run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- report: usage
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("schema", "record schema version 999"),
+        ("not-json", "not valid JSON"),
+        ("profile", "--profile"),
+    ],
+)
+def test_report_refuses_what_it_cannot_read_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str, words: str
+) -> None:
+    """Before the notebook starts (it used to dump 40 lines of a failed cell)."""
+    run = make_run(
+        tmp_path, "20260101T000000Z_x_abc1234", schema_version=999 if change == "schema" else None
+    )
+    argv = ["report", str(run)]
+    if change == "not-json":
+        (run / "manifest.json").write_text("{ not json")
+    if change == "profile":
+        broken = tmp_path / "broken.toml"
+        broken.write_text("monthly_active_users = [")
+        argv += ["--profile", str(broken)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (run / "report.md").exists()
+
+
+def test_report_of_a_failed_run_is_built_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.runfolder import mark_failed
+
+    run = make_run(tmp_path, "20260101T000000Z_f_abc1234")
+    mark_failed(run, "phase(s) failed: chat/ws/rep1: error share 0.50 > max_error_share 0.01")
+    assert main(["report", str(run), "--n-boot", "50"]) == 3
+    err = capsys.readouterr().err
+    assert "the run is FAILED: phase(s) failed" in err
+    md = (run / "report.md").read_text()
+    assert "**failed**" in md and "error share 0.50" in md

@@ -7,11 +7,9 @@ Servers are started as subprocesses (`python -m servers ...`), never imported.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +22,6 @@ from bench.nginx import (
     NginxError,
     NginxProcess,
     SSEProbe,
-    free_port,
     nginx_available,
     probe_sse,
     probe_ws,
@@ -34,13 +31,14 @@ from bench.nginx import (
     variant_from_dict,
 )
 from bench.nginx_conf import ProxyVariant
+from bench.procs import Child, spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_OK, NGINX_REASON = nginx_available()
 needs_nginx = pytest.mark.skipif(not NGINX_OK, reason=NGINX_REASON)
 
 # 100 tokens, one every 10 ms, from t=0: about 6 KB of events over ~1 s, so nginx's
-# 4 KB default buffer fills part-way through (DESIGN §8).
+# 4 KB default buffer fills part-way through (docs/methodology.md).
 STREAM = {"seed": 7, "tokens": 100, "ttft_ms": 0, "gap_ms": 10}
 ROUNDS = 5
 # An idle gap (2.5 s) longer than the proxy_read_timeout (1 s) after token 20.
@@ -134,43 +132,9 @@ def test_unavailable_reason_names_the_path(monkeypatch: pytest.MonkeyPatch, tmp_
 # --------------------------------------------------------------------------- real processes
 
 
-def _start_server(arm: str, *flags: str) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "servers", arm, "--port", str(port), "--host", "127.0.0.1", *flags],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, port
-
-
-def _wait_listening(proc: subprocess.Popen[str], port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"server exited ({proc.returncode}): {out[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server on {port} did not listen within {timeout_s} s")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, int]]:
-    """Reference servers, started in parallel: name → port."""
+    """Reference servers, started in parallel (bench.procs): name → port."""
     specs = {
         "sse_noaccel": ("sse", "--no-accel-header", "--heartbeat-s", "0"),
         "sse_accel": ("sse", "--heartbeat-s", "0"),
@@ -178,16 +142,15 @@ def servers() -> Iterator[dict[str, int]]:
         "ws": ("ws", "--heartbeat-s", "0"),
         "ws_hb": ("ws", "--heartbeat-s", "0.3"),
     }
-    started: dict[str, tuple[subprocess.Popen[str], int]] = {}
+    started: dict[str, Child] = {}
     try:
         for name, (arm, *flags) in specs.items():
-            started[name] = _start_server(arm, *flags)
-        for proc, port in started.values():
-            _wait_listening(proc, port)
-        yield {name: port for name, (_, port) in started.items()}
+            cmd = [sys.executable, "-m", "servers", arm, "--port", "0", "--host", "127.0.0.1"]
+            started[name] = spawn(name, [*cmd, *flags], cwd=ROOT)
+        yield {name: wait_ready(child).port for name, child in started.items()}
     finally:
-        for proc, _ in started.values():
-            _stop(proc)
+        for child in started.values():
+            child.stop(grace_s=5)
 
 
 def _up(port: int) -> str:

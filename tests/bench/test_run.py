@@ -138,6 +138,7 @@ def test_run_both_arms_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert (results / "latest").resolve() == run
     m = read_manifest(run)
     assert m["status"] == "complete" and "incomplete_reason" not in m
+    assert m["status_reason"] is None
     assert m["scenario"]["stream"]["tokens"] == 20 and m["scenario"]["seed"] == 11
     assert m["git"]["sha"] and m["host"]["logical_cores"] and m["packages"]["locust"]
     assert m["seeds"]["phases"] == {"tiny/sse/r1": 11, "tiny/ws/r1": 11}
@@ -355,7 +356,7 @@ def options(tmp_path: Path, duration: float = 3) -> Any:
     return opts, lines
 
 
-def test_a_server_that_does_not_start_marks_the_run_incomplete(
+def test_a_server_that_does_not_start_marks_the_run_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bench.run
@@ -368,11 +369,11 @@ def test_a_server_that_does_not_start_marks_the_run_incomplete(
     opts, lines = options(tmp_path)
     assert bench.run.run(opts) == 1
     m = read_manifest(only_run(tmp_path / "results"))
-    assert m["status"] == "incomplete"
-    assert "exited with code 3" in m["incomplete_reason"]
-    assert "no port today" in m["incomplete_reason"]
-    assert m["phases"][0]["status"] == "failed"
-    assert any("INCOMPLETE" in line for line in lines)
+    assert m["status"] == "failed" and m["status_reason"] == m["incomplete_reason"]
+    assert "exited with code 3" in m["status_reason"]
+    assert "no port today" in m["status_reason"]
+    assert m["phases"][0]["status"] == "failed" and "exited with code 3" in m["phases"][0]["reason"]
+    assert any("FAILED" in line for line in lines)
 
 
 @needs_parts
@@ -387,7 +388,8 @@ def test_a_phase_over_its_hard_timeout_is_terminated(
     assert bench.run.run(opts) == 1
     assert time.monotonic() - t0 < 30
     m = read_manifest(only_run(tmp_path / "results"))
-    assert m["status"] == "incomplete" and "timeout" in m["incomplete_reason"]
+    assert m["status"] == "failed" and "hard timeout" in m["status_reason"]
     (phase,) = m["phases"]
     assert phase["status"] == "timeout" and phase["locust"]["hard_timeout_s"] == 2.0
+    assert "hard timeout of 2 s" in phase["reason"]
     assert all(gone(pid) for pid in child_pids(m))

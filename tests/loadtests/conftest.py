@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
 from core.arms import protocol_of
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
@@ -28,40 +27,16 @@ HAVE_SERVERS = (ROOT / "servers" / "__main__.py").exists()
 needs_servers = pytest.mark.skipif(not HAVE_SERVERS, reason="servers/ not written yet")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(args: list[str], timeout_s: float = 20.0) -> tuple[subprocess.Popen, int]:
-    """Start `python <args> ... --port P` style servers; wait for "listening on"."""
-    port = free_port()
-    cmd = [sys.executable, *[a.format(port=port) for a in args]]
+def start_server(args: list[str], timeout_s: float = 20.0) -> tuple[Listening, int]:
+    """`python <args>` with "{port}" → 0 (bench.procs.start_listening): the server, its port."""
+    cmd = [sys.executable, *[a.format(port=0) for a in args]]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if "listening on" in line:
-            return proc, port
-    stop_server(proc)
-    raise RuntimeError(f"server did not start: {cmd}")
+    ready = start_listening("server", cmd, cwd=ROOT, env=env, timeout_s=timeout_s, health_path=None)
+    return ready, ready.port
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+def stop_server(server: Listening) -> None:
+    server.stop(grace_s=5)
 
 
 def _servers(specs: dict[str, tuple[list[str], str]]) -> Iterator[dict[str, str]]:

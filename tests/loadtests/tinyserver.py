@@ -2,12 +2,13 @@
 
     python tests/loadtests/tinyserver.py {sse,ws} PORT [WS_PING_S]
 
-Speaks just enough of the interface contract (DESIGN §4) for the client tests:
+Speaks just enough of the interface contract (README, Endpoint reference) for the client tests:
 SSE `GET /v1/stream?...` (chunked, keep-alive, Last-Event-ID resume, drop_after) and WS
 `/v1/ws` start/resume messages (via websockets' asyncio server, compression off). Emission
 follows core.schedule offsets against absolute times, one write per token, so a stream
 with ttft_ms=0, pause_at=1, pause_ms=1000 sends its first token at once and the rest a
-second later — the buffering check. Prints "listening on ..." when ready.
+second later — the buffering check. Prints "listening on http://127.0.0.1:PORT" when ready
+(port 0: the kernel picks one).
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ async def main(kind: str, port: int, ping_s: float | None = None) -> None:
             ping_timeout=ping_s,
             backlog=2048,
         )
-    print(f"listening on 127.0.0.1:{port}", flush=True)
+    bound = server.sockets[0].getsockname()[1]  # port 0: the kernel's pick, announced
+    print(f"listening on http://127.0.0.1:{bound}", flush=True)
     async with server:
         await asyncio.Event().wait()
 

@@ -8,31 +8,40 @@ for the session and stopped by PID with SIGTERM at the end (their exit code must
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.procs import Listening, start_listening
+
 ROOT = Path(__file__).resolve().parents[2]
-_LISTEN = re.compile(r"listening on http://127\.0\.0\.1:(\d+) \(kind=")
 
 
 @dataclass
 class Server:
     kind: str
     args: tuple[str, ...]
-    proc: subprocess.Popen[str]
-    port: int
-    output: list[str] = field(default_factory=list)
+    ready: Listening  # bench.procs: started, announced, healthy; stopped by PID
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.ready.child.popen
+
+    @property
+    def port(self) -> int:
+        return self.ready.port
+
+    @property
+    def output(self) -> list[str]:
+        """Everything the server printed so far, line by line."""
+        return self.ready.output().splitlines(keepends=True)
 
     @property
     def http(self) -> str:
@@ -68,61 +77,14 @@ class Server:
 
 def start_server(kind: str, *args: str, timeout: float = 15.0) -> Server:
     cmd = [sys.executable, "-m", "servers", kind, "--port", "0", "--host", "127.0.0.1", *args]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    port = None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        m = _LISTEN.search(line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError(f"server {cmd} did not start:\n{''.join(lines)}")
-    server = Server(kind, args, proc, port, lines)
-    # Keep draining output so a chatty server never blocks on a full pipe.
-    threading.Thread(target=_drain, args=(proc, server.output), daemon=True).start()
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(server.http + "/healthz", timeout=1).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    stop_server(server)
-    raise RuntimeError(f"server {cmd} never became healthy")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    ready = start_listening(kind, cmd, cwd=ROOT, env=env, timeout_s=timeout)
+    return Server(kind, args, ready)
 
 
-def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        sink.append(line)
-
-
-def stop_server(server: Server) -> int:
+def stop_server(server: Server) -> int | None:
     """SIGTERM by PID, wait, SIGKILL if needed. Returns the exit code."""
-    proc = server.proc
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    return proc.returncode
+    return server.ready.stop(grace_s=10)
 
 
 class ServerPool:
@@ -135,7 +97,7 @@ class ServerPool:
             self.servers[key] = start_server(kind, *args)
         return self.servers[key]
 
-    def close(self) -> dict[tuple[str, tuple[str, ...]], int]:
+    def close(self) -> dict[tuple[str, tuple[str, ...]], int | None]:
         return {key: stop_server(s) for key, s in self.servers.items()}
 
 
