@@ -19,36 +19,56 @@ never rewritten: this is a view the analysis builds when it loads a run.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["CLIENT_SIDE_UNSURE", "attribute_proxy_closes", "proxy_closes_of_run"]
+__all__ = [
+    "CLIENT_SIDE_UNSURE",
+    "attribute_proxy_closes",
+    "phase_log_rows",
+    "proxy_closes_of_run",
+]
 
 #: What the client records when the other side ended the connection: the cases a proxy's
 #: log can refine.
 CLIENT_SIDE_UNSURE = ("server", "error", "unknown")
 
 
-def proxy_closes_of_run(manifest: Mapping[str, Any], run_dir: Path | None) -> list[dict]:
-    """Every proxy phase's close rows, each tagged with its ``phase``."""
+def phase_log_rows(
+    manifest: Mapping[str, Any],
+    run_dir: Path | None,
+    record: str,
+    log: str,
+    read: Callable[[Path], list[Any]],
+) -> list[dict]:
+    """The rows of every phase's ``<record>.logs.<log>`` file (a run-relative path in the
+    manifest's phase entry), read with `read` and tagged with the ``phase``. A phase
+    without that file, or an unreadable one, adds nothing. `manifest` is the JSON document
+    or a typed Manifest (its ``raw``)."""
     rows: list[dict] = []
     if run_dir is None:
         return rows
-    for ph in manifest.get("phases") or []:
+    doc = getattr(manifest, "raw", manifest)  # a typed analysis.manifest.Manifest, or the JSON
+    for ph in doc.get("phases") or []:
         if not isinstance(ph, Mapping):
             continue
-        rel = ((ph.get("proxy") or {}).get("logs") or {}).get("closes")
+        rel = ((ph.get(record) or {}).get("logs") or {}).get(log)
         if not rel:
             continue
         try:
-            data = json.loads((Path(run_dir) / rel).read_text())
+            data = read(Path(run_dir) / rel)
         except (OSError, ValueError):
             continue
         rows.extend({**r, "phase": ph.get("name")} for r in data if isinstance(r, dict))
     return rows
+
+
+def proxy_closes_of_run(manifest: Mapping[str, Any], run_dir: Path | None) -> list[dict]:
+    """Every proxy phase's close rows, each tagged with its ``phase``."""
+    return phase_log_rows(manifest, run_dir, "proxy", "closes", lambda p: json.loads(p.read_text()))
 
 
 def _conn_uids(close: Mapping[str, Any], by_stream: Mapping[tuple, list[str]]) -> list[str]:

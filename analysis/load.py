@@ -1,7 +1,8 @@
 """The one place analysis touches the disk: load a run folder's tables (core.runfolder).
 
 Everything else in analysis is a pure function of the frames held in `RunData`. Loading
-applies a proxy's close verdicts to the connection records (analysis.attribution) and adds
+applies a proxy's close verdicts to the connection records (analysis.attribution) and the
+fault proxy's cuts (analysis.fault_attribution), and adds
 a ``group`` column to the streams, connections and resources frames: the analysis group
 ``<scenario>`` or ``<scenario>.<variant>`` of each row, from its ``scenario`` and
 ``variant`` columns.
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.attribution import attribute_proxy_closes, proxy_closes_of_run
+from analysis.fault_attribution import attribute_fault_cuts, fault_rows_of_run
 from analysis.legacy import LEGACY_SCHEMA_VERSIONS, phase_columns_from_names
 from analysis.manifest import Manifest, group_label
 from core.records import SCHEMA_VERSION, TABLES
@@ -141,6 +143,8 @@ def _from_run(run: Run) -> RunData:
     (version,) = check_readable([run])
     closes = proxy_closes_of_run(run.manifest, run.path)
     connections, _ = attribute_proxy_closes(run.connections, run.streams, closes)
+    faults = fault_rows_of_run(run.manifest, run.path)
+    connections, _ = attribute_fault_cuts(connections, run.streams, faults)
     frames = _current_shape(
         {
             "streams": run.streams,

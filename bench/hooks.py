@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 #: Modules whose import registers the project's hooks (`register`), in no particular
 #: order (the runner orders hooks by `PhaseHook.order`).
-HOOK_MODULES: tuple[str, ...] = ("bench.nginx_hook", "bench.browser_hook")
+HOOK_MODULES: tuple[str, ...] = ("bench.nginx_hook", "bench.browser_hook", "bench.network_hook")
 
 
 @dataclass(frozen=True)

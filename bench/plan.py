@@ -11,12 +11,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from bench.faultproxy.profile import NetworkProfile, ProfileError, load_profile
 from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
 from core.runfolder import sanitize_name
-from core.scenario import ProxyVariantSpec, Scenario, ScenarioError
+from core.scenario import NetworkVariantSpec, ProxyVariantSpec, Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the manifest says of server-side figures when the user brought their own server.
@@ -106,6 +108,8 @@ class PhasePlan:
     scenario: Scenario | None = None
     #: The scenario's `[proxy]` variant of this phase (None: the scenario has no [proxy]).
     proxy: ProxyVariantSpec | None = None
+    #: The `[network]` entry of this phase (None: the scenario has no [network]).
+    network: NetworkVariantSpec | None = None
 
     @property
     def nginx(self) -> ProxyVariant | None:
@@ -120,7 +124,14 @@ class PhasePlan:
         back from the name: records carry scenario / variant as columns)."""
         assert self.scenario is not None, "plan_phases sets every phase's scenario"
         name = self.scenario.name
-        return name if self.proxy is None else f"{name}.{self.proxy.name}"
+        return name if self.variant is None else f"{name}.{self.variant}"
+
+    @property
+    def variant(self) -> str | None:
+        """The phase's configuration label: its `[proxy]` variant, its `[network]` entry,
+        or both joined by "." (None: neither)."""
+        labels = [x.name for x in (self.proxy, self.network) if x is not None]
+        return ".".join(labels) or None
 
     @property
     def stem(self) -> str:
@@ -149,31 +160,59 @@ def check_proxy(scenario: Scenario) -> None:
                 raise ScenarioError(f"{scenario.name}: proxy variant {v.name!r}: {exc}") from None
 
 
+def check_network(scenario: Scenario) -> None:
+    """Every `[network]` profile must load with its overrides (named errors)."""
+    for v in scenario.network.profiles:
+        try:
+            network_profile(v, scenario)
+        except ProfileError as exc:
+            raise ScenarioError(f"{scenario.name}: network {v.name}: {exc}") from None
+
+
+def network_overrides(v: NetworkVariantSpec, scenario: Scenario) -> dict[str, Any]:
+    """The overrides a `[network]` entry runs with: none for a no-proxy profile (loopback
+    stays the untouched control), else the section's with the entry's own over them."""
+    if not load_profile(v.profile).proxy:
+        return {}
+    return scenario.network.overrides_for(v)
+
+
+def network_profile(v: NetworkVariantSpec, scenario: Scenario) -> NetworkProfile:
+    """A `[network]` entry's profile with its overrides applied."""
+    return load_profile(v.profile, network_overrides(v, scenario))
+
+
 def plan_phases(
     scenario: Scenario, arms: list[ArmTarget], *, first_index: int = 1
 ) -> list[PhasePlan]:
     """Repetitions outermost, arms interleaved inside: A B A B (docs/methodology.md). With
     `[proxy]` variants: per repetition, each variant's arms in turn (V1-A V1-B V2-A V2-B …),
-    phases named ``<scenario>.<variant>/<arm>/r<rep>``."""
+    phases named ``<scenario>.<variant>/<arm>/r<rep>``. With `[network]` entries, likewise
+    within each variant: ``<scenario>[.<variant>].<network label>/<arm>/r<rep>``."""
     check_proxy(scenario)
+    check_network(scenario)
     variants: list[ProxyVariantSpec | None] = list(scenario.proxy.variants) or [None]
+    networks: list[NetworkVariantSpec | None] = list(scenario.network.profiles) or [None]
     plans: list[PhasePlan] = []
     for rep in range(1, scenario.repetitions + 1):
         for v in variants:
-            group = scenario.name if v is None else f"{scenario.name}.{v.name}"
             sc = scenario if v is None else scenario.for_variant(v)
-            for arm in arms:
-                plans.append(
-                    PhasePlan(
-                        index=first_index + len(plans),
-                        name=f"{group}/{arm.name}/r{rep}",
-                        arm=arm,
-                        rep=rep,
-                        seed=phase_seed(scenario.seed, rep),
-                        scenario=sc,
-                        proxy=v,
+            for net in networks:
+                labels = (scenario.name, v.name if v else None, net.name if net else None)
+                group = ".".join(x for x in labels if x)
+                for arm in arms:
+                    plans.append(
+                        PhasePlan(
+                            index=first_index + len(plans),
+                            name=f"{group}/{arm.name}/r{rep}",
+                            arm=arm,
+                            rep=rep,
+                            seed=phase_seed(scenario.seed, rep),
+                            scenario=sc,
+                            proxy=v,
+                            network=net,
+                        )
                     )
-                )
     return plans
 
 

@@ -160,4 +160,5 @@ def phase_entry(plan: PhasePlan, sc: Scenario, time_wait: int | None) -> dict[st
 
 
 def variant_label(plan: PhasePlan) -> str | None:
-    return plan.proxy.name if plan.proxy is not None else None
+    """The phase's `[proxy]` variant and / or `[network]` entry (PhasePlan.variant)."""
+    return plan.variant

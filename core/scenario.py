@@ -1,7 +1,8 @@
 """Scenarios (TOML) and the phase config handed from the orchestrator to Locust.
 
 A scenario file in loadtests/scenarios/ describes load, stream schedule, session
-behaviour and server settings, and optionally proxy variants (`[proxy]`, ProxySpec).
+behaviour and server settings, and optionally proxy variants (`[proxy]`, ProxySpec) and
+network profiles for the fault proxy (`[network]`, NetworkSpec).
 The orchestrator (bench) resolves it with CLI overrides, then runs one *phase* per
 (arm, repetition) — per (variant, arm, repetition) with `[proxy]`; each phase gets a
 PhaseConfig written as JSON into the run folder, and Locust processes find it via
@@ -234,6 +235,117 @@ def _proxy_spec(data: Any) -> ProxySpec:
     return ProxySpec(variants)
 
 
+def _flatten(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """{"down": {"latency_ms": 80}} → [("down.latency_ms", 80)] (lists and values kept)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+@dataclass(frozen=True)
+class NetworkVariantSpec:
+    """One entry of `[network] profiles`: a label (the phase group), the profile it runs
+    and its own overrides (laid over the section's ``set``)."""
+
+    name: str
+    profile: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any] | str:
+        if self.name == self.profile and not self.overrides:
+            return self.name
+        return {"name": self.name, "profile": self.profile, "set": dict(self.overrides)}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """`[network]`: run the scenario through the fault proxy (bench.faultproxy), once per
+    network profile (bench/networks/<name>.toml)::
+
+        [network]
+        profiles = ["loopback", "4g", "tunnel"]   # or: profile = "4g"
+        set = { "down.jitter_ms" = 10 }           # overrides for every proxied profile
+
+    An entry can be a table — a label, the profile, its own overrides — e.g. an RTT sweep::
+
+        profiles = ["loopback",
+                    { name = "rtt50", profile = "passthrough",
+                      set = { "up.latency_ms" = 25, "down.latency_ms" = 25 } }]
+
+    Phases are named ``<scenario>[.<variant>].<label>/<arm>/r<rep>``; a no-proxy profile
+    (``loopback``) is the control and takes no overrides. The proxy's fault schedule is
+    seeded with the phase seed, so both arms of a repetition meet the same faults. Profile
+    names and override keys are validated by bench (bench.faultproxy.profile) — core does
+    not know the profiles.
+    """
+
+    profiles: tuple[NetworkVariantSpec, ...] = ()
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def overrides_for(self, v: NetworkVariantSpec) -> dict[str, Any]:
+        """The section's overrides with the entry's own laid over them."""
+        return {**dict(self.overrides), **dict(v.overrides)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profiles": [v.to_dict() for v in self.profiles], "set": dict(self.overrides)}
+
+
+def _overrides(table: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{where} must be a table of profile keys")
+    return tuple(sorted(_flatten(table)))
+
+
+def _network_variant(item: Any, where: str) -> NetworkVariantSpec:
+    if isinstance(item, NetworkVariantSpec):
+        return item
+    if isinstance(item, str):
+        item = {"profile": item}
+    if not isinstance(item, dict) or not isinstance(item.get("profile"), str):
+        raise ScenarioError(f"{where}: a profile name or a table with profile = NAME")
+    unknown = set(item) - {"name", "profile", "set"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    name = item.get("name", item["profile"])
+    for label in (name, item["profile"]):
+        if not isinstance(label, str) or not _LABEL_RE.match(label):
+            raise ScenarioError(f"{where}: a word of letters, digits, - or _, got {label!r}")
+    return NetworkVariantSpec(
+        name, item["profile"], _overrides(item.get("set", {}), f"{where}.set")
+    )
+
+
+def _network_spec(data: Any) -> NetworkSpec:
+    if isinstance(data, NetworkSpec):
+        return data
+    if not isinstance(data, dict):
+        raise ScenarioError("[network] must be a table")
+    unknown = set(data) - {"profile", "profiles", "set"}
+    if unknown:
+        raise ScenarioError(
+            f"network: unknown field(s) {', '.join(sorted(unknown))} "
+            "(known: profile, profiles, set)"
+        )
+    if "profile" in data and "profiles" in data:
+        raise ScenarioError("network: give profile or profiles, not both")
+    items = [data["profile"]] if "profile" in data else data.get("profiles", [])
+    if not isinstance(items, list | tuple):
+        raise ScenarioError(f"network.profiles: a list of profile names, got {items!r}")
+    variants = tuple(_network_variant(x, f"network.profiles[{i}]") for i, x in enumerate(items))
+    names = [v.name for v in variants]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScenarioError(f"network.profiles: duplicate name(s) {', '.join(dup)}")
+    overrides = _overrides(data.get("set", {}), "network.set")
+    if overrides and not variants:
+        raise ScenarioError("network.set needs profile(s)")
+    return NetworkSpec(variants, overrides)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -247,11 +359,13 @@ class Scenario:
     behaviour: BehaviourSpec = field(default_factory=BehaviourSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
     proxy: ProxySpec = field(default_factory=ProxySpec)  # no variants: no proxy, as before
+    network: NetworkSpec = field(default_factory=NetworkSpec)  # no profiles: no fault proxy
     browser: BrowserSpec = field(default_factory=BrowserSpec)  # browser arms only
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["proxy"] = self.proxy.to_dict()
+        d["network"] = self.network.to_dict()
         return d
 
     def for_variant(self, v: ProxyVariantSpec) -> Scenario:
@@ -324,6 +438,7 @@ def scenario_from_dict(data: dict[str, Any]) -> Scenario:
             raise ScenarioError(f"[{section}] must be a table")
         kwargs[section] = _build(cls, sec, section)
     kwargs["proxy"] = _proxy_spec(data.pop("proxy", {}))
+    kwargs["network"] = _network_spec(data.pop("network", {}))
     top = {f.name for f in fields(Scenario)}
     unknown = set(data) - top
     if unknown:
