@@ -270,7 +270,9 @@ def recovery_table(
 
 def recovery_rows(summary: RunSummary, manifest: Any) -> pd.DataFrame:
     """The columns of `recovery_table` that claim C5 needs, from a run's typed summary
-    (analysis.results) instead of its records: per group with drops × browser arm."""
+    (analysis.results) instead of its records: per group whose configuration drops streams
+    (server drops, client aborts) or cuts connections (network faults) × browser arm with
+    a dropped stream."""
     cols = [
         "scenario",
         "arm",
@@ -286,7 +288,8 @@ def recovery_rows(summary: RunSummary, manifest: Any) -> pd.DataFrame:
     ]
     code = _client_code(manifest)
     rows = []
-    for g, arm, a in arms_in(summary, summary.groups("reconnects")):
+    groups = dict.fromkeys([*summary.groups("reconnects"), *summary.groups("network_faults")])
+    for g, arm, a in arms_in(summary, list(groups)):
         rc = a.reconnect
         if not is_browser_arm(arm) or not rc.streams_dropped:
             continue
@@ -549,9 +552,18 @@ def origin_limit_table(
 
 #: Recovered: every dropped stream finished ok with no token lost or repeated.
 RECOVERED_SHARE = 0.99
-#: EventSource honours `retry:` when its drop → next token gap p50 is within this much of
-#: the retry delay (reconnect + catch-up take a few ms on loopback).
+#: EventSource honours `retry:` when its drop → next token gap p50, less the time a page
+#: that reconnects at once took on the same network (the fastest hand-written client's gap
+#: p50 in the same scenario; 0 without one), is within this much of the retry delay.
 RETRY_WITHIN_MS = 100.0
+
+
+def _reconnect_ms(recovery: pd.DataFrame, scenario: str) -> float:
+    """How long reconnecting took in `scenario` without a retry wait: the smallest gap p50
+    of its other browser arms (0 when none has one)."""
+    same = recovery[(recovery["scenario"] == scenario) & (recovery["arm"] != "browser-eventsource")]
+    gaps = finite(same["gap_p50_ms"]) if not same.empty else np.array([])
+    return float(gaps.min()) if gaps.size else 0.0
 
 
 def c5_browser(recovery: pd.DataFrame) -> dict[str, Any] | None:
@@ -575,7 +587,7 @@ def c5_browser(recovery: pd.DataFrame) -> dict[str, Any] | None:
         s = state[arm]
         s["ok"] = s["ok"] and ok
         s["lost"] += r["lost"]
-        s["gap"].append((r["gap_p50_ms"], r["retry_ms"]))
+        s["gap"].append((r["gap_p50_ms"] - _reconnect_ms(recovery, r["scenario"]), r["retry_ms"]))
         numbers[f"{r['scenario']}/{arm}"] = (
             f"{r['dropped']} dropped, {r['ok_share']:.0%} finished ok, {r['lost']} lost, "
             f"{r['dup']} duplicated, drop → next token p50 {_ms(r['gap_p50_ms'])}"
@@ -590,8 +602,9 @@ def c5_browser(recovery: pd.DataFrame) -> dict[str, Any] | None:
     )
     rule = (
         f"recovered = ≥ {RECOVERED_SHARE:.0%} of dropped streams finish ok, 0 lost, 0 "
-        f"duplicated; EventSource honours retry: when its gap p50 is within "
-        f"{RETRY_WITHIN_MS:g} ms of it; recovery code = page lines marked as recovery"
+        f"duplicated; EventSource honours retry: when its gap p50, less the reconnect time "
+        f"of a page that does not wait, is within {RETRY_WITHIN_MS:g} ms of it; recovery "
+        "code = page lines marked as recovery"
     )
     if not es["ok"] or not honours:
         return {

@@ -268,13 +268,18 @@ def _recovery_claim(summary: RunSummary, cid: str, trait: str, need: str) -> dic
     )
 
 
-def claim_c5(summary: RunSummary, manifest: Manifest | None) -> dict[str, Any]:
+def claim_c5(
+    summary: RunSummary, manifest: Manifest | None, browser_recovery: Any = None
+) -> dict[str, Any]:
     """C5 — on the browser arms when they had drops (EventSource's own reconnect against
     fetch / WebSocket recovery by hand and fetch without it: analysis.browser.c5_browser),
-    with the harness's Python clients' result beside it; else on the Python clients."""
+    with the harness's Python clients' result beside it; else on the Python clients.
+    ``browser_recovery``: analysis.browser.recovery_table of the run's records (its lost
+    and duplicated tokens are the dropped streams' own); without it, the summary's."""
     need = "needs a scenario with server drops or client aborts"
     python = _recovery_claim(summary, "C5", "reconnects", need)
-    browser = c5_browser(recovery_rows(summary, manifest))
+    rows = browser_recovery if browser_recovery is not None else recovery_rows(summary, manifest)
+    browser = c5_browser(rows)
     if browser is None:
         return python
     numbers = dict(browser["numbers"])
@@ -412,6 +417,7 @@ def claims(
     cost_ratios: Iterable[Mapping[str, Any]] | None = None,
     server_metrics: Any = None,
     manifest: Manifest | Mapping[str, Any] | None = None,
+    browser_recovery: Any = None,
 ) -> list[dict[str, Any]]:
     """C1…C9 for one run (see the module docstring for each rule). ``manifest``: the run's
     (typed or as read), for the proxy records and the phases that were skipped."""
@@ -422,7 +428,7 @@ def claims(
         claim_c2(cost_ratios),
         claim_c3(s, man),
         claim_c4(s, man),
-        claim_c5(s, man),
+        claim_c5(s, man, browser_recovery),
         claim_c6(s, server_metrics, man),
         claim_c7(man),
         claim_c8(s),

@@ -16,7 +16,9 @@ these traits, so a scenario named ``burst`` that cancels streams gets the cancel
                        and no mid-stream pause: the buffering experiment (C3)
 ``proxy_idle``         a ``[proxy]`` scenario that pauses mid-stream (``stream.pause_ms``):
                        the idle-timeout experiment (C4)
-``network_faults``     the scenario configures network faults (a ``faults`` table)
+``network_faults``     the scenario configures network faults (a ``faults`` table), or the
+                       group runs through a `[network]` profile other than ``loopback``
+                       (no proxy) and ``passthrough`` (the proxy, nothing injected)
 ``browser``            every arm is driven by a real browser (core.arms ``is_browser``:
                        Chromium pages, loadtests/browser)
 =====================  ===================================================================
@@ -125,6 +127,14 @@ class ScenarioTraits:
         )
 
 
+def _faulty_network(sc: Any, variant: str | None) -> bool:
+    """The group's `[network]` entry (the last part of its variant label) runs a profile
+    that injects something."""
+    label = (variant or "").rsplit(".", 1)[-1]
+    entry = next((v for v in sc.network.profiles if v.name == label), None) if label else None
+    return entry is not None and entry.profile not in ("loopback", "passthrough")
+
+
 def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> ScenarioTraits:
     """The traits of group (``scenario``, ``variant``) from the manifest's configuration."""
     sc = manifest.scenario(scenario)
@@ -148,7 +158,7 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         proxy=has_proxy,
         proxy_buffering=has_proxy and has_direct and sc.stream.pause_ms <= 0,
         proxy_idle=has_proxy and sc.stream.pause_ms > 0,
-        network_faults=bool(raw.get("faults")),
+        network_faults=bool(raw.get("faults")) or _faulty_network(sc, variant),
         browser=bool(sc.arms) and all(is_known(a) and get_arm(a).is_browser for a in sc.arms),
         heartbeat_s=float(server.heartbeat_s),
     )

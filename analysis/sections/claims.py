@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from analysis import claims as C
 from analysis.sections.base import Section, Table, always
+from analysis.sections.browser import browser_of
 from analysis.sections.cost import report_cost_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +27,7 @@ def claim_rows(rep: Report) -> list[dict[str, Any]]:
             cost_ratios=ratios,
             server_metrics=rep.data.server_metrics,
             manifest=rep.manifest,
+            browser_recovery=browser_of(rep).recovery,
         )
 
     return rep.cached("claims", compute)

@@ -118,8 +118,15 @@ class WSSession {
 
   // recovery:begin
   async resume(run) {
-    run.reconnecting();
-    await this.connect();
+    for (;;) {
+      run.reconnecting();
+      try {
+        await this.connect();
+        break;
+      } catch (e) {  // cut again before the socket opened: another try, if allowed
+        if (!run.dropped(now(), `reconnect: ${e.message}`)) return;
+      }
+    }
     if (run.finished) return;
     // apps keep the last seq they rendered; here the harness keeps it as run.lastSeq
     this.begin(run, { type: "resume", after: run.lastSeq, ...run.params });
