@@ -50,6 +50,7 @@ import pandas as pd
 
 from analysis import metrics as M
 from analysis import resources as R
+from analysis import validity as V
 from analysis.stats import describe, finite, min_samples, to_jsonable
 
 GIB = 2**30
@@ -260,8 +261,11 @@ def ramp_steps(
     return pd.DataFrame(rows, columns=_STEP_COLS)
 
 
-def _upto_peak(resources: pd.DataFrame) -> pd.DataFrame:
-    """Samples of each (phase, pid) up to the last one at the peak connection count."""
+def upto_peak(resources: pd.DataFrame) -> pd.DataFrame:
+    """Samples of each (phase, pid) up to the last one at the peak connection count (after
+    it connections close but the allocator keeps the memory)."""
+    if resources is None or resources.empty or not {"phase", "pid"} <= set(resources):
+        return resources.iloc[0:0] if resources is not None else pd.DataFrame()
     keep = []
     for _, p in resources.groupby(["phase", "pid"], observed=True, sort=False):
         p = p.sort_values("t_ns", kind="stable")
@@ -301,6 +305,7 @@ def idle_memory(resources: pd.DataFrame | None, *, scenarios: Sequence[str] = ()
     cols = [
         "arm",
         "samples",
+        "conn_min",
         "conn_max",
         "bytes_per_connection",
         "connections_per_gib",
@@ -314,7 +319,7 @@ def idle_memory(resources: pd.DataFrame | None, *, scenarios: Sequence[str] = ()
         return pd.DataFrame(columns=cols)
     rows = []
     for arm, g in srv.groupby("arm", observed=True, sort=True):
-        up = _upto_peak(g)
+        up = upto_peak(g)
         fit = R.rss_per_connection(up, by="arm")
         b = float(fit["rss_bytes_per_conn"].iloc[0]) if len(fit) else math.nan
         # baseline of ONE server (intercepts summed over the processes of a phase, then
@@ -325,6 +330,7 @@ def idle_memory(resources: pd.DataFrame | None, *, scenarios: Sequence[str] = ()
             {
                 "arm": arm,
                 "samples": int(fit["samples"].iloc[0]) if len(fit) else 0,
+                "conn_min": float(fit["conn_min"].iloc[0]) if len(fit) else math.nan,
                 "conn_max": float(fit["conn_max"].iloc[0]) if len(fit) else math.nan,
                 "bytes_per_connection": b,
                 "connections_per_gib": GIB / b if b > 0 else math.nan,
@@ -431,10 +437,13 @@ def capacity(
                 rss_fit_r2=float(r["r2"]),
                 cores_per_idle_connection=float(r["cores_per_idle_connection"]),
             )
-            if not math.isfinite(a["connections_per_gib"]):
-                a["notes"].append(
-                    "idle connections: RSS slope not measurable (connections did not vary)"
-                )
+            why = V.rss_fit(
+                a["bytes_per_connection"] / 1024, a["rss_fit_r2"], r["conn_min"], r["conn_max"]
+            )
+            if why:  # the validity rule of every memory-per-connection figure
+                a["notes"].append(f"idle connections: memory per connection not published ({why})")
+                a.update(connections_per_gib=math.nan, bytes_per_connection=math.nan)
+                a["rss_fit_invalid"] = why
         else:
             a.update(
                 connections_per_gib=math.nan,

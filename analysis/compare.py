@@ -20,9 +20,18 @@ from analysis import plots as P
 from analysis.load import RunData, group_rows, load_runs
 from analysis.render import emit, emit_figure, write_markdown
 from analysis.report_data import resolve_run
-from analysis.results import RunSummary
+from analysis.results import ArmSummary, RunSummary
 from analysis.summary import summarize
-from analysis.tables import COMPARE_KEYS, as_summary, fmt, md_table, rows_by_key, text_table
+from analysis.tables import (
+    COMPARE_KEYS,
+    Metric,
+    as_summary,
+    fmt,
+    md_table,
+    metric_cell,
+    rows_by_key,
+    text_table,
+)
 
 __all__ = [
     "COMPARE_HEADER",
@@ -33,6 +42,7 @@ __all__ = [
     "format_compare",
     "load_compare",
     "show_compare",
+    "side_by_side",
 ]
 
 COMPARE_HEADER = ("scenario", "arm", "metric", "A", "B", "B/A")
@@ -54,8 +64,9 @@ def compare_rows(
         arms_b = sb.scenarios[g].arms if g in sb.scenarios else {}
         for arm in [*arms_a, *(x for x in arms_b if x not in arms_a)]:
             for m in metrics:
-                va = m.get(arms_a[arm]) if arm in arms_a else None
-                vb = m.get(arms_b[arm]) if arm in arms_b else None
+                # a figure withheld by a validity rule has no value to compare
+                va = m.get(arms_a[arm]) if _published(m, arms_a.get(arm)) else None
+                vb = m.get(arms_b[arm]) if _published(m, arms_b.get(arm)) else None
                 ratio = vb / va if va not in (None, 0) and vb is not None else None
                 rows.append(
                     {
@@ -67,19 +78,59 @@ def compare_rows(
                         "b": vb,
                         "b_over_a": ratio,
                         "fmt": m.fmt,
+                        "a_cell": metric_cell(m, arms_a[arm]) if arm in arms_a else "n/m",
+                        "b_cell": metric_cell(m, arms_b[arm]) if arm in arms_b else "n/m",
                     }
                 )
     return rows
 
 
+def _published(m: Metric, arm: ArmSummary | None) -> bool:
+    return arm is not None and m.key not in arm.invalid
+
+
+def side_by_side(
+    summaries: Sequence[RunSummary | Mapping[str, Any]],
+    labels: Sequence[str],
+    keys: Sequence[str] = COMPARE_KEYS,
+) -> list[tuple[str, str]]:
+    """Any number of runs side by side: per scenario group in any of them, a Markdown
+    table of the metrics (rows) × run and arm (columns), the values as the headline tables
+    print them (``n/a (why)`` included), and last ÷ first run per arm where both are
+    published. Returns ``[(group, table)]``."""
+    runs = [as_summary(s) for s in summaries]
+    metrics = rows_by_key(keys)
+    groups = list(dict.fromkeys(g for s in runs for g in s.scenarios))
+    out = []
+    for g in groups:
+        blocks = [s.scenarios.get(g) for s in runs]
+        arms = list(dict.fromkeys(a for b in blocks if b for a in b.arms))
+        head = ["metric", *(f"{lbl} {arm}" for lbl in labels for arm in arms)]
+        if len(runs) > 1:
+            head += [f"{labels[-1]} ÷ {labels[0]} {arm}" for arm in arms]
+        rows = []
+        for m in metrics:
+            row = [m.label]
+            for b in blocks:
+                row += [metric_cell(m, b.arms[a]) if b and a in b.arms else "—" for a in arms]
+            if len(runs) > 1:
+                for a in arms:
+                    first, last = (b.arms.get(a) if b else None for b in (blocks[0], blocks[-1]))
+                    v0 = m.get(first) if first and _published(m, first) else None
+                    v1 = m.get(last) if last and _published(m, last) else None
+                    row.append(fmt(v1 / v0, "{:.3f}") if v0 and v1 is not None else "—")
+            rows.append(row)
+        out.append((g, md_table(head, rows)))
+    return out
+
+
 def _cells(r: Mapping[str, Any]) -> list[str]:
-    f = r["fmt"]
     return [
         r["scenario"],
         r["arm"],
         r["metric"],
-        fmt(r["a"], f),
-        fmt(r["b"], f),
+        r["a_cell"],
+        r["b_cell"],
         fmt(r["b_over_a"], "{:.3f}"),
     ]
 

@@ -21,7 +21,9 @@ One meaning each (names as in vLLM/GuideLLM where they agree):
                        on the stream that opened the connection; NaN for a reused one
 ``itl_ms``             every gap between consecutive content tokens of a stream, in
                        arrival order (duplicates included, so e2e − ttft == Σ itl)
-``delivery_ms``        per token: t_recv − t_server (one monotonic clock on one host)
+``delivery_ms``        per token: t_recv − t_server (one monotonic clock on one host; load
+                       processes whose clock is not the server's are left out:
+                       analysis.clocks)
 =====================  ==========================================================
 
 Token-level functions use numpy on factorised stream ids (no per-stream Python loop), so
@@ -31,7 +33,7 @@ millions of token rows take well under a second.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -180,9 +182,15 @@ def token_gaps(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.
     return _with_labels(out, gc, uniques, streams)
 
 
-def delivery_latency(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) -> pd.DataFrame:
+def delivery_latency(
+    tokens: pd.DataFrame,
+    streams: pd.DataFrame | None = None,
+    exclude: Collection[tuple[str, str]] = (),
+) -> pd.DataFrame:
     """Per-token delivery latency ``t_recv − t_server`` (ms), only for tokens that carry a
-    server stamp. An empty result means "not measured" (e.g. a foreign server)."""
+    server stamp. An empty result means "not measured" (e.g. a foreign server). `exclude`:
+    (phase, worker) pairs whose clock is not the server's (analysis.clocks); their streams'
+    tokens are left out (needs `streams` with phase, worker and stream_uid)."""
     cols = ["stream_uid", *LABELS, "seq", "delivery_ms"]
     empty = pd.DataFrame(
         {c: pd.Series(dtype=float if c == "delivery_ms" else object) for c in cols}
@@ -191,6 +199,12 @@ def delivery_latency(tokens: pd.DataFrame, streams: pd.DataFrame | None = None) 
         return empty
     ts = tokens["t_server_ns"]
     keep = (ts.notna() & tokens["t_recv_ns"].notna()).to_numpy()
+    if exclude and streams is not None and {"phase", "worker"} <= set(streams):
+        pairs = pd.MultiIndex.from_arrays(
+            [streams["phase"].astype(object), streams["worker"].astype(object)]
+        )
+        dropped = streams["stream_uid"][pairs.isin(list(exclude))]
+        keep = keep & ~tokens["stream_uid"].isin(dropped.astype(object)).to_numpy()
     if not keep.any():
         return empty
     sub = tokens.loc[keep]
@@ -604,26 +618,63 @@ def ramp(
     return pd.DataFrame(rows, columns=cols)
 
 
+#: Outcomes that end a stream for reasons outside the system under test: the user abandoned
+#: it (cancelled) or the load generator stopped the user at the end of a phase (stopped).
+#: Such a stream is judged on what it delivered before it ended — never a miss for not
+#: finishing — and not judged at all when it ended before its first token.
+ENDED_BY_CLIENT = ("cancelled", "stopped")
+
+
 def slo_attainment(
     stream_frame: pd.DataFrame,
     by: str | Sequence[str] = "arm",
     *,
     slo_ttft_ms: float = 1000.0,
     slo_tpot_ms: float = 50.0,
+    ttft_over_schedule_ms: float | None = None,
+    tpot_over_schedule_ms: float | None = None,
 ) -> pd.DataFrame:
-    """Share of streams per group that finished ok within both SLOs (input: `stream_metrics`)."""
+    """Share of the judged streams per group that met the SLO (input: `stream_metrics`).
+
+    A stream meets it when it finished ok — or ended by the client (`ENDED_BY_CLIENT`)
+    after its first token — with TTFT ≤ ``slo_ttft_ms`` and TPOT ≤ ``slo_tpot_ms`` over the
+    tokens it received. With the ``…_over_schedule`` headroom given, a stream whose own
+    schedule is recorded (``ttft_ms_sched``, ``gap_ms_sched``) is held to that schedule
+    plus the headroom instead, so a scenario that asks for a 2 s first token is not a miss
+    by design. Columns: ``<by…>, streams`` (judged), ``slo_ok``, ``slo_attainment``.
+    """
     keys = group_keys(by)
     if stream_frame is None or stream_frame.empty:
         return pd.DataFrame(columns=[*keys, "streams", "slo_ok", "slo_attainment"])
-    ok = (stream_frame["outcome"].astype(object) == "ok").to_numpy(dtype=bool)
+    outcome = stream_frame["outcome"].astype(object)
+    by_client = outcome.isin(ENDED_BY_CLIENT).to_numpy(dtype=bool)
+    started = np.isfinite(stream_frame["ttft_ms"].to_numpy(dtype=np.float64))
+    judged = ~by_client | started
+    ok = (outcome == "ok").to_numpy(dtype=bool) | (by_client & started)
     n = column(stream_frame, "n_received").to_numpy(dtype=np.float64, na_value=0)
+    ttft_limit = np.full(len(stream_frame), slo_ttft_ms, dtype=np.float64)
+    tpot_limit = np.full(len(stream_frame), slo_tpot_ms, dtype=np.float64)
+    for limit, sched, over in (
+        (ttft_limit, "ttft_ms_sched", ttft_over_schedule_ms),
+        (tpot_limit, "gap_ms_sched", tpot_over_schedule_ms),
+    ):
+        if over is None:
+            continue
+        planned = column(stream_frame, sched).to_numpy(dtype=np.float64, na_value=np.nan)
+        has = np.isfinite(planned)
+        limit[has] = planned[has] + over
     good = (
         ok
-        & (stream_frame["ttft_ms"].to_numpy() <= slo_ttft_ms)
-        & ((stream_frame["tpot_ms"].to_numpy() <= slo_tpot_ms) | (n < 2))
+        & (stream_frame["ttft_ms"].to_numpy(dtype=np.float64) <= ttft_limit)
+        & ((stream_frame["tpot_ms"].to_numpy(dtype=np.float64) <= tpot_limit) | (n < 2))
     )
-    s = pd.DataFrame({k: stream_frame[k] for k in keys}).assign(_g=good.astype(int))
-    g = s.groupby(keys, observed=True, dropna=False)["_g"]
-    out = pd.DataFrame({"streams": g.size(), "slo_ok": g.sum()})
-    out["slo_attainment"] = out["slo_ok"] / out["streams"]
+    s = pd.DataFrame({k: stream_frame[k] for k in keys}).assign(
+        _j=judged.astype(int), _g=(good & judged).astype(int)
+    )
+    g = s.groupby(keys, observed=True, dropna=False)
+    out = pd.DataFrame({"streams": g["_j"].sum(), "slo_ok": g["_g"].sum()})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["slo_attainment"] = np.where(
+            out["streams"] > 0, out["slo_ok"] / out["streams"].where(out["streams"] > 0), np.nan
+        )
     return out.reset_index()

@@ -82,7 +82,7 @@ def emit_figure(rep: Sink, name: str, fig: Figure, caption: str = "") -> bytes:
         fdir.mkdir(parents=True, exist_ok=True)
         (fdir / f"{name}.png").write_bytes(data)
     rep.figures.append(name)
-    alt = caption or name.replace("_", " ")
+    alt = name.replace("_", " ")  # the caption goes under the figure, said once
     rep.md.append(f"![{alt}](figures/{name}.png)\n" + (f"\n*{caption}*\n" if caption else ""))
     if in_notebook():
         from IPython.display import Image, Markdown, display

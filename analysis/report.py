@@ -40,13 +40,7 @@ from analysis.render import emit, emit_figure, show_md, write_markdown
 from analysis.report_data import DEFAULT_PROFILE, Report, load, resolve_run
 from analysis.sections import SECTIONS, applicable, executive_summary, render_section, section
 from analysis.sections.claims import claim_rows
-from analysis.sections.cost import (
-    CostInputs,
-    cost_inputs,
-    cost_table_markdown,
-    ratio_markdown,
-    usage_markdown,
-)
+from analysis.sections.cost import CostInputs, cost_inputs
 from analysis.sections.run import RunStatus, run_status
 from analysis.tables import md_table, summary_markdown
 
@@ -65,7 +59,6 @@ __all__ = [
     "compare_figures",
     "compare_rows",
     "cost_inputs",
-    "cost_table_markdown",
     "emit",
     "emit_figure",
     "executive_summary",
@@ -77,14 +70,12 @@ __all__ = [
     "load_compare",
     "load_run",
     "md_table",
-    "ratio_markdown",
     "resolve_run",
     "run_status",
     "show",
     "show_compare",
     "show_md",
     "summary_markdown",
-    "usage_markdown",
 ]
 
 

@@ -21,6 +21,84 @@ from analysis import report as RP
 from analysis.cost_run import CostInputs, cost_inputs, run_summary
 from analysis.cost_sections import CostItem, c2_items, llm_item, prices_item, sensitivity_items
 from analysis.load import load_run
+from analysis.tables import fmt, md_table
+
+_USAGE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("sessions", "sessions", "{:,.0f}"),
+    ("streams", "streams", "{:,.0f}"),
+    ("tokens delivered", "tokens_delivered", "{:,.0f}"),
+    ("HTTP requests", "http_requests", "{:,.0f}"),
+    ("SSE events", "sse_events", "{:,.0f}"),
+    ("WS messages out", "ws_messages_out", "{:,.0f}"),
+    ("WS messages in", "ws_messages_in", "{:,.0f}"),
+    ("connections opened", "connections_opened", "{:,.0f}"),
+    ("connection-minutes", "connection_minutes_total", "{:,.2f}"),
+    ("  of which idle", "connection_minutes_idle", "{:,.2f}"),
+    ("peak concurrent connections", "peak_concurrent_connections", "{:,.0f}"),
+    ("bytes out", "bytes_out", "{:,.0f}"),
+    ("bytes in", "bytes_in", "{:,.0f}"),
+    ("server CPU-seconds", "server_cpu_seconds", "{:,.3f}"),
+)
+
+
+def usage_markdown(ci: CostInputs) -> str:
+    """Measured usage per arm (the run) and the calibration it gives the cost model."""
+    arms = list(ci.measured)
+    rows = [[lbl] + [fmt(getattr(ci.measured[a], k), f) for a in arms] for lbl, k, f in _USAGE_ROWS]
+    cal_rows = []
+    for lbl, key, f in (
+        ("bytes per message besides token text", "message_overhead_bytes", "{:.1f}"),
+        ("bytes in / stream", "bytes_in_per_stream", "{:.0f}"),
+        ("messages / token in the run (not applied)", "messages_per_token", "{:.3f}"),
+        ("server CPU-s / 1k tokens", "cpu_s_per_1k_tokens", "{:.4f}"),
+        ("KiB / connection (idle fit, else RSS slope)", "kib_per_connection", "{:.1f}"),
+        ("share of a cancelled answer delivered", "cancel_at_fraction", "{:.2f}"),
+    ):
+        cal_rows.append([lbl] + [fmt(getattr(ci.calibrations[a], key), f) for a in arms])
+    return "\n".join(
+        [
+            f"Measured in scenario `{ci.scenario}` of this run (per arm):",
+            "",
+            md_table(["usage", *arms], rows),
+            "",
+            "Calibration fed to the cost model (n/m → the model's default; the profile, not "
+            'the run, decides tokens per frame; docs/methodology.md, "Cost model"):',
+            "",
+            md_table(["per unit", *arms], cal_rows),
+        ]
+    )
+
+
+def cost_table_markdown(ci: CostInputs) -> str:
+    rows = [
+        [
+            r.platform,
+            r.arm,
+            f"${r.monthly_usd:,.2f}",
+            fmt(r.usd_per_1m_sessions, "${:,.2f}"),
+            fmt(r.usd_per_connection_hour, "${:,.5f}"),
+            r.dominant,
+            r.drivers,
+        ]
+        for r in ci.table.itertuples()
+    ]
+    head = [
+        "platform",
+        "arm",
+        "$/month",
+        "$ per 1M sessions",
+        "$ per connection-hour",
+        "largest line",
+        "what drives each line",
+    ]
+    return md_table(head, rows)
+
+
+def usd(v: Any) -> str:
+    """``$1,234.50`` / ``−$0.36`` (sign before the currency); n/m when not a number."""
+    if not isinstance(v, int | float) or not np.isfinite(v):
+        return "n/m"
+    return f"{'−' if v < -0.005 else ''}${abs(v):,.2f}"
 
 
 @dataclass
@@ -112,7 +190,7 @@ def explore(
 
 def show_usage(ex: Exploration) -> None:
     if ex.inputs.measured:
-        RP.emit(ex, RP.usage_markdown(ex.inputs))
+        RP.emit(ex, usage_markdown(ex.inputs))
     else:
         RP.emit(ex, "No run given: the model's default wire/CPU figures are used.")
     rows = [
@@ -138,7 +216,7 @@ def show_usage(ex: Exploration) -> None:
 def show_costs(ex: Exploration) -> None:
     from analysis import cost_plots
 
-    RP.emit(ex, "### Monthly cost per platform and arm\n\n" + RP.cost_table_markdown(ex.inputs))
+    RP.emit(ex, "### Monthly cost per platform and arm\n\n" + cost_table_markdown(ex.inputs))
     RP.emit_figure(ex, "cost_monthly", cost_plots.plot_monthly_cost(ex.inputs.table))
 
 

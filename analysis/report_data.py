@@ -5,6 +5,7 @@ every report section shares (a scenario group's streams, tokens…, computed onc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,12 @@ class Report:
     figures: list[str] = field(default_factory=list)
     #: Section keys rendered so far (report.render_section appends).
     sections: list[str] = field(default_factory=list)
+    #: Link to the methodology from the report's folder (None: the repository's
+    #: docs/methodology.md, relative to ``out_dir``; a published folder has its own copy).
+    methods_href: str | None = None
+    #: What the publisher noted about the conditions (e.g. the machine's load average
+    #: while the run ran), shown with the conditions in the summary.
+    notes: list[str] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -96,8 +103,27 @@ class Report:
         return group_rows(getattr(self.data, table), group)
 
 
+#: What `ssevsws publish` writes into a published folder (analysis.publish).
+PUBLISH_MARKER = "publish.json"
+
+
+def published_run(folder: Path) -> Path | None:
+    """The run page folder of a published ``folder`` that holds exactly one run (it has
+    the run's manifest.json and summary.json), else None."""
+    try:
+        info = json.loads((folder / PUBLISH_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    runs = info.get("runs") if isinstance(info, dict) else None
+    if not isinstance(runs, list) or len(runs) != 1 or not isinstance(runs[0], dict):
+        return None
+    path = folder / "runs" / str(runs[0].get("slug"))
+    return path if (path / "manifest.json").is_file() else None
+
+
 def resolve_run(run: str | Path, results: str | Path = "results") -> Path:
-    """``latest`` → ``results/latest``; a path as given. FileNotFoundError when there is no
+    """``latest`` → ``results/latest``; a path as given; a published folder of one run
+    (``ssevsws publish``) → that run's folder in it. FileNotFoundError when there is no
     manifest.json there."""
     p = Path(run)
     if str(run) == "latest":
@@ -107,6 +133,9 @@ def resolve_run(run: str | Path, results: str | Path = "results") -> Path:
     for cand in (p, REPO_ROOT / p) if not p.is_absolute() else (p,):
         if (cand / "manifest.json").is_file():
             return cand.resolve()
+        inner = published_run(cand)
+        if inner is not None:
+            return inner.resolve()
     raise FileNotFoundError(f"no run folder at {p} (no manifest.json)")
 
 

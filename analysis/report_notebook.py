@@ -1,4 +1,4 @@
-"""Run the thin notebooks headless (nbclient) and export them (nbconvert) — `ssevsws report`
+"""Run the thin notebooks headless (nbclient) and turn what they write into pages — `ssevsws report`
 and `ssevsws compare` end here.
 
 Parameters are injected by replacing the source of the cell tagged ``parameters`` (as
@@ -8,8 +8,10 @@ notebook sees exactly the packages of the environment that runs the command — 
 whatever ``python3`` kernel a user has installed elsewhere. The kernel's working
 directory is the repository root, so relative paths such as ``results/latest`` work.
 
-``report.html`` is self-contained: figures are PNG outputs embedded as base64 by
-nbconvert's HTMLExporter; input cells and prompts are hidden.
+The notebook writes report.md (and figures/, summary.json); ``report.html`` is that
+Markdown as a static page (analysis.html): self-contained, figures inlined as data URLs,
+no script and nothing fetched from elsewhere — what a reader sees, without the notebook's
+code, prompts or notes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from analysis.html import write_page
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -176,8 +180,11 @@ def report_notebook() -> Any:
     cells = [intro, params, load]
     cells += [v4.new_code_cell(f'report.show(rep, "{s.key}");') for s in SECTIONS]
     cells.append(v4.new_code_cell("report.finish(rep);"))
-    for i, cell in enumerate(cells):  # stable ids: the stored file only changes with SECTIONS
-        cell["id"] = f"cell-{i:02d}"
+    # unique, stable ids: named by what the cell does (a section's by its key), so the
+    # stored file changes only where SECTIONS does
+    ids = ["intro", "parameters", "load", *(f"section-{s.key}" for s in SECTIONS), "finish"]
+    for cell, cid in zip(cells, ids, strict=True):
+        cell["id"] = cid
     nb = v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "display_name": "Python 3",
@@ -194,34 +201,6 @@ def write_report_notebook(path: Path | None = None) -> Path:
     path = path or NOTEBOOKS_DIR / "report.ipynb"
     nbformat.write(report_notebook(), path)
     return path
-
-
-def to_html(nb: Any, title: str) -> str:
-    """Self-contained HTML of the executed notebook without its code cells (nor the cells
-    tagged `NOTEBOOK_ONLY`)."""
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    exporter.register_preprocessor(
-        TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY}, enabled=True), enabled=True
-    )
-    nb.metadata["title"] = title
-    body, _ = exporter.from_notebook_node(nb)
-    return drop_external_scripts(body)
-
-
-_EXTERNAL_SCRIPT = re.compile(
-    r"<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.IGNORECASE | re.DOTALL
-)
-
-
-def drop_external_scripts(html: str) -> str:
-    """Remove ``<script src="https://…">`` tags (require.js, MathJax, mermaid from a CDN):
-    the report needs no JavaScript, and a published file must not depend on the network."""
-    return _EXTERNAL_SCRIPT.sub("", html)
 
 
 def strip_outputs(nb: Any) -> Any:
@@ -258,13 +237,18 @@ def build_report(
         },
     )
     execute(nb, timeout=timeout)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html = out_dir / "report.html"
-    html.write_text(to_html(nb, f"SSE vs WebSocket — {run_dir.name}"), encoding="utf-8")
-    paths = {"report.html": html}
-    for name in ("report.md", "summary.json"):
-        if (out_dir / name).is_file():
-            paths[name] = out_dir / name
+    md = out_dir / "report.md"
+    if not md.is_file():
+        raise NotebookError(f"the report notebook wrote no {md}")
+    html = write_page(
+        out_dir / "report.html",
+        md.read_text(encoding="utf-8"),
+        f"SSE vs WebSocket — {run_dir.name}",
+        embed_images=True,
+    )
+    paths = {"report.html": html, "report.md": md}
+    if (out_dir / "summary.json").is_file():
+        paths["summary.json"] = out_dir / "summary.json"
     paths["figures"] = out_dir / "figures"
     return paths
 
@@ -292,10 +276,14 @@ def build_compare(
         {"RUN_A": str(a), "RUN_B": str(b), "OUT": str(out_dir), "N_BOOT": n_boot},
     )
     execute(nb, timeout=timeout)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html = out_dir / "compare.html"
-    html.write_text(to_html(nb, f"Compare {a.name} vs {b.name}"), encoding="utf-8")
-    return {"compare.html": html, "compare.md": out_dir / "compare.md"}
+    md = out_dir / "compare.md"
+    if not md.is_file():
+        raise NotebookError(f"the compare notebook wrote no {md}")
+    title = f"Compare {a.name} vs {b.name}"
+    html = write_page(
+        out_dir / "compare.html", md.read_text(encoding="utf-8"), title, embed_images=True
+    )
+    return {"compare.html": html, "compare.md": md}
 
 
 def _main(argv: list[str]) -> int:

@@ -52,6 +52,7 @@ DISTRIBUTION_KEYS = (
     "tpot_ms",
     "e2e_ms",
     "e2e_sched_ms",
+    "e2e_cancelled_ms",
     "dispatch_delay_ms",
     "open_ms",
     "connect_ms",
@@ -308,7 +309,12 @@ class ReconnectSummary:
 
 @dataclass(frozen=True)
 class ArmSummary:
-    """Every headline figure of one arm in one scenario group (docs/methodology.md)."""
+    """Every headline figure of one arm in one scenario group (docs/methodology.md).
+
+    ``e2e_ms`` / ``e2e_sched_ms`` are over completed streams (outcome ok) and
+    ``e2e_cancelled_ms`` over the streams their users cancelled: mixing the two makes a
+    median of nothing. ``invalid``: metric key (analysis.tables.METRICS) → why that figure
+    is not published (analysis.validity); the figure itself is then None."""
 
     streams: int = 0
     sessions: int = 0
@@ -318,6 +324,7 @@ class ArmSummary:
     tpot_ms: Distribution = field(default_factory=Distribution)
     e2e_ms: Distribution = field(default_factory=Distribution)
     e2e_sched_ms: Distribution = field(default_factory=Distribution)
+    e2e_cancelled_ms: Distribution = field(default_factory=Distribution)
     dispatch_delay_ms: Distribution = field(default_factory=Distribution)
     open_ms: Distribution = field(default_factory=Distribution)
     connect_ms: Distribution = field(default_factory=Distribution)
@@ -333,6 +340,7 @@ class ArmSummary:
     rss_kib_per_conn: float | None = None
     client_cpu: ClientCpu = field(default_factory=ClientCpu)
     reconnect: ReconnectSummary = field(default_factory=ReconnectSummary)
+    invalid: Mapping[str, str] = field(default_factory=dict)
 
     def distribution(self, key: str) -> Distribution:
         """``ttft_ms``, ``itl_ms``… (DISTRIBUTION_KEYS) by name."""
@@ -366,6 +374,7 @@ class ArmSummary:
             rss_kib_per_conn=self.rss_kib_per_conn,
             client_cpu=self.client_cpu.to_json(),
             reconnect=self.reconnect.to_json(),
+            invalid=dict(self.invalid),
         )
         return d
 
@@ -388,6 +397,7 @@ class ArmSummary:
             rss_kib_per_conn=num(d.get("rss_kib_per_conn")),
             client_cpu=ClientCpu.from_json(d.get("client_cpu")),
             reconnect=ReconnectSummary.from_json(d.get("reconnect")),
+            invalid={str(k): str(v) for k, v in _mapping(d.get("invalid")).items()},
         )
 
 

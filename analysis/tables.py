@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis import validity as V
 from analysis.results import ArmSummary, RatioCI, RunSummary
 
 __all__ = [
@@ -46,6 +47,9 @@ class Metric:
     #: True: the summary computes that ratio as a point ratio of the two arms' values
     #: (per-unit figures); False: a median ratio with a bootstrap CI (distributions).
     point_ratio: bool = False
+    #: True: the row is left out of a scenario's table where no arm has a value (e.g. the
+    #: cancelled streams of a scenario nobody cancels in).
+    optional: bool = False
 
 
 def _d(key: str, stat: str) -> Callable[[ArmSummary], float | None]:
@@ -69,6 +73,28 @@ METRICS: tuple[Metric, ...] = (
     Metric("tpot_p50_ms", "TPOT p50 ms", _d("tpot_ms", "p50"), "{:.2f}", "tpot_ms", "tpot_ms_p50"),
     Metric("e2e_p50_ms", "E2E p50 ms", _d("e2e_ms", "p50"), "{:.0f}", "e2e_ms", "e2e_ms_p50"),
     Metric("e2e_p99_ms", "E2E p99 ms", _d("e2e_ms", "p99"), "{:.0f}", "e2e_ms"),
+    Metric(
+        "cancelled_streams",
+        "cancelled streams",
+        lambda a: a.outcome("cancelled") or None,
+        "{:.0f}",
+        optional=True,
+    ),
+    Metric(
+        "stopped_streams",
+        "streams stopped by the load generator",
+        lambda a: a.outcome("stopped") or None,
+        "{:.0f}",
+        optional=True,
+    ),
+    Metric(
+        "e2e_cancelled_p50_ms",
+        "E2E p50 ms (cancelled)",
+        _d("e2e_cancelled_ms", "p50"),
+        "{:.0f}",
+        "e2e_cancelled_ms",
+        optional=True,
+    ),
     Metric(
         "delivery_p50_ms",
         "delivery p50 ms",
@@ -175,6 +201,12 @@ def fmt(v: Any, spec: str = "{:.2f}") -> str:
 
 
 def metric_cell(m: Metric, arm: ArmSummary) -> str:
+    """The value as printed: ``n/a (why)`` when a validity rule withholds it
+    (analysis.validity), ``n/a (n=…)`` for a percentile of too few samples, ``n/m`` when not
+    measured."""
+    why = arm.invalid.get(m.key)
+    if why:
+        return f"n/a ({why})"
     v = m.get(arm)
     if v is None and m.dist is not None:
         n = arm.distribution(m.dist).n
@@ -185,6 +217,9 @@ def metric_cell(m: Metric, arm: ArmSummary) -> str:
 def ratio_cell(r: RatioCI | None) -> str:
     if r is None or r.ratio is None:
         return "n/a" if r is not None and r.n_a and r.n_b else "n/m"
+    why = V.ratio_ci(r)
+    if why:
+        return f"n/a ({why})"
     txt = f"{r.ratio:.3f}"
     if r.has_ci:
         txt += f" [{r.lo:.3f}, {r.hi:.3f}]"
@@ -197,17 +232,32 @@ def _scenario_rows(summary: RunSummary, group: str) -> tuple[list[str], list[str
     arms, ratio_names = list(block.arms), list(block.ratios)
     rows = []
     for m in METRICS:
+        if m.optional and not any(m.get(a) is not None for a in block.arms.values()):
+            continue
         row = [m.label] + [metric_cell(m, a) for a in block.arms.values()]
         for rn in ratio_names:
-            row.append(ratio_cell(block.ratios[rn].get(m.ratio)) if m.ratio else "")
+            pair = [block.arms.get(x) for x in rn.split("/")]
+            if not m.ratio:
+                row.append("")
+            elif any(a is not None and m.key in a.invalid for a in pair):
+                row.append("n/a")
+            else:
+                row.append(ratio_cell(block.ratios[rn].get(m.ratio)))
         rows.append(row)
     return arms, ratio_names, rows
 
 
 NOTE = (
-    "n/m = not measured in this run; n/a (n=…) = too few samples for that percentile "
-    "(no p95 below 72 samples, no p99 below 368); ratios = SSE ÷ arm, medians with "
-    "95 % bootstrap CI."
+    "n/m = not measured in this run; n/a (…) = withheld by a validity rule, with the "
+    "reason: too few samples for that percentile (no p95 below 72 samples, no p99 below "
+    "368), a memory fit that does not explain its samples or spans too few connections, "
+    "fewer than 20 streams for a share, a negative figure, a ratio whose CI spans more "
+    "than a factor 2. E2E is over completed streams; cancelled and stopped ones are "
+    "counted apart. "
+    "SLO: TTFT ≤ the stream's scheduled TTFT + 700 ms and TPOT ≤ its scheduled gap + 30 ms "
+    "(a stream cancelled or stopped by the client is judged on what it delivered). "
+    "Ratios = SSE ÷ arm, medians with 95 % bootstrap CI. "
+    'Rules: docs/methodology.md, "Validity rules".'
 )
 
 
@@ -255,8 +305,9 @@ def format_summary_table(summary: RunSummary) -> str:
         lines.append("")
         lines += text_table(["scenario " + group, *arms, *ratio_names], rows)
     lines.append("")
-    lines.append("n/m = not measured in this run; n/a (n=…) = too few samples for that percentile;")
-    lines.append("ratios = sse ÷ arm, median ratios with 95% bootstrap CI.")
+    lines.append("n/m = not measured in this run; n/a (…) = withheld by a validity rule")
+    lines.append("(reason given; docs/methodology.md); ratios = sse ÷ arm, median ratios")
+    lines.append("with 95% bootstrap CI.")
     lines += [f"! {fl}" for fl in summary.flags]
     return "\n".join(lines)
 

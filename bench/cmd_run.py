@@ -23,7 +23,10 @@ SCENARIO is a name from loadtests/scenarios/ (e.g. chat, reconnect, ramp) or a p
 .toml file. Arms run one after another, repetitions interleaved (A B A B); each phase gets a
 fresh reference server on a free loopback port, unless --sse-url / --ws-url point at your own
 servers (base URLs: /v1/stream and /v1/ws are appended; server-side figures are then
-recorded as not measured). Results: <results>/<UTC time>_<scenario>_<git7>/.
+recorded as not measured). --workers N runs a Locust master and N worker processes;
+--hosts H (root) also puts the server, the master and H load hosts in network namespaces
+of their own (10.213.0.0/24, made and removed by the run). Results:
+<results>/<UTC time>_<scenario>_<git7>/.
 A phase fails when more than --max-error-share of its streams end in an error or a timeout
 (default: the scenario's load.max_error_share, 0.01), when fewer stream records reach the
 disk than Locust counted, or when a record writer fails (e.g. the disk is full).
@@ -126,6 +129,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--processes", type=positive_int, metavar="N", help="Locust --processes N (workers)"
     )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="Locust distributed mode: a --master and N --worker processes",
+    )
+    p.add_argument(
+        "--hosts",
+        type=positive_int,
+        metavar="H",
+        help="root: server, master and H load hosts each in a network namespace with its own "
+        "address; workers (default H) spread over them",
+    )
     p.add_argument("--repetitions", type=positive_int, metavar="R", help="repetitions per arm")
     p.add_argument("--sse-url", metavar="URL", help="your own SSE server (base URL, http://)")
     p.add_argument("--ws-url", metavar="URL", help="your own WS server (base URL, ws://)")
@@ -218,6 +234,7 @@ def resolve(args: argparse.Namespace) -> Any:
             f"{scenario.load.step_s:g} s a step; --users / --duration do not change the ramp",
             file=sys.stderr,
         )
+    deployment = _deployment(parser, args, scenario, arms)
     return RunOptions(
         scenario=scenario,
         scenario_path=path,
@@ -226,7 +243,29 @@ def resolve(args: argparse.Namespace) -> Any:
         overrides=overrides,
         argv=list(sys.argv),
         pause_s=args.pause,
+        deployment=deployment,
     )
+
+
+def _deployment(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, scenario: Any, arms: list[Any]
+) -> Any:
+    """--workers / --hosts → bench.distributed.Deployment, or a one-line usage error."""
+    from bench.distributed import Deployment, DeploymentError
+
+    if args.hosts:
+        if any(not a.reference for a in arms):
+            parser.error("--hosts runs the reference servers in their own namespace: "
+                         "it cannot reach --sse-url / --ws-url")  # fmt: skip
+        hooked = [t for t, on in (("[proxy]", scenario.proxy.variants),
+                                  ("[network]", scenario.network.profiles)) if on]  # fmt: skip
+        if hooked:
+            parser.error(f"--hosts: {scenario.name} has {' and '.join(hooked)} (its proxies "
+                         "run on loopback); run it without --hosts")  # fmt: skip
+    try:
+        return Deployment.from_args(args.workers, args.hosts, scenario.load)
+    except DeploymentError as exc:
+        parser.error(str(exc))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

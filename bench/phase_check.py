@@ -131,6 +131,9 @@ def verdict(
         v.warnings.append(
             f"records from {check['workers']} worker(s), {check['workers_expected']} expected"
         )
+    per_worker = check.get("per_worker") or {}
+    if per_worker.get("enforced"):  # --workers / --processes: each load process's count
+        v.reasons += list(per_worker.get("problems") or [])
     if v.reasons:
         v.status = "timeout" if timed_out else "failed"
     return v

@@ -18,7 +18,13 @@ from bench.nginx_conf import ProxyVariant, variant_from_dict
 from bench.procs import LOOPBACK
 from core.arms import Arm, Protocol, get_arm
 from core.runfolder import sanitize_name
-from core.scenario import NetworkVariantSpec, ProxyVariantSpec, Scenario, ScenarioError
+from core.scenario import (
+    SERVER_TUNING,
+    NetworkVariantSpec,
+    ProxyVariantSpec,
+    Scenario,
+    ScenarioError,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the manifest says of server-side figures when the user brought their own server.
@@ -250,6 +256,10 @@ def server_command(arm: str, scenario: Scenario) -> list[str]:
         "--ws-compression",
         srv.ws_compression,
     ]
+    for name in SERVER_TUNING:  # timeouts and limits, always explicit (the manifest)
+        value = getattr(srv, name)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        cmd += ["--" + name.replace("_", "-"), text]
     if not srv.accel_header:
         cmd.append("--no-accel-header")
     return cmd
@@ -294,15 +304,11 @@ def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:
 
 
 def browser_command() -> list[str]:
-    """The browser arms' load generator (loadtests/browser): same contract as Locust —
-    the phase config from $SSEVSWS_PHASE, records into the run folder, Locust-like exit
-    codes; run time and users come from the scenario in the phase config."""
+    """The browser arms' load generator (loadtests/browser), which the runner starts
+    instead of Locust for a browser arm: same contract as Locust — the phase config from
+    $SSEVSWS_PHASE, records into the run folder, Locust-like exit codes; run time and users
+    come from the scenario in the phase config. One process, never distributed."""
     return [sys.executable, "-m", "loadtests.browser"]
-
-
-def load_command(arm: Arm, scenario: Scenario, csv_prefix: Path) -> list[str]:
-    """The phase's load generator: Chromium pages for a browser arm, else Locust."""
-    return browser_command() if arm.is_browser else locust_command(scenario, csv_prefix)
 
 
 def phase_timeout_s(scenario: Scenario) -> float:

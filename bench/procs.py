@@ -215,10 +215,12 @@ def wait_for_listening(child: Child, timeout_s: float = 20.0) -> tuple[str, int]
         time.sleep(0.05)
 
 
-def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, str]:
-    """(status, body) of a GET; status 0 and the error text when nothing answered."""
+def http_get(url: str, timeout_s: float = 5.0, method: str = "GET") -> tuple[int, str]:
+    """(status, body) of a GET (or a bodiless `method`, e.g. POST /v1/stats/reset); status 0
+    and the error text when nothing answered."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        req = urllib.request.Request(url, method=method)
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return int(resp.status), resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode("utf-8", errors="replace")

@@ -40,6 +40,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.distributed import Deployment, LoadProcesses, Placement, phase_worker_check
+from bench.distributed import process_clock_facts as _clock_facts
 from bench.hooks import HookContext, PhaseHook, PhaseHooks, Target, phase_hooks
 from bench.hostcheck import (
     TIME_WAIT_LIMIT,
@@ -53,8 +55,9 @@ from bench.plan import (
     REPO,
     ArmTarget,
     PhasePlan,
+    browser_command,
     child_env,
-    load_command,
+    locust_command,
     phase_timeout_s,
     plan_phases,
     plan_suite,
@@ -64,7 +67,6 @@ from bench.plan import (
 from bench.procs import (
     Child,
     ProcessError,
-    http_get,
     spawn,
     tail,
     wait_for_listening,
@@ -129,6 +131,9 @@ class RunOptions:
     suite: list[tuple[Scenario, Path]] = field(default_factory=list)
     suite_name: str | None = None
     on_phase: Callable[[str, dict[str, Any]], None] | None = None  # progress hook
+    #: --workers / --hosts: Locust master + worker processes, optionally on their own
+    #: network hosts (bench.distributed)
+    deployment: Deployment = field(default_factory=Deployment)
 
 
 class Runner:
@@ -155,6 +160,7 @@ class Runner:
         self.hooks: PhaseHooks | None = None  # the current phase's hooks (bench.hooks)
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
+        self.place = Placement(opts.deployment)  # loopback, or the hosts of a netns lab
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -242,20 +248,21 @@ class Runner:
 
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
-        cmd = server_command(plan.arm.name, _scenario(plan, self.s))
+        cmd = self.place.server_command(server_command(plan.arm.name, _scenario(plan, self.s)))
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
             self.run_dir / "logs" / f"{plan.stem}.server.log",
             child_env(),
         )
-        ready = wait_ready(child, timeout_s=30)
+        ready = wait_ready(child, timeout_s=30, health_path=None)
         target = Target(plan.arm.protocol, ready.host, ready.port)
+        self.place.wait_http_ok(f"{target.http_base}/healthz", timeout_s=30, child=child)
         return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
         assert self.run_dir is not None
-        status, text = http_get(f"{base}/metrics", timeout_s=5)
+        status, text = self.place.http_get(f"{base}/metrics", timeout_s=5)
         if status != 200:
             entry: dict[str, Any] = {"error": f"/metrics answered {status}: {text[:200]}"}
         else:
@@ -308,9 +315,12 @@ class Runner:
         self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
         self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
-        cfg_path = self._write_config(plan, url, hooks)
+        cfg_path = self._write_config(plan, url, hooks, base)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
         procs = f", {s.load.processes} processes" if s.load.processes > 1 else ""
+        if self.place.d.workers:
+            procs = f", master + {self.place.d.workers} workers"
+            procs += f" on {self.place.d.hosts} hosts" if self.place.d.hosts else ""
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} start: {url}, {users}, "
             f"{run_seconds(s)} s{procs}"
@@ -325,7 +335,7 @@ class Runner:
             expected_s=run_seconds(s) + PHASE_OVERHEAD_S,
             run_dir=str(self.run_dir),
         )
-        locust, code, timed_out = self._run_locust(plan, cfg_path)
+        locust, code, timed_out = self._run_locust(plan, cfg_path, server)
         t_end_ns, end_utc = time.monotonic_ns(), utc_now()  # the load is over
         extra: dict[str, Any] = {}
         if hooks.started:
@@ -352,7 +362,7 @@ class Runner:
             **extra,
         )
         self.current = None
-        workers = f" from {v.check['workers']} workers" if s.load.processes > 1 else ""
+        workers = f" from {v.check['workers']} workers" if v.check["workers_expected"] > 1 else ""
         status = v.status if v.status == "ok" else f"{v.status.upper()} ({v.reason})"
         self.o.out(
             f"[{plan.index}/{len(self.plans)}] {plan.name} end: {status}, "
@@ -479,7 +489,8 @@ class Runner:
         server, base, target = self._start_server(plan)
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
-        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url}
+        info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url,
+                "clock": _clock_facts(server.pid)}  # fmt: skip
         self._update_phase(plan.index, url=target.url, server=info)
         if hooks.hooks:
             target = hooks.before_load(
@@ -488,7 +499,9 @@ class Runner:
             self._update_phase(plan.index, url=target.url)
         return server, base, target.url
 
-    def _write_config(self, plan: PhasePlan, url: str, hooks: PhaseHooks) -> Path:
+    def _write_config(
+        self, plan: PhasePlan, url: str, hooks: PhaseHooks, server_url: str | None = None
+    ) -> Path:
         assert self.run_dir is not None
         cfg = PhaseConfig(
             run_dir=str(self.run_dir),
@@ -501,6 +514,7 @@ class Runner:
             rep=plan.rep,
             reference_server=plan.arm.reference,
             proxy=self._proxy_config(plan, hooks),
+            server_url=server_url,
         )
         path = self.run_dir / "phases" / f"{plan.stem}.json"
         path.parent.mkdir(exist_ok=True)
@@ -515,33 +529,52 @@ class Runner:
             return None
         return {"variant": variant_label(plan), **extra}
 
-    def _run_locust(self, plan: PhasePlan, cfg_path: Path) -> tuple[Child, int | None, bool]:
-        """Run Locust for the phase under a hard timeout: (child, exit code, timed out)."""
+    def _run_locust(
+        self, plan: PhasePlan, cfg_path: Path, server: Child | None = None
+    ) -> tuple[Child, int | None, bool]:
+        """Run Locust for the phase under a hard timeout: (child, exit code, timed out).
+        The child is the only Locust process, or the master of --processes / --workers."""
         assert self.run_dir is not None and self.sampler is not None
         sc = _scenario(plan, self.s)
         run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
-        cmd = load_command(plan.arm.arm, sc, csv_prefix)
-        timeout = phase_timeout_s(sc)
+        timeout = phase_timeout_s(sc) + self.place.extra_timeout_s()
         log = run_dir / "locust" / f"{plan.stem}.log"
-        locust = self._spawn("locust", cmd, log, child_env({PHASE_ENV: str(cfg_path)}))
+        env = child_env({PHASE_ENV: str(cfg_path)})
+        browser = plan.arm.arm.is_browser
+        if browser:  # Chromium pages (loadtests/browser): one process, never distributed
+            procs = LoadProcesses(self._spawn("locust", browser_command(), log, env))
+        else:
+            procs = self.place.start_load(locust_command(sc, csv_prefix), log, env, self._spawn)
+        locust = procs.master
         self._locust_log = log
-        role = "master" if load.processes > 1 else "loadgen"
-        # A browser load generator samples its own browser processes by kind (loadtests/browser)
-        children = None if plan.arm.arm.is_browser else "loadgen"
-        self.sampler.watch(locust.pid, role, children_role=children)
+        role = "master" if load.processes > 1 or procs.workers else "loadgen"
+        # a browser load generator samples its own browser processes by kind
+        self.sampler.watch(locust.pid, role, children_role=None if browser else "loadgen")
+        for w in procs.workers:
+            self.sampler.watch(w.child.pid, "loadgen")
+        self.place.watch_peers(procs, server)
         self._update_phase(
             plan.index,
             status="running",
             config=_rel(cfg_path, run_dir),
             locust={
+                "mode": self.place.d.mode(load),
                 "pid": locust.pid,
-                "command": cmd,
+                "command": locust.cmd,
                 "log": _rel(log, run_dir),
                 "csv_prefix": _rel(csv_prefix, run_dir),
                 "hard_timeout_s": timeout,
+                **procs.describe(lambda p: _rel(p, run_dir)),
             },
         )
+        try:
+            return self._wait_locust(locust, timeout)
+        finally:
+            self._finish_load(plan, procs)
+
+    def _wait_locust(self, locust: Child, timeout: float) -> tuple[Child, int | None, bool]:
+        assert self.sampler is not None
         deadline = time.monotonic() + timeout
         code = None
         while code is None and time.monotonic() < deadline:
@@ -555,21 +588,33 @@ class Runner:
         self._stop(locust, grace_s=5)  # reaps any straggling worker
         return locust, code, False
 
+    def _finish_load(self, plan: PhasePlan, procs: LoadProcesses) -> None:
+        """The workers of --workers after their master: exit codes, the network they used."""
+        after = self.place.finish_load(procs, lambda c, g: self._stop(c, grace_s=g))
+        if after:
+            self._update_phase(plan.index, locust_after=after)
+
     def _check_streams(self, plan: PhasePlan, locust_log: Path) -> dict[str, Any]:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
         load = _scenario(plan, self.s).load
-        return stream_check(
+        check = stream_check(
             self._phase_streams(plan.name),
             locust_reported=locust_stream_count(locust_log),
-            workers_expected=load.processes,
+            workers_expected=self.place.d.expected_writers(load),
             max_error_share=load.max_error_share,
         )
+        assert self.run_dir is not None  # per load process (bench.distributed), enforced
+        per = phase_worker_check(  # by the verdict unless Locust ran as one process
+            self.run_dir, plan.name, check["by_worker"], check["workers_expected"]
+        )
+        check["per_worker"] = {**per, "enforced": self.place.d.mode(load) != "local"}
+        return check
 
     # ------------------------------------------------------------------ the whole run
     def _cleanup(self) -> None:
         """Stop what is still running (Locust first, so its workers flush), flush samples."""
         self._stopping = True
-        for child in [c for c in self.children if c.name == "locust"]:
+        for child in [c for c in self.children if c.name.startswith("locust")]:  # + workers
             self.o.out(f"stopping locust (pid {child.pid})")
             self._stop(child, grace_s=15)
         if self.hooks is not None and self.hooks.started:
@@ -596,11 +641,18 @@ class Runner:
                         self._scrape(self.current, base)
             self.o.out(f"stopping {child.name} (pid {child.pid})")
             self._stop(child, grace_s=10)
+        self._remove_lab()
         if self.sampler is not None:
             self.sampler.stop()
             if self.run_dir is not None and self.sampler.errors:
                 with contextlib.suppress(Exception):
                     update_manifest(self.run_dir, sampler_errors=self.sampler.errors)
+
+    def _remove_lab(self) -> None:
+        """--hosts: delete the namespaces (and with them the veths) once no child is left."""
+        left = self.place.stop()
+        if left and self.run_dir is not None:
+            self._warn(f"network namespaces left behind: {', '.join(left)}")
 
     def run(self) -> int:
         s = self.s
@@ -609,11 +661,14 @@ class Runner:
         reason: str | None = None
         with self._signals():
             try:
+                self.place.start()  # --hosts: the lab's namespaces, before anything runs
+                manifest = run_manifest(self.o, self.plans, limits)
+                manifest["load_generator"].update(self.place.describe(s.load))
                 self.run_dir = start_run(
                     self.o.results,
                     self.o.suite_name or s.name,
                     repo_dir=REPO,
-                    manifest=run_manifest(self.o, self.plans, limits),
+                    manifest=manifest,
                 ).resolve()
                 sources = self.o.suite or [(s, self.o.scenario_path)]
                 for sc, src in sources:

@@ -21,7 +21,7 @@ from bench.plan import (
     server_command,
 )
 from bench.procs import LOOPBACK
-from core.scenario import Scenario
+from core.scenario import SERVER_TUNING, Scenario
 
 if TYPE_CHECKING:
     from bench.run import RunOptions
@@ -54,7 +54,10 @@ def arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
             "accel_header": srv.accel_header,
             "retry_ms": srv.retry_ms,
             "ws_compression": srv.ws_compression if arm.protocol == "ws" else None,
-            "keepalive": "server default, not set by bench" if arm.protocol == "sse" else None,
+            "keepalive": "idle connections closed after idle_timeout_s (server flag)"
+            if arm.protocol == "sse"
+            else None,
+            **{name: getattr(srv, name) for name in SERVER_TUNING},
             "fresh_process_per_phase": True,
         },
     }
@@ -109,7 +112,7 @@ def run_manifest(
             "interval_s": opts.sample_interval_s,
             "roles": {
                 "server": "reference server process (bench sampler)",
-                "master": "Locust master of --processes N (bench sampler)",
+                "master": "Locust master of --processes N / --workers N (bench sampler)",
                 "loadgen": "Locust process running users, seen from outside (bench sampler)",
                 "client": "Locust process sampling itself (loadtests)",
                 **sampler_roles(),

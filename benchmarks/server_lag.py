@@ -2,7 +2,7 @@
 
 For each server kind: start `python -m servers KIND` on a free loopback port pinned to
 CPU 0 (this client runs on CPU 1 when the machine has two), reset the server's stats
-window (`GET /v1/stats?reset=1`), open N concurrent streams with one aiohttp client
+window (`POST /v1/stats/reset`), open N concurrent streams with one aiohttp client
 (connector limit raised: aiohttp's default pool caps concurrency), read every token, then
 read the server's own lag figures (send stamp − scheduled time, recorded by the server:
 the client cannot know the server's t0) and its CPU time (psutil).
@@ -190,12 +190,12 @@ def run_kind(kind: str, args: argparse.Namespace, server_cpu: int | None) -> dic
     try:
         base = f"http://127.0.0.1:{port}"
         ps = psutil.Process(proc.pid)
-        requests.get(base + "/v1/stats", params={"reset": "1"}, timeout=5).raise_for_status()
+        requests.post(base + "/v1/stats/reset", timeout=5).raise_for_status()
         cpu0 = ps.cpu_times()
         t0 = time.monotonic()
         records, wall = asyncio.run(drive(kind, port, args))
         cpu1 = ps.cpu_times()
-        stats = requests.get(base + "/v1/stats", params={"reset": "1"}, timeout=5).json()
+        stats = requests.post(base + "/v1/stats/reset", timeout=5).json()
         elapsed = time.monotonic() - t0
     finally:
         stop_server(proc)

@@ -96,10 +96,32 @@ class BehaviourSpec:
 
 @dataclass(frozen=True)
 class ServerSpec:
+    """The reference server's settings (its command-line flags; the server's defaults)."""
+
     heartbeat_s: float = 15.0  # SSE comment / WS ping interval, 0 = off
     accel_header: bool = True  # send X-Accel-Buffering: no
     ws_compression: str = "off"  # off | deflate
     retry_ms: int = 3000
+    # timeouts in seconds, 0 = off: slow consumer, unfinished request head, idle connection
+    send_timeout_s: float = 30.0
+    header_timeout_s: float = 20.0
+    idle_timeout_s: float = 300.0
+    # limits, 0 = none: streams on one WS connection, in the server, their planned tokens
+    max_streams_per_connection: int = 32
+    max_active_streams: int = 20_000
+    max_planned_tokens: int = 5_000_000
+
+
+#: The ServerSpec fields that are the servers' timeouts and limits (`--field-name VALUE`
+#: flags; bench passes them all and records them in the run manifest).
+SERVER_TUNING = (
+    "send_timeout_s",
+    "header_timeout_s",
+    "idle_timeout_s",
+    "max_streams_per_connection",
+    "max_active_streams",
+    "max_planned_tokens",
+)
 
 
 @dataclass(frozen=True)
@@ -488,6 +510,8 @@ def _check_server(srv: ServerSpec, where: str) -> None:
     _need(srv.heartbeat_s >= 0, f"{where}.heartbeat_s must be >= 0 (0 = off)")
     _need(srv.retry_ms >= 0, f"{where}.retry_ms must be >= 0")
     _need(srv.ws_compression in ("off", "deflate"), f"{where}.ws_compression must be off/deflate")
+    for name in SERVER_TUNING:
+        _need(getattr(srv, name) >= 0, f"{where}.{name} must be >= 0 (0 = off)")
 
 
 def validate(s: Scenario) -> None:
@@ -596,6 +620,9 @@ class PhaseConfig:
     #: The proxy variant of this phase: {"variant": label, "nginx": record or None (direct)}.
     proxy: dict[str, Any] | None = None
     rep: int | None = None  # repetition (1-based); recorded with every row (schema 2)
+    #: The reference server itself when proxies stand in front of it (`url` is then the
+    #: outermost proxy): clock-offset probes go there, past the proxies. None: `url`.
+    server_url: str | None = None
 
     def phase_columns(self) -> dict[str, Any]:
         """The ``scenario``, ``variant``, ``rep`` columns of every row this phase writes

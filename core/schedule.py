@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -91,7 +92,7 @@ class ParamError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StreamParams:
-    """One stream request. Field names are the interface contract's (DESIGN §4).
+    """One stream request. Field names are the interface contract's (README "Endpoint reference").
 
     jitter is relative: each TTFT and gap is multiplied by `1 + U(-jitter, +jitter)`.
     pause_ms is an extra idle gap inserted before token `pause_at` (0 = lengthens TTFT,
@@ -133,6 +134,10 @@ class StreamParams:
 
 
 _INT_FIELDS = {"seed", "tokens", "pause_at", "drop_after"}
+#: Numbers in strings (query strings, headers): ASCII only. `int()`/`float()` also take
+#: other scripts' digits ("١٢٣"), digit separators ("1_000"), spaces and a "+".
+_INT_TEXT = re.compile(r"-?[0-9]+")
+_FLOAT_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _FLOAT_FIELDS = {"ttft_ms", "gap_ms", "jitter", "pause_ms"}
 PARAM_FIELDS = tuple(f.name for f in fields(StreamParams) if f.name != "extra")
 
@@ -142,11 +147,10 @@ def _coerce_number(name: str, raw: Any) -> int | float:
         raise ParamError(name, "must be a number, not a boolean")
     want_int = name in _INT_FIELDS
     if isinstance(raw, str):
-        try:
-            value: int | float = int(raw) if want_int else float(raw)
-        except ValueError:
+        if len(raw) > 64 or (_INT_TEXT if want_int else _FLOAT_TEXT).fullmatch(raw) is None:
             kind = "an integer" if want_int else "a number"
-            raise ParamError(name, f"must be {kind}, got {raw[:40]!r}") from None
+            raise ParamError(name, f"must be {kind} in ASCII digits, got {raw[:40]!r}")
+        value: int | float = int(raw) if want_int else float(raw)
     elif isinstance(raw, int):
         value = raw
     elif isinstance(raw, float):
@@ -174,7 +178,7 @@ def coerce_stream_id(raw: Any) -> StreamId:
             raise ParamError("stream", "integer id must be between 0 and 2**63-1")
         return raw
     if isinstance(raw, str):
-        if raw.isdigit() and len(raw) <= 18:
+        if raw.isascii() and raw.isdigit() and len(raw) <= 18:
             return int(raw)
         if not 1 <= len(raw) <= _STREAM_ID_MAX or not all(
             c.isascii() and (c.isalnum() or c in "-_.:") for c in raw
@@ -235,7 +239,7 @@ def offsets_ns(params: StreamParams) -> list[int]:
     """Scheduled send time of each token, in ns after the request arrived.
 
     Absolute offsets (t0 + offset_i), never "sleep gap after each write", so the
-    server does not drift (DESIGN pitfall 12).
+    server does not drift.
     """
     n = params.n_tokens
     jit = params.jitter

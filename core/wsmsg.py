@@ -7,11 +7,14 @@ Client → server (JSON text frames):
 Server → client:
   one text frame per token: the token payload (core.schedule.token_payload), byte-identical to SSE
   {"type":"done","count":N,"sha256":"<hex>"[,"stream":ID]}
-  {"type":"error","error":"...","field":"...","stream":ID}
+  {"type":"error","error":"...","field":"...","stream":ID}   ("limit" instead of "field"
+                                                            when a server limit refused it)
   {"type":"cancelled","stream":ID,"sent":N}
 
 Protocol violations map to close codes (RFC 6455 §7.4.1): bad JSON or parameters 1008
-(policy violation), binary frames 1003 (unsupported data), oversized 1009.
+(policy violation), binary frames 1003 (unsupported data), oversized 1009. A server that
+refuses a stream by one of its limits closes with 1013 (try again later) or 1008; an idle
+connection is closed with 1001 (going away).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVER_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 
 #: Largest client message the servers accept (control messages are tiny).
 MAX_CLIENT_MESSAGE = 16 * 1024
@@ -119,10 +123,14 @@ def done_message(summary: dict[str, Any], stream: StreamId) -> str:
     return _dump({"type": "done", **summary, "stream": stream})
 
 
-def error_message(error: str, stream: StreamId | None = None, field: str | None = None) -> str:
+def error_message(
+    error: str, stream: StreamId | None = None, field: str | None = None, limit: str | None = None
+) -> str:
     body: dict[str, Any] = {"type": "error", "error": error}
     if field is not None:
         body["field"] = field
+    if limit is not None:
+        body["limit"] = limit
     if stream is not None:
         body["stream"] = stream
     return _dump(body)

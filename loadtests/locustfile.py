@@ -16,7 +16,9 @@ both arms run the same code. Think time lives inside the session, so `wait_time`
 
 Records: every worker process (or the single local process) writes its own part files
 (writer id "<host>-<pid>") of streams/tokens/connections/resources into the run folder;
-the master of `--processes N` writes nothing. Locust request events are fired per
+the master (of `--processes N` or `--master`) writes no rows, only `load_workers[<phase>]`
+in the manifest (loadtests.workers: each load process's PID, address, clock offset and
+Locust's own stream count for it). Locust request events are fired per
 stream ("stream": E2E ms, "ttft": TTFT ms) so the Locust UI and CSVs are meaningful,
 but the truth is in the raw rows (Locust rounds).
 
@@ -52,6 +54,7 @@ from loadtests.recording import RunFolderSink, writer_id
 from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
 from loadtests.transports import client_settings, make_transport
+from loadtests.workers import LoadWorkers
 
 _phase_path = os.environ.get(PHASE_ENV)
 if not _phase_path:
@@ -83,6 +86,7 @@ class _Process:
 
 
 P = _Process()
+LoadWorkers(PHASE).install()  # per load process: PID, address, clock, Locust's stream count
 
 
 def _users_target() -> int | None:
@@ -139,7 +143,9 @@ def _on_init(environment: Any, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         P.master = True
         return
-    if isinstance(runner, WorkerRunner):  # forked by --processes: the fork cleared it
+    if isinstance(runner, WorkerRunner) and os.getpid() != _MAIN_PID:
+        # forked by --processes: the fork cleared it. A worker of its own (--workers) is
+        # Locust's main process: its starter (bench.procs.spawn) set it before exec.
         die_with_parent(signal.SIGTERM, parent=_MAIN_PID)
     P.worker = writer_id()
     users = getattr(environment.parsed_options, "num_users", None)

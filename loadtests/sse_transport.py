@@ -11,7 +11,8 @@ server allows it (recorded as `reused_conn`), and closed by the client after
 `keepalive_expiry_s` of idleness — httpx's default (5 s), so think time is not counted as a
 held connection the way a WS session holds one. Resume after a drop sends the same request
 with `Last-Event-ID: <last seq received>`. Cancel: close the connection, or
-`POST /v1/streams/{id}/cancel` on a second connection and let the response end.
+`POST /v1/streams/{id}/cancel` on a second connection, with the `X-Cancel-Secret` header the
+stream's response carried, and let the response end.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class SSETransport(Transport):
         self._idle = False  # a response completed and the connection may carry the next one
         self._bytes = 0
         self._t_last = 0
+        self._cancel_secret: bytes | None = None  # the X-Cancel-Secret of this response
 
     # ------------------------------------------------------------------ connections
     @property
@@ -205,6 +207,7 @@ class SSETransport(Transport):
                 break
             # an InformationalResponse (1xx): the real head follows
         self._status = ev.status_code
+        self._cancel_secret = None
         assert self._chan is not None
         self._chan.acct.opened(t)
         out.append(Opened(t, ev.status_code))
@@ -219,6 +222,8 @@ class SSETransport(Transport):
                 cl = value
             elif name == b"connection" and b"close" in value.lower():
                 close = True
+            elif name == b"x-cancel-secret":
+                self._cancel_secret = value
         if te:
             if te != b"chunked":
                 raise ValueError(f"unsupported transfer-encoding {te!r}")
@@ -358,10 +363,13 @@ class SSETransport(Transport):
         self._n_conn += 1
         chan = Channel.connect(host, port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}x")
         conn = h11.Connection(h11.CLIENT)
+        headers = [("Host", authority), ("Content-Length", "0"), ("Connection", "close")]
+        if self._cancel_secret is not None:
+            headers.append(("X-Cancel-Secret", self._cancel_secret))
         req = h11.Request(
             method="POST",
             target=f"{base}/v1/streams/{quote(str(stream), safe='')}/cancel",
-            headers=[("Host", authority), ("Content-Length", "0"), ("Connection", "close")],
+            headers=headers,
         )
         chan.send(conn.send(req) + conn.send(h11.EndOfMessage()))
         deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)

@@ -4,17 +4,63 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
+from servers.access import TOKEN_ENV
 from servers.config import KINDS, ServerConfig, is_loopback
+
+_DEFAULTS = ServerConfig(kind="sse")
+#: The timeouts and limits: (group title, [(ServerConfig field = flag, type, what it does)]).
+_TUNING: tuple[tuple[str, tuple[tuple[str, type[float] | type[int], str], ...]], ...] = (
+    (
+        "timeouts (seconds, 0 = off; closes counted on /metrics by reason)",
+        (
+            (
+                "send_timeout_s",
+                float,
+                "abort a connection whose peer takes no data for this long while our writes "
+                "wait (slow consumer)",
+            ),
+            (
+                "header_timeout_s",
+                float,
+                "close a connection that has not sent a complete first request head (HTTP or "
+                "WS upgrade) by then",
+            ),
+            (
+                "idle_timeout_s",
+                float,
+                "close a connection with nothing in progress (HTTP: between requests; WS: no "
+                "stream and no client message; close 1001)",
+            ),
+        ),
+    ),
+    (
+        "limits (0 = none; refusals: HTTP 503/400, WS close 1013/1008, counted by limit)",
+        (
+            ("max_streams_per_connection", int, "streams running at once on one WS connection"),
+            ("max_active_streams", int, "streams running at once in the server"),
+            (
+                "max_planned_tokens",
+                int,
+                "sum of the planned tokens of the running streams, ~50 bytes each",
+            ),
+        ),
+    ),
+)
 
 
 def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
-        value = kind(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
         return value
 
     return parse
@@ -52,6 +98,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+
+    for title, flags in _TUNING:
+        group = p.add_argument_group(title)
+        for name, kind, what in flags:
+            default = getattr(_DEFAULTS, name)
+            shown = f"{default:g}" if kind is float else str(default)
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                type=_non_negative(kind),
+                default=default,
+                help=f"{what} (default {shown})",
+            )
+    a = p.add_argument_group("access (refusals: 403 Host/Origin, 401 token, counted by reason)")
+    a.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host name (repeatable; '*' = any); loopback names and the "
+        "bound address are always accepted",
+    )
+    a.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept this Origin, e.g. https://app.example:8443 (repeatable; '*' = any); "
+        "loopback origins and requests without Origin are always accepted",
+    )
+    a.add_argument(
+        "--token",
+        default=None,
+        help=f"require 'Authorization: Bearer TOKEN' on every endpoint but /healthz "
+        f"(default: ${TOKEN_ENV} if set, else none; the environment keeps it out of ps)",
+    )
     return p
 
 
@@ -59,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.allow_remote and not is_loopback(args.host):
         print(
-            f"refusing to bind {args.host!r}: not a loopback address. These benchmark servers "
-            "have no authentication; pass --allow-remote to expose them anyway.",
+            f"refusing to bind {args.host!r}: not a loopback address. Pass --allow-remote to "
+            f"expose the server anyway, with --token (or ${TOKEN_ENV}) and --allow-host.",
             file=sys.stderr,
         )
         return 2
@@ -68,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     cfg = ServerConfig(
         kind=args.kind,
         host=args.host,
@@ -79,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop=args.loop,
         allow_remote=args.allow_remote,
         log_level=args.log_level,
+        **{name: getattr(args, name) for _, flags in _TUNING for name, _, _ in flags},
+        allow_hosts=tuple(args.allow_host),
+        allow_origins=tuple(args.allow_origin),
+        token=token,
     )
     from servers.run import run
 

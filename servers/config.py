@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.arms import all_arms
+from core.scenario import ServerSpec
+from servers.limits import Admission
 from servers.stats import Stats
 from servers.streams import StreamRegistry
 
 #: A reference server kind (`python -m servers KIND`): every arm's `server_kind` in core.arms.
 Kind = str
 KINDS: tuple[Kind, ...] = tuple(dict.fromkeys(a.server_kind for a in all_arms() if a.server_kind))
+_SPEC = ServerSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +30,39 @@ class ServerConfig:
     accel_header: bool = True
     #: SSE `retry:` value sent first on every stream.
     retry_ms: int = 3000
-    #: WS permessage-deflate: "off" (default, DESIGN pitfall 8) or "deflate".
+    #: WS permessage-deflate: "off" (default: it costs CPU per frame, so opt-in) or "deflate".
     compression: Literal["off", "deflate"] = "off"
     loop: Literal["uvloop", "asyncio"] = "uvloop"
     allow_remote: bool = False
     log_level: str = "warning"
     #: Listen backlog: 200+ clients connecting at once must not hit SYN retries (1 s).
     backlog: int = 4096
+    # Timeouts and limits: defaults are core.scenario.ServerSpec's (what a scenario may set).
+    # -- timeouts (seconds, 0 = off); see servers.guard -----------------------------------
+    #: A peer that takes no data for this long while our writes wait on it: "slow consumer".
+    send_timeout_s: float = _SPEC.send_timeout_s
+    #: A connection must finish its first request head (HTTP or WS upgrade) this soon.
+    header_timeout_s: float = _SPEC.header_timeout_s
+    #: A connection with no request in progress (HTTP) or no stream running and no client
+    #: message (WS) is closed after this long. Longer than any think time of a scenario.
+    idle_timeout_s: float = _SPEC.idle_timeout_s
+    # -- limits (0 = none); see servers.limits --------------------------------------------
+    #: Streams running at once on one WebSocket connection.
+    max_streams_per_connection: int = _SPEC.max_streams_per_connection
+    #: Streams running at once in this server (the perf idle phase holds 10,000).
+    max_active_streams: int = _SPEC.max_active_streams
+    #: Sum of the planned tokens of the running streams (~50 bytes each while planned).
+    max_planned_tokens: int = _SPEC.max_planned_tokens
+    # -- who may talk to the server; see servers.access ------------------------------------
+    #: Extra Host names accepted besides loopback names and the bound address ("*" = any).
+    allow_hosts: tuple[str, ...] = ()
+    #: Extra Origins accepted besides loopback ones ("*" = any).
+    allow_origins: tuple[str, ...] = ()
+    #: Bearer token every endpoint but /healthz requires; None = no token.
+    token: str | None = field(default=None, repr=False)
 
     def describe(self) -> dict[str, object]:
-        """What a run records about the server's configuration."""
+        """What a run records about the server's configuration (never the token itself)."""
         return {
             "kind": self.kind,
             "heartbeat_s": self.heartbeat_s,
@@ -44,6 +70,15 @@ class ServerConfig:
             "retry_ms": self.retry_ms,
             "compression": self.compression,
             "loop": self.loop,
+            "send_timeout_s": self.send_timeout_s,
+            "header_timeout_s": self.header_timeout_s,
+            "idle_timeout_s": self.idle_timeout_s,
+            "max_streams_per_connection": self.max_streams_per_connection,
+            "max_active_streams": self.max_active_streams,
+            "max_planned_tokens": self.max_planned_tokens,
+            "allow_hosts": ",".join(self.allow_hosts),
+            "allow_origins": ",".join(self.allow_origins),
+            "token": self.token is not None,
         }
 
 
@@ -64,6 +99,13 @@ class ServerState:
     stats: Stats = field(default_factory=Stats)
     registry: StreamRegistry = field(default_factory=StreamRegistry)
     pid: int = field(default_factory=os.getpid)
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.admission = Admission(
+            cfg.max_streams_per_connection, cfg.max_active_streams, cfg.max_planned_tokens
+        )
 
     @property
     def heartbeat_ns(self) -> int:

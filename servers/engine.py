@@ -4,7 +4,7 @@ A transport plugs in through a `Sink` (SSE response, aiohttp WS, `websockets` WS
 schedule, stamping, heartbeats, drop simulation, cancel/disconnect handling and counters
 live here only.
 
-Timing rules (DESIGN §7):
+Timing rules:
 - token i is due at t0 + offsets[i] (absolute, pitfall 12); its "t" stamp is taken with
   `time.monotonic_ns()` right before the write, and `stamp − due` is the server lag;
 - every token goes through the event loop (pitfall 11): we sleep until it is due, or, if it
@@ -13,6 +13,18 @@ Timing rules (DESIGN §7):
 - a token never leaves early. uvloop timers have 1 ms resolution against a cached clock
   and fire up to ~0.7 ms early; after a wake-up before the due time we sleep again, at
   least 1 ms (a 0 s sleep would spin), so on an idle loop lag is in [0, ~1.5 ms].
+
+Tokens wasted (``ssevsws_tokens_wasted_total``, claim C6), one definition for every
+server kind and every way a stream stops early (cancel, client gone, slow consumer cut):
+the tokens the model had generated for the stream by the moment its emission stopped —
+their due time had passed — that the server never finished writing. Due-but-unsent
+tokens pile up when the client stops reading (the writes wait on a full buffer) or when
+the server learns of a departure late (SSE: on its next write); both are generation for
+nobody. So `tokens_sent + tokens_wasted` is, per stopped stream, the number of tokens due
+by its stop. A token whose write was still waiting on the peer counts as not written.
+Not counted (the server cannot see them): tokens written into socket buffers that the
+peer never read — at most a buffer's worth, which differs by arm with bytes per token.
+Streams that complete, and drop_after cuts (resumed later), waste nothing.
 """
 
 from __future__ import annotations
@@ -46,11 +58,10 @@ class Sink(Protocol):
         """Cut the connection abruptly, no close handshake (drop_after)."""
 
 
-def wasted_tokens(offsets: list[int], t0: int, seq: int, since_ns: int, until_ns: int) -> int:
-    """Tokens from `seq` on whose due time is in (since_ns, until_ns]: generated, never sent."""
-    lo = bisect_right(offsets, since_ns - t0, lo=seq)
-    hi = bisect_right(offsets, until_ns - t0, lo=seq)
-    return max(0, hi - lo)
+def wasted_tokens(offsets: list[int], t0: int, seq: int, until_ns: int) -> int:
+    """Tokens wasted by a stream stopped at `until_ns` with `seq` the first token whose
+    write did not complete: those from `seq` on that were due by then (module docstring)."""
+    return max(0, bisect_right(offsets, until_ns - t0, lo=seq) - seq)
 
 
 async def _absorb_pending_cancel() -> None:
@@ -78,8 +89,7 @@ async def run_stream(
     registry (for cancel) and the recent-streams memory (for resume) are kept here.
     `handle.stop()` from any other task stops the emission at once (CANCELLED, or
     DISCONNECTED when a WS read loop saw the client leave); a failed write means the
-    client left (DISCONNECTED). Wasted tokens are those whose due time passed between the
-    departure/cancel and the stop, including the one whose write failed.
+    client left (DISCONNECTED). Wasted tokens: see the module docstring.
     """
     stats = state.stats
     registry = state.registry
@@ -120,6 +130,8 @@ async def run_stream(
     outcome = Outcome.COMPLETED
     try:
         try:
+            if handle.stop_reason is not None:
+                raise asyncio.CancelledError  # stopped before this task first ran
             while seq < n:
                 due = t0 + offs[seq]
                 now = mono()
@@ -162,14 +174,13 @@ async def run_stream(
             if task is not None:
                 task.uncancel()
             outcome = reason
-            stats.tokens_wasted += wasted_tokens(offs, t0, seq, handle.stop_ns, mono())
+            stats.tokens_wasted += wasted_tokens(offs, t0, seq, mono())
         except sink.errors:
-            # Detected on this write: the client left at some point after the previous
-            # write. Count every token due by now from here on (the failed one included).
+            # Detected on this write: the client left at some point after the previous one.
             if not handle.stop(Outcome.DISCONNECTED):
                 await _absorb_pending_cancel()  # someone stopped us in the same instant
             outcome = handle.stop_reason or Outcome.DISCONNECTED
-            stats.tokens_wasted += wasted_tokens(offs, t0, seq, t0 - 1, mono())
+            stats.tokens_wasted += wasted_tokens(offs, t0, seq, mono())
     except BaseException:
         outcome = Outcome.DISCONNECTED
         raise

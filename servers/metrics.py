@@ -8,6 +8,7 @@ standard process collector (CPU seconds, RSS, open fds) for resource figures.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,7 +65,7 @@ class _StatsCollector(Collector):
             ("ssevsws_tokens_sent", "Token frames written", st.tokens_sent),
             (
                 "ssevsws_tokens_wasted",
-                "Tokens due after the client left or cancelled, never delivered",
+                "Tokens due by the time a stream was stopped early that were never written",
                 st.tokens_wasted,
             ),
             ("ssevsws_heartbeats_sent", "SSE keepalive comments written", st.heartbeats_sent),
@@ -78,6 +79,30 @@ class _StatsCollector(Collector):
             c = CounterMetricFamily(name, doc)
             c.add_metric([], value)
             yield c
+        for name, doc, label, counts in (
+            (
+                "ssevsws_connections_closed",
+                "Connections the server closed itself: slow consumer, idle, header timeout",
+                "reason",
+                st.connections_closed,
+            ),
+            (
+                "ssevsws_requests_refused",
+                "Requests refused by the access policy: Host, Origin, token",
+                "reason",
+                st.requests_refused,
+            ),
+            (
+                "ssevsws_streams_refused",
+                "Streams refused by a limit: per connection, active streams, planned tokens",
+                "limit",
+                self._state.admission.refused,
+            ),
+        ):
+            fam = CounterMetricFamily(name, doc, labels=[label])
+            for key, value in counts.items():
+                fam.add_metric([key], value)
+            yield fam
         by = CounterMetricFamily(
             "ssevsws_bytes_sent",
             "Application bytes written (SSE framing included; no chunked/WS framing)",
@@ -115,7 +140,16 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 
 
 def healthz_body(state: ServerState) -> bytes:
-    return _dumps({"status": "ok", "kind": state.config.kind, "pid": state.pid})
+    """`GET /healthz`; ``monotonic_ns`` is the server's clock as it answers, so a client can
+    estimate its own clock's offset from round trips (core.clocksync)."""
+    return _dumps(
+        {
+            "status": "ok",
+            "kind": state.config.kind,
+            "pid": state.pid,
+            "monotonic_ns": time.monotonic_ns(),
+        }
+    )
 
 
 def stats_body(state: ServerState, connections: int, reset: bool = False) -> bytes:
@@ -127,6 +161,10 @@ def stats_body(state: ServerState, connections: int, reset: bool = False) -> byt
         "config": state.config.describe(),
         "connections_active": connections,
         **state.stats.window(),
+        # since the server started (not per window)
+        "connections_closed": dict(state.stats.connections_closed),
+        "requests_refused": dict(state.stats.requests_refused),
+        "streams_refused": dict(state.admission.refused),
     }
     if reset:
         state.stats.reset_window()

@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 
 from servers.config import ServerConfig, ServerState
-from servers.http_common import CONNECTIONS_KEY
+from servers.http_common import CONNECTIONS_KEY, guard_server
 from servers.streams import Outcome
 
 log = logging.getLogger("servers")
@@ -44,6 +44,8 @@ async def _serve_aiohttp(state: ServerState, stop: asyncio.Event) -> None:
     access_log = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.INFO) else None
     runner = web.AppRunner(app, access_log=access_log, handle_signals=False)
     await runner.setup()
+    assert runner.server is not None
+    guard_server(runner.server, state)
     app[CONNECTIONS_KEY].server = runner.server
     site = web.TCPSite(runner, cfg.host, cfg.port, backlog=cfg.backlog, shutdown_timeout=2.0)
     await site.start()

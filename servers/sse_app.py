@@ -1,14 +1,20 @@
-"""The SSE server (aiohttp): `GET|POST /v1/stream` → text/event-stream (DESIGN §4).
+"""The SSE server (aiohttp): `GET|POST /v1/stream` → text/event-stream.
 
 Body: `retry: <ms>`, then one `id: <seq>` / `data: <payload>` event per token, `: keepalive`
 comments every heartbeat interval, and `event: done` with the WHOLE stream's count and
 sha256 (also after a resume), then the response ends. `Last-Event-ID: <seq>` resumes at
 seq+1. A cancel ends the body without a done event; drop_after aborts the TCP connection.
+
+Each stream's response carries `X-Cancel-Secret: <random>`; `POST /v1/streams/{id}/cancel`
+must send it back in the same header (servers.endpoints). A stream is admitted against
+the server's limits before its plan is built (servers.limits): refused, 503 or 400 with
+`{"error":...,"limit":...}`.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import Any
 
@@ -17,9 +23,11 @@ from aiohttp.abc import AbstractStreamWriter
 
 from core.schedule import ParamError, StreamParams, StreamPlan, parse_params
 from core.sse import encode_comment, encode_done, encode_retry, encode_token
+from servers import endpoints
 from servers.config import ServerState
 from servers.engine import run_stream
-from servers.http_common import STATE_KEY, make_app, param_error
+from servers.http_common import STATE_KEY, admit, finished, make_app, response
+from servers.limits import LimitExceeded
 from servers.streams import ActiveStream, Outcome
 
 #: Wait for the client (drain) once this much is queued in the transport: aiohttp's own
@@ -87,7 +95,7 @@ async def _read_params(request: web.Request) -> StreamParams:
     raw = await request.read()
     try:
         obj: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: e.g. 10,000 nested "["
         raise ParamError("body", "must be a JSON object") from None
     if not isinstance(obj, dict):
         raise ParamError("body", "must be a JSON object")
@@ -98,10 +106,11 @@ def _last_event_id(request: web.Request, n: int) -> int:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw.strip() == "":
         return -1
-    try:
-        after = int(raw.strip())
-    except ValueError:
-        raise ParamError("Last-Event-ID", f"must be an integer, got {raw[:40]!r}") from None
+    text = raw.strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise ParamError("Last-Event-ID", f"must be an integer, got {raw[:40]!r}")
+    after = int(text)
     if not -1 <= after < n:
         raise ParamError("Last-Event-ID", f"must be between -1 and {n - 1}, got {after}")
     return after
@@ -109,47 +118,61 @@ def _last_event_id(request: web.Request, n: int) -> int:
 
 async def stream(request: web.Request) -> web.StreamResponse:
     arrived = time.monotonic_ns()  # t0 of a fresh stream: when the request arrived
-    state: ServerState = request.app[STATE_KEY]
-    try:
-        params = await _read_params(request)
-        after = _last_event_id(request, params.n_tokens)
-    except ParamError as exc:
-        return param_error(exc)
-    plan = StreamPlan.build(params)
-    start = after + 1
-    t0 = arrived if start == 0 else state.registry.resume_t0(plan, after, arrived)
-
-    cfg = state.config
-    headers = {
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        "X-Stream-Id": str(params.stream),
-    }
-    if cfg.accel_header:
-        headers["X-Accel-Buffering"] = "no"
-    resp = web.StreamResponse(headers=headers)
-    handle = ActiveStream(params.stream)
-    try:
-        writer = await resp.prepare(request)
-        retry = encode_retry(cfg.retry_ms)
-        await resp.write(retry)  # sends the headers with it
-        state.stats.bytes_control += len(retry)
-    except ConnectionError:
-        return resp
-    if writer is None:  # prepared before: not this handler's response
-        return resp
-    outcome = await run_stream(state, handle, plan, start, t0, SSESink(request, writer, _HEARTBEAT))
-    if outcome is Outcome.COMPLETED or outcome is Outcome.CANCELLED:
+    refused = admit(request)
+    if refused is not None:
+        return refused
+    try:  # one coroutine for the whole stream (no helper frame): it lives as long as it
+        state: ServerState = request.app[STATE_KEY]
         try:
-            if outcome is Outcome.COMPLETED:
-                done = encode_done(plan.done())
-                await resp.write(done)
-                state.stats.bytes_control += len(done)
-            await resp.write_eof()
-        except ConnectionError:
-            pass
-    # DROPPED: the sink already aborted the connection; DISCONNECTED: nobody to write to.
-    return resp
+            params = await _read_params(request)
+            after = _last_event_id(request, params.n_tokens)
+            state.admission.admit(params.n_tokens)
+        except ParamError as exc:
+            return response(endpoints.param_error(exc))
+        except LimitExceeded as exc:
+            return response(endpoints.limit_refused(exc))
+        try:
+            plan = StreamPlan.build(params)
+            start = after + 1
+            t0 = arrived if start == 0 else state.registry.resume_t0(plan, after, arrived)
+            cfg = state.config
+            secret = secrets.token_urlsafe(12)
+            headers = {
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Stream-Id": str(params.stream),
+                endpoints.CANCEL_SECRET_HEADER: secret,
+            }
+            if cfg.accel_header:
+                headers["X-Accel-Buffering"] = "no"
+            resp = web.StreamResponse(headers=headers)
+            handle = ActiveStream(params.stream, secret)
+            try:
+                writer = await resp.prepare(request)
+                retry = encode_retry(cfg.retry_ms)
+                await resp.write(retry)  # sends the headers with it
+                state.stats.bytes_control += len(retry)
+            except ConnectionError:
+                return resp
+            if writer is None:  # prepared before: not this handler's response
+                return resp
+            sink = SSESink(request, writer, _HEARTBEAT)
+            outcome = await run_stream(state, handle, plan, start, t0, sink)
+            if outcome is Outcome.COMPLETED or outcome is Outcome.CANCELLED:
+                try:
+                    if outcome is Outcome.COMPLETED:
+                        done = encode_done(plan.done())
+                        await resp.write(done)
+                        state.stats.bytes_control += len(done)
+                    await resp.write_eof()
+                except ConnectionError:
+                    pass
+            # DROPPED: the sink aborted the connection; DISCONNECTED: nobody to write to.
+            return resp
+        finally:
+            state.admission.release(params.n_tokens)
+    finally:
+        finished(request)
 
 
 def make_sse_app(state: ServerState) -> web.Application:

@@ -1,11 +1,11 @@
 """Server counters and the server-lag sketch, updated on the hot path as plain ints.
 
-Per-token work must stay tiny (DESIGN §10: the servers are measured against raw asyncio),
+Per-token work must stay tiny (`make perf` measures the servers against raw asyncio),
 so nothing here calls prometheus_client per token: the emission loop increments
 attributes of one `Stats` object, and `servers.metrics` turns them into Prometheus
 families (and the `/v1/stats` JSON) only when someone scrapes.
 
-Server lag = send stamp − scheduled time (DESIGN §5). It goes into `LagSketch`, a
+Server lag = send stamp − scheduled time. It goes into `LagSketch`, a
 log-linear histogram in microseconds: exact below 64 µs, then 32 sub-buckets per power
 of two (≤ 3.2 % relative error), so p50/p99 are good to a few percent at any scale and
 recording costs a handful of integer operations.
@@ -15,6 +15,14 @@ from __future__ import annotations
 
 import time
 from typing import Any
+
+#: Why the server closed a connection itself (servers.guard, servers.ws_session).
+SLOW_CONSUMER = "slow_consumer"
+IDLE = "idle"
+HEADER_TIMEOUT = "header_timeout"
+CLOSE_REASONS = (SLOW_CONSUMER, IDLE, HEADER_TIMEOUT)
+#: Why a request was refused before it reached its endpoint (servers.access).
+REFUSE_REASONS = ("host", "origin", "token")
 
 _SUB_BITS = 5
 _SUB = 1 << _SUB_BITS  # 32 sub-buckets per octave
@@ -125,8 +133,10 @@ class Stats:
         "bytes_control",
         "bytes_heartbeat",
         "bytes_token",
+        "connections_closed",
         "heartbeats_sent",
         "lag",
+        "requests_refused",
         "started_at",
         "streams_active",
         "streams_cancelled",
@@ -158,6 +168,10 @@ class Stats:
         self.bytes_control = 0
         self.ws_connections_total = 0
         self.ws_protocol_errors = 0
+        #: Connections the server closed, by reason (CLOSE_REASONS).
+        self.connections_closed = dict.fromkeys(CLOSE_REASONS, 0)
+        #: Requests refused by the access policy, by reason (REFUSE_REASONS).
+        self.requests_refused = dict.fromkeys(REFUSE_REASONS, 0)
         self.lag = LagSketch()
         self._window_base = LagSketch()
         self._window_counts: dict[str, int] = {}

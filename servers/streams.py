@@ -2,7 +2,8 @@
 
 - `ActiveStream`: one running emission, so it can be stopped from elsewhere (the cancel
   endpoint, a WS cancel message, the WS read loop noticing the client left).
-- `StreamRegistry`: the live handles by stream id (for `POST /v1/streams/{id}/cancel`) and
+- `StreamRegistry`: the live handles by stream id (for `POST /v1/streams/{id}/cancel`,
+  which must bring the stream's secret: ids are the clients' choice and collide) and
   a bounded, time-limited memory of recent streams' parameters and t0, so a resumed
   stream keeps its original schedule (tokens already due go out at once) and a WS resume
   may omit the parameters.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hmac
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,16 +34,26 @@ class Outcome(enum.Enum):
 
 
 class ActiveStream:
-    """A running stream. `stop()` records why and when, and wakes the emitting task."""
+    """A running stream. `stop()` records why, and wakes the emitting task."""
 
-    __slots__ = ("next_seq", "sent", "stop_ns", "stop_reason", "stream", "stream_json", "task")
+    __slots__ = (
+        "next_seq",
+        "secret",
+        "sent",
+        "stop_reason",
+        "stream",
+        "stream_json",
+        "task",
+    )
 
-    def __init__(self, stream: StreamId) -> None:
+    def __init__(self, stream: StreamId, secret: str | None = None) -> None:
         self.stream = stream
+        #: What `POST /v1/streams/{id}/cancel` must bring (SSE: sent in a response header);
+        #: None: not cancellable over HTTP (a WS stream is cancelled on its connection).
+        self.secret = secret
         self.stream_json = stream_id_json(stream)  # precomputed once (token_payload's "s")
         self.task: asyncio.Task[object] | None = None
         self.stop_reason: Outcome | None = None
-        self.stop_ns = 0
         self.sent = 0  # token frames written by this run
         self.next_seq = 0
 
@@ -50,7 +62,6 @@ class ActiveStream:
         if self.stop_reason is not None:
             return False
         self.stop_reason = reason
-        self.stop_ns = time.monotonic_ns()
         task = self.task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
@@ -91,9 +102,14 @@ class StreamRegistry:
     def active(self) -> list[ActiveStream]:
         return [h for lst in self._active.values() for h in lst]
 
-    def cancel(self, stream: StreamId) -> int:
-        """Stop every live stream with this id; the number stopped."""
-        return sum(h.stop(Outcome.CANCELLED) for h in list(self._active.get(stream, ())))
+    def cancel(self, stream: StreamId, secret: str) -> int:
+        """Stop the live streams with this id and secret; the number stopped."""
+        given = secret.encode()
+        return sum(
+            h.stop(Outcome.CANCELLED)
+            for h in list(self._active.get(stream, ()))
+            if h.secret is not None and hmac.compare_digest(h.secret.encode(), given)
+        )
 
     # -- recent ---------------------------------------------------------------------
     def remember(self, params: StreamParams, t0_ns: int) -> None:

@@ -1,18 +1,19 @@
 """The aiohttp WebSocket server: upgrade at `GET /v1/ws`, protocol in servers.ws_session.
 
-Compression is chosen explicitly (off by default, DESIGN pitfall 8), pings every
+Compression is chosen explicitly (off by default), pings every
 heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from functools import partial
 
 from aiohttp import WSMsgType, web
 
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
-from servers.http_common import STATE_KEY, make_app
+from servers.http_common import STATE_KEY, admit, make_app, request_guard
 from servers.ws_session import WSSession, WSSink
 
 
@@ -22,7 +23,14 @@ def _abort(request: web.Request) -> None:
         transport.abort()
 
 
+def _close(ws: web.WebSocketResponse, code: int, reason: str) -> Awaitable[bool]:
+    return ws.close(code=code, message=reason.encode())
+
+
 async def ws_handler(request: web.Request) -> web.StreamResponse:
+    refused = admit(request)
+    if refused is not None:
+        return refused
     state: ServerState = request.app[STATE_KEY]
     cfg = state.config
     ws = web.WebSocketResponse(
@@ -35,16 +43,19 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     state.stats.ws_connections_total += 1
     sink = WSSink(
-        partial(ws.send_frame, opcode=WSMsgType.TEXT), partial(_abort, request), (ConnectionError,)
+        partial(ws.send_frame, opcode=WSMsgType.TEXT),
+        partial(_abort, request),
+        (ConnectionError,),
+        ws,
+        _close,
     )
-    session = WSSession(state, sink)
+    session = WSSession(state, sink, request_guard(request))
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 try:
                     await session.on_text(msg.data)
                 except ProtocolError as exc:
-                    state.stats.ws_protocol_errors += 1
                     await session.close()
                     await ws.close(code=exc.code, message=exc.reason.encode())
                     break

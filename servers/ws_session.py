@@ -1,4 +1,4 @@
-"""The WebSocket protocol (DESIGN §4, core.wsmsg), shared by the aiohttp and `websockets` servers.
+"""The WebSocket protocol (core.wsmsg), shared by the aiohttp and `websockets` servers.
 
 One `WSSession` per connection. The server's read loop hands it each text frame; it
 starts, cancels and resumes streams, each stream in its own task so several can run on
@@ -6,18 +6,33 @@ one connection. Protocol violations raise `core.wsmsg.ProtocolError` (the read l
 closes with its code); recoverable mistakes (a start for a running id, a cancel or resume
 for an unknown one) get an `error` message and the connection stays open.
 
+A start or resume is admitted first (servers.limits): refused, it gets an `error` message
+naming the limit (`{"type":"error","error":...,"limit":...,"stream":ID}`) and the
+connection is closed: 1013 "try again later" when the server is busy, 1008 when this
+request can never be served (too many streams on this connection, or one stream over the
+whole token budget).
+
+While no stream runs, the connection's idle clock (servers.guard) runs from the last
+client message; when it expires the session closes with 1001 "idle timeout".
+
 A session holds nothing until a stream starts (idle connections must stay cheap).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from core.schedule import StreamId, StreamPlan
+from core.schedule import StreamId, StreamParams, StreamPlan
 from core.wsmsg import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
     Cancel,
+    ProtocolError,
     Resume,
     Start,
     cancelled_message,
@@ -27,13 +42,22 @@ from core.wsmsg import (
 )
 from servers.config import ServerState
 from servers.engine import run_stream
+from servers.guard import ConnectionGuard
+from servers.limits import LimitExceeded
 from servers.streams import ActiveStream, Outcome
 
 
-class WSSink:
-    """Engine sink over one WS connection; `send` writes bytes (UTF-8 JSON) as a text frame."""
+class LimitRefusal(ProtocolError):
+    """A stream refused by a limit: the connection closes with its code, but it is not a
+    protocol error (not counted as one; counted by limit in servers.limits)."""
 
-    __slots__ = ("_abort", "errors", "send")
+
+class WSSink:
+    """Engine sink over one WS connection; `send` writes bytes (UTF-8 JSON) as a text frame,
+    `close(code, reason)` starts the close handshake (through the library's `closer`, one
+    function per server kind, so a connection holds no closure for it)."""
+
+    __slots__ = ("_abort", "_closer", "_conn", "errors", "send")
     frame = None
     heartbeat = None  # WS keepalive is the library's ping, not a frame of ours
 
@@ -42,29 +66,52 @@ class WSSink:
         send: Callable[[bytes], Awaitable[object]],
         abort: Callable[[], None],
         errors: tuple[type[BaseException], ...],
+        conn: Any,
+        closer: Callable[[Any, int, str], Awaitable[object]],
     ) -> None:
         self.send = send
         self._abort = abort
         self.errors = errors
+        self._conn = conn
+        self._closer = closer
 
     def abort(self) -> None:
         self._abort()
 
+    def close(self, code: int, reason: str) -> Awaitable[object]:
+        return self._closer(self._conn, code, reason)
+
 
 class WSSession:
-    __slots__ = ("_sink", "_state", "_streams")
+    __slots__ = ("_closing", "_guard", "_sink", "_state", "_streams")
 
-    def __init__(self, state: ServerState, sink: WSSink) -> None:
+    def __init__(self, state: ServerState, sink: WSSink, guard: ConnectionGuard | None) -> None:
         self._state = state
         self._sink = sink
+        self._guard = guard
         self._streams: dict[StreamId, tuple[ActiveStream, asyncio.Task[None]]] | None = None
+        self._closing: asyncio.Task[object] | None = None
+        self._idle()
 
     async def on_text(self, text: str) -> None:
-        """Handle one client text frame. Raises ProtocolError for a close-worthy message."""
+        """Handle one client text frame. Raises ProtocolError for a close-worthy message
+        (counted as a protocol error unless it is a limit refusal)."""
+        try:
+            await self._on_text(text)
+        except LimitRefusal:
+            raise
+        except ProtocolError:
+            self._state.stats.ws_protocol_errors += 1
+            raise
+        finally:
+            if not self._streams:
+                self._idle()  # a message restarts the idle clock of a connection at rest
+
+    async def _on_text(self, text: str) -> None:
         arrived = time.monotonic_ns()
         msg = parse_client_message(text)
         if isinstance(msg, Start):
-            await self._start(StreamPlan.build(msg.params), 0, arrived)
+            await self._start(msg.params, None, arrived)
         elif isinstance(msg, Cancel):
             entry = self._streams.get(msg.stream) if self._streams else None
             if entry is None:
@@ -88,23 +135,44 @@ class WSSession:
                 )
                 return
             params = recent.params
-        plan = StreamPlan.build(params)
-        if msg.after >= plan.n:
-            await self._reply(error_message(f"after must be below {plan.n}", msg.stream, "after"))
+        n = params.n_tokens
+        if msg.after >= n:
+            await self._reply(error_message(f"after must be below {n}", msg.stream, "after"))
             return
-        t0 = self._state.registry.resume_t0(plan, msg.after, arrived)
-        await self._start(plan, msg.after + 1, t0)
+        await self._start(params, msg.after, arrived)
 
-    async def _start(self, plan: StreamPlan, start: int, t0: int) -> None:
-        stream = plan.params.stream
-        if self._streams is None:
-            self._streams = {}
-        elif stream in self._streams:
+    async def _start(self, params: StreamParams, after: int | None, arrived: int) -> None:
+        """Admit, plan and run a stream: fresh from `arrived` (after None) or resumed after
+        seq `after` on its original schedule."""
+        stream = params.stream
+        streams = self._streams
+        if streams is not None and stream in streams:
             await self._reply(error_message("stream already running", stream, "stream"))
             return
-        handle = ActiveStream(stream)
-        task = asyncio.create_task(self._run(handle, plan, start, t0))
-        self._streams[stream] = (handle, task)
+        admission = self._state.admission
+        n = params.n_tokens
+        try:
+            admission.admit(n, len(streams) if streams else 0)
+        except LimitExceeded as exc:
+            await self._reply(error_message(exc.message, stream, limit=exc.limit))
+            code = CLOSE_POLICY_VIOLATION if exc.permanent else CLOSE_TRY_AGAIN_LATER
+            raise LimitRefusal(code, f"{exc.limit}: {exc.message}") from None
+        try:
+            plan = StreamPlan.build(params)
+            if after is None:
+                start, t0 = 0, arrived
+            else:
+                start, t0 = after + 1, self._state.registry.resume_t0(plan, after, arrived)
+            handle = ActiveStream(stream)
+            task = asyncio.create_task(self._run(handle, plan, start, t0))
+        except BaseException:
+            admission.release(n)
+            raise
+        if streams is None:
+            streams = self._streams = {}
+        streams[stream] = (handle, task)
+        if self._guard is not None:
+            self._guard.idle_stop()
 
     async def _run(self, handle: ActiveStream, plan: StreamPlan, start: int, t0: int) -> None:
         try:
@@ -116,9 +184,26 @@ class WSSession:
         except self._sink.errors:
             pass
         finally:
+            # A stop never cancels a task before it first ran (run_stream sets handle.task),
+            # so this runs for every admitted stream (short of the process's own exit).
+            self._state.admission.release(plan.n)
             streams = self._streams
             if streams is not None and streams.get(handle.stream, (None,))[0] is handle:
                 del streams[handle.stream]
+                if not streams:
+                    self._idle()
+
+    def _idle(self) -> None:
+        """No stream runs: (re)start the idle clock; it ends in a 1001 close."""
+        if self._guard is not None:
+            self._guard.idle_start(self._idle_close)
+
+    def _idle_close(self) -> None:
+        self._closing = asyncio.ensure_future(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        with contextlib.suppress(Exception):  # the peer may be gone already
+            await self._sink.close(CLOSE_GOING_AWAY, "idle timeout")
 
     async def _reply(self, text: str) -> None:
         data = text.encode()
@@ -127,6 +212,8 @@ class WSSession:
 
     async def close(self) -> None:
         """The connection is over: stop every stream (client gone) and wait for them."""
+        if self._guard is not None:
+            self._guard.idle_stop()
         if not self._streams:
             return
         entries = list(self._streams.values())

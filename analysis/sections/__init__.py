@@ -21,6 +21,7 @@ from analysis.sections.faults import CANCEL, RECONNECT
 from analysis.sections.latency import LATENCY, RAMP, RESOURCES
 from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from analysis.sections.run import HEADLINE, RUN, STATUS, TITLE
+from analysis.sections.summary import METHODS, SUMMARY
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.report_data import Report
@@ -43,6 +44,7 @@ __all__ = [
 
 SECTIONS: tuple[Section, ...] = (
     TITLE,
+    SUMMARY,
     STATUS,
     RUN,
     HEADLINE,
@@ -56,6 +58,7 @@ SECTIONS: tuple[Section, ...] = (
     PROXY_IDLE,
     COST,
     CLAIMS,
+    METHODS,
 )
 
 _BY_KEY = {s.key: s for s in SECTIONS}

@@ -1,40 +1,48 @@
 """The cost section: this run's measured usage per arm calibrates the cost model
 (analysis.cost_run.cost_inputs, also what `ssevsws cost` and the cost explorer use), which
-scales it to a usage profile's month on every priced platform."""
+scales it to a usage profile's month on every priced platform.
+
+Its pieces are the cost model's items (analysis.cost_sections: prices, calibration,
+monthly bills, C2 per pairing beside the article's figures with the banded verdict, the
+usage the article must have assumed, the sensitivity tornado, P10/P50/P90, the share of
+the LLM token bill). Here they are put in reading order and their tables are made
+readable (units in the headers, dollars and ratios formatted, long tables pivoted); the
+raw DataFrames stay available (`cost_items`) for the published CSV files.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import pandas as pd
 
-from analysis import cost as K
-from analysis import plots as P
-from analysis.capacity import capacity_markdown
+from analysis.cost_c2 import ARTICLE_RATIO, ARTICLE_SSE_USD, ARTICLE_WS_USD
 from analysis.cost_run import CostInputs, cost_inputs
-from analysis.sections.base import Fig, Section, Table, Text
-from analysis.tables import fmt, md_table
+from analysis.cost_sections import CostItem, cost_sections
+from analysis.sections.base import Items, Section, Text
+from analysis.tables import md_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
-
     from analysis.report_data import Report
 
 __all__ = [
     "COST",
-    "MAUS",
-    "THINK_TIMES_S",
     "CostInputs",
     "cost_inputs",
-    "cost_table_markdown",
-    "ratio_markdown",
+    "cost_items",
+    "measured_cost",
+    "readable_items",
     "report_cost_inputs",
-    "usage_markdown",
     "usd",
 ]
 
-THINK_TIMES_S = (0.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-MAUS = (1_000.0, 3_000.0, 10_000.0, 30_000.0, 100_000.0, 300_000.0, 1_000_000.0)
+#: The cost items the report shows, in reading order (the pricing sources go to Methods).
+REPORT_ITEMS = ("usage", "monthly", "c2", "sensitivity", "bootstrap", "llm")
+#: Bootstrap resamples of the calibration for P10/P50/P90.
+COST_N_BOOT = 200
 
 
 def report_cost_inputs(rep: Report) -> CostInputs:
@@ -47,248 +55,272 @@ def report_cost_inputs(rep: Report) -> CostInputs:
     )
 
 
-_USAGE_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("sessions", "sessions", "{:,.0f}"),
-    ("streams", "streams", "{:,.0f}"),
-    ("tokens delivered", "tokens_delivered", "{:,.0f}"),
-    ("HTTP requests", "http_requests", "{:,.0f}"),
-    ("SSE events", "sse_events", "{:,.0f}"),
-    ("WS messages out", "ws_messages_out", "{:,.0f}"),
-    ("WS messages in", "ws_messages_in", "{:,.0f}"),
-    ("connections opened", "connections_opened", "{:,.0f}"),
-    ("connection-minutes", "connection_minutes_total", "{:,.2f}"),
-    ("  of which idle", "connection_minutes_idle", "{:,.2f}"),
-    ("peak concurrent connections", "peak_concurrent_connections", "{:,.0f}"),
-    ("bytes out", "bytes_out", "{:,.0f}"),
-    ("bytes in", "bytes_in", "{:,.0f}"),
-    ("server CPU-seconds", "server_cpu_seconds", "{:,.3f}"),
-)
+def measured_cost(rep: Report) -> CostInputs | None:
+    """The cost inputs when the run measured usage the model can price, else None."""
+    ci = report_cost_inputs(rep)
+    return ci if ci.measured and not ci.table.empty else None
 
 
-def usage_markdown(ci: CostInputs) -> str:
-    """Measured usage per arm (the run) and the calibration it gives the cost model."""
-    arms = list(ci.measured)
-    rows = [[lbl] + [fmt(getattr(ci.measured[a], k), f) for a in arms] for lbl, k, f in _USAGE_ROWS]
-    cal_rows = []
-    for lbl, key, f in (
-        ("bytes per message besides token text", "message_overhead_bytes", "{:.1f}"),
-        ("bytes in / stream", "bytes_in_per_stream", "{:.0f}"),
-        ("messages / token in the run (not applied)", "messages_per_token", "{:.3f}"),
-        ("server CPU-s / 1k tokens", "cpu_s_per_1k_tokens", "{:.4f}"),
-        ("KiB / connection (idle fit, else RSS slope)", "kib_per_connection", "{:.1f}"),
-        ("share of a cancelled answer delivered", "cancel_at_fraction", "{:.2f}"),
-    ):
-        cal_rows.append([lbl] + [fmt(getattr(ci.calibrations[a], key), f) for a in arms])
-    return "\n".join(
-        [
-            f"Measured in scenario `{ci.scenario}` of this run (per arm):",
-            "",
-            md_table(["usage", *arms], rows),
-            "",
-            "Calibration fed to the cost model (n/m → the model's default; the profile, not "
-            'the run, decides tokens per frame; docs/methodology.md, "Cost model"):',
-            "",
-            md_table(["per unit", *arms], cal_rows),
-        ]
-    )
+def cost_items(rep: Report) -> list[CostItem]:
+    """The cost model's items for this run, raw (DataFrames, figures), computed once."""
+
+    def make() -> list[CostItem]:
+        ci = measured_cost(rep)
+        if ci is None:
+            return []
+        return cost_sections(
+            ci, rep.data, rep.summary.to_json(), n_boot=COST_N_BOOT, include=REPORT_ITEMS
+        )
+
+    return rep.cached("cost:items", make)
 
 
-def cost_table_markdown(ci: CostInputs) -> str:
-    rows = [
-        [
-            r.platform,
-            r.arm,
-            f"${r.monthly_usd:,.2f}",
-            fmt(r.usd_per_1m_sessions, "${:,.2f}"),
-            fmt(r.usd_per_connection_hour, "${:,.5f}"),
-            r.dominant,
-            r.drivers,
-        ]
-        for r in ci.table.itertuples()
-    ]
-    head = [
-        "platform",
-        "arm",
-        "$/month",
-        "$ per 1M sessions",
-        "$ per connection-hour",
-        "largest line",
-        "what drives each line",
-    ]
-    return md_table(head, rows)
+# --------------------------------------------------------------------------- cells
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def usd(v: Any) -> str:
     """``$1,234.50`` / ``−$0.36`` (sign before the currency); n/m when not a number."""
-    if not isinstance(v, int | float) or not np.isfinite(v):
+    if not _finite(v):
         return "n/m"
     return f"{'−' if v < -0.005 else ''}${abs(v):,.2f}"
 
 
-def ratio_markdown(ci: CostInputs) -> str:
+def _x(v: Any) -> str:
+    return f"{v:.2f}×" if _finite(v) else "n/m"
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f} %" if _finite(v) else "n/m"
+
+
+def _num(spec: str, missing: str = "n/m") -> Callable[[Any], str]:
+    return lambda v: spec.format(v) if _finite(v) else missing
+
+
+def _compact(v: Any) -> str:
+    """1,234 / 45.6 k / 3.21 M / 1.5 G — for user counts that span decades."""
+    if not _finite(v):
+        return "unreachable"
+    for div, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(v) >= div:
+            return f"{v / div:,.3g}{unit}"
+    return f"{v:,.3g}"
+
+
+def _yes(v: Any) -> str:
+    return "yes" if bool(v) else "no"
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a readable table: the raw column, its header, its cell format."""
+
+    src: str
+    header: str
+    cell: Callable[[Any], str] = str
+
+
+def _table(df: pd.DataFrame, cols: Sequence[Col]) -> str:
+    present = [c for c in cols if c.src in df]
     rows = [
-        [
-            r.pair,
-            f"${r.sse_usd:,.2f}",
-            f"${r.ws_usd:,.2f}",
-            fmt(r.ws_over_sse, "{:.2f}×"),
-            r.driver or "—",
-            usd(r.driver_gap_usd),
-            r.verdict,
-        ]
-        for r in ci.ratios.itertuples()
+        [c.cell(v) for c, v in zip(present, r, strict=True)]
+        for r in df[[c.src for c in present]].itertuples(index=False)
     ]
-    head = [
-        "platform (pairing)",
-        "SSE $/month",
-        "WS $/month",
-        "WS/SSE",
-        "driving dimension",
-        "WS − SSE on it",
-        "C2 band vs the article's 6×",
-    ]
+    return md_table([c.header for c in present], rows)
+
+
+# --------------------------------------------------------------------------- each item
+
+_USAGE = (
+    Col("arm", "arm"),
+    Col("streams", "streams", _num("{:,.0f}")),
+    Col("tokens", "tokens", _num("{:,.0f}")),
+    Col("connection-minutes", "connection-minutes", _num("{:,.1f}")),
+    Col("idle share", "idle share", _pct),
+    Col("message overhead B", "bytes per message besides the token", _num("{:.1f}")),
+    Col("CPU-s/1k tokens", "server CPU-s / 1k tokens", _num("{:.4f}", "model default")),
+    Col("KiB/connection", "KiB / connection", _num("{:.1f}", "model default")),
+    Col("cancelled answer delivered", "share of a cancelled answer sent", _pct),
+    Col("from", "measured from"),
+)
+_MONTHLY = (
+    Col("platform", "platform"),
+    Col("arm", "arm"),
+    Col("monthly_usd", "$ / month", usd),
+    Col("usd_per_1m_sessions", "$ per 1M sessions", usd),
+    Col("usd_per_connection_hour", "$ per connection-hour", _num("${:,.5f}")),
+    Col("dominant", "largest line"),
+)
+_C2 = (
+    Col("pair", "pairing (SSE vs WS)"),
+    Col("connection_priced", "connection-priced", _yes),
+    Col("sse_usd", "our SSE $/month", usd),
+    Col("ws_usd", "our WS $/month", usd),
+    Col("ws_over_sse", "our WS/SSE", _x),
+    Col("band", "band"),
+    Col("article", "article's $/month (WS/SSE)"),
+    Col("ours_over_article", "ours ÷ article's ratio", _x),
+    Col("driver", "what drives the gap"),
+)
+_INVERSE = (
+    Col("pair", "pairing (SSE vs WS)"),
+    Col("mau_for_ws_4100", f"MAU for WS = ${ARTICLE_WS_USD:,.0f}", _compact),
+    Col("mau_for_sse_680", f"MAU for SSE = ${ARTICLE_SSE_USD:,.0f}", _compact),
+    Col("one_usage_gives_both", "one workload gives both", _yes),
+    Col("ratio_at_ws_4100", "our WS/SSE at that MAU", _x),
+    Col("sessions_per_user_for_ws_4100", "sessions/user for WS $4,100", _compact),
+    Col("tokens_per_frame_for_6x", f"tokens per frame for {ARTICLE_RATIO:.2f}×", _compact),
+)
+
+
+def _usage(item: CostItem) -> str:
+    return _table(item.value, _USAGE)
+
+
+def _monthly(item: CostItem) -> str:
+    return _table(item.value, _MONTHLY)
+
+
+def _c2(item: CostItem) -> str:
+    df = item.value.assign(
+        article=f"${ARTICLE_SSE_USD:,.0f} → ${ARTICLE_WS_USD:,.0f} ({ARTICLE_RATIO:.2f}×)"
+    )
+    return _table(df, _C2)
+
+
+def _inverse(item: CostItem) -> str:
+    return _table(item.value, _INVERSE)
+
+
+def _setting(v: Any) -> str:
+    return f"{v:g}" if _finite(v) else str(v)
+
+
+def _tornado(item: CostItem) -> str:
+    """Pairing × input: our WS/SSE at the input's low → high setting."""
+    df = item.value
+    knobs = list(dict.fromkeys(df["knob"]))
+    head = ["pairing (SSE vs WS)", "profile"]
+    for k in knobs:
+        first = df[df["knob"] == k].iloc[0]
+        head.append(f"{k} {_setting(first['low'])} → {_setting(first['high'])}")
+    rows = []
+    for pair, g in df.groupby("pair", sort=False):
+        by = {r.knob: r for r in g.itertuples()}
+        rows.append(
+            [pair, _x(g["ratio_base"].iloc[0])]
+            + [f"{_x(by[k].ratio_low)} → {_x(by[k].ratio_high)}" if k in by else "" for k in knobs]
+        )
     return md_table(head, rows)
+
+
+def _bootstrap(item: CostItem) -> str:
+    """Pairing × quantity: P50 [P10 – P90]."""
+    df = item.value
+    quantities = list(dict.fromkeys(df["quantity"]))
+    rows = []
+    for pair, g in df.groupby("pair", sort=False):
+        by = {r.quantity: r for r in g.itertuples()}
+        cells = []
+        for q in quantities:
+            r = by.get(q)
+            cell = _x if "/" in q and "$" not in q else usd
+            cells.append(f"{cell(r.p50)} [{cell(r.p10)} – {cell(r.p90)}]" if r else "")
+        rows.append([pair, *cells])
+    return md_table(["pairing (SSE vs WS)", *(f"{q} P50 [P10 – P90]" for q in quantities)], rows)
+
+
+def _llm(item: CostItem) -> str:
+    """Pairing × model: SSE and WS transport bills as shares of the token bill."""
+    df = item.value
+    models = list(dict.fromkeys(df["model"]))
+    bills = {m: df.loc[df["model"] == m, "llm_usd"].iloc[0] for m in models}
+    rows = []
+    for pair, g in df.groupby("pair", sort=False):
+        by = {r.model: r for r in g.itertuples()}
+        cells = [f"SSE {_pct(by[m].sse_share)} · WS {_pct(by[m].ws_share)}" for m in models]
+        rows.append([pair, *cells])
+    head = ["pairing (SSE vs WS)", *(f"{m} ({usd(bills[m])}/month)" for m in models)]
+    return md_table(head, rows)
+
+
+_READABLE: dict[str, Callable[[CostItem], str]] = {
+    "cost_usage": _usage,
+    "cost_monthly_table": _monthly,
+    "cost_c2_table": _c2,
+    "cost_c2_inverse": _inverse,
+    "cost_tornado_table": _tornado,
+    "cost_bootstrap_table": _bootstrap,
+    "cost_llm_share": _llm,
+}
+#: Figures that say what their table says (the C2 figure shows the ratio and its bands).
+_LEFT_OUT = ("cost_ratio",)
+
+
+def readable_items(items: Sequence[CostItem]) -> list[CostItem]:
+    """The report's view of the cost items: Markdown tables with units and formats; a
+    table drawn as a figure comes after it without repeating its title, and the caption
+    (what to read) goes under the figure."""
+    out: list[CostItem] = []
+    shown_titles: set[str] = set()
+    figures = {it.title for it in items if it.kind == "figure"}
+    for it in items:
+        if it.name in _LEFT_OUT:
+            continue
+        title = "" if it.title in shown_titles else it.title
+        shown_titles.add(it.title)
+        if it.kind == "table":
+            text = _READABLE[it.name](it) if it.name in _READABLE else str(it.value)
+            caption = "" if it.title in figures else it.caption
+            out.append(replace(it, title=title, value=text, caption=caption))
+        else:
+            out.append(replace(it, title=title))
+    return out
+
+
+# --------------------------------------------------------------------------- the section
 
 
 def _profile_text(rep: Report) -> str:
     ci = report_cost_inputs(rep)
     p = ci.profile
     lines = [
-        f"Profile `{p.name}`: {p.monthly_active_users:,.0f} monthly active users × "
-        f"{p.sessions_per_user_per_month:g} sessions × {p.turns_per_session:g} turns, "
-        f"{p.tokens_per_answer:,.0f} tokens per answer, think time {p.think_time_s:g} s, "
-        f"tab open {p.tab_open_s:g} s. Prices: `analysis/pricing/*.toml` (each file names "
-        "its source and the date it was read). Usage per token and per stream is measured in "
-        "this run; the profile scales it to a month.",
+        f"What streaming this run's answers would cost per month for the usage profile "
+        f"`{p.name}`: {p.monthly_active_users:,.0f} monthly active users × "
+        f"{p.sessions_per_user_per_month:g} sessions × {p.turns_per_session:g} answers of "
+        f"{p.tokens_per_answer:,.0f} tokens, {p.tokens_per_message:g} token(s) per frame, "
+        f"think time {p.think_time_s:g} s, tab open {p.tab_open_s:g} s. The run measures "
+        "what the implementation costs per token and per stream (bytes, CPU, memory); the "
+        "profile says how much of it a month has; each platform's pricing file says what "
+        'that is billed (sources under "Methods").',
     ]
-    if not ci.measured or ci.table.empty:
+    if measured_cost(rep) is None:
         lines += [
             "",
             "Not measured in this run: the cost model needs measured usage of an SSE "
             "and/or a WS arm (streams with tokens).",
         ]
+    elif ci.warnings:
+        lines += ["", "Price warnings (older than 90 days, or not verified on its page):"]
+        lines += [f"- {w}" for w in ci.warnings]
     return "\n".join(lines)
 
 
-def _measured(rep: Report) -> CostInputs | None:
-    ci = report_cost_inputs(rep)
-    return ci if ci.measured and not ci.table.empty else None
-
-
-def _usage_tables(rep: Report) -> str | None:
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    return "\n".join(
-        [
-            usage_markdown(ci),
-            "",
-            capacity_markdown(rep.summary.capacity),
-            "",
-            "### Monthly cost per platform and arm",
-            "",
-            cost_table_markdown(ci),
-            *(  # prices older than 90 days or not verified on the provider's page
-                ["", "Price warnings:", "", *(f"- {w}" for w in ci.warnings)] if ci.warnings else []
-            ),
-        ]
-    )
-
-
-def _not_measured_fig(title: str) -> Figure:
-    return P.not_measured(title, "(no measured usage for the cost model)")
-
-
-def _monthly(rep: Report) -> Figure | None:
-    from analysis import cost_plots
-
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    return cost_plots.plot_monthly_cost(ci.table)
-
-
-def _ratio_table(rep: Report) -> str | None:
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    if ci.ratios.empty:
-        return "### SSE vs WS cost per platform\n\nNot measured in this run (needs both arms)."
-    return (
-        "### SSE vs WS cost per platform\n\n"
-        + ratio_markdown(ci)
-        + "\n\nThe driving dimension is the billed line with the largest WS − SSE gap."
-    )
-
-
-def _ratio_fig(rep: Report) -> Figure | None:
-    from analysis import cost_plots
-
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    if ci.ratios.empty:
-        return _not_measured_fig("WS / SSE monthly cost")
-    return cost_plots.plot_ratio(ci.ratios)
-
-
-def _think_sweep(rep: Report) -> Any:
-    ci = report_cost_inputs(rep)
-    return rep.cached(
-        "cost:think",
-        lambda: K.think_time_sweep(
-            ci.profile, THINK_TIMES_S, ci.platforms, calibrations=ci.calibrations
-        ),
-    )
-
-
-def _think_fig(rep: Report) -> Figure | None:
-    from analysis import cost_plots
-
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    if len(ci.calibrations) < 2:
-        return _not_measured_fig("Cost vs think time")
-    return cost_plots.plot_think_time_sweep(_think_sweep(rep))
-
-
-def _break_even(rep: Report) -> str | None:
-    ci = _measured(rep)
-    if ci is None or len(ci.calibrations) < 2:
-        return None
-    rows = [
-        [
-            r.pair,
-            fmt(r.break_even, "{:,.0f} s") if np.isfinite(r.break_even) else "none in range",
-            r.cheaper_below,
-            r.cheaper_above,
-        ]
-        for r in _think_sweep(rep).break_even.itertuples()
-    ]
-    return f"Break-even think time (swept {THINK_TIMES_S[0]:g}–{THINK_TIMES_S[-1]:g} s):\n\n" + (
-        md_table(["pairing", "break-even", "cheaper below", "cheaper above"], rows)
-    )
-
-
-def _mau_fig(rep: Report) -> Figure | None:
-    from analysis import cost_plots
-
-    ci = _measured(rep)
-    if ci is None:
-        return None
-    if len(ci.calibrations) < 2:
-        return _not_measured_fig("Cost vs monthly active users")
-    sw = K.mau_sweep(ci.profile, MAUS, ci.platforms, calibrations=ci.calibrations)
-    return cost_plots.plot_mau_sweep(sw)
-
-
 def _cost_headline(rep: Report) -> str | None:
-    ci = _measured(rep)
+    ci = measured_cost(rep)
     if ci is None or ci.ratios.empty:
         return None
-    r = ci.ratios["ws_over_sse"].astype(float)
-    return f"WS/SSE monthly cost over {len(r)} platform pairings: {r.min():.1f}× to {r.max():.1f}×."
+    priced = ci.ratios[ci.ratios["connection_priced"].astype(bool)]
+    r = (priced if len(priced) else ci.ratios)["ws_over_sse"].astype(float)
+    what = "connection-priced" if len(priced) else "priced"
+    return (
+        f"WS/SSE monthly cost over {len(r)} {what} platform pairings: "
+        f"{r.min():.1f}× to {r.max():.1f}×."
+    )
 
 
 COST = Section(
@@ -296,15 +328,6 @@ COST = Section(
     "Cost",
     lambda rep: rep.main is not None,
     "measured usage of an SSE and/or a WS arm in the headline scenario (streams with tokens)",
-    (
-        Text(_profile_text),
-        Table("cost", _usage_tables),
-        Fig("cost_monthly", _monthly),
-        Table("cost_ratios", _ratio_table),
-        Fig("cost_ratio", _ratio_fig),
-        Fig("cost_think_time", _think_fig),
-        Table("break_even", _break_even),
-        Fig("cost_mau", _mau_fig),
-    ),
+    (Text(_profile_text), Items("cost", lambda rep: readable_items(cost_items(rep)))),
     headline=_cost_headline,
 )

@@ -21,6 +21,7 @@ from bench.perf.flood import raise_nofile
 from bench.perf.procs import ROOT, Server, cores, run_json, start_server, tcp_summary
 from bench.perf.profile import summarize as summarize_profile
 from bench.perf.report import OURS, SERVERS, ratio_table, write_report
+from bench.perf.workers import worker_scaling
 from bench.procs import http_get
 from core.arms import PROTOCOLS, get_arm
 from core.runfolder import mark_complete, mark_incomplete, start_run, update_manifest
@@ -52,7 +53,7 @@ SERVER_ARGV: dict[str, tuple[list[str], str, dict[str, Any]]] = {
 @dataclass
 class PerfConfig:
     quick: bool = False
-    phases: tuple[str, ...] = ("throughput", "idle", "ceiling", "e2e")
+    phases: tuple[str, ...] = ("throughput", "idle", "ceiling", "workers", "e2e")
     throughput_servers: tuple[str, ...] = (
         *OURS, "raw", "starlette", "websockets-default", "aiohttp-sse", "aiohttp-ws",
     )  # fmt: skip
@@ -80,6 +81,12 @@ class PerfConfig:
     ceiling_processes: tuple[int, ...] = (1, 2)
     ceiling_sessions: int = 3
     ceiling_bound_ms: float = 5.0
+    #: Locust master + N workers (bench.distributed) at each count, both arms
+    workers_counts: tuple[int, ...] = (1, 2, 4)
+    workers_protos: tuple[str, ...] = PROTOCOLS
+    workers_users: int = 600
+    workers_duration_s: float = 8.0
+    workers_warmup_s: float = 1.5
     e2e_users: int = 1000
     e2e_sessions: int = 2
     e2e_ttft_ms: float = 300.0
@@ -102,7 +109,9 @@ class PerfConfig:
             paced_spread_s=0.5, paced_warmup_s=0.3, paced_window_s=1.0,
             idle_servers=("sse", "aiohttp-sse", "ws", "aiohttp-ws"), idle_n=1000,
             idle_hold_s=5.0, idle_heartbeat_s=1.0, idle_batch=250, ceiling_points=(50, 200),
-            ceiling_processes=(1,), ceiling_sessions=2, e2e_users=200, e2e_sessions=1,
+            ceiling_processes=(1,), ceiling_sessions=2, workers_protos=("sse",),
+            workers_users=200, workers_duration_s=3.0, workers_warmup_s=1.0,
+            e2e_users=200, e2e_sessions=1,
             e2e_processes=1, limit_s=60.0,
         )  # fmt: skip
 
@@ -121,7 +130,8 @@ class Perf:
         self.server_cpus, self.client_cpus = cores()
         self.logs = run_dir / "logs"
         self.perf: dict[str, Any] = {
-            "throughput": [], "idle": [], "ceiling": [], "e2e": [], "tcp": [], "notes": [],
+            "throughput": [], "idle": [], "ceiling": [], "workers": [], "e2e": [], "tcp": [],
+            "notes": [],
         }  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
@@ -154,7 +164,10 @@ class Perf:
 
     @staticmethod
     def _stats(srv: Server, reset: bool) -> dict[str, Any] | None:
-        status, body = http_get(f"{srv.url}/v1/stats" + ("?reset=1" if reset else ""), 5.0)
+        if reset:  # a new window, after this one's figures (a POST: GETs only read)
+            status, body = http_get(f"{srv.url}/v1/stats/reset", 5.0, method="POST")
+        else:
+            status, body = http_get(f"{srv.url}/v1/stats", 5.0)
         if status != 200:
             return None
         try:
@@ -268,6 +281,23 @@ class Perf:
                 srv.stop()
         self._tcp("ceiling")
 
+    def workers(self) -> None:
+        c = self.cfg
+        for proto in c.workers_protos:
+            srv = self._server(proto, ["--heartbeat-s", "0"])
+            try:
+                self.perf["workers"].append(
+                    worker_scaling(
+                        proto, srv.url, c.workers_counts, users=c.workers_users,
+                        duration_s=c.workers_duration_s, warmup_s=c.workers_warmup_s,
+                        results=self.run_dir / "workers", log=self.log,
+                        server_stats=lambda reset, srv=srv: self._stats(srv, reset),
+                    )
+                )  # fmt: skip
+            finally:
+                srv.stop()
+        self._tcp("workers")
+
     def e2e(self) -> None:
         c = self.cfg
         for proto in PROTOCOLS:
@@ -379,7 +409,9 @@ def run_perf(
                 f"--quick: the ratios' servers only, paced at N = "
                 f"{', '.join(map(str, cfg.paced_ns))}, "
                 f"flood/paced windows {cfg.flood_window_s:g}/{cfg.paced_window_s:g} s, "
-                f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, e2e "
+                f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, worker "
+                f"processes {', '.join(cfg.workers_protos)} only at {cfg.workers_users} users "
+                f"for {cfg.workers_duration_s:g} s, e2e "
                 f"{cfg.e2e_users} streams (targets are stated for the full sizes)."
             )
         write_report(run_dir, p.perf)
@@ -395,7 +427,7 @@ def _cmd(args: argparse.Namespace) -> int:
     cfg = PerfConfig.quick_config() if args.quick else PerfConfig()
     if args.phases:
         cfg.phases = tuple(x.strip() for x in args.phases.split(",") if x.strip())
-        bad = set(cfg.phases) - {"throughput", "idle", "ceiling", "e2e"}
+        bad = set(cfg.phases) - {"throughput", "idle", "ceiling", "workers", "e2e"}
         if bad:
             print(f"unknown phase(s): {sorted(bad)}", file=sys.stderr)
             return 2
@@ -421,7 +453,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quick", action="store_true", help="scaled-down version (~3 min)")
     p.add_argument("--results", default=str(ROOT / "results"), help="results root folder")
-    p.add_argument("--phases", default="", help="comma list of throughput,idle,ceiling,e2e")
+    p.add_argument("--phases", default="", help="comma list of throughput,idle,ceiling,workers,e2e")
     p.add_argument("--servers", default="", help="comma list of servers for throughput: "
                    + ",".join(SERVER_ARGV))  # fmt: skip
     p.add_argument("--note", default=None, help="a note printed with the figures")

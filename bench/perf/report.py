@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.perf import workers as W
 from bench.perf.why import why_section
 from core import markdown
 from core.arms import all_arms
@@ -280,6 +281,10 @@ def render_md(perf: Mapping[str, Any]) -> str:
                                 [[c["proto"], c["processes"], c["ceiling_streams"],
                                   c["ceiling_tokens_per_s"], c["client_cpu_pct_at_ceiling"]]
                                  for c in ceil])]  # fmt: skip
+    if perf.get("workers"):
+        parts += ["", "## Worker processes (Locust distributed mode)", "", W.note(perf), "",
+                  md_table(W.HEADER, W.rows(perf["workers"])),
+                  "", "![workers](figures/perf_workers.png)"]  # fmt: skip
     e2e = perf.get("e2e", [])
     if e2e:
         parts += ["", "## End to end (project clients and servers)", "", md_table(
@@ -340,6 +345,9 @@ def write_figures(perf: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         fig.savefig(p, dpi=110)
         plt.close(fig)
         paths.append(p)
+    workers_png = W.figure(dict(perf), fig_dir, plt, TARGETS["client_added_ms_p99"])
+    if workers_png is not None:
+        paths.append(workers_png)
     ratios = perf.get("ratios", [])
     if ratios:
         fig, ax = plt.subplots(figsize=(12, 0.45 * len(ratios) + 1))

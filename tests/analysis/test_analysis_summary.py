@@ -62,8 +62,9 @@ def _run_frames():
                     "pid": t0,
                     "cpu_user_s": c,
                     "cpu_sys_s": 0.0,
-                    "rss_bytes": 50_000_000 + 10_000 * 10 * i,
-                    "connections": 10 * i,
+                    # 10,000 B per connection over 0–200 connections: a publishable fit
+                    "rss_bytes": 50_000_000 + 10_000 * 100 * i,
+                    "connections": 100 * i,
                 }
             )
     fr["resources"] = frame("resources", rows)

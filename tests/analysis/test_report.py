@@ -16,12 +16,11 @@ import pytest
 from analysis import report
 from analysis.report_notebook import (
     NOTEBOOKS_DIR,
-    drop_external_scripts,
     execute,
     inject_parameters,
     strip_outputs,
 )
-from analysis.sections import SECTIONS, figure_names
+from analysis.sections import SECTIONS, Fig, figure_names
 from analysis.sections.browser import BROWSER
 from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from tests.analysis.test_report_synth import make_run
@@ -55,14 +54,25 @@ def test_inject_parameters_replaces_the_tagged_cell() -> None:
         inject_parameters(nbformat.v4.new_notebook(), {"RUN": 1})
 
 
-def test_strip_outputs_and_external_scripts() -> None:
+def test_strip_outputs() -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="x")]
     nb.cells[0].execution_count = 3
     strip_outputs(nb)
     assert nb.cells[0].outputs == [] and nb.cells[0].execution_count is None
-    html = '<head><script src="https://cdn.x/mathjax.js"> </script><script>var a=1;</script>'
-    assert drop_external_scripts(html) == "<head><script>var a=1;</script>"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_stored_notebooks_have_unique_stable_cell_ids(name: str) -> None:
+    """nbformat renames a repeated id at random on every read (and warns): each stored
+    notebook has unique ids of its own."""
+    cells = json.loads((NOTEBOOKS_DIR / name).read_text(encoding="utf-8"))["cells"]
+    ids = [c.get("id") for c in cells]
+    assert all(ids) and len(set(ids)) == len(ids), ids
+    if name == "report.ipynb":
+        assert [f"section-{s.key}" for s in SECTIONS] == [
+            i for i in ids if i.startswith("section-")
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +94,16 @@ def test_report_files_and_every_figure(built: Path) -> None:
     md = (built / "report.md").read_text(encoding="utf-8")
     assert (built / "summary.json").is_file()
     figures = figure_names(SYNTH_SECTIONS)
-    # self-contained: every figure embedded as base64, no external script
-    assert html.count('src="data:image/png;base64,') == len(figures)
-    assert not re.search(r'<script[^>]+src="https?://', html)
-    assert "def " not in html and "report.show(" not in html  # inputs hidden
-    assert "run all cells" not in html  # the notebook-only note is not in the report
+    # self-contained: every image a data URL (the summary shows five of them again), no
+    # script at all, nothing fetched from elsewhere
+    images = re.findall(r'<img [^>]*src="([^"]*)"', html)
+    assert len(images) >= len(figures) and all(
+        s.startswith("data:image/png;base64,") for s in images
+    )
+    assert "<script" not in html and not re.search(r'(src|href)="(https?:)?//[^"]*\.(css|js)', html)
+    assert "def " not in html and "report.show(" not in html  # no code
+    assert "run all cells" not in html and "notebook" not in html.lower()  # no notebook notes
+    assert "{'" not in html and "{&#x27;" not in html  # no raw dicts
     for name in figures:
         assert f"](figures/{name}.png)" in md, name
         assert (built / "figures" / f"{name}.png").stat().st_size > 1000, name
@@ -96,7 +111,21 @@ def test_report_files_and_every_figure(built: Path) -> None:
     for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"**{cid}**" in md and f"<strong>{cid}</strong>" in html
     assert "not measured in this run" in md  # C3/C4/C7/C9: no proxy scenarios
-    assert "## Cost" in md and "article's 6×" in md
+    assert "## Cost" in md and "### C2: ours vs the article" in md
+    assert md.index("## Summary") < md.index("## Latency") < md.index("## Methods")
+
+
+def test_report_html_opens_in_chromium_images_load_nothing_overflows(built: Path) -> None:
+    from tests.analysis.pagecheck import browser_available, check_pages
+
+    ok, why = browser_available()
+    if not ok:
+        pytest.skip(why)
+    for width in (1280, 700):
+        (page,) = check_pages(built / "report.html", follow=False, width=width)
+        assert page.images >= len(figure_names(SYNTH_SECTIONS)) and not page.broken_images
+        assert page.overflow_px <= 0, (width, page.overflow_px)
+        assert not page.external_assets
 
 
 def test_report_numbers_equal_the_raw_rows(built: Path) -> None:
@@ -134,14 +163,19 @@ def test_incomplete_run_says_what_is_missing(tmp_path: Path) -> None:
     run = make_run(tmp_path, complete=False)
     rep = report.load(run, n_boot=50)
     report.show(rep, "title")
+    report.show(rep, "summary")
     report.show(rep, "status")
     st = report.run_status(rep)
     assert st.status == "incomplete"
     assert st.unfinished_phases == ["cancel/ws/rep1 (interrupted)"]
     report.finish(rep)
     md = (run / "report.md").read_text()
-    lines = md.splitlines()  # the banner comes right under the title
-    assert lines[2] == "## Run status" and lines[4].startswith("**incomplete** (interrupted)")
+    lines = md.splitlines()  # the summary's first line says so
+    assert lines[2] == "## Summary"
+    assert lines[4] == (
+        "Run **incomplete** (interrupted): 8 of 9 planned phase(s) have recorded streams — "
+        "this summary covers only what was recorded."
+    )
     assert "phases that did not finish: cancel/ws/rep1" in md
     assert "phases that never started: idle-hold/sse/rep1" in md
     assert "phases with no recorded streams: idle-hold/sse/rep1" in md
@@ -165,7 +199,7 @@ def test_empty_run_reports_not_measured(tmp_path: Path) -> None:
     paths = report.full_report(rep)
     md = paths["report.md"].read_text()
     assert "phases with no recorded streams: chat/sse/rep1, chat/ws/rep1" in md
-    assert rep.sections == ["title", "status", "run", "headline", "claims"]
+    assert rep.sections == ["title", "summary", "status", "run", "headline", "claims", "methods"]
     assert md.count("](figures/") == 0 and "## Cost" not in md  # nothing measured: no figures
     for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"| **{cid}** " in md and f"**{cid}** — not measured in this run." in md
@@ -244,6 +278,19 @@ def test_sections_follow_the_configuration_not_the_name(tmp_path: Path) -> None:
     assert c6["scenario"] == "burst" and c6["status"] == "holds"
 
 
+def test_every_figure_says_what_to_read_in_it(tmp_path: Path) -> None:
+    for s in SECTIONS:
+        for b in s.blocks:
+            if isinstance(b, Fig):
+                assert len(b.caption) > 40, f"{s.key}/{b.name}: no caption"
+    rep = report.load(make_run(tmp_path), n_boot=20)
+    report.full_report(rep)
+    md = "\n".join(rep.md)
+    for name in rep.figures:  # every figure of the report, the cost items' too
+        after = md[md.rindex(f"](figures/{name}.png)") :].split("\n", 3)  # not the summary
+        assert after[2].startswith("*") and len(after[2]) > 40, name
+
+
 def test_stored_report_notebook_is_generated_from_the_sections() -> None:
     from analysis.report_notebook import report_notebook
 
@@ -296,7 +343,7 @@ def test_items_block_renders_tables_texts_and_figures(tmp_path: Path) -> None:
     md = "\n".join(rep.md)
     assert "### Ratios\n\n| pairing | WS/SSE |\n|---|---|\n| a | 2.0× |" in md
     assert "*read the second column*" in md and "Plain words." in md
-    assert "![what to see](figures/fig_x.png)" in md and rep.figures == ["fig_x"]
+    assert "![fig x](figures/fig_x.png)\n\n*what to see*" in md and rep.figures == ["fig_x"]
     assert (tmp_path / "out" / "figures" / "fig_x.png").is_file()
 
 

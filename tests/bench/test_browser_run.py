@@ -12,11 +12,9 @@ import pytest
 
 import bench.browser_hook as browser_hook
 from bench.cli import main
-from bench.plan import browser_command, load_command, locust_command
-from core.arms import get_arm
+from bench.plan import browser_command
 from core.browser import chromium_available
 from core.runfolder import read_manifest, read_table
-from core.scenario import scenario_from_dict
 
 BROWSER_OK, BROWSER_WHY = chromium_available()
 
@@ -57,10 +55,7 @@ def _run(tmp_path: Path) -> tuple[int, Path]:
     return code, run
 
 
-def test_the_load_command_follows_the_arm(tmp_path: Path) -> None:
-    s = scenario_from_dict({"name": "x"})
-    assert load_command(get_arm("browser-ws"), s, tmp_path / "c") == browser_command()
-    assert load_command(get_arm("sse"), s, tmp_path / "c") == locust_command(s, tmp_path / "c")
+def test_the_browser_command_is_the_browser_load_generator() -> None:
     assert browser_command()[-2:] == ["-m", "loadtests.browser"]
 
 

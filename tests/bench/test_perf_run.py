@@ -29,7 +29,9 @@ def _tiny() -> PerfConfig:
         idle_servers=("sse", "aiohttp-sse"), idle_n=20, idle_hold_s=0.5,
         idle_heartbeat_s=0.2, idle_batch=10,
         ceiling_protos=("sse",), ceiling_points=(3,), ceiling_processes=(1,),
-        ceiling_sessions=1, e2e_users=3, e2e_sessions=1, e2e_ttft_ms=50.0, e2e_processes=1,
+        ceiling_sessions=1, workers_protos=("sse",), workers_counts=(1, 2), workers_users=4,
+        workers_duration_s=2.0, workers_warmup_s=0.5,
+        e2e_users=3, e2e_sessions=1, e2e_ttft_ms=50.0, e2e_processes=1,
         limit_s=40.0,
     )  # fmt: skip
 
@@ -103,6 +105,16 @@ def test_perf_tiny_run_end_to_end(tmp_path):
     assert c["processes"] == 1 and len(c["points"]) == 1
     p = c["points"][0]
     assert p["client_added_ms_p99"] == pytest.approx(p["delivery_ms_p99"] - c["floor_ms"])
+    # worker processes: a Locust master and N workers per point, every worker wrote rows
+    (wk,) = saved["workers"]
+    assert wk["proto"] == "sse" and [p["workers"] for p in wk["points"]] == [1, 2]
+    for p in [wk["floor_point"], *wk["points"]]:
+        assert p["locust_exit_code"] == 0
+        assert len(p["rows_by_worker"]) == p["workers"] and all(p["rows_by_worker"].values())
+        assert sum(p["rows_by_worker"].values()) == p["streams"]
+        assert p["tokens_per_s"] == pytest.approx(p["tokens_in_window"] / p["window_s"])
+    assert (run_dir / "figures" / "perf_workers.png").is_file()
+    assert "## Worker processes" in (run_dir / "perf.md").read_text()
     assert [r["proto"] for r in saved["e2e"]] == ["sse", "ws"]
     for e in saved["e2e"]:
         assert e["lost"] == 0 and e["tokens_received"] == e["tokens_expected"] == 3 * 50

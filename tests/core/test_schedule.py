@@ -151,3 +151,42 @@ def test_to_dict_is_the_dataclass_fields_in_order_without_none_or_extra(
     got = params.to_dict()
     assert got == want and list(got) == list(want)
     assert parse_params(got) == params  # and it is a valid request again
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [
+        ("stream", "²"),  # str.isdigit() is True, int() refuses it: was a ValueError (500)
+        ("stream", "١٢٣"),  # Arabic-Indic digits: int() accepts them
+        ("tokens", "١٢٣"),
+        ("tokens", "1_000"),  # int() accepts digit separators
+        ("seed", "²"),
+        ("seed", " 12"),
+        ("seed", "+12"),
+        ("ttft_ms", "1_0.5"),
+        ("ttft_ms", "١٢"),
+        ("gap_ms", "2 "),
+        ("jitter", "0x1"),
+        ("ttft_ms", "infinity"),
+    ],
+)
+def test_numbers_in_strings_are_ascii_digits_only(field: str, raw: str) -> None:
+    with pytest.raises(ParamError) as info:
+        parse_params({field: raw})
+    assert info.value.field == field
+
+
+def test_ascii_numbers_in_strings_still_parse() -> None:
+    p = parse_params(
+        {"seed": "12", "tokens": "30", "ttft_ms": "1.5", "gap_ms": "2e1", "jitter": ".5"}
+    )
+    assert (p.seed, p.tokens, p.ttft_ms, p.gap_ms, p.jitter) == (12, 30, 1.5, 20.0, 0.5)
+    assert parse_params({"stream": "007"}).stream == 7
+    with pytest.raises(ParamError, match="between"):
+        parse_params({"gap_ms": "-1"})
+
+
+def test_very_long_digit_strings_are_a_param_error() -> None:
+    for field in ("seed", "tokens", "ttft_ms"):
+        with pytest.raises(ParamError):
+            parse_params({field: "1" * 5000})  # int() refuses > 4300 digits with ValueError

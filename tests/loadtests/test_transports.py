@@ -102,9 +102,10 @@ def test_cancel_by_closing(url: str, arm: str) -> None:
 @pytest.mark.parametrize(("source", "arm"), REF)
 def test_cancel_politely_keeps_the_connection(url: str, arm: str) -> None:
     """SSE: POST /v1/streams/{id}/cancel; WS: cancel message. The next turn reuses the
-    stream connection and is complete."""
+    stream connection and is complete. The stream (2.5 s) outlasts the client's 2 s drain:
+    a cancel the server refused would leave the response running and the connection lost."""
     beh = BehaviourSpec(cancel_prob=0.5, cancel_after=5, cancel_mode="cancel")
-    spec = StreamSpec(tokens=200, ttft_ms=20, gap_ms=5)
+    spec = StreamSpec(tokens=500, ttft_ms=20, gap_ms=5)
     accts, sink = run_user(arm, url, stream=spec, session=SessionSpec(turns=6), behaviour=beh)
     outcomes = [a.outcome for a in accts]
     assert CANCELLED in outcomes and OK in outcomes and set(outcomes) <= {OK, CANCELLED}

@@ -52,24 +52,20 @@ def _parse_event(block: bytes, out: SSEResult) -> None:
     out.tokens.append((data["i"], data["d"]))
 
 
-def sse_stream(
+def sse_open(
     url: str,
     *,
     params: dict[str, Any] | None = None,
     json_body: Any = None,
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
-    stop_after: int | None = None,
     session: requests.Session | None = None,
     timeout: float = 20.0,
-) -> SSEResult:
-    """GET (or POST when json_body/data is given) `url` and read the event stream.
-
-    stop_after: close the connection after that many tokens (a client-side abort).
-    """
+) -> requests.Response:
+    """GET (or POST when json_body/data is given) `url`; the response, body not read yet."""
     http = session or requests
     method = "POST" if json_body is not None or data is not None else "GET"
-    resp = http.request(
+    return http.request(
         method,
         url,
         params=params,
@@ -79,6 +75,10 @@ def sse_stream(
         stream=True,
         timeout=timeout,
     )
+
+
+def sse_read(resp: requests.Response, *, stop_after: int | None = None) -> SSEResult:
+    """Read an opened response's event stream (see sse_stream), then close it."""
     out = SSEResult(resp.status_code, dict(resp.headers))
     if resp.status_code != 200:
         out.body_json = resp.json()
@@ -101,6 +101,14 @@ def sse_stream(
     finally:
         resp.close()
     return out
+
+
+def sse_stream(url: str, *, stop_after: int | None = None, **kw: Any) -> SSEResult:
+    """GET (or POST when json_body/data is given) `url` and read the event stream.
+
+    stop_after: close the connection after that many tokens (a client-side abort).
+    """
+    return sse_read(sse_open(url, **kw), stop_after=stop_after)
 
 
 @dataclass

@@ -75,9 +75,18 @@ class Server:
             time.sleep(0.05)
 
 
-def start_server(kind: str, *args: str, timeout: float = 15.0) -> Server:
+def start_server(
+    kind: str,
+    *args: str,
+    timeout: float = 15.0,
+    env: dict[str, str] | None = None,
+    max_open_files: int | None = None,
+) -> Server:
+    """`env`: extra environment variables; `max_open_files`: the server's RLIMIT_NOFILE."""
     cmd = [sys.executable, "-m", "servers", kind, "--port", "0", "--host", "127.0.0.1", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if max_open_files is not None:  # prlimit execs the server: same PID
+        cmd = ["prlimit", f"--nofile={max_open_files}:{max_open_files}", "--", *cmd]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     ready = start_listening(kind, cmd, cwd=ROOT, env=env, timeout_s=timeout)
     return Server(kind, args, ready)
 

@@ -8,7 +8,15 @@ import time
 
 import requests
 
-from tests.servers.clients import SSEResult, sse_stream, ws_close, ws_connect, ws_read
+from tests.servers.clients import (
+    SSEResult,
+    sse_open,
+    sse_read,
+    sse_stream,
+    ws_close,
+    ws_connect,
+    ws_read,
+)
 from tests.servers.conftest import Server, ServerPool
 
 GAP_MS = 50
@@ -47,16 +55,18 @@ def test_sse_cancel_endpoint(servers: ServerPool) -> None:
     srv = servers.get("sse")
     before = srv.wait_idle()
     result: list[SSEResult] = []
-    reader = threading.Thread(
-        target=lambda: result.append(sse_stream(srv.http + "/v1/stream", params=_slow("sse-cx"))),
-        daemon=True,
-    )
+    resp = sse_open(srv.http + "/v1/stream", params=_slow("sse-cx"))
+    secret = resp.headers["X-Cancel-Secret"]
+    assert len(secret) >= 16
+    reader = threading.Thread(target=lambda: result.append(sse_read(resp)), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 5
-    while srv.metrics()["ssevsws_streams_active"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
     time.sleep(0.2)
-    r = requests.post(srv.http + "/v1/streams/sse-cx/cancel", timeout=5)
+    url = srv.http + "/v1/streams/sse-cx/cancel"
+    r = requests.post(url, timeout=5)
+    assert r.status_code == 400 and r.json()["field"] == "X-Cancel-Secret"
+    r = requests.post(url, headers={"X-Cancel-Secret": secret + "x"}, timeout=5)
+    assert r.status_code == 404
+    r = requests.post(url, headers={"X-Cancel-Secret": secret}, timeout=5)
     assert r.status_code == 200 and r.json() == {"cancelled": 1}
     reader.join(5)
     assert not reader.is_alive(), "the SSE body must end after a cancel"
@@ -64,7 +74,7 @@ def test_sse_cancel_endpoint(servers: ServerPool) -> None:
     assert got.done is None and not got.broken and 0 < len(got.tokens) < 1000
     after = _assert_stopped(srv, before)
     assert after["ssevsws_streams_cancelled_total"] - before["ssevsws_streams_cancelled_total"] == 1
-    r = requests.post(srv.http + "/v1/streams/sse-cx/cancel", timeout=5)
+    r = requests.post(url, headers={"X-Cancel-Secret": secret}, timeout=5)
     assert r.status_code == 404
 
 
@@ -101,16 +111,38 @@ def test_ws_client_disconnect_stops_generator(ws_server: Server) -> None:
     assert d == 1
 
 
-def test_aiohttp_ws_cancel_via_http_endpoint(servers: ServerPool) -> None:
-    srv = servers.get("ws")
-    ws = ws_connect(srv.ws_url)
+def test_http_cancel_cannot_stop_other_clients_streams(servers: ServerPool) -> None:
+    """Item 9: an id alone stopped every stream of that id (three unrelated clients on
+    `cancel 0`; the aiohttp WS server's HTTP cancel stopped another connection's WS
+    stream). Now only the stream's own secret cancels over HTTP; WS streams never do."""
+    sse = servers.get("sse")
+    a = sse_open(sse.http + "/v1/stream", params=_slow("shared"))
+    b = sse_open(sse.http + "/v1/stream", params=_slow("shared"))
     try:
-        ws.send(json.dumps({"type": "start", **_slow("ws-http-cx")}))
-        ws_read(ws, stop_after=3)
-        r = requests.post(srv.http + "/v1/streams/ws-http-cx/cancel", timeout=5)
+        url = sse.http + "/v1/streams/shared/cancel"
+        r = requests.post(url, headers={"X-Cancel-Secret": a.headers["X-Cancel-Secret"]}, timeout=5)
         assert r.json() == {"cancelled": 1}
-        rest = ws_read(ws, until_type="cancelled")
-        assert rest.control[-1]["stream"] == "ws-http-cx"
+        got_b = sse_read(b, stop_after=3)  # b still streams
+        assert len(got_b.tokens) == 3
     finally:
-        ws_close(ws)
-    srv.wait_idle()
+        a.close()
+        b.close()
+    sse.wait_idle()
+    for kind in ("ws", "ws-websockets"):
+        srv = servers.get(kind)
+        ws = ws_connect(srv.ws_url)
+        try:
+            ws.send(json.dumps({"type": "start", **_slow("ws-http-cx")}))
+            ws_read(ws, stop_after=3)
+            for secret in ("", "guess"):
+                r = requests.post(
+                    srv.http + "/v1/streams/ws-http-cx/cancel",
+                    headers={"X-Cancel-Secret": secret},
+                    timeout=5,
+                )
+                assert r.status_code in (400, 404), (kind, r.status_code, r.text)
+            more = ws_read(ws, stop_after=3)
+            assert len(more.tokens) == 3 and not more.control, kind
+        finally:
+            ws_close(ws)
+        srv.wait_idle()

@@ -1,9 +1,11 @@
-"""Interface contract (DESIGN §4): same (seq, text) on every server, done count/sha256 verify."""
+"""Interface contract (README "Endpoint reference"): same (seq, text) on every server,
+done count/sha256 verify."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -129,10 +131,14 @@ def test_healthz_and_metrics(servers: ServerPool, kind: str) -> None:
     import requests
 
     srv = servers.get(kind)
+    t0 = time.monotonic_ns()
     h = requests.get(srv.http + "/healthz", timeout=5)
+    t1 = time.monotonic_ns()
     assert h.status_code == 200
     body = h.json()
     assert body["status"] == "ok" and body["kind"] == kind and body["pid"] == srv.proc.pid
+    # the server's monotonic clock as it answered: one host, one clock, so inside the trip
+    assert t0 <= body["monotonic_ns"] <= t1
     m = srv.metrics()
     for name in (
         "ssevsws_connections_active",
@@ -159,7 +165,8 @@ def test_stats_window_reset(servers: ServerPool, kind: str) -> None:
 
     srv = servers.get(kind)
     srv.wait_idle()
-    requests.get(srv.http + "/v1/stats", params={"reset": "1"}, timeout=5)
+    reset = srv.http + "/v1/stats/reset"
+    assert requests.post(reset, timeout=5).status_code == 200
     if kind == "sse":
         sse_stream(srv.http + "/v1/stream", params={**FAST, "tokens": 20})
     else:
@@ -169,11 +176,12 @@ def test_stats_window_reset(servers: ServerPool, kind: str) -> None:
             ws_read(ws)
         finally:
             ws_close(ws)
-    stats = requests.get(srv.http + "/v1/stats", params={"reset": "1"}, timeout=5).json()
+    stats = requests.post(reset, timeout=5).json()
     assert stats["tokens_sent"] == 20 and stats["lag_us"]["count"] == 20
     assert stats["lag_us"]["early"] == 0
     assert 0 <= stats["lag_us"]["p50"] <= stats["lag_us"]["p99"] <= stats["lag_us"]["max"] * 1.04
     after = requests.get(srv.http + "/v1/stats", timeout=5).json()
     assert after["tokens_sent"] == 0 and after["lag_us"]["p50"] is None
-    if kind != "ws-websockets":
-        assert requests.post(srv.http + "/v1/stats/reset", timeout=5).status_code == 200
+    # item 9: a GET must not change state (any page can send one cross-site, no Origin)
+    r = requests.get(srv.http + "/v1/stats", params={"reset": "1"}, timeout=5)
+    assert r.status_code == 400 and r.json()["field"] == "reset"

@@ -85,11 +85,12 @@ def test_sketch_quantiles_and_prometheus_buckets() -> None:
     assert cum[-1] == sk.n
 
 
-def test_wasted_tokens_counts_due_window() -> None:
+def test_wasted_tokens_counts_due_but_unsent() -> None:
     offs = [0, 10, 20, 30, 40]
-    assert wasted_tokens(offs, 100, 2, 99, 135) == 2  # seq 2 (due 120) and 3 (due 130)
-    assert wasted_tokens(offs, 100, 2, 125, 135) == 1
-    assert wasted_tokens(offs, 100, 4, 0, 139) == 0
+    assert wasted_tokens(offs, 100, 2, 135) == 2  # seq 2 (due 120) and 3 (due 130)
+    assert wasted_tokens(offs, 100, 2, 115) == 0  # seq 2 not due yet
+    assert wasted_tokens(offs, 100, 4, 139) == 0
+    assert wasted_tokens(offs, 100, 0, 10**9) == 5
 
 
 def test_registry_resume_t0_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,11 +164,16 @@ def test_stop_cancels_within_a_gap() -> None:
     plan = _plan(tokens=1000, gap_ms=50)
 
     async def go() -> tuple[Outcome, ActiveStream, float]:
-        handle = ActiveStream("e")
+        handle = ActiveStream("e", secret="s3cret")
+        other = ActiveStream("e")  # same id, no secret (a WS stream): never cancelled by HTTP
         task = asyncio.create_task(run_stream(state, handle, plan, 0, time.monotonic_ns(), sink))
+        state.registry.add(other)
         await asyncio.sleep(0.12)
+        assert state.registry.cancel("e", "guess") == 0
         t = time.monotonic()
-        assert state.registry.cancel("e") == 1
+        assert state.registry.cancel("e", "s3cret") == 1
+        assert other.stop_reason is None
+        state.registry.discard(other)
         outcome = await task
         return outcome, handle, time.monotonic() - t
 
@@ -212,3 +218,73 @@ def test_resume_catch_up_is_not_lag() -> None:
     outcome, handle = asyncio.run(_emit(state, plan, sink, start=10, t0=t0))
     assert outcome is Outcome.COMPLETED and handle.sent == 30
     assert 10 <= state.stats.lag.n <= 20  # only tokens due after the resume are lag samples
+
+
+class StuckSink(FakeSink):
+    """A peer that stops reading after `k` tokens: the (k+1)-th write waits for ever, then
+    fails (`fail=True`: the SSE case, the transport reports the close) or is cancelled by
+    a stop from elsewhere (the WS case, the read loop saw the close)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.stuck = asyncio.Event()
+        self.release: asyncio.Future[None] | None = None
+
+    async def send(self, data: bytes) -> None:
+        if len(self.sent) >= self.k:
+            self.release = asyncio.get_running_loop().create_future()
+            self.stuck.set()
+            await self.release  # raises what the test sets
+        self.sent.append((time.monotonic_ns(), data))
+
+
+@pytest.mark.parametrize("how", ["write fails", "stopped elsewhere", "cancelled"])
+def test_waste_is_due_but_unsent_whoever_notices(how: str) -> None:
+    """Item 4: the same client behaviour (reads 5 tokens, then nothing, then leaves) gives
+    the same count whether the write fails (SSE) or another task stops the stream (WS read
+    loop, cancel): every token due by the stop that was not written."""
+    state = _state()
+    plan = _plan(tokens=400, ttft_ms=0, gap_ms=1)
+    sink = StuckSink(k=5)
+
+    async def go() -> tuple[Outcome, int, int]:
+        handle = ActiveStream("e")
+        t0 = time.monotonic_ns()
+        task = asyncio.create_task(run_stream(state, handle, plan, 0, t0, sink))
+        await sink.stuck.wait()
+        await asyncio.sleep(0.15)  # ~150 more tokens fall due while the write waits
+        if how == "write fails":
+            assert sink.release is not None
+            sink.release.set_exception(ConnectionResetError("peer gone"))
+        else:
+            handle.stop(Outcome.DISCONNECTED if how == "stopped elsewhere" else Outcome.CANCELLED)
+        outcome = await task
+        return outcome, t0, time.monotonic_ns()
+
+    outcome, t0, after = asyncio.run(go())
+    assert outcome is (Outcome.CANCELLED if how == "cancelled" else Outcome.DISCONNECTED)
+    wasted = state.stats.tokens_wasted
+    due_by_end = sum(1 for off in plan.offsets if t0 + off <= after)
+    assert wasted >= 100, wasted  # the pile-up while the peer did not read is counted
+    assert 5 + wasted <= due_by_end  # sent + wasted = due by the stop, never more
+
+
+def test_stop_before_the_task_first_runs_ends_it_at_once() -> None:
+    """A WS client's start and cancel (or its close) can arrive in one read: the stream is
+    stopped before its task ever ran. It must end at once, not run its whole schedule."""
+    state = _state()
+    plan = _plan(tokens=5, ttft_ms=600_000)  # parked for 10 minutes
+
+    async def go() -> tuple[Outcome, ActiveStream, float]:
+        handle = ActiveStream("e")
+        task = asyncio.create_task(run_stream(state, handle, plan, 0, time.monotonic_ns(), sink))
+        handle.stop(Outcome.CANCELLED)  # task not started: nothing to cancel yet
+        t = time.monotonic()
+        outcome = await asyncio.wait_for(task, 2)
+        return outcome, handle, time.monotonic() - t
+
+    sink = FakeSink()
+    outcome, handle, took = asyncio.run(go())
+    assert outcome is Outcome.CANCELLED and handle.sent == 0 and not sink.sent
+    assert took < 0.5 and state.stats.streams_cancelled == 1 and state.stats.tokens_wasted == 0

@@ -140,3 +140,57 @@ def test_refuses_non_loopback_host() -> None:
     )
     assert proc.returncode == 2
     assert "--allow-remote" in proc.stderr
+
+
+# -- item 8: crafted input that gave HTTP 500 or an abnormal close ------------------------
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"stream": "²"}, "stream"),  # isdigit() but not int(): was a 500
+        ({"stream": "١٢٣"}, "stream"),  # other scripts' digits: were taken as 123
+        ({"tokens": "١٢٣"}, "tokens"),
+        ({"tokens": "1_000"}, "tokens"),  # digit separators: were taken as 1000
+        ({"seed": "1" * 5000}, "seed"),
+    ],
+)
+def test_sse_get_rejects_non_ascii_numbers(
+    servers: ServerPool, query: dict[str, str], field: str
+) -> None:
+    srv = servers.get("sse")
+    r = requests.get(srv.http + "/v1/stream", params=query, timeout=5)
+    assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+def test_sse_post_deeply_nested_body_is_400(servers: ServerPool) -> None:
+    srv = servers.get("sse")
+    r = requests.post(srv.http + "/v1/stream", data=b"[" * 10_000, timeout=5)
+    assert r.status_code == 400 and r.json()["field"] == "body"  # was a RecursionError (500)
+    _sse_ok(srv)
+
+
+@pytest.mark.parametrize("value", ["١", "²", "1_0", "abc", "99999999999999999999999"])
+def test_sse_last_event_id_ascii_only(servers: ServerPool, value: str) -> None:
+    srv = servers.get("sse")
+    r = requests.get(
+        srv.http + "/v1/stream", params=OK, headers={"Last-Event-ID": value.encode()}, timeout=5
+    )
+    assert r.status_code == 400 and r.json()["field"] == "Last-Event-ID"
+
+
+@pytest.mark.parametrize("kind", ["sse", "ws", "ws-websockets"])
+@pytest.mark.parametrize("sid", ["%C2%B2", "%D9%A1%D9%A2"])
+def test_cancel_path_with_crafted_id_is_400(servers: ServerPool, kind: str, sid: str) -> None:
+    srv = servers.get(kind)
+    r = requests.post(
+        f"{srv.http}/v1/streams/{sid}/cancel", headers={"X-Cancel-Secret": "x"}, timeout=5
+    )
+    assert r.status_code == 400 and r.json()["field"] == "stream", r.text
+
+
+@pytest.mark.parametrize("stream", ["²", "١٢٣"])
+def test_ws_start_with_crafted_id_closes_1008(ws_server: Server, stream: str) -> None:
+    got_code, reason = _ws_violation(
+        ws_server, json.dumps({"type": "start", "tokens": 3, "stream": stream})
+    )
+    assert got_code == 1008 and "stream" in reason, (got_code, reason)
+    _ws_ok(ws_server)

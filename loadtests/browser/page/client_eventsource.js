@@ -3,6 +3,8 @@
 // the connection drops, reconnects by itself after the server's `retry:` delay, sending
 // Last-Event-ID, so the server resumes after the last event the page got. The page cannot
 // resume a stream it closed itself: a new EventSource has no way to send Last-Event-ID.
+// Nor can it use the cancel endpoint: an EventSource shows no response header, so the
+// page never learns the stream's X-Cancel-Secret — a cancel is a close.
 //
 // The page code recovery needs is marked "recovery" (a line ending in `// recovery`, or the
 // lines between `// recovery:begin` and `// recovery:end`; counted by
@@ -65,10 +67,7 @@ class EventSourceSession {
       run.failed(null, "EventSource failed: HTTP error or not text/event-stream", t);
     };
     return {
-      cancel: (mode) => {
-        if (mode === "cancel") postCancel(base, run.id);
-        close(now(), "cancel");  // else the browser would reconnect when the body ends
-      },
+      cancel: () => close(now(), "cancel"),  // the endpoint needs a header it cannot read
       abort: (t) => {
         close(t, "client abort");
         run.lost(t, "client abort: a new EventSource cannot send Last-Event-ID", ABORTED);

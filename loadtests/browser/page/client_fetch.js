@@ -22,7 +22,7 @@ class FetchSession {
     this.read(run, st).catch((e) => run.failed(null, String(e && e.message || e), now()));
     return {
       cancel: (mode) => {
-        if (mode === "cancel") postCancel(this.user.http_base, run.id);  // the body then ends
+        if (mode === "cancel") postCancel(this.user.http_base, run.id, st.secret);  // body ends
         else st.ctrl.abort();
       },
       abort: (t) => { st.abortT = t; st.ctrl.abort(); },
@@ -43,6 +43,7 @@ class FetchSession {
     const t = now();
     conn.opened(t);
     run.opened(t, conn.uid, resp.status, null);
+    st.secret = resp.headers.get("X-Cancel-Secret");  // what the cancel endpoint asks back
     if (!resp.ok) {
       run.failed(resp.status, `HTTP ${resp.status}`, t);
       return lastEventId;

@@ -310,9 +310,11 @@ const H = {
 };
 self.ssevsws = H;
 
-// POST the cancel endpoint (a simple cross-origin request: no preflight); fire and forget.
-function postCancel(base, id) {
-  fetch(`${base}/v1/streams/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch(() => {});
+// POST the cancel endpoint with the secret the stream's response carried (X-Cancel-Secret,
+// a header: the browser preflights it, once per origin); fire and forget.
+function postCancel(base, id, secret) {
+  fetch(`${base}/v1/streams/${encodeURIComponent(id)}/cancel`,
+        { method: "POST", headers: { "X-Cancel-Secret": secret || "" } }).catch(() => {});
 }
 
 // The harness's line to this page (opened as /?page=N by loadtests/browser: no DevTools
