@@ -330,3 +330,40 @@ def test_a_full_disk_stops_the_phase_with_the_writer_exit_code(
         assert "ssevsws: record writer" in out and "No space left on device" in out, out[-3000:]
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _cancelled_on_server(base: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("ssevsws_streams_cancelled") and not line.startswith("#")
+    )
+
+
+def test_a_fetch_page_cancels_through_the_endpoint_with_its_secret(
+    tmp_path: Path, urls: dict[str, str]
+) -> None:
+    before = _cancelled_on_server(urls["sse"])
+    run = browser_phase(
+        tmp_path,
+        "browser-fetch",
+        urls["sse"],
+        {
+            "load": {"users": 4, "spawn_rate": 100, "duration_s": 1, "stop_timeout_s": 5},
+            "stream": {"tokens": 200, "ttft_ms": 20, "gap_ms": 10},
+            "session": {"sessions_per_user": 1},
+            "behaviour": {"cancel_prob": 1.0, "cancel_after": 5, "cancel_mode": "cancel"},
+        },
+    )
+    assert run.code == 0, run.log[-3000:]
+    assert set(run.streams["outcome"]) == {"cancelled"} and len(run.streams) == 4
+    # the server stopped them on the cancel request (preflighted, with X-Cancel-Secret),
+    # not because the page went away
+    deadline = time.monotonic() + 5
+    while _cancelled_on_server(urls["sse"]) - before < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _cancelled_on_server(urls["sse"]) - before == 4
