@@ -15,7 +15,8 @@ plus ``--allow-origin``) — one rule for who may talk to the server and who may
   ``Access-Control-Allow-Origin: <that origin>`` (never ``*``: the answer names who may
   read), ``Vary: Origin`` and ``Access-Control-Expose-Headers`` for the headers a page
   needs (``X-Stream-Id``; ``X-Cancel-Secret``, which the cancel endpoint asks back).
-- ``OPTIONS`` on any path, from an admitted ``Origin`` to an admitted ``Host``, with
+- ``OPTIONS`` on every path the server serves (added to each route once all are in, so an
+  unknown path is still a 404), from an admitted ``Origin`` to an admitted ``Host``, with
   ``Access-Control-Request-Method`` GET or POST, answers 204 with the methods and request
   headers the endpoints take and ``Access-Control-Max-Age``, so a page preflights once per
   origin and URL, not per stream. A preflight carries no credentials, so it is not asked
@@ -78,7 +79,8 @@ def preflight_headers(policy: Admits, request_headers: Mapping[str, str]) -> dic
 
 
 def install(app: web.Application, policy: Admits) -> None:
-    """Add CORS to an aiohttp app: headers on every response, OPTIONS preflights answered."""
+    """Add CORS to an aiohttp app whose routes are all in: headers on every response, an
+    OPTIONS preflight on every route's path."""
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         # runs as the response's headers are about to be sent (streamed SSE bodies too)
@@ -94,4 +96,6 @@ def install(app: web.Application, policy: Admits) -> None:
         return web.Response(status=204, headers=headers)
 
     app.on_response_prepare.append(on_prepare)
-    app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
+    for resource in list(app.router.resources()):
+        if not any(route.method == "OPTIONS" for route in resource):
+            resource.add_route("OPTIONS", preflight)

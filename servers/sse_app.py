@@ -26,7 +26,7 @@ from core.sse import encode_comment, encode_done, encode_retry, encode_token
 from servers import endpoints
 from servers.config import ServerState
 from servers.engine import run_stream
-from servers.http_common import STATE_KEY, admit, finished, make_app, response
+from servers.http_common import STATE_KEY, admit, finish_app, finished, make_app, response
 from servers.limits import LimitExceeded
 from servers.streams import ActiveStream, Outcome
 
@@ -179,4 +179,4 @@ def make_sse_app(state: ServerState) -> web.Application:
     app = make_app(state)
     app.router.add_get("/v1/stream", stream)
     app.router.add_post("/v1/stream", stream)
-    return app
+    return finish_app(app)

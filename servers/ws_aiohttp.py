@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
-from servers.http_common import STATE_KEY, admit, make_app, request_guard
+from servers.http_common import STATE_KEY, admit, finish_app, make_app, request_guard
 from servers.ws_session import WSSession, WSSink
 
 
@@ -79,4 +79,4 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
 def make_ws_app(state: ServerState) -> web.Application:
     app = make_app(state)
     app.router.add_get("/v1/ws", ws_handler)
-    return app
+    return finish_app(app)
