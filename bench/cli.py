@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module and registers itself via `add_parser(sub)`;
 this file only wires them together. `serve` starts a reference server as
-`python -m servers …` so that bench never imports servers (DESIGN §2 arrows).
+`python -m servers …` so that bench never imports servers (docs/architecture.md: the
+arrows between rooms).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Host limits that bend the numbers (DESIGN pitfall 14) and reachability of a user's server."""
+"""Host limits that bend the numbers (docs/methodology.md, pitfall 14) and reachability of a
+user's server."""
 
 from __future__ import annotations
 

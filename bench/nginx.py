@@ -7,10 +7,8 @@
   measured), validates it with `nginx -t`, runs nginx as a child process (`daemon off`,
   loopback ports only; bench.procs: its own process group, dies with its starter), waits
   until it accepts, and stops it by PID (SIGQUIT, then SIGKILL) — master and workers.
-- `probe_sse()` / `probe_ws()`: one stream through a raw client that timestamps every
-  `recv()` and parses SSE incrementally (core.sse), so proxy batching shows as it happens
-  (never wait for a fixed number of bytes: a proxy's batching would hide). Used by the tests, by
-  `benchmarks/proxy_probe.py`, and usable by the orchestrator as a pre-phase check.
+- `probe_sse()` / `probe_ws()` (bench.probes, re-exported): one stream through a client
+  that timestamps every read, so proxy batching shows as it happens.
 
 Config rendering lives in `bench.nginx_conf` (pure) and is re-exported here.
 """
@@ -18,8 +16,6 @@ Config rendering lives in `bench.nginx_conf` (pure) and is re-exported here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import pwd
 import re
@@ -29,13 +25,9 @@ import signal
 import socket
 import subprocess
 import time
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import h11
 import psutil
 
 from bench.nginx_conf import (
@@ -54,8 +46,8 @@ from bench.nginx_logs import (
     summarize_access_log,
     summarize_closes,
 )
+from bench.probes import SSEProbe, WSProbe, probe_sse, probe_ws
 from bench.procs import Child, free_port, spawn
-from core.sse import SSEDecoder
 
 __all__ = [
     "ENV_NGINX",
@@ -420,306 +412,3 @@ class NginxProcess:
             "config": str(self.conf_path),
             "stop_signal": self.stop_signal,
         }
-
-
-# --------------------------------------------------------------------------- probes
-
-
-@dataclass
-class _Probe:
-    """What both probes share: the request time, per-token receive times, the done event."""
-
-    url: str
-    t_sent_ns: int = 0  # request (SSE) / start message (WS) written
-    token_t_ns: list[int] = field(default_factory=list)  # receive time per content token
-    token_seq: list[int] = field(default_factory=list)
-    text_sha256: str = ""
-    done: dict[str, Any] | None = None
-    outcome: str = "error"
-    error: str | None = None
-    t_end_ns: int | None = None  # when the outcome was settled (end, cut, deadline)
-
-    def _ms(self, t: int | None) -> float | None:
-        return None if t is None else (t - self.t_sent_ns) / 1e6
-
-    @property
-    def ttft_ms(self) -> float | None:
-        return self._ms(self.token_t_ns[0]) if self.token_t_ns else None
-
-    @property
-    def e2e_ms(self) -> float | None:
-        return self._ms(self.token_t_ns[-1]) if self.token_t_ns else None
-
-    @property
-    def end_ms(self) -> float | None:
-        return self._ms(self.t_end_ns)
-
-    @property
-    def tokens(self) -> int:
-        return len(self.token_t_ns)
-
-    @property
-    def sha_ok(self) -> bool | None:
-        if self.done is None:
-            return None
-        return self.done.get("sha256") == self.text_sha256 and self.done.get("count") == self.tokens
-
-
-@dataclass
-class SSEProbe(_Probe):
-    """One SSE stream as a raw client saw it. Times are `time.monotonic_ns()`.
-
-    outcome: "complete" (done event and a well-formed end), "cut" (the connection closed
-    before the done event or mid-body), "timeout" (our own deadline), "http-<status>"
-    (non-200), "error" (connect refused, reset, protocol error — see `error`).
-    """
-
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    t_headers_ns: int | None = None
-    t_first_byte_ns: int | None = None  # first body byte (before gunzip)
-    t_last_byte_ns: int | None = None
-    recvs: list[tuple[int, int]] = field(default_factory=list)  # (t, bytes) per recv()
-    token_server_ns: list[int] = field(default_factory=list)
-    comments: int = 0
-    body_bytes: int = 0
-
-    @property
-    def first_byte_ms(self) -> float | None:
-        return self._ms(self.t_first_byte_ns)
-
-    @property
-    def headers_ms(self) -> float | None:
-        return self._ms(self.t_headers_ns)
-
-    @property
-    def deliveries(self) -> int:
-        """Distinct receive instants that carried tokens (tokens / deliveries = batch size)."""
-        return len(set(self.token_t_ns))
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "status": self.status,
-            "tokens": self.tokens,
-            "ttft_ms": self.ttft_ms,
-            "e2e_ms": self.e2e_ms,
-            "first_byte_ms": self.first_byte_ms,
-            "headers_ms": self.headers_ms,
-            "end_ms": self.end_ms,
-            "deliveries": self.deliveries,
-            "recvs": len(self.recvs),
-            "body_bytes": self.body_bytes,
-            "content_encoding": self.headers.get("content-encoding"),
-            "comments": self.comments,
-            "sha_ok": self.sha_ok,
-            "error": self.error,
-        }
-
-
-def _stream_target(path: str, params: dict[str, Any]) -> str:
-    return f"{path}?{urlencode(params)}" if params else path
-
-
-def probe_sse(
-    base_url: str,
-    params: dict[str, Any],
-    *,
-    path: str = "/v1/stream",
-    accept_gzip: bool = False,
-    timeout_s: float = 30.0,
-    connect_timeout_s: float = 5.0,
-) -> SSEProbe:
-    """GET one SSE stream over a fresh TCP connection; timestamp every recv().
-
-    The clock starts just before the request is written (connect is excluded:
-    docs/methodology.md). With `accept_gzip` the request says `Accept-Encoding: gzip` (as browsers
-    do) and a gzip body is inflated incrementally, so tokens are timed when they become
-    readable, not when the compressed bytes arrive.
-    """
-    u = urlsplit(base_url)
-    host, port = u.hostname or "127.0.0.1", u.port or 80
-    probe = SSEProbe(url=base_url + _stream_target(path, params))
-    hasher = hashlib.sha256()
-    try:
-        sock = socket.create_connection((host, port), timeout=connect_timeout_s)
-    except OSError as exc:
-        probe.error = f"connect: {exc}"
-        return probe
-    with sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = h11.Connection(h11.CLIENT)
-        headers = [
-            ("Host", f"{host}:{port}"),
-            ("Accept", "text/event-stream"),
-            ("Cache-Control", "no-cache"),
-            ("Accept-Encoding", "gzip" if accept_gzip else "identity"),
-        ]
-        req = conn.send(
-            h11.Request(method="GET", target=_stream_target(path, params), headers=headers)
-        )
-        req += conn.send(h11.EndOfMessage())
-        decoder = SSEDecoder()
-        inflate: Any = None
-        deadline = time.monotonic() + timeout_s
-        probe.t_sent_ns = time.monotonic_ns()
-        sock.sendall(req)
-        t_recv = probe.t_sent_ns
-        try:
-            while True:
-                ev = conn.next_event()
-                if ev is h11.NEED_DATA:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        probe.outcome = "timeout"
-                        break
-                    sock.settimeout(remaining)
-                    try:
-                        chunk = sock.recv(65536)
-                    except TimeoutError:
-                        probe.outcome = "timeout"
-                        break
-                    t_recv = time.monotonic_ns()
-                    if chunk:
-                        probe.recvs.append((t_recv, len(chunk)))
-                    conn.receive_data(chunk)
-                elif isinstance(ev, h11.Response):
-                    probe.status = ev.status_code
-                    probe.t_headers_ns = t_recv
-                    probe.headers = {k.decode().lower(): v.decode() for k, v in ev.headers}
-                    if probe.headers.get("content-encoding") == "gzip":
-                        inflate = zlib.decompressobj(wbits=31)
-                elif isinstance(ev, h11.Data):
-                    if not ev.data:
-                        continue
-                    if probe.t_first_byte_ns is None:
-                        probe.t_first_byte_ns = t_recv
-                    probe.t_last_byte_ns = t_recv
-                    probe.body_bytes += len(ev.data)
-                    data = inflate.decompress(ev.data) if inflate else ev.data
-                    if probe.status != 200:
-                        continue
-                    for sse in decoder.feed(data):
-                        if sse.type == "done":
-                            probe.done = json.loads(sse.data)
-                        elif sse.type == "message":
-                            tok = json.loads(sse.data)
-                            probe.token_t_ns.append(t_recv)
-                            probe.token_seq.append(int(tok["i"]))
-                            probe.token_server_ns.append(int(tok["t"]))
-                            hasher.update(str(tok["d"]).encode("utf-8"))
-                elif isinstance(ev, h11.EndOfMessage):
-                    probe.outcome = "complete" if probe.done is not None else "cut"
-                    break
-                elif isinstance(ev, h11.ConnectionClosed):
-                    probe.outcome = "cut"
-                    break
-        except h11.RemoteProtocolError as exc:
-            # The peer closed before the end of the body (e.g. nginx's proxy_read_timeout
-            # fired mid-stream): a cut stream, not a client bug.
-            probe.outcome = "cut"
-            probe.error = f"closed mid-body: {exc}"
-        except (ConnectionResetError, BrokenPipeError) as exc:
-            probe.outcome = "cut"
-            probe.error = f"reset: {exc}"
-        except (OSError, ValueError, KeyError, zlib.error) as exc:
-            probe.outcome = "error"
-            probe.error = f"{type(exc).__name__}: {exc}"
-        probe.t_end_ns = time.monotonic_ns()
-        probe.comments = decoder.comments
-        probe.text_sha256 = hasher.hexdigest()
-        if probe.status is not None and probe.status != 200:
-            probe.outcome = f"http-{probe.status}"
-    return probe
-
-
-@dataclass
-class WSProbe(_Probe):
-    """One WS stream (start message → token frames → done) as a raw client saw it.
-    outcome: complete | cut | timeout | error."""
-
-    t_connect_ns: int = 0
-    t_open_ns: int | None = None
-    close_code: int | None = None
-    close_reason: str = ""
-
-    @property
-    def connect_ms(self) -> float | None:
-        return None if self.t_open_ns is None else (self.t_open_ns - self.t_connect_ns) / 1e6
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "tokens": self.tokens,
-            "ttft_ms": self.ttft_ms,
-            "e2e_ms": self.e2e_ms,
-            "connect_ms": self.connect_ms,
-            "end_ms": self.end_ms,
-            "close_code": self.close_code,
-            "close_reason": self.close_reason,
-            "sha_ok": self.sha_ok,
-            "error": self.error,
-        }
-
-
-def probe_ws(
-    base_url: str, params: dict[str, Any], *, path: str = "/v1/ws", timeout_s: float = 30.0
-) -> WSProbe:
-    """Open `/v1/ws`, send a start message, read frames until done, close or deadline.
-
-    Uses the `websockets` sync client with compression off (compressed frames would change
-    the bytes measured); this is a plain-thread probe, not for use under gevent.
-    """
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake
-    from websockets.sync.client import connect
-
-    url = base_url.rstrip("/") + path
-    probe = WSProbe(url=url)
-    hasher = hashlib.sha256()
-    start = {"type": "start", **params}
-    probe.t_connect_ns = time.monotonic_ns()
-    deadline = time.monotonic() + timeout_s
-    try:
-        with connect(url, compression=None, open_timeout=5, close_timeout=2) as ws:
-            probe.t_open_ns = time.monotonic_ns()
-            msg = json.dumps(start, separators=(",", ":"))
-            probe.t_sent_ns = time.monotonic_ns()
-            ws.send(msg)
-            try:
-                while True:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        probe.outcome = "timeout"
-                        probe.t_end_ns = time.monotonic_ns()
-                        break
-                    try:
-                        frame = ws.recv(timeout=remaining)
-                    except TimeoutError:
-                        probe.outcome = "timeout"
-                        probe.t_end_ns = time.monotonic_ns()
-                        break
-                    t = probe.t_end_ns = time.monotonic_ns()
-                    obj = json.loads(frame)
-                    if obj.get("type") == "done":
-                        probe.done = obj
-                        probe.outcome = "complete"
-                        break
-                    if obj.get("type") == "error":
-                        probe.error = str(obj)
-                        probe.outcome = "error"
-                        break
-                    if "i" in obj:
-                        probe.token_t_ns.append(t)
-                        probe.token_seq.append(int(obj["i"]))
-                        hasher.update(str(obj["d"]).encode("utf-8"))
-            except ConnectionClosed as exc:
-                probe.t_end_ns = time.monotonic_ns()
-                probe.outcome = "cut"
-                rcvd = exc.rcvd
-                probe.close_code = rcvd.code if rcvd else 1006
-                probe.close_reason = rcvd.reason if rcvd else "no close frame"
-    except (InvalidHandshake, OSError) as exc:
-        probe.outcome = "error"
-        probe.error = f"{type(exc).__name__}: {exc}"
-    probe.text_sha256 = hasher.hexdigest()
-    return probe

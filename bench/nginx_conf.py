@@ -1,6 +1,6 @@
 """nginx proxy variants and the standalone nginx.conf rendered for each (pure, no I/O).
 
-A `ProxyVariant` names one point of the proxy matrix of DESIGN §8: upstream HTTP version ×
+A `ProxyVariant` names one point of the README's proxy matrix: upstream HTTP version ×
 `proxy_buffering` × gzip (× the server's `X-Accel-Buffering` header, which is a server
 setting, `ServerSpec.accel_header`, not a proxy one) plus `proxy_read_timeout` for the idle
 experiments (C4) and HTTP/2 towards the client (C7).
@@ -92,7 +92,7 @@ class ProxyVariant:
         return replace(self, **changes)
 
 
-#: The proxy matrix of DESIGN §8 (combine with the server's accel_header on/off).
+#: The README's proxy matrix (combine with the server's accel_header on/off).
 VARIANTS: dict[str, ProxyVariant] = {
     v.name: v
     for v in (

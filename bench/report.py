@@ -2,7 +2,8 @@
 
 `phase_summary` is deliberately the *only* place bench computes figures from the records,
 and it does so straight from the parquet with pandas; analysis/metrics.py holds the real
-definitions (DESIGN §5) and can replace it without touching the phase loop. Its meanings
+definitions (docs/methodology.md, "Metrics") and can replace it without touching the phase
+loop. Its meanings
 match those: TTFT = t_first − t_send, ITL = every gap between consecutive content tokens
 of a stream in arrival order, errors = streams whose outcome Locust counts as a failure
 (anything but ok / cancelled / stopped).

@@ -508,6 +508,7 @@ class Runner:
             phase=plan.name,
             arm=plan.arm.name,
             protocol=plan.arm.protocol,
+            payload_format=plan.arm.arm.format,
             url=url,
             scenario=_scenario(plan, self.s).to_dict(),
             seed=plan.seed,

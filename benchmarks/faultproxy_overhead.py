@@ -4,8 +4,8 @@ per token event and per forwarded MB.
     python benchmarks/faultproxy_overhead.py [--streams 100 1000] [--rounds 2] [--out FILE]
 
 - **Added latency**: N concurrent SSE token streams from the reference server (`python -m
-  servers sse`, heartbeat off), read by a raw asyncio client in this process that
-  timestamps every chunk and takes delivery latency = receive − the server's send stamp
+  servers sse`, heartbeat off), read through the client core (bench.aclient) in this
+  process, which stamps every read; delivery latency = receive − the server's send stamp
   ("t"; one monotonic clock on the host). The same load runs direct and through the proxy
   (`passthrough` profile, its own process), interleaved A B A B; added p50 / p99 = proxied
   − direct. Only tokens inside a window where all N streams are running count.
@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.faultproxy.__main__ import proxy_command  # noqa: E402 - after the path fix-up
+from bench.aclient import AsyncConnection  # noqa: E402 - after the path fix-up
+from bench.faultproxy.__main__ import proxy_command  # noqa: E402
 from bench.procs import Child, spawn, wait_for_listening  # noqa: E402
+from core.client.events import StreamEvent, Token  # noqa: E402
+from core.schedule import StreamParams  # noqa: E402
 
 GAP_MS = 100  # per stream: 10 tokens/s, so N = 1000 is 10k events/s through the proxy
 SPREAD_S = 2.0  # stream starts spread over this
@@ -56,43 +60,27 @@ class Window:
     events: int = 0
 
 
-class StreamClient(asyncio.Protocol):
-    """One SSE stream over a raw socket: per complete event, delivery = now − its "t"."""
+def _window_delays(win: Window) -> Callable[[list[StreamEvent]], None]:
+    """Per token read inside the window: delivery = its read time − its server stamp."""
 
-    def __init__(self, request: bytes, win: Window, done: asyncio.Future[None]) -> None:
-        self.request, self.win, self.done = request, win, done
-        self.buf = b""
-        self.transport: Any = None
+    def on_events(events: list[StreamEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, Token) and win.t0 <= ev.t_ns <= win.t1 and ev.t_server_ns:
+                win.delays.append(ev.t_ns - ev.t_server_ns)
+                win.events += 1
 
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(self.request)
+    return on_events
 
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic_ns()
-        buf = self.buf + data
-        end = buf.rfind(b"\n\n")
-        if end < 0:
-            self.buf = buf
-            return
-        body, self.buf = buf[: end + 2], buf[end + 2 :]
-        if self.win.t0 <= now <= self.win.t1:
-            i = body.find(b'"t":')
-            while i >= 0:
-                j = body.find(b",", i)
-                self.win.delays.append(now - int(body[i + 4 : j]))
-                self.win.events += 1
-                i = body.find(b'"t":', j)
-        if b"event: done" in body:
-            self.transport.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+async def _one_stream(port: int, params: StreamParams, win: Window) -> None:
+    """One SSE stream through the client core (bench.aclient), read to its end."""
+    conn = await AsyncConnection.connect(f"http://127.0.0.1:{port}", "sse")
+    conn.start(params, _window_delays(win))
+    await conn.wait_end(60)
+    await conn.aclose()
 
 
 async def token_load(port: int, n: int, proxy_pid: int | None) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
     tokens = int((SPREAD_S + WINDOW_S + 1.5) * 1000 / GAP_MS)
     win = Window()
     start = time.monotonic_ns()
@@ -100,13 +88,8 @@ async def token_load(port: int, n: int, proxy_pid: int | None) -> dict[str, Any]
     win.t1 = win.t0 + int(WINDOW_S * 1e9)
     dones = []
     for i in range(n):
-        target = f"/v1/stream?tokens={tokens}&ttft_ms=0&gap_ms={GAP_MS}&seed={i}&stream=b{i}"
-        req = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-        done = loop.create_future()
-        dones.append(done)
-        await loop.create_connection(
-            lambda r=req, d=done: StreamClient(r, win, d), "127.0.0.1", port
-        )
+        params = StreamParams(seed=i, tokens=tokens, ttft_ms=0, gap_ms=GAP_MS, stream=f"b{i}")
+        dones.append(asyncio.create_task(_one_stream(port, params, win)))
         await asyncio.sleep(max(0.0, start / 1e9 + SPREAD_S * (i + 1) / n - time.monotonic()))
     proc = psutil.Process(proxy_pid) if proxy_pid else None
     await asyncio.sleep(max(0.0, (win.t0 - time.monotonic_ns()) / 1e9))

@@ -2,10 +2,10 @@
 
 For each server kind: start `python -m servers KIND` on a free loopback port pinned to
 CPU 0 (this client runs on CPU 1 when the machine has two), reset the server's stats
-window (`POST /v1/stats/reset`), open N concurrent streams with one aiohttp client
-(connector limit raised: aiohttp's default pool caps concurrency), read every token, then
-read the server's own lag figures (send stamp − scheduled time, recorded by the server:
-the client cannot know the server's t0) and its CPU time (psutil).
+window (`POST /v1/stats/reset`), open N concurrent streams (one connection each, read by
+the client core through bench.aclient), read every token, then read the server's own
+lag figures (send stamp − scheduled time, recorded by the server: the client cannot know
+the server's t0) and its CPU time (psutil).
 
 Client-side checks: the inter-arrival of the server stamps "t" against the scheduled gap
 (a server that drifts or bunches shows here), and delivery latency (client receive −
@@ -29,15 +29,17 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.procs import Listening, start_listening  # noqa: E402 - after the path fix-up
+from bench.aclient import AsyncConnection  # noqa: E402 - after the path fix-up
+from bench.procs import Listening, start_listening  # noqa: E402
 from core.arms import all_arms, get_arm  # noqa: E402
+from core.client.events import Closed, Done, Failed, StreamEvent, Token  # noqa: E402
+from core.schedule import parse_params  # noqa: E402
 from core.stats import nearest_rank  # noqa: E402
 
 #: Every registered arm with a reference server (core.arms).
@@ -69,92 +71,62 @@ def stop_server(server: Listening) -> None:
     server.stop(grace_s=10)
 
 
-async def sse_stream(
-    session: aiohttp.ClientSession, base: str, params: dict[str, Any], rec: StreamRecord
+async def one_stream(
+    kind: str, base: str, params: dict[str, Any], rec: StreamRecord, delay_s: float, limit_s: float
 ) -> None:
-    mono = time.monotonic_ns
-    async with session.get(base + "/v1/stream", params=params) as resp:
-        resp.raise_for_status()
-        event = ""
-        async for raw in resp.content:  # one line at a time, as it arrives
-            line = raw.rstrip(b"\n")
-            if line.startswith(b"event: "):
-                event = line[7:].decode()
-            elif line.startswith(b"data: "):
-                if event == "done":
-                    rec.done = True
-                    return
-                now = mono()
-                rec.stamps.append(json.loads(line[6:])["t"])
-                rec.recv.append(now)
-            elif not line:
-                event = ""
-
-
-async def ws_stream(
-    session: aiohttp.ClientSession, base: str, params: dict[str, Any], rec: StreamRecord
-) -> None:
-    mono = time.monotonic_ns
-    async with session.ws_connect(base + "/v1/ws", autoping=True, max_msg_size=0) as ws:
-        await ws.send_str(json.dumps({"type": "start", **params}))
-        async for msg in ws:
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                break
-            now = mono()
-            obj = json.loads(msg.data)
-            if "type" in obj:
-                rec.done = obj["type"] == "done"
-                return
-            rec.stamps.append(obj["t"])
-            rec.recv.append(now)
-
-
-async def _one(
-    kind: str,
-    session: aiohttp.ClientSession,
-    base: str,
-    params: dict[str, Any],
-    rec: StreamRecord,
-    delay_s: float,
-) -> None:
+    """One stream through the client core (bench.aclient): every token's server stamp and
+    the time the read carrying it returned."""
     await asyncio.sleep(delay_s)
+    arm = get_arm(kind)
+
+    def on_events(events: list[StreamEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, Token):
+                rec.stamps.append(ev.t_server_ns or 0)
+                rec.recv.append(ev.t_ns)
+            elif isinstance(ev, Done):
+                rec.done = True
+            elif isinstance(ev, Failed):
+                rec.error = ev.error
+            elif isinstance(ev, Closed):
+                rec.error = ev.reason
+
     try:
-        if get_arm(kind).protocol == "sse":
-            await sse_stream(session, base, params, rec)
-        else:
-            await ws_stream(session, base, params, rec)
+        conn = await AsyncConnection.connect(
+            base, arm.protocol, payload_format=arm.format, timeout_s=10
+        )
+        conn.start(parse_params(params), on_events)
+        if not await conn.wait_end(limit_s):
+            rec.error = f"no end within {limit_s:g} s"
+        await conn.aclose()
     except Exception as exc:  # recorded and reported, never silently dropped
         rec.error = f"{type(exc).__name__}: {exc}"
 
 
 async def drive(kind: str, port: int, args: argparse.Namespace) -> tuple[list[StreamRecord], float]:
     base = f"http://127.0.0.1:{port}"
-    connector = aiohttp.TCPConnector(limit=args.streams + 10, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=args.timeout, sock_connect=10)
     records = [StreamRecord() for _ in range(args.streams)]
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        t_start = time.monotonic()
-        await asyncio.gather(
-            *(
-                _one(
-                    kind,
-                    session,
-                    base,
-                    {
-                        "seed": i,
-                        "tokens": args.tokens,
-                        "ttft_ms": args.ttft_ms,
-                        "gap_ms": args.gap_ms,
-                        "stream": f"lag-{i}",
-                    },
-                    rec,
-                    args.stagger_ms / 1000 * i / args.streams,
-                )
-                for i, rec in enumerate(records)
+    t_start = time.monotonic()
+    await asyncio.gather(
+        *(
+            one_stream(
+                kind,
+                base,
+                {
+                    "seed": i,
+                    "tokens": args.tokens,
+                    "ttft_ms": args.ttft_ms,
+                    "gap_ms": args.gap_ms,
+                    "stream": f"lag-{i}",
+                },
+                rec,
+                args.stagger_ms / 1000 * i / args.streams,
+                args.timeout,
             )
+            for i, rec in enumerate(records)
         )
-        wall = time.monotonic() - t_start
-    return records, wall
+    )
+    return records, time.monotonic() - t_start
 
 
 def _pct(values: list[float], q: float) -> float:

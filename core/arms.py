@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from core.registry import Registry
+
 Protocol = Literal["sse", "ws"]
 PROTOCOLS: tuple[Protocol, ...] = ("sse", "ws")
 #: `Arm.client` of the arms a browser page drives (loadtests/browser).
@@ -81,24 +83,17 @@ class Arm:
         return self.client.startswith(BROWSER_CLIENT_PREFIX)
 
 
-_REGISTRY: dict[str, Arm] = {}
+_REGISTRY: Registry[Arm] = Registry("arm", UnknownArm, order=lambda a: (a.order, a.name))
 
 
 def register(arm: Arm) -> Arm:
     """Add an arm (a name may be registered once)."""
-    if arm.name in _REGISTRY:
-        raise ValueError(f"arm {arm.name!r} is already registered")
-    _REGISTRY[arm.name] = arm
-    return arm
+    return _REGISTRY.add(arm.name, arm)
 
 
 def get_arm(name: str) -> Arm:
     """The registered arm of that name, or UnknownArm naming the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(arm_names())
-        raise UnknownArm(f"unknown arm {name!r} (known: {known})") from None
+    return _REGISTRY.get(name)
 
 
 def is_known(name: str) -> bool:
@@ -107,7 +102,7 @@ def is_known(name: str) -> bool:
 
 def arm_names() -> tuple[str, ...]:
     """Every registered arm name, in display order."""
-    return tuple(a.name for a in sorted(_REGISTRY.values(), key=lambda a: (a.order, a.name)))
+    return _REGISTRY.names()
 
 
 def all_arms() -> tuple[Arm, ...]:

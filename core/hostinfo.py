@@ -1,4 +1,4 @@
-"""Facts about the code and the machine a run was measured on (DESIGN §6 manifest).
+"""Facts about the code and the machine a run was measured on (the run manifest: results/README.md).
 
 Everything here is best effort: a missing fact is None, never an exception, so a
 run can always start. Only stdlib (no psutil: core stays light); Linux sources

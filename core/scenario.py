@@ -623,6 +623,8 @@ class PhaseConfig:
     #: The reference server itself when proxies stand in front of it (`url` is then the
     #: outermost proxy): clock-offset probes go there, past the proxies. None: `url`.
     server_url: str | None = None
+    #: The arm's payload format (a core.formats name).
+    payload_format: str = "native"
 
     def phase_columns(self) -> dict[str, Any]:
         """The ``scenario``, ``variant``, ``rep`` columns of every row this phase writes

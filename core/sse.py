@@ -1,13 +1,14 @@
 """Server-Sent Events codec (sans-I/O): the bytes the SSE server sends, and a decoder for them.
 
-Encoder: what the project's SSE server writes (DESIGN §4). A token is
+Encoder: what the project's SSE server writes (the interface contract: README, "Endpoint
+reference"). A token is
 ``id: <seq>\\ndata: <payload>\\n\\n``; the end is
 ``event: done\\ndata: {"count":N,"sha256":"<hex>"}\\n\\n``; heartbeats are
 ``: keepalive\\n\\n``; the reconnection delay is ``retry: <ms>\\n\\n``.
 
 Decoder: `SSEDecoder` interprets an event stream exactly as the WHATWG HTML Living
 Standard §9.2.6 ("Interpreting an event stream") says, fed bytes in whatever pieces the
-network delivers (DESIGN pitfall 5): events split across reads, many events in one
+network delivers (docs/methodology.md, pitfall 5): events split across reads, many events in one
 read, CR / LF / CRLF line ends (a CRLF may be split between reads), comments, a
 leading BOM, ``retry`` and ``id`` persistence. It is stdlib only and does no I/O.
 """

@@ -180,7 +180,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if P.master or P.sink is None:
         return
     P.t_start = time.monotonic()
-    settings = client_settings(PHASE.protocol, SCENARIO)
+    settings = client_settings(PHASE.protocol, SCENARIO, payload_format=PHASE.payload_format)
 
     def record(m: dict[str, Any]) -> None:
         m.setdefault("client", {})[PHASE.phase] = settings
@@ -306,7 +306,12 @@ class StreamUser(User):
             **labels,
         )
         self.transport = make_transport(
-            PHASE.protocol, ctx, PHASE.url, SCENARIO, cancel_url=PHASE.cancel_url
+            PHASE.protocol,
+            ctx,
+            PHASE.url,
+            SCENARIO,
+            cancel_url=PHASE.cancel_url,
+            payload_format=PHASE.payload_format,
         )
         P.transports.add(self.transport)
         self.script = UserScript(

@@ -5,7 +5,7 @@ resume), `poll` returns the stream events parsed from whatever bytes arrived, ea
 stamped with the client's monotonic clock as it was read. The session script decides
 what to do with them (count, cancel, abort, resume); the transport only moves bytes and
 keeps connection records. `loadtests.sse_transport` and `loadtests.ws_transport`
-implement it; tests can implement it in a few lines.
+implement it over the client core (core.client); tests can implement it in a few lines.
 """
 
 from __future__ import annotations
@@ -15,53 +15,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.accounting import ConnectionAccount, StreamAccount
+from core.client.events import Closed as Closed  # the stream events are the client core's;
+from core.client.events import Done as Done  # re-exported: the session script and the tests
+from core.client.events import Failed as Failed  # speak of them as the transport's
+from core.client.events import Opened as Opened
+from core.client.events import StreamEvent as StreamEvent
+from core.client.events import Token as Token
 from core.schedule import StreamParams
-
-
-# --------------------------------------------------------------------------- events
-@dataclass(frozen=True, slots=True)
-class Opened:
-    """Response headers parsed (SSE). WS streams are open when their start message leaves."""
-
-    t_ns: int
-    status: int
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (one per token)
-class Token:
-    t_ns: int  # client monotonic ns when the bytes carrying it were read
-    seq: int
-    t_server_ns: int | None
-    nbytes: int  # payload bytes (the JSON token payload, identical in both arms)
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    t_ns: int
-    count: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The server refused or aborted the stream with a message (HTTP status / WS error)."""
-
-    t_ns: int
-    status: int | None
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The connection carrying the stream ended before done (a drop)."""
-
-    t_ns: int
-    by: str  # server | error
-    reason: str
-
-
-StreamEvent = Opened | Token | Done | Failed | Closed
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import h11
 import locust
-import websockets
 
+from core.client.sse import LIBRARY as SSE_LIBRARY
+from core.client.ws import LIBRARY as WS_LIBRARY
+from core.formats import get_format
 from core.scenario import Scenario
 from loadtests.sse_transport import DEFAULT_KEEPALIVE_EXPIRY_S, SSETransport
 from loadtests.transport import Transport, TransportContext
@@ -23,20 +24,24 @@ def make_transport(
     *,
     cancel_url: str | None = None,
     sse_method: str = "GET",
+    payload_format: str = "native",
 ) -> Transport:
+    """The transport of `protocol` speaking `payload_format` (a core.formats name)."""
+    fmt = get_format(payload_format)
     if protocol == "sse":
-        return SSETransport(ctx, url, method=sse_method, cancel_url=cancel_url)
+        return SSETransport(ctx, url, method=sse_method, cancel_url=cancel_url, fmt=fmt)
     if protocol == "ws":
-        return WSTransport(ctx, url, compression=scenario.server.ws_compression)
+        return WSTransport(ctx, url, compression=scenario.server.ws_compression, fmt=fmt)
     raise ValueError(f"unknown protocol {protocol!r} (sse | ws)")
 
 
 def client_settings(
-    protocol: str, scenario: Scenario, *, sse_method: str = "GET"
+    protocol: str, scenario: Scenario, *, sse_method: str = "GET", payload_format: str = "native"
 ) -> dict[str, Any]:
     """What the manifest records about the client side of a phase."""
     common = {
         "protocol": protocol,
+        "payload_format": payload_format,
         "recv_size": RECV_SIZE,
         "tcp_nodelay": True,
         "timestamps": "time.monotonic_ns() when the read carrying the event returned",
@@ -47,7 +52,7 @@ def client_settings(
     if protocol == "sse":
         return {
             **common,
-            "library": f"h11 {h11.__version__}",
+            "library": SSE_LIBRARY,
             "method": sse_method,
             "keepalive": True,
             "keepalive_expiry_s": DEFAULT_KEEPALIVE_EXPIRY_S,
@@ -55,7 +60,7 @@ def client_settings(
     deflate = scenario.server.ws_compression == "deflate"
     return {
         **common,
-        "library": f"websockets {websockets.__version__} ClientProtocol (sans-I/O)",
+        "library": WS_LIBRARY,
         "extensions_offered": ["permessage-deflate"] if deflate else [],
         "compression": "deflate" if deflate else "off",
         "answers_pings": True,

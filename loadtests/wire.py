@@ -18,9 +18,9 @@ import select
 import socket
 import struct
 import time
-from urllib.parse import urlsplit
 
 from core.accounting import ConnectionAccount, ConnectionLabels
+from core.client.urls import split_url as core_split_url
 from loadtests.transport import TransportContext, TransportError
 
 try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
@@ -97,13 +97,12 @@ class _ReadWaiter:
 
 
 def split_url(url: str, default_port: int) -> tuple[str, int, str]:
-    """(host, port, base path without trailing slash) of an http(s)/ws(s) URL."""
-    parts = urlsplit(url)
-    if parts.scheme in ("https", "wss"):
-        raise TransportError(f"{url}: TLS is not supported by the load-test clients")
-    if not parts.hostname:
-        raise TransportError(f"{url}: no host")
-    return parts.hostname, parts.port or default_port, parts.path.rstrip("/")
+    """(host, port, base path without trailing slash) of an http/ws URL (TransportError
+    for https/wss or no host)."""
+    try:
+        return core_split_url(url, default_port)
+    except ValueError as exc:
+        raise TransportError(str(exc)) from None
 
 
 def _connect(host: str, port: int, timeout_s: float) -> socket.socket:

@@ -1,4 +1,4 @@
-"""The perf load client: an asyncio + aiohttp process that loads one server and measures it.
+"""The perf load client: an asyncio process that loads one server and measures it.
 
 Run as ``python -m bench.perf.flood '<json spec>'`` (the perf command starts it pinned to
 the client core and reads one JSON object from its stdout). Modes:
@@ -16,10 +16,12 @@ the client core and reads one JSON object from its stdout). Modes:
   open (slope = bytes per connection), then CPU and bytes written/read by the server while
   all are held for `hold_s`.
 
-Counting is cheap on purpose (the client must not be what is measured): SSE reads raw
-chunks and counts ``b"\\n\\n"`` (event ends, a split ``\\n|\\n`` included); WS counts text
-messages. aiohttp's connector limit (100 by default) is lifted. Everything is
-bounded: `limit_s` caps the whole run; streams are closed at the end of the window.
+Tokens are counted by the client core (bench.aclient over core.client), exactly as the load
+test counts them: content tokens only — the retry hint, heartbeat comments, pings and the
+done event are not tokens — with one callback per read and nothing else per token. Every
+connection is its own asyncio protocol (no connection pool, so no pool limit). Everything
+is bounded: `limit_s` caps each stream and the whole run; connections are reset (RST, no
+TIME_WAIT) at the end of the window.
 """
 
 from __future__ import annotations
@@ -28,20 +30,18 @@ import asyncio
 import contextlib
 import json
 import resource
-import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
 
+from bench.aclient import AsyncConnection, ClientError
+from core.client.events import Closed, Done, Failed, StreamEvent, Token
 from core.schedule import StreamParams
 from core.stats import nearest_rank
-from core.wsmsg import start_message
 
 
 def raise_nofile() -> tuple[int, int]:
@@ -120,18 +120,6 @@ def _params(spec: dict[str, Any], sid: str) -> StreamParams:
     )
 
 
-def _query(p: StreamParams) -> dict[str, str]:
-    return {k: str(v) for k, v in p.to_dict().items()}
-
-
-def _linger0(transport: Any) -> None:
-    """RST instead of FIN on close: no TIME_WAIT left behind by big phases (docs/methodology.md)."""
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-
-
 def _finished(st: State, p: StreamParams, t_send: float, t_first: float, t_last: float) -> None:
     """A stream ended: how late its end was against the schedule, and the share of the
     scheduled rate it kept between its first and last event."""
@@ -145,132 +133,99 @@ def _finished(st: State, p: StreamParams, t_send: float, t_first: float, t_last:
         st.kept.append(min(span / (t_last - t_first), 10.0))
 
 
-# ----------------------------------------------------------------------------- SSE
-async def sse_stream(
-    session: aiohttp.ClientSession,
-    url: str,
-    spec: dict[str, Any],
-    st: State,
-    i: int,
-    *,
-    repeat: bool,
-    delay_s: float = 0.0,
+# ----------------------------------------------------------------------------- streams
+class _Seen:
+    """One load task's view of its streams: counts the tokens of each read (one callback a
+    read, no per-token work beyond the client core's)."""
+
+    __slots__ = ("delivered", "sid", "st", "t_first", "t_last", "ws")
+
+    def __init__(self, st: State, ws: bool) -> None:
+        self.st = st
+        self.ws = ws
+        self.delivered = False  # one of this task's streams delivered a token
+        self.sid = ""
+        self.t_first = self.t_last = 0.0
+
+    def begin(self, sid: str) -> None:
+        self.sid = sid
+        self.t_first = self.t_last = 0.0
+
+    def on_events(self, events: list[StreamEvent]) -> None:
+        n = t = 0
+        for ev in events:
+            if ev.__class__ is Token:
+                n += 1
+                t = ev.t_ns
+            elif self.ws and ev.__class__ is Done:
+                self.t_last = ev.t_ns / 1e9  # a WS stream ends at its done message
+        if n:
+            st = self.st
+            st.total += n
+            if not self.ws or not self.t_last:
+                self.t_last = t / 1e9
+            if not self.t_first:
+                self.t_first = t / 1e9
+                st.first_token(self.sid, self.t_first)
+            if not self.delivered:
+                self.delivered = True
+                st.started += 1
+
+
+def _compression(spec: dict[str, Any], default: bool) -> str:
+    """Offer permessage-deflate (as browsers do) when the spec says so (WS only)."""
+    return "deflate" if spec["proto"] == "ws" and spec.get("offer_deflate", default) else "off"
+
+
+async def load_stream(
+    spec: dict[str, Any], st: State, i: int, *, repeat: bool, delay_s: float = 0.0
 ) -> None:
+    """Streams one after another on one connection (a new one when the server closed it),
+    tokens counted by the client core; each stream's end is timed against its schedule."""
     if delay_s:
         await asyncio.sleep(delay_s)
+    proto = spec["proto"]
+    limit_s = float(spec.get("limit_s", 120))
+    seen = _Seen(st, proto == "ws")
+    conn: AsyncConnection | None = None
     k = 0
-    first = True
-    while not st.stop:
-        p = _params(spec, f"{i}.{k}")
-        k += 1
-        t_send = time.monotonic()
-        try:
-            async with session.get(url, params=_query(p)) as resp:
-                if resp.status != 200:
-                    st.error(f"HTTP {resp.status}")
-                    return
-                tail = b""
-                t_last = t_first = 0.0
-                async for chunk in resp.content.iter_any():
-                    # Count token events only ("id: N" opens each one): the retry hint,
-                    # keepalive comments and the done event are not tokens. The last 3
-                    # bytes carry over so an "id: " split across reads is counted once.
-                    buf = tail + chunk
-                    c = buf.count(b"id: ")
-                    tail = buf[-3:]
-                    if c:
-                        if first:
-                            first = False
-                            st.started += 1
-                        st.total += c
-                        t_last = time.monotonic()
-                        if not t_first:
-                            t_first = t_last
-                            st.first_token(str(p.stream), t_first)
-                    if st.stop:
-                        _linger0(resp.connection.transport if resp.connection else None)
-                        return
-                _finished(st, p, t_send, t_first, t_last)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            st.error(f"sse: {type(exc).__name__}: {exc}")
-            return
-        if not repeat:
-            return
-
-
-# ----------------------------------------------------------------------------- WS
-async def ws_stream(
-    session: aiohttp.ClientSession,
-    url: str,
-    spec: dict[str, Any],
-    st: State,
-    i: int,
-    *,
-    repeat: bool,
-    delay_s: float = 0.0,
-) -> None:
-    if delay_s:
-        await asyncio.sleep(delay_s)
-    compress = 15 if spec.get("offer_deflate", True) else 0
-    first = True
     try:
-        async with session.ws_connect(url, compress=compress, max_msg_size=0) as ws:
-            k = 0
-            while not st.stop:
-                p = _params(spec, f"{i}.{k}")
-                k += 1
-                t_send = time.monotonic()
-                await ws.send_str(start_message(p))
-                t_last = t_first = 0.0
-                while True:
-                    msg = await ws.receive()
-                    if msg.type is aiohttp.WSMsgType.TEXT:
-                        data = msg.data
-                        if data.startswith('{"type"'):
-                            if '"done"' in data[:16]:
-                                t_last = time.monotonic()
-                                break
-                            st.error(f"ws: {data[:120]}")
-                            return
-                        if first:
-                            first = False
-                            st.started += 1
-                        if not t_first:
-                            t_first = time.monotonic()
-                            st.first_token(str(p.stream), t_first)
-                        st.total += 1
-                        if st.stop:
-                            _linger0(
-                                ws._response.connection.transport
-                                if ws._response.connection
-                                else None
-                            )
-                            return
-                    else:
-                        if not st.stop:
-                            st.error(f"ws: {msg.type.name} {msg.data!r:.80}")
-                        return
-                _finished(st, p, t_send, t_first, t_last)
-                if not repeat:
-                    return
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        st.error(f"ws: {type(exc).__name__}: {exc}")
+        while not st.stop:
+            if conn is None or not conn.reusable:
+                if conn is not None:
+                    conn.abort()
+                conn = await AsyncConnection.connect(
+                    spec["url"], proto, compression=_compression(spec, True), timeout_s=15
+                )
+            p = _params(spec, f"{i}.{k}")
+            k += 1
+            seen.begin(str(p.stream))
+            t_send = conn.start(p, seen.on_events) / 1e9
+            if not await conn.wait_end(limit_s):
+                st.error(f"{proto}: no end within {limit_s:g} s")
+                return
+            if st.stop:
+                return
+            end = conn.end
+            if isinstance(end, Failed):
+                st.error(f"{proto}: {end.error}"[:160])
+                return
+            if isinstance(end, Closed):
+                st.error(f"{proto}: {end.reason}"[:160])
+                return
+            _finished(st, p, t_send, seen.t_first, seen.t_last)
+            if not repeat:
+                return
+    except ClientError as exc:
+        st.error(f"{proto}: {exc}")
+    except Exception as exc:  # reported in the phase's errors, never silently lost
+        st.error(f"{proto}: {type(exc).__name__}: {exc}")
+    finally:
+        if conn is not None:
+            conn.abort()  # RST, not FIN: no TIME_WAIT left behind by big phases
 
 
 # ----------------------------------------------------------------------------- phases
-def _session(limit_s: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=False)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=limit_s)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False)
-
-
-def _endpoint(spec: dict[str, Any]) -> str:
-    base = spec["url"].rstrip("/")
-    if spec["proto"] == "sse":
-        return base + "/v1/stream"
-    return base.replace("http://", "ws://", 1) + "/v1/ws"
-
-
 async def _wait(pred, limit: float) -> bool:
     deadline = time.monotonic() + limit
     while not pred():
@@ -303,34 +258,31 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     probe = ServerProbe(spec.get("server_pid"))
     me = psutil.Process()
     st = State()
-    url = _endpoint(spec)
-    one = sse_stream if spec["proto"] == "sse" else ws_stream
     spread = float(spec.get("spread_s", 0.0))
-    async with _session(limit_s) as session:
-        tasks = [
-            asyncio.create_task(
-                one(session, url, spec, st, i, repeat=mode == "flood", delay_s=spread * i / n)
-            )
-            for i in range(n)
-        ]
-        all_started = await _wait(lambda: st.started >= n, min(limit_s / 2, 30 + spread))
-        t_ready = time.monotonic() - t_begin
-        await asyncio.sleep(float(spec.get("warmup_s", 1.0)))
-        s0, c0, tot0 = probe.sample(), me.cpu_times(), st.total
-        profiling = _profile_window(spec)
-        await asyncio.sleep(float(spec["window_s"]))
-        s1, c1, tot1 = probe.sample(), me.cpu_times(), st.total
-        profile_error = await profiling if profiling is not None else None
-        active_s = st.active_seconds(s0["t"], s1["t"])
-        if mode == "paced":  # let the streams finish: lateness of every stream's end
-            rest = max(0.0, limit_s - (time.monotonic() - t_begin) - 5)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), rest)
-        st.stop = True
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [
+        asyncio.create_task(
+            load_stream(spec, st, i, repeat=mode == "flood", delay_s=spread * i / n)
+        )
+        for i in range(n)
+    ]
+    all_started = await _wait(lambda: st.started >= n, min(limit_s / 2, 30 + spread))
+    t_ready = time.monotonic() - t_begin
+    await asyncio.sleep(float(spec.get("warmup_s", 1.0)))
+    s0, c0, tot0 = probe.sample(), me.cpu_times(), st.total
+    profiling = _profile_window(spec)
+    await asyncio.sleep(float(spec["window_s"]))
+    s1, c1, tot1 = probe.sample(), me.cpu_times(), st.total
+    profile_error = await profiling if profiling is not None else None
+    active_s = st.active_seconds(s0["t"], s1["t"])
+    if mode == "paced":  # let the streams finish: lateness of every stream's end
+        rest = max(0.0, limit_s - (time.monotonic() - t_begin) - 5)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), rest)
+    st.stop = True
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     dt = s1["t"] - s0["t"]
     tokens = tot1 - tot0
     cpu = s1["cpu_s"] - s0["cpu_s"]
@@ -380,54 +332,40 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- idle
-async def _hold_sse(session, url, spec, st: State, i: int, opened: asyncio.Event, release) -> None:
+async def hold(
+    spec: dict[str, Any], st: State, i: int, opened: asyncio.Event, release: asyncio.Event
+) -> None:
+    """One connection holding a stream whose first token is far away: SSE reads heartbeat
+    comments, WS answers pings (the client core queues the pongs). Open once the SSE
+    response head arrived / the WS start message left."""
+    proto = spec["proto"]
     p = _params(spec, f"idle.{i}")
     t = time.monotonic()
+    conn: AsyncConnection | None = None
     try:
-        async with session.get(url, params=_query(p)) as resp:
-            st.connect_ms.append((time.monotonic() - t) * 1000)
-            st.opened += 1
-            opened.set()
-            tr = resp.connection.transport if resp.connection else None
-            reader = asyncio.ensure_future(_drain_sse(resp))
-            await release.wait()
-            _linger0(tr)
-            reader.cancel()
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        st.error(f"idle sse: {type(exc).__name__}: {exc}")
+        conn = await AsyncConnection.connect(
+            spec["url"], proto, compression=_compression(spec, False), timeout_s=15
+        )
+        head = asyncio.get_running_loop().create_future()
+
+        def on_events(_: list[StreamEvent]) -> None:
+            if not head.done():
+                head.set_result(None)
+
+        conn.start(p, on_events)
+        if proto == "sse":
+            async with asyncio.timeout(15):
+                await head
+        st.connect_ms.append((time.monotonic() - t) * 1000)
+        st.opened += 1
         opened.set()
-
-
-async def _drain_sse(resp: aiohttp.ClientResponse) -> None:
-    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-        async for _ in resp.content.iter_any():
-            pass
-
-
-async def _hold_ws(session, url, spec, st: State, i: int, opened: asyncio.Event, release) -> None:
-    p = _params(spec, f"idle.{i}")
-    t = time.monotonic()
-    try:
-        compress = 15 if spec.get("offer_deflate") else 0
-        async with session.ws_connect(url, compress=compress, autoping=True) as ws:
-            await ws.send_str(start_message(p))
-            st.connect_ms.append((time.monotonic() - t) * 1000)
-            st.opened += 1
-            opened.set()
-            reader = asyncio.ensure_future(_drain_ws(ws))
-            await release.wait()
-            conn = ws._response.connection
-            _linger0(conn.transport if conn is not None else None)
-            reader.cancel()
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        st.error(f"idle ws: {type(exc).__name__}: {exc}")
+        await release.wait()
+    except (ClientError, TimeoutError) as exc:
+        st.error(f"idle {proto}: {type(exc).__name__}: {exc}")
         opened.set()
-
-
-async def _drain_ws(ws: aiohttp.ClientWebSocketResponse) -> None:
-    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-        async for _ in ws:  # pongs are answered by aiohttp (autoping)
-            pass
+    finally:
+        if conn is not None:
+            conn.abort()
 
 
 async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
@@ -437,9 +375,7 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
     hold_s = float(spec["hold_s"])
     probe = ServerProbe(spec.get("server_pid"))
     st = State()
-    url = _endpoint(spec)
     spec = {**spec, "tokens": 1, "ttft_ms": float(spec.get("ttft_ms", 600_000)), "gap_ms": 0}
-    hold = _hold_sse if spec["proto"] == "sse" else _hold_ws
     release = asyncio.Event()
     samples: list[tuple[int, float]] = []
     tasks: list[asyncio.Task[None]] = []
@@ -447,31 +383,30 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(0.3)
     samples.append((0, probe.sample()["rss"]))
     every = max(batch, n // 10)
-    async with _session(limit_s) as session:
-        t0 = time.monotonic()
-        for start in range(0, n, batch):
-            if time.monotonic() - t_start > limit_s / 2:
-                st.error(f"idle: stopped opening at {start} connections (time limit)")
-                break
-            events = []
-            for i in range(start, min(n, start + batch)):
-                ev = asyncio.Event()
-                events.append(ev)
-                tasks.append(asyncio.create_task(hold(session, url, spec, st, i, ev, release)))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
-            if (start + batch) % every < batch or start + batch >= n:
-                await asyncio.sleep(0.2)
-                samples.append((st.opened, probe.sample()["rss"]))
-        connect_wall = time.monotonic() - t0
-        await asyncio.sleep(1.0)
-        h0 = probe.sample()
-        samples.append((st.opened, h0["rss"]))
-        await asyncio.sleep(hold_s)
-        h1 = probe.sample()
-        still = sum(1 for t in tasks if not t.done())
-        release.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    t0 = time.monotonic()
+    for start in range(0, n, batch):
+        if time.monotonic() - t_start > limit_s / 2:
+            st.error(f"idle: stopped opening at {start} connections (time limit)")
+            break
+        events = []
+        for i in range(start, min(n, start + batch)):
+            ev = asyncio.Event()
+            events.append(ev)
+            tasks.append(asyncio.create_task(hold(spec, st, i, ev, release)))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
+        if (start + batch) % every < batch or start + batch >= n:
+            await asyncio.sleep(0.2)
+            samples.append((st.opened, probe.sample()["rss"]))
+    connect_wall = time.monotonic() - t0
+    await asyncio.sleep(1.0)
+    h0 = probe.sample()
+    samples.append((st.opened, h0["rss"]))
+    await asyncio.sleep(hold_s)
+    h1 = probe.sample()
+    still = sum(1 for t in tasks if not t.done())
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
     dt = h1["t"] - h0["t"]
     conns = max(1, st.opened)
     lat = sorted(st.connect_ms)

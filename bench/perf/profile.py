@@ -33,6 +33,7 @@ __all__ = ["BUCKETS", "REMEDIES", "bucket_of", "find_py_spy", "record", "summari
 #: (bucket, path fragments of the leaf frame's file); the first match wins.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("project server (servers/)", ("servers/",)),
+    ("project client core (core/client/, core/formats/)", ("core/client/", "core/formats/")),
     ("project core (core/)", ("core/",)),
     ("project client (loadtests/)", ("loadtests/",)),
     ("aiohttp", ("aiohttp/",)),
@@ -72,6 +73,11 @@ REMEDIES: dict[str, str] = {
         "per-token bookkeeping of the session script and transports (event objects, "
         "accounting, record rows); fewer objects per token would cut it"
     ),
+    "project client core (core/client/, core/formats/)": (
+        "the client core per read and per token: HTTP body framing, SSE lines / WS frames, the "
+        "payload format's decoder and one Token object; batching several sockets' reads per "
+        "pass, or decoding fewer fields per token, would cut it"
+    ),
     "project server (servers/)": (
         "the emission loop itself (due-time check, payload, stats) once per token"
     ),
@@ -80,7 +86,8 @@ REMEDIES: dict[str, str] = {
     ),
     "event loop (native: I/O, scheduling)": (
         "the event loop's own code (uvloop is native, so its send/recv syscalls land here): "
-        "one loop pass and one send per token by design (DESIGN pitfall 11)"
+        "one loop pass and one send per token by design (a handler that never yields starves "
+        "every other connection)"
     ),
     "h11": "h11's per-request parsing (once per stream, heavy for short streams)",
     "synthetic text (random)": "drawing the synthetic token ids (random.choices per stream)",

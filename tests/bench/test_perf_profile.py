@@ -40,6 +40,9 @@ def test_summarize_shares_by_leaf_bucket_and_top_functions(tmp_path: Path) -> No
 def test_bucket_of_known_and_unknown_files() -> None:
     assert bucket_of("gevent/hub.py") == "gevent hub / greenlets"
     assert bucket_of("loadtests/wire.py") == "project client (loadtests/)"
+    assert bucket_of("core/client/sse.py") == "project client core (core/client/, core/formats/)"
+    assert bucket_of("core/formats/native.py").startswith("project client core")
+    assert bucket_of("core/schedule.py") == "project core (core/)"
     assert bucket_of("websockets/protocol.py") == "websockets library"
     assert bucket_of("x/y.py") == OTHER
 

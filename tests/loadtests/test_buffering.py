@@ -2,7 +2,7 @@
 
 The tiny server sends token 0 at once (a ~60-byte event, far below any 1 KiB read size)
 and token 1 only a second later (ttft_ms=0, pause_at=1, pause_ms=1000). Measured TTFT must
-be ≈ 0, not ≈ 1 s (DESIGN pitfall 1). Tolerances are loose on purpose (2 noisy cores):
+be ≈ 0, not ≈ 1 s (docs/methodology.md, pitfall 1). Tolerances are loose on purpose (2 noisy cores):
 the failure mode this guards against is a whole second.
 """
 

@@ -1,0 +1,65 @@
+"""The neutral stream events the client core emits, whatever the protocol and payload format.
+
+Every event carries ``t_ns``: the client's ``time.monotonic_ns()`` taken when the read that
+carried its last byte returned (the shell passes it in; the core never reads a clock).
+
+- `Opened`: the response head was parsed (SSE). A WS stream is open when its start message
+  leaves (the shell knows that time).
+- `Token`: one *content* delta, the thing TTFT and ITL are measured on. Role-only chunks,
+  ``response.created``, ``message_start``, ``ping``, keepalive comments are never tokens.
+- `Done`: the stream's end marker (count and checksum when the format carries them).
+- `Failed`: the server refused or aborted the stream with a message (HTTP status, error event).
+- `Closed`: the connection carrying the stream ended before its end marker (a drop).
+
+`Token` is the one per-token object, so it is a mutable slotted dataclass (a frozen one's
+``__init__`` costs ~3x); the others are rare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Response headers parsed (SSE). WS streams are open when their start message leaves."""
+
+    t_ns: int
+    status: int
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (one per token)
+class Token:
+    t_ns: int  # client monotonic ns when the bytes carrying it were read
+    seq: int
+    t_server_ns: int | None  # the server's send stamp, when the payload carries one
+    nbytes: int  # payload bytes (the token's event data / message)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    t_ns: int
+    count: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The server refused or aborted the stream with a message (HTTP status / error event)."""
+
+    t_ns: int
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The connection carrying the stream ended before done (a drop)."""
+
+    t_ns: int
+    by: str  # server | error
+    reason: str
+
+
+StreamEvent = Opened | Token | Done | Failed | Closed
