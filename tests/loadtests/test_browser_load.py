@@ -29,6 +29,7 @@ import pytest
 from core.browser import CHROMIUM_FLAGS, browser_available, chromium_available, find_chromium
 from core.runfolder import read_manifest, read_table
 from loadtests.browser.clients import PAGE_DIR
+from tests.bench.test_integrity import small_disk  # noqa: F401 - the 1 MiB tmpfs fixture
 from tests.loadtests.browser_phase import COMMAND, ROOT, browser_phase, medians, phase_env
 from tests.loadtests.conftest import drive, reference
 
@@ -297,39 +298,28 @@ def _gone(p: psutil.Process) -> bool:
 
 
 def test_a_full_disk_stops_the_phase_with_the_writer_exit_code(
-    tmp_path: Path, urls: dict[str, str]
+    small_disk: Path,  # noqa: F811 - the fixture imported above
+    urls: dict[str, str],
 ) -> None:
     from core.scenario import EXIT_WRITER_FAILED
 
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+    _, _, env = phase_env(
+        small_disk,
+        "browser-ws",
+        urls["ws"],
+        {
+            "load": {"users": 10, "spawn_rate": 100, "duration_s": 40, "stop_timeout_s": 5},
+            "stream": {"tokens": 300, "ttft_ms": 5, "gap_ms": 5},
+        },
     )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        _, _, env = phase_env(
-            mnt,
-            "browser-ws",
-            urls["ws"],
-            {
-                "load": {"users": 10, "spawn_rate": 100, "duration_s": 40, "stop_timeout_s": 5},
-                "stream": {"tokens": 300, "ttft_ms": 5, "gap_ms": 5},
-            },
-        )
-        stat = os.statvfs(mnt)
-        (mnt / "ballast").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 200 * 1024))
-        t0 = time.monotonic()
-        done = subprocess.run(
-            COMMAND, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
-        out = done.stdout + done.stderr
-        assert done.returncode == EXIT_WRITER_FAILED, out[-3000:]
-        assert time.monotonic() - t0 < 30, "the phase did not stop when the disk filled up"
-        assert "ssevsws: record writer" in out and "No space left on device" in out, out[-3000:]
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    stat = os.statvfs(small_disk)
+    (small_disk / "ballast").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 200 * 1024))
+    t0 = time.monotonic()
+    done = subprocess.run(COMMAND, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == EXIT_WRITER_FAILED, out[-3000:]
+    assert time.monotonic() - t0 < 30, "the phase did not stop when the disk filled up"
+    assert "ssevsws: record writer" in out and "No space left on device" in out, out[-3000:]
 
 
 def _cancelled_on_server(base: str) -> float:
