@@ -2,7 +2,7 @@
 
 Playwright attaches a DevTools session to every page it creates and keeps the Network
 domain on: Chromium then serialises an event for every chunk a page receives (and every
-WebSocket frame, payload included). Measured with benchmarks/browser_cdp_overhead.py (60
+WebSocket frame, payload included). Measured with loadtests/browser/cdp_overhead.py (60
 streams at 20 tokens/s each): 43–45 % of a core with Playwright on the page against
 13–19 % without, per arm — the instrumentation made the browser's CPU per token 2.3–3.4
 times what a user's browser spends. So the

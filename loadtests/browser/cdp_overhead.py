@@ -8,7 +8,10 @@ over a loopback WebSocket. This runs the same page, users and streams both ways 
 Playwright drives, and a page the load generator opens — and prints Chromium's CPU by
 process kind over the same window. Not a test: the figures are for the report.
 
-    python benchmarks/browser_cdp_overhead.py --arm browser-ws --users 60 --seconds 8
+    python -m loadtests.browser.cdp_overhead --arm browser-ws --users 60 --seconds 8
+
+(A benchmark, not a test: it lives beside the load generator it measures, since only
+loadtests may import it.)
 """
 
 from __future__ import annotations
@@ -25,18 +28,16 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from core.arms import get_arm
+from core.browser import CHROMIUM_FLAGS, find_chromium
+from core.scenario import PhaseConfig, scenario_from_dict
+from loadtests.browser.chromium import Chromium
+from loadtests.browser.driver import page_config
+from loadtests.browser.layout import host_rules, layout
+from loadtests.browser.pageserver import PageServer
+from loadtests.browser.procsample import DRIVER_ROLE, kind_of
 
-from core.arms import get_arm  # noqa: E402 - after the path fix-up
-from core.browser import CHROMIUM_FLAGS, find_chromium  # noqa: E402
-from core.scenario import PhaseConfig, scenario_from_dict  # noqa: E402
-from loadtests.browser.chromium import Chromium  # noqa: E402
-from loadtests.browser.driver import page_config  # noqa: E402
-from loadtests.browser.layout import host_rules, layout  # noqa: E402
-from loadtests.browser.pageserver import PageServer  # noqa: E402
-from loadtests.browser.procsample import DRIVER_ROLE, kind_of  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start_server(kind: str) -> tuple[subprocess.Popen[str], str]:
