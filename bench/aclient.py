@@ -16,6 +16,12 @@ the connection did), for WS at its Done / Failed / Closed.
     t_send = conn.start(params, on_events)
     ended = await conn.wait_end(timeout_s=30)
     conn.abort()  # or await conn.aclose()
+
+An ``https://`` / ``wss://`` URL goes through the client core's sans-I/O TLS layer
+(core.client.tls) inside this protocol, as in the Locust shells: the handshake after the
+TCP connect (`t_tcp_ns`, `t_tls_ns`), ciphertext decrypted in `data_received` — the
+plaintext keeps the read's stamp — and `tls` (TLSSettings) for verification. A URL with
+its own path is requested as given; a bare scheme://host:port gets the format's path.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from websockets.exceptions import InvalidURI
 from core.arms import Protocol
 from core.client.events import Closed, Done, Failed, StreamEvent
 from core.client.sse import SSEClient
-from core.client.urls import split_url
+from core.client.tls import TLSClient, TLSError, TLSSettings, context_for
+from core.client.urls import parse_url
 from core.client.ws import CLOSE_NORMAL, WSClient, ws_uri
 from core.formats import get_format
 from core.schedule import StreamParams
@@ -61,7 +68,10 @@ class AsyncConnection(asyncio.Protocol):
         #: Called with (t_ns, bytes) for every read, before parsing (a probe's recv log).
         self.on_read = on_read
         self.transport: asyncio.Transport | None = None
+        self.tls: TLSClient | None = None  # over https / wss
         self.t_connect_ns = 0  # connect() was called
+        self.t_tcp_ns: int | None = None  # TCP connected
+        self.t_tls_ns: int | None = None  # TLS handshake done (None: no TLS)
         self.t_send_ns: int | None = None  # the current stream's request / start left
         self.end: StreamEvent | None = None  # what ended the current stream, if an event did
         self.lost = False  # the connection is gone
@@ -70,6 +80,7 @@ class AsyncConnection(asyncio.Protocol):
         self._ended: asyncio.Future[None] | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._tls_error: TLSError | None = None
 
     # ------------------------------------------------------------------ connect
     @classmethod
@@ -84,19 +95,30 @@ class AsyncConnection(asyncio.Protocol):
         ws_query: str = "",
         timeout_s: float = 10.0,
         on_read: Callable[[int, int], None] | None = None,
+        tls: TLSSettings | None = None,
     ) -> AsyncConnection:
-        """TCP connect (and the WS upgrade) to the server at `url` (a base URL: the format's
-        path is appended). Raises ClientError."""
+        """TCP connect (TLS handshake, WS upgrade) to the server at `url` (see the module
+        docstring for its path). `extra_headers` go on every request / the upgrade.
+        Raises ClientError."""
         fmt = get_format(payload_format)
         core: SSEClient | WSClient
         try:
-            host, port, base = split_url(url)
+            ep = parse_url(url)
+            host, port = ep.host, ep.port
             if protocol == "sse":
-                core = SSEClient(fmt, f"{host}:{port}", base, extra_headers=extra_headers)
+                core = SSEClient(
+                    fmt,
+                    ep.authority,
+                    ep.base(fmt.sse_path or ""),
+                    extra_headers=extra_headers,
+                    path=ep.path or None,
+                )
             else:
-                uri = ws_uri(host, port, f"{base}{fmt.ws_path}", ws_query)
-                core = WSClient(fmt, uri, compression=compression)
-        except (ValueError, InvalidURI) as exc:
+                path = ep.stream_path(fmt.ws_path or "")
+                uri = ws_uri(host, port, path, ws_query, tls=ep.tls)
+                core = WSClient(fmt, uri, compression=compression, extra_headers=extra_headers)
+            context = context_for(tls or TLSSettings()) if ep.tls else None
+        except (ValueError, InvalidURI, OSError) as exc:  # OSError: an unreadable CA file
             raise ClientError(str(exc)) from None
         loop = asyncio.get_running_loop()
         t0 = time.monotonic_ns()
@@ -107,18 +129,55 @@ class AsyncConnection(asyncio.Protocol):
                     lambda: cls(protocol, core, on_read), host, port
                 )
                 conn.t_connect_ns = t0
+                conn.t_tcp_ns = time.monotonic_ns()
+                if context is not None:
+                    await conn._start_tls(TLSClient(context, host))
                 if conn.ws is not None:
                     await conn._upgrade()
         except (OSError, TimeoutError) as exc:
             if conn is not None:
                 conn.abort()
             raise ClientError(f"connect {host}:{port}: {type(exc).__name__}: {exc}") from None
+        except TLSError as exc:
+            if conn is not None:
+                conn.abort()
+            raise ClientError(f"TLS with {host}:{port}: {exc}") from None
         return conn
+
+    async def _start_tls(self, tls: TLSClient) -> None:
+        """The TLS handshake (TLSError if it fails); reads feed it until it is done."""
+        assert self.transport is not None
+        self.tls = tls
+        self._handshake = asyncio.get_running_loop().create_future()
+        self.transport.write(tls.start())
+        await self._handshake
+        if not tls.established:
+            raise self._tls_error or TLSError("the connection closed during the TLS handshake")
+
+    def _tls_handshake_bytes(self, t: int, data: bytes) -> None:
+        tls = self.tls
+        assert tls is not None
+        try:
+            reply = tls.receive_handshake(data)
+        except TLSError as exc:
+            self._tls_error = exc
+            reply = b""
+        if reply and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
+        if tls.established:
+            self.t_tls_ns = t
+        done = tls.established or self._tls_error is not None
+        if done and self._handshake is not None and not self._handshake.done():
+            self._handshake.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(self.tls.encrypt(data) if self.tls is not None else data)
 
     async def _upgrade(self) -> None:
         assert self.ws is not None and self.transport is not None
         self._handshake = asyncio.get_running_loop().create_future()
-        self.transport.write(self.ws.handshake())
+        self._write(self.ws.handshake())
         await self._handshake
         if not self.ws.is_open:
             self.abort()
@@ -137,9 +196,25 @@ class AsyncConnection(asyncio.Protocol):
         t = time.monotonic_ns()
         if self.on_read is not None:
             self.on_read(t, len(data))
-        self._feed(t, data)
+        tls = self.tls
+        if tls is None:
+            self._feed(t, data)
+            return
+        if not tls.established:
+            self._tls_handshake_bytes(t, data)
+            return
+        plain = tls.decrypt(data)
+        reply = tls.data_to_send()
+        if reply and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
+        if plain:
+            self._feed(t, plain)
+        if tls.eof:
+            self._eof()
 
     def eof_received(self) -> bool:
+        if self.tls is not None and not self.tls.established:
+            self._tls_handshake_bytes(time.monotonic_ns(), b"")
         self._eof()
         return False  # close our side too
 
@@ -167,7 +242,7 @@ class AsyncConnection(asyncio.Protocol):
             open_ = ws.feed(t, data, out)
             pending = ws.data_to_send()  # pongs, the reply to a close
             if pending and self.transport is not None and not self.transport.is_closing():
-                self.transport.write(pending)
+                self._write(pending)
             if not open_ and self.transport is not None:
                 if ws.closed and self._closed is not None and not self._closed.done():
                     self._closed.set_result(None)
@@ -228,7 +303,7 @@ class AsyncConnection(asyncio.Protocol):
         self.end = None
         self._ended = asyncio.get_running_loop().create_future()
         t = self.t_send_ns = time.monotonic_ns()
-        self.transport.write(data)
+        self._write(data)
         return t
 
     async def wait_end(self, timeout_s: float | None = None) -> bool:
@@ -268,7 +343,7 @@ class AsyncConnection(asyncio.Protocol):
             return
         if self.ws is not None and self.ws.is_open:
             self._closed = asyncio.get_running_loop().create_future()
-            tr.write(self.ws.close(CLOSE_NORMAL, ""))
+            self._write(self.ws.close(CLOSE_NORMAL, ""))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await self._closed

@@ -48,6 +48,8 @@ from bench.nginx_logs import (
 )
 from bench.probes import SSEProbe, WSProbe, probe_sse, probe_ws
 from bench.procs import Child, free_port, spawn
+from core.tlscert import CertError
+from core.tlscert import make_self_signed_cert as _make_cert
 
 __all__ = [
     "ENV_NGINX",
@@ -152,26 +154,13 @@ def _nginx_answers(port: int, timeout_s: float = 0.5) -> bool:
 
 
 def make_self_signed_cert(workdir: Path | str) -> tuple[Path, Path]:
-    """EC P-256 self-signed cert for CN=localhost (+ SAN 127.0.0.1), valid one day.
-
-    Made at run time into the run folder, so no key material lives in the repository.
-    """
-    wd = Path(workdir)
-    wd.mkdir(parents=True, exist_ok=True)
-    cert, key = wd / "cert.pem", wd / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise NginxError("openssl not found: needed for the HTTP/2 (TLS) proxy variant")
-    cmd = [
-        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-days", "1", "-subj", "/CN=localhost",
-        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout", str(key), "-out", str(cert),
-    ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    if out.returncode != 0:
-        raise NginxError(f"openssl could not make a certificate: {out.stderr.strip()}")
-    return cert, key
+    """EC P-256 self-signed cert for CN=localhost (+ SANs 127.0.0.1, ::1), valid one day
+    (core.tlscert). Made at run time into the run folder, so no key material lives in the
+    repository."""
+    try:
+        return _make_cert(workdir)
+    except CertError as exc:
+        raise NginxError(f"{exc} (for the HTTP/2 (TLS) proxy variant)") from None
 
 
 def _tail(path: Path, n: int = 15) -> str:

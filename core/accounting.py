@@ -275,15 +275,22 @@ class ConnectionLabels:
 
 
 class ConnectionAccount:
-    """One TCP connection: when it was asked for, opened, closed; busy time; bytes.
+    """One TCP connection: when it was asked for, connected, TLS-established, opened,
+    closed; busy time; bytes.
 
     busy = time with a stream in flight on it (between `stream_started` and `stream_ended`),
-    so held − busy is the idle time a connection-priced platform still bills.
+    so held − busy is the idle time a connection-priced platform still bills. Over TLS the
+    bytes are the ciphertext on the wire (records, handshake and all); `t_tls_ns` None
+    means the connection had no TLS.
     """
 
     def __init__(self, labels: ConnectionLabels, t_connect_ns: int) -> None:
         self.labels = labels
         self.t_connect_ns = t_connect_ns
+        self.t_tcp_ns: int | None = None  # TCP connected
+        self.t_tls_ns: int | None = None  # TLS handshake done (None: no TLS)
+        self.tls_version: str | None = None
+        self.tls_resumed: bool | None = None
         self.t_open_ns: int | None = None
         self.t_close_ns: int | None = None
         self.closed_by: str | None = None
@@ -298,6 +305,15 @@ class ConnectionAccount:
     @property
     def closed(self) -> bool:
         return self.t_close_ns is not None
+
+    def tcp_connected(self, t_ns: int) -> None:
+        self.t_tcp_ns = t_ns
+
+    def tls_established(self, t_ns: int, version: str | None, resumed: bool) -> None:
+        """The TLS handshake finished (the read that completed it returned at `t_ns`)."""
+        self.t_tls_ns = t_ns
+        self.tls_version = version
+        self.tls_resumed = resumed
 
     def opened(self, t_ns: int) -> None:
         if self.t_open_ns is None:
@@ -331,6 +347,10 @@ class ConnectionAccount:
         row = asdict(self.labels)
         row.update(
             t_connect_ns=self.t_connect_ns,
+            t_tcp_ns=self.t_tcp_ns,
+            t_tls_ns=self.t_tls_ns,
+            tls_version=self.tls_version,
+            tls_resumed=self.tls_resumed,
             t_open_ns=self.t_open_ns,
             t_close_ns=self.t_close_ns,
             closed_by=self.closed_by,

@@ -140,12 +140,59 @@ register(
         order=30,
     )
 )
+# The provider formats (core.formats), served by the same reference servers: the SSE
+# server speaks every SSE form, the aiohttp WS server the Responses API's WebSocket mode.
+register(
+    Arm(
+        "sse-openai-chat",
+        "sse",
+        format="openai-chat",
+        server_kind="sse",
+        label="SSE OpenAI chat",
+        color="#56B4E9",
+        order=40,
+    )
+)
+register(
+    Arm(
+        "sse-openai-responses",
+        "sse",
+        format="openai-responses",
+        server_kind="sse",
+        label="SSE OpenAI Responses",
+        color="#CC79A7",
+        order=50,
+    )
+)
+register(
+    Arm(
+        "ws-openai-responses",
+        "ws",
+        format="openai-responses",
+        server_kind="ws",
+        label="WS OpenAI Responses",
+        color="#E69F00",
+        order=60,
+    )
+)
+register(
+    Arm(
+        "sse-anthropic",
+        "sse",
+        format="anthropic",
+        server_kind="sse",
+        label="SSE Anthropic",
+        color="#000000",
+        order=70,
+    )
+)
 
 # Browser arms (issue 16): Chromium pages as the client, each page running many users'
 # sessions. The EventSource arm uses the browser's own reconnect (retry:, Last-Event-ID);
 # fetch POSTs and parses the stream in the page, resuming by hand; fetch-noresume is the
 # same client without the hand-written resume (what most LLM web apps ship: a cut answer is
-# lost); WS reconnects and resumes by hand. See loadtests/browser/README.md.
+# lost); WS reconnects and resumes by hand. See loadtests/browser/README.md. Colours from
+# Paul Tol's colour-blind-safe palette (Okabe-Ito's eight are taken above).
 register(
     Arm(
         "browser-eventsource",
@@ -153,8 +200,8 @@ register(
         server_kind="sse",
         client="browser-eventsource",
         label="Browser EventSource (GET)",
-        color="#56B4E9",
-        order=60,
+        color="#332288",
+        order=80,
     )
 )
 register(
@@ -164,8 +211,8 @@ register(
         server_kind="sse",
         client="browser-fetch",
         label="Browser fetch (POST, resume by hand)",
-        color="#CC79A7",
-        order=61,
+        color="#AA4499",
+        order=81,
     )
 )
 register(
@@ -175,8 +222,8 @@ register(
         server_kind="sse",
         client="browser-fetch-noresume",
         label="Browser fetch (POST, no resume)",
-        color="#E69F00",
-        order=62,
+        color="#DDCC77",
+        order=82,
     )
 )
 register(
@@ -186,7 +233,7 @@ register(
         server_kind="ws",
         client="browser-ws",
         label="Browser WebSocket (resume by hand)",
-        color="#000000",
-        order=63,
+        color="#882255",
+        order=83,
     )
 )

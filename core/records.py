@@ -13,6 +13,9 @@ Bump SCHEMA_VERSION on any incompatible change. Version history:
 2. ``scenario``, ``variant`` and ``rep`` are columns of streams, connections and resources
    (written by whoever writes the row, from the phase's configuration). Analysis reads
    version 1 runs by deriving them from the phase name (analysis.load, one function).
+   Later additions of nullable columns keep version 2: parts written before them read as
+   nulls ("not measured"), which is what analysis shows for them —
+   connections ``t_tcp_ns``, ``t_tls_ns``, ``tls_version``, ``tls_resumed`` (TLS).
 """
 
 from __future__ import annotations
@@ -86,7 +89,11 @@ CONNECTIONS = pa.schema(
         ("worker", pa.string()),
         ("user", pa.int64()),
         ("t_connect_ns", pa.int64()),  # connect() called
-        ("t_open_ns", pa.int64()),  # TCP + HTTP headers / WS upgrade done
+        ("t_tcp_ns", pa.int64()),  # TCP connected (null in runs before it was recorded)
+        ("t_tls_ns", pa.int64()),  # TLS handshake done; null: no TLS (or not recorded)
+        ("tls_version", pa.string()),  # e.g. "TLSv1.3"
+        ("tls_resumed", pa.bool_()),  # the handshake resumed an earlier TLS session
+        ("t_open_ns", pa.int64()),  # TCP (+ TLS) + HTTP headers / WS upgrade done
         ("t_close_ns", pa.int64()),
         ("closed_by", pa.string()),  # client | server | proxy | error | unknown
         ("close_code", pa.int64()),  # WS close code or HTTP status

@@ -27,6 +27,7 @@ import gevent
 import psutil
 
 from core.arms import PROTOCOLS
+from core.client.tls import TLSSettings
 from core.scenario import scenario_from_dict
 from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -44,6 +45,7 @@ def run(
     spawn_s: float = 0.0,
     sessions: int = 1,
     limit_s: float = 120.0,
+    tls: TLSSettings | None = None,
 ) -> tuple[MemorySink, dict[str, Any]]:
     """`users` greenlets, each running `sessions` sessions; starts spread over `spawn_s`.
 
@@ -60,7 +62,7 @@ def run(
         if spawn_s > 0:
             gevent.sleep(spawn_s * i / users)
         ctx = TransportContext("drive", protocol, worker, i, f"drive/0.{i}", sink)
-        tr = make_transport(protocol, ctx, url, s)
+        tr = make_transport(protocol, ctx, url, s, tls=tls)
         script = UserScript(plan, UserIds("drive", protocol, worker, 0, i, seed), tr, sink)
         for _ in range(sessions):
             script.run_session()
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-timeout-s", type=float, default=60.0)
     p.add_argument("--ws-compression", choices=("off", "deflate"), default="off")
     p.add_argument("--limit-s", type=float, default=120.0)
+    p.add_argument("--ca-file", help="https / wss: verify the server against this PEM")
+    p.add_argument("--insecure", action="store_true", help="https / wss: no verification")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--rows", action="store_true", help="include every streams row (JSON)")
     a = p.parse_args(argv)
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         spawn_s=a.spawn_s,
         sessions=a.sessions,
         limit_s=a.limit_s,
+        tls=TLSSettings(a.ca_file, a.insecure),
     )
     out = {"protocol": a.protocol, "users": a.users, **summarize(sink.streams), **facts}
     out["connections"] = len(sink.connections)

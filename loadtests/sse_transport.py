@@ -12,6 +12,11 @@ held connection the way a WS session holds one. Resume after a drop sends the sa
 with `Last-Event-ID: <last seq received>`. Cancel: close the connection, or the format's
 cancel request on a second connection (native: `POST /v1/streams/{id}/cancel` with the
 `X-Cancel-Secret` header the stream's response carried), then let the response end.
+
+An https:// URL is TLS (wire.Channel, with the phase's verification settings): every new
+connection pays its handshake, a reused one does not. A URL with its own path is requested
+as given; a bare scheme://host:port gets the format's path (core.client.urls). `headers`
+go on every request (an API key: the phase config holds them, the records never do).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import time
 
 from core.client.sse import HttpResponseReader, SSEClient
+from core.client.tls import TLSSettings, context_for
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
 from loadtests.transport import (
@@ -27,7 +33,7 @@ from loadtests.transport import (
     Transport,
     TransportContext,
 )
-from loadtests.wire import Channel, split_url
+from loadtests.wire import Channel, endpoint
 
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0  # httpx's keepalive_expiry default
 DRAIN_S = 2.0  # how long to wait for the end of a response after done / cancel
@@ -45,15 +51,25 @@ class SSETransport(Transport):
         cancel_url: str | None = None,
         keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
         fmt: PayloadFormat | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        tls: TLSSettings | None = None,
     ) -> None:
         if method not in ("GET", "POST"):
             raise ValueError(f"method must be GET or POST, got {method!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
-        self._host, self._port, self._base = split_url(url, 80)
-        self._authority = f"{self._host}:{self._port}"
-        c_host, c_port, c_base = split_url(cancel_url or url, 80)
-        self._cancel_addr = (c_host, c_port, f"{c_host}:{c_port}", c_base)
+        ep = endpoint(url)
+        default = self._fmt.sse_path or ""
+        self._host, self._port, self._base = ep.host, ep.port, ep.base(default)
+        self._path = ep.path or None  # None: the format's own path
+        self._authority = ep.authority
+        self._headers = headers
+        settings = tls or TLSSettings()
+        self._tls = context_for(settings) if ep.tls else None
+        cep = endpoint(cancel_url or url)
+        self._cancel = cep
+        self._cancel_base = cep.base(default)
+        self._cancel_tls = context_for(settings) if cep.tls else None
         self._method = method
         self._keepalive_expiry_s = keepalive_expiry_s
         self._chan: Channel | None = None
@@ -96,9 +112,20 @@ class SSETransport(Transport):
             self._drop_connection("client", "not reusable")
         self._n_conn += 1
         self._chan = Channel.connect(
-            self._host, self._port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}"
+            self._host,
+            self._port,
+            self._ctx,
+            f"{self._ctx.conn_prefix}.c{self._n_conn}",
+            tls=self._tls,
         )
-        self._client = SSEClient(self._fmt, self._authority, self._base, method=self._method)
+        self._client = SSEClient(
+            self._fmt,
+            self._authority,
+            self._base,
+            method=self._method,
+            extra_headers=self._headers,
+            path=self._path,
+        )
         self._fresh = True
 
     def prepare(self) -> None:
@@ -167,24 +194,26 @@ class SSETransport(Transport):
     def cancel(self, mode: str) -> None:
         req = None
         if mode != "close" and self._params is not None:
-            _, _, _, base = self._cancel_addr
             headers = self._client.headers if self._client is not None else None
             req = self._fmt.sse_cancel_request(
-                self._params.stream, base_path=base, response_headers=headers
+                self._params.stream, base_path=self._cancel_base, response_headers=headers
             )
         if req is None:
             self._drop_connection("client", "cancel")
             return
-        self._post_cancel(HttpResponseReader(req, self._cancel_addr[2]))
+        if self._headers:
+            req = type(req)(req.method, req.target, (*req.headers, *self._headers), req.body)
+        self._post_cancel(HttpResponseReader(req, self._cancel.authority))
         if self._chan is not None:
             self._chan.acct.stream_ended(time.monotonic_ns())
         self._drain(DRAIN_S)
 
     def _post_cancel(self, exchange: HttpResponseReader) -> None:
         """Send the cancel request on a short-lived second connection (recorded like any)."""
-        host, port, _, _ = self._cancel_addr
+        cep = self._cancel
         self._n_conn += 1
-        chan = Channel.connect(host, port, self._ctx, f"{self._ctx.conn_prefix}.c{self._n_conn}x")
+        uid = f"{self._ctx.conn_prefix}.c{self._n_conn}x"
+        chan = Channel.connect(cep.host, cep.port, self._ctx, uid, tls=self._cancel_tls)
         chan.send(exchange.data)
         deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)
         while not exchange.ended:

@@ -7,6 +7,7 @@ from typing import Any
 import locust
 
 from core.client.sse import LIBRARY as SSE_LIBRARY
+from core.client.tls import TLSSettings
 from core.client.ws import LIBRARY as WS_LIBRARY
 from core.formats import get_format
 from core.scenario import Scenario
@@ -25,13 +26,19 @@ def make_transport(
     cancel_url: str | None = None,
     sse_method: str = "GET",
     payload_format: str = "native",
+    headers: tuple[tuple[str, str], ...] = (),
+    tls: TLSSettings | None = None,
 ) -> Transport:
-    """The transport of `protocol` speaking `payload_format` (a core.formats name)."""
+    """The transport of `protocol` speaking `payload_format` (a core.formats name);
+    `headers` on every request, `tls` how an https / wss server is verified."""
     fmt = get_format(payload_format)
     if protocol == "sse":
-        return SSETransport(ctx, url, method=sse_method, cancel_url=cancel_url, fmt=fmt)
+        return SSETransport(
+            ctx, url, method=sse_method, cancel_url=cancel_url, fmt=fmt, headers=headers, tls=tls
+        )
     if protocol == "ws":
-        return WSTransport(ctx, url, compression=scenario.server.ws_compression, fmt=fmt)
+        compression = scenario.server.ws_compression
+        return WSTransport(ctx, url, compression=compression, fmt=fmt, headers=headers, tls=tls)
     raise ValueError(f"unknown protocol {protocol!r} (sse | ws)")
 
 

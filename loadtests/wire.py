@@ -1,5 +1,11 @@
 """TCP plumbing both transports share: connect, read what is there, stamp it, count bytes.
 
+Over TLS (an https:// / wss:// URL) the channel puts the client core's sans-I/O TLS layer
+(core.client.tls) between the socket and the protocol parsers: the handshake runs in
+`Channel.connect` (its end stamped on the connection record), reads are decrypted as they
+return — the plaintext keeps the read's stamp — and a read that completes no TLS record is
+followed by the next read, never reported as EOF. Byte counts are the ciphertext.
+
 `Channel.recv_some` returns whatever the kernel holds (up to 64 KiB) as soon as anything
 is there — it never waits for a byte count (docs/methodology.md, pitfall 1) — together
 with the client's `time.monotonic_ns()` taken the moment the read returned. Every event a
@@ -16,11 +22,13 @@ import contextlib
 import ipaddress
 import select
 import socket
+import ssl
 import struct
 import time
 
 from core.accounting import ConnectionAccount, ConnectionLabels
-from core.client.urls import split_url as core_split_url
+from core.client.tls import TLSClient, TLSError
+from core.client.urls import Endpoint, parse_url
 from loadtests.transport import TransportContext, TransportError
 
 try:  # gevent is there under Locust and loadtests.drive; plain sockets work without it
@@ -96,11 +104,10 @@ class _ReadWaiter:
         self._io.close()
 
 
-def split_url(url: str, default_port: int) -> tuple[str, int, str]:
-    """(host, port, base path without trailing slash) of an http/ws URL (TransportError
-    for https/wss or no host)."""
+def endpoint(url: str) -> Endpoint:
+    """Host, port, TLS and path of an http(s) / ws(s) URL (TransportError if it is none)."""
     try:
-        return core_split_url(url, default_port)
+        return parse_url(url)
     except ValueError as exc:
         raise TransportError(str(exc)) from None
 
@@ -129,6 +136,7 @@ class Channel:
         self.sock = sock
         self.acct = acct
         self._ctx = ctx
+        self.tls: TLSClient | None = None  # set by start_tls
         # Under gevent: read the underlying non-blocking socket and wait with _ReadWaiter.
         self._raw = None
         self._waiter: _ReadWaiter | None = None
@@ -139,7 +147,16 @@ class Channel:
                 self._waiter = _ReadWaiter(sock.fileno())
 
     @classmethod
-    def connect(cls, host: str, port: int, ctx: TransportContext, conn_uid: str) -> Channel:
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        ctx: TransportContext,
+        conn_uid: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> Channel:
+        """TCP connect (and with `tls`, the TLS handshake); TransportError if it fails."""
         labels = ConnectionLabels(
             conn_uid, ctx.phase, ctx.arm, ctx.worker, ctx.user, ctx.scenario, ctx.variant, ctx.rep
         )
@@ -150,24 +167,79 @@ class Channel:
             acct.close(time.monotonic_ns(), "error", None, f"connect: {exc}")
             ctx.sink.connection(acct)
             raise TransportError(f"connect {host}:{port}: {exc}") from exc
+        acct.tcp_connected(time.monotonic_ns())
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, acct, ctx)
+        chan = cls(sock, acct, ctx)
+        if tls is not None:
+            chan.start_tls(tls, host, port)
+        return chan
+
+    def start_tls(self, context: ssl.SSLContext, host: str, port: int) -> None:
+        """The TLS handshake on the connected socket, bounded by the connect timeout; the
+        connection record gets its end stamp, version and resumption. TransportError
+        (connection recorded as closed by "error") if it fails."""
+        tls = TLSClient(context, host)
+        deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)
+        try:
+            self._send_raw(tls.start())
+            while not tls.established:
+                got = self._recv_raw(deadline)
+                if got is None:
+                    raise TLSError("no answer to the TLS handshake in time")
+                reply = tls.receive_handshake(got[1])
+                if reply:
+                    self._send_raw(reply)
+        except (TLSError, OSError) as exc:
+            self.close("error", None, f"tls: {exc}")
+            raise TransportError(f"TLS with {host}:{port}: {exc}") from None
+        self.acct.tls_established(got[0], tls.version, tls.resumed)
+        self.tls = tls
 
     @property
     def closed(self) -> bool:
         return self.acct.closed
 
     def send(self, data: bytes) -> None:
+        if self.tls is not None:
+            data = self.tls.encrypt(data)
         try:
-            self.sock.settimeout(self._ctx.connect_timeout_s)
-            self.sock.sendall(data)
+            self._send_raw(data)
         except OSError as exc:
             self.close("error", None, f"send: {exc}")
             raise TransportError(f"send: {exc}") from exc
+
+    def _send_raw(self, data: bytes) -> None:
+        self.sock.settimeout(self._ctx.connect_timeout_s)
+        self.sock.sendall(data)
         self.acct.bytes_out += len(data)
 
     def recv_some(self, deadline_ns: int) -> tuple[int, bytes] | None:
-        """(t_ns, bytes) as soon as any bytes are there; b"" at EOF; None at the deadline."""
+        """(t_ns, bytes) as soon as any bytes are there; b"" at EOF; None at the deadline.
+        Over TLS the bytes are plaintext, stamped with the read that completed them."""
+        if self.tls is not None:
+            return self._recv_tls(deadline_ns)
+        return self._recv_raw(deadline_ns)
+
+    def _recv_tls(self, deadline_ns: int) -> tuple[int, bytes] | None:
+        tls = self.tls
+        assert tls is not None
+        if tls.eof:  # close_notify (or EOF) already read: what a closed socket gives
+            return time.monotonic_ns(), b""
+        while True:
+            got = self._recv_raw(deadline_ns)
+            if got is None:
+                return None
+            t, data = got
+            plain = tls.decrypt(data)
+            reply = tls.data_to_send()
+            if reply:
+                with contextlib.suppress(OSError):
+                    self._send_raw(reply)
+            if plain or tls.eof or not data:
+                return t, plain
+
+    def _recv_raw(self, deadline_ns: int) -> tuple[int, bytes] | None:
+        """The socket's bytes as they are read (see recv_some)."""
         waiter = self._waiter
         if waiter is not None:
             if deadline_ns <= time.monotonic_ns():

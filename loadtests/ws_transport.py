@@ -9,6 +9,11 @@ permessage-deflate is off unless `compression="deflate"`; `extensions` says what
 negotiated. A drop is followed (if the session resumes) by a new connection and the
 format's resume message; a cancel is the format's cancel message (the connection stays)
 or a close handshake.
+
+A wss:// URL is TLS (wire.Channel, with the phase's verification settings), its handshake
+paid once per connection. A URL with its own path is used exactly as given; a bare
+scheme://host:port gets the format's path and a ``conn=`` query naming the connection
+(joined with a proxy's logs). `headers` go on the upgrade request.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import time
 from urllib.parse import quote
 
+from core.client.tls import TLSSettings, context_for
 from core.client.ws import CLOSE_NORMAL, WSClient, ws_uri
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
@@ -27,7 +33,7 @@ from loadtests.transport import (
     TransportContext,
     TransportError,
 )
-from loadtests.wire import Channel, split_url
+from loadtests.wire import Channel, endpoint
 
 CLOSE_WAIT_S = 1.0  # how long a client close waits for the server's close frame
 
@@ -42,14 +48,21 @@ class WSTransport(Transport):
         *,
         compression: str = "off",
         fmt: PayloadFormat | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        tls: TLSSettings | None = None,
     ) -> None:
         if compression not in ("off", "deflate"):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
-        self._host, self._port, base = split_url(url, 80)
-        self._path = f"{base}{self._fmt.ws_path}"
-        ws_uri(self._host, self._port, self._path)  # a bad URL fails here, not at a connect
+        ep = endpoint(url)
+        self._host, self._port = ep.host, ep.port
+        self._own_path = bool(ep.path)  # used as given: no conn= query added
+        self._path = ep.stream_path(self._fmt.ws_path or "")
+        self._headers = headers
+        self._tls = context_for(tls or TLSSettings()) if ep.tls else None
+        # a bad URL fails here, not at a connect
+        ws_uri(self._host, self._port, self._path, tls=ep.tls)
         self._compression = compression
         self._chan: Channel | None = None
         self._ws: WSClient | None = None
@@ -91,11 +104,12 @@ class WSTransport(Transport):
         self._forget()
         self._n_conn += 1
         conn_uid = f"{self._ctx.conn_prefix}.c{self._n_conn}"
-        chan = Channel.connect(self._host, self._port, self._ctx, conn_uid)
+        chan = Channel.connect(self._host, self._port, self._ctx, conn_uid, tls=self._tls)
         # `conn=` names this connection in a proxy's logs (bench.nginx_logs joins nginx's
         # close events onto the connection records by it); the servers ignore it.
-        uri = ws_uri(self._host, self._port, self._path, f"conn={quote(conn_uid, safe='/.')}")
-        ws = WSClient(self._fmt, uri, compression=self._compression)
+        query = "" if self._own_path else f"conn={quote(conn_uid, safe='/.')}"
+        uri = ws_uri(self._host, self._port, self._path, query, tls=self._tls is not None)
+        ws = WSClient(self._fmt, uri, compression=self._compression, extra_headers=self._headers)
         self._chan, self._ws = chan, ws
         chan.send(ws.handshake())
         deadline = time.monotonic_ns() + int(self._ctx.connect_timeout_s * 1e9)

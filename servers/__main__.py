@@ -133,7 +133,46 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"require 'Authorization: Bearer TOKEN' on every endpoint but /healthz "
         f"(default: ${TOKEN_ENV} if set, else none; the environment keeps it out of ps)",
     )
+    t = p.add_argument_group("TLS (https:// and wss://; default: plain TCP)")
+    t.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve TLS with a certificate made at start (openssl; CN=localhost, SANs "
+        "localhost, 127.0.0.1, ::1 and --host): clients verify it with --ca-file CERT, the "
+        "path the listening line prints",
+    )
+    t.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (chain)")
+    t.add_argument("--tls-key", metavar="PEM", help="… and this private key")
     return p
+
+
+def _tls_files(args: argparse.Namespace) -> tuple[str, str] | str | None:
+    """(cert, key) to serve TLS with, None for plain TCP, or why not (one line)."""
+    if args.tls_self_signed:
+        if args.tls_cert or args.tls_key:
+            return "--tls-self-signed makes its own certificate: drop --tls-cert / --tls-key"
+        import tempfile
+
+        from core.tlscert import CertError, make_self_signed_cert
+
+        try:
+            cert, key = make_self_signed_cert(
+                tempfile.mkdtemp(prefix="ssevsws-tls-"), names=(args.host,)
+            )
+        except CertError as exc:
+            return str(exc)
+        return str(cert), str(key)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return "--tls-cert and --tls-key go together"
+    if args.tls_cert:
+        from core.tlscert import server_context
+
+        try:
+            server_context(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            return f"--tls-cert / --tls-key: {exc}"
+        return args.tls_cert, args.tls_key
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    tls = _tls_files(args)
+    if isinstance(tls, str):
+        print(f"python -m servers: {tls}", file=sys.stderr)
+        return 2
     cfg = ServerConfig(
         kind=args.kind,
         host=args.host,
@@ -165,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow_hosts=tuple(args.allow_host),
         allow_origins=tuple(args.allow_origin),
         token=token,
+        tls_cert=tls[0] if tls else None,
+        tls_key=tls[1] if tls else None,
+        tls_self_signed=bool(args.tls_self_signed),
     )
     from servers.run import run
 

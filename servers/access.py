@@ -17,7 +17,8 @@ running benchmark. And with DNS rebinding a hostile name can resolve to 127.0.0.
   browser check's ``https://127.0.0.1:PORT`` through nginx), or one given with
   ``--allow-origin`` ("*" = any). ``Origin: null`` (sandboxed frames, files) is refused.
 - Token: with ``--token`` / ``$SSEVSWS_TOKEN`` set, every endpoint but ``/healthz`` needs
-  ``Authorization: Bearer <token>``.
+  ``Authorization: Bearer <token>`` (OpenAI's SDKs send their key so) or ``x-api-key:
+  <token>`` (Anthropic's SDK).
 
 Refusals: 403 JSON naming the header (Host, Origin), 401 with ``WWW-Authenticate: Bearer``
 (token), before any WebSocket upgrade. Counted by reason on /metrics
@@ -115,8 +116,12 @@ class AccessPolicy:
             return False
         return parts.scheme in ("http", "https") and name is not None and _loopback_name(name)
 
-    def token_ok(self, path: str, authorization: str | None) -> bool:
+    def token_ok(self, path: str, authorization: str | None, api_key: str | None = None) -> bool:
+        """The bearer token, or the same token in ``x-api-key`` (the header Anthropic's
+        SDK sends its key in)."""
         if self.token is None or path in OPEN_PATHS:
+            return True
+        if api_key is not None and hmac.compare_digest(api_key.strip().encode(), self.token):
             return True
         scheme, _, given = (authorization or "").strip().partition(" ")
         if scheme.lower() != "bearer":
@@ -145,7 +150,7 @@ class AccessPolicy:
                 f"Origin {origin[:100]!r} is not allowed: loopback origins only "
                 "(see --allow-origin)",
             )
-        if not self.token_ok(path, header("Authorization")):
+        if not self.token_ok(path, header("Authorization"), header("x-api-key")):
             return Refusal(
                 401, "token", "Authorization", "this server needs Authorization: Bearer <token>"
             )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
 from core.arms import all_arms
 from core.scenario import ServerSpec
+from core.tlscert import server_context
 from servers.limits import Admission
 from servers.stats import Stats
 from servers.streams import StreamRegistry
@@ -60,6 +62,26 @@ class ServerConfig:
     allow_origins: tuple[str, ...] = ()
     #: Bearer token every endpoint but /healthz requires; None = no token.
     token: str | None = field(default=None, repr=False)
+    # -- TLS (servers.run); None: plain TCP ------------------------------------------------
+    #: PEM certificate and key the server serves TLS with (made at start by
+    #: ``--tls-self-signed``, then `tls_self_signed` is True).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_self_signed: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context (None: plain TCP)."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return server_context(self.tls_cert, self.tls_key)
 
     def describe(self) -> dict[str, object]:
         """What a run records about the server's configuration (never the token itself)."""
@@ -79,6 +101,8 @@ class ServerConfig:
             "allow_hosts": ",".join(self.allow_hosts),
             "allow_origins": ",".join(self.allow_origins),
             "token": self.token is not None,
+            "tls": ("self-signed" if self.tls_self_signed else "cert") if self.tls else "off",
+            "tls_cert": self.tls_cert or "",
         }
 
 

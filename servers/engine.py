@@ -33,8 +33,10 @@ import asyncio
 import time
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
+from core.formats.base import TokenEncoder
 from core.schedule import StreamPlan, token_payload
 from servers.config import ServerState
 from servers.streams import ActiveStream, Outcome
@@ -47,9 +49,8 @@ class Sink(Protocol):
 
     #: Write one frame (a token, or a heartbeat); raises one of `errors` if the peer left.
     send: Callable[[bytes], Awaitable[object]]
-    #: Turn a token payload into what `send` takes (SSE framing), or None to send as is.
-    frame: Callable[[int, bytes], bytes] | None
-    #: Heartbeat frame written every heartbeat interval (SSE comment), or None (WS pings).
+    #: Heartbeat frame written every heartbeat interval (an SSE comment or the payload
+    #: format's keepalive event), or None (WS pings).
     heartbeat: bytes | None
     #: Exceptions meaning "the client is gone".
     errors: tuple[type[BaseException], ...]
@@ -82,8 +83,12 @@ async def run_stream(
     start: int,
     t0: int,
     sink: Sink,
+    encode: TokenEncoder | None = None,
 ) -> Outcome:
     """Emit tokens `start..n-1` of `plan` on `sink`; return how the stream ended.
+
+    `encode(seq, stamp_ns, vocab_id)` gives a token's bytes: the payload format writer's
+    encoder (core.formats); None: the native payload as is (a WS frame).
 
     The caller writes what comes after (the done event) for COMPLETED. Counters, the live
     registry (for cancel) and the recent-streams memory (for resume) are kept here.
@@ -104,9 +109,9 @@ async def run_stream(
     ids = plan.ids
     offs = plan.offsets
     n = plan.n
-    sj = handle.stream_json
+    if encode is None:
+        encode = partial(token_payload, handle.stream_json)
     send = sink.send
-    frame = sink.frame
     record_lag = stats.lag.record
     mono = time.monotonic_ns
     sleep = asyncio.sleep
@@ -153,8 +158,7 @@ async def run_stream(
                     await sleep(0)  # already due: still let the loop run (pitfall 11)
                 slept = False
                 t = mono()
-                payload = token_payload(sj, seq, t, ids[seq])
-                data = payload if frame is None else frame(seq, payload)
+                data = encode(seq, t, ids[seq])
                 await send(data)
                 seq += 1
                 stats.tokens_sent += 1

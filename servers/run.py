@@ -19,9 +19,10 @@ log = logging.getLogger("servers")
 
 def listening_line(cfg: ServerConfig, port: int) -> str:
     hb = f"{cfg.heartbeat_s:g}s" if cfg.heartbeat_s > 0 else "off"
+    tls = f", tls={cfg.tls_cert}" if cfg.tls else ""
     return (
-        f"listening on http://{cfg.host}:{port} "
-        f"(kind={cfg.kind}, heartbeat={hb}, compression={cfg.compression})"
+        f"listening on {cfg.scheme}://{cfg.host}:{port} "
+        f"(kind={cfg.kind}, heartbeat={hb}, compression={cfg.compression}{tls})"
     )
 
 
@@ -47,7 +48,14 @@ async def _serve_aiohttp(state: ServerState, stop: asyncio.Event) -> None:
     assert runner.server is not None
     guard_server(runner.server, state)
     app[CONNECTIONS_KEY].server = runner.server
-    site = web.TCPSite(runner, cfg.host, cfg.port, backlog=cfg.backlog, shutdown_timeout=2.0)
+    site = web.TCPSite(
+        runner,
+        cfg.host,
+        cfg.port,
+        backlog=cfg.backlog,
+        shutdown_timeout=2.0,
+        ssl_context=cfg.ssl_context(),
+    )
     await site.start()
     port = runner.addresses[0][1]
     _announce(cfg, port)

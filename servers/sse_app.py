@@ -1,28 +1,33 @@
-"""The SSE server (aiohttp): `GET|POST /v1/stream` → text/event-stream.
+"""The SSE server (aiohttp): every payload format's SSE endpoint → text/event-stream.
 
-Body: `retry: <ms>`, then one `id: <seq>` / `data: <payload>` event per token, `: keepalive`
-comments every heartbeat interval, and `event: done` with the WHOLE stream's count and
-sha256 (also after a resume), then the response ends. `Last-Event-ID: <seq>` resumes at
-seq+1. A cancel ends the body without a done event; drop_after aborts the TCP connection.
+Native (`GET|POST /v1/stream`, the interface contract): `retry: <ms>`, then one
+`id: <seq>` / `data: <payload>` event per token, `: keepalive` comments every heartbeat
+interval, and `event: done` with the WHOLE stream's count and sha256 (also after a
+resume), then the response ends. `Last-Event-ID: <seq>` resumes at seq+1.
+The provider formats (core.formats): `POST /v1/chat/completions` (openai-chat),
+`POST /v1/responses` (openai-responses), `POST /v1/messages` (anthropic) with
+`"stream": true`: the format's preamble events at once, one content event per token,
+its end events; the same token texts as native for the same seed, length and stream id.
+A cancel ends the body without end events; drop_after aborts the TCP connection.
 
 Each stream's response carries `X-Cancel-Secret: <random>`; `POST /v1/streams/{id}/cancel`
 must send it back in the same header (servers.endpoints). A stream is admitted against
 the server's limits before its plan is built (servers.limits): refused, 503 or 400 with
-`{"error":...,"limit":...}`.
+`{"error":...,"limit":...}`. The access policy, timeouts, limits, waste accounting and
+/metrics counts are the same for every endpoint (one handler, `stream`).
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from typing import Any
+from functools import partial
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from core.schedule import ParamError, StreamParams, StreamPlan, parse_params
-from core.sse import encode_comment, encode_done, encode_retry, encode_token
+from core.formats import PayloadFormat, format_names, get_format
+from core.schedule import ParamError, StreamPlan
 from servers import endpoints
 from servers.config import ServerState
 from servers.engine import run_stream
@@ -54,19 +59,17 @@ class SSESink:
         "_transport",
         "_writer",
         "errors",
-        "frame",
         "heartbeat",
     )
 
     def __init__(
-        self, request: web.Request, writer: AbstractStreamWriter, heartbeat: bytes
+        self, request: web.Request, writer: AbstractStreamWriter, heartbeat: bytes | None
     ) -> None:
         self._request = request
         self._transport = request.transport
         self._writer = writer
         # HTTP/1.0 peers (nginx's default upstream protocol) get a close-delimited body
         self._chunked = bool(getattr(writer, "chunked", False))
-        self.frame = encode_token
         self.heartbeat = heartbeat
         self.errors = (ConnectionError,)
 
@@ -86,22 +89,6 @@ class SSESink:
             transport.abort()
 
 
-_HEARTBEAT = encode_comment("keepalive")
-
-
-async def _read_params(request: web.Request) -> StreamParams:
-    if request.method == "GET":
-        return parse_params(dict(request.query))
-    raw = await request.read()
-    try:
-        obj: Any = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: e.g. 10,000 nested "["
-        raise ParamError("body", "must be a JSON object") from None
-    if not isinstance(obj, dict):
-        raise ParamError("body", "must be a JSON object")
-    return parse_params(obj)
-
-
 def _last_event_id(request: web.Request, n: int) -> int:
     raw = request.headers.get("Last-Event-ID")
     if raw is None or raw.strip() == "":
@@ -116,7 +103,9 @@ def _last_event_id(request: web.Request, n: int) -> int:
     return after
 
 
-async def stream(request: web.Request) -> web.StreamResponse:
+async def stream(request: web.Request, fmt: PayloadFormat) -> web.StreamResponse:
+    """One stream in payload format `fmt` (the route's): parameters from its query or body,
+    its writer's preamble with the headers, tokens by the engine, its end events."""
     arrived = time.monotonic_ns()  # t0 of a fresh stream: when the request arrived
     refused = admit(request)
     if refused is not None:
@@ -124,8 +113,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     try:  # one coroutine for the whole stream (no helper frame): it lives as long as it
         state: ServerState = request.app[STATE_KEY]
         try:
-            params = await _read_params(request)
-            after = _last_event_id(request, params.n_tokens)
+            body = await request.read() if request.method == "POST" else None
+            params = fmt.sse_params(request.query, body)
+            after = _last_event_id(request, params.n_tokens) if fmt.resumable else -1
             state.admission.admit(params.n_tokens)
         except ParamError as exc:
             return response(endpoints.param_error(exc))
@@ -147,21 +137,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 headers["X-Accel-Buffering"] = "no"
             resp = web.StreamResponse(headers=headers)
             handle = ActiveStream(params.stream, secret)
+            events = fmt.sse_writer(plan, retry_ms=cfg.retry_ms, created_s=int(time.time()))
             try:
                 writer = await resp.prepare(request)
-                retry = encode_retry(cfg.retry_ms)
-                await resp.write(retry)  # sends the headers with it
-                state.stats.bytes_control += len(retry)
+                preamble = events.preamble()
+                await resp.write(preamble)  # sends the headers with it
+                state.stats.bytes_control += len(preamble)
             except ConnectionError:
                 return resp
             if writer is None:  # prepared before: not this handler's response
                 return resp
-            sink = SSESink(request, writer, _HEARTBEAT)
-            outcome = await run_stream(state, handle, plan, start, t0, sink)
+            sink = SSESink(request, writer, events.heartbeat)
+            outcome = await run_stream(state, handle, plan, start, t0, sink, events.encoder())
             if outcome is Outcome.COMPLETED or outcome is Outcome.CANCELLED:
                 try:
                     if outcome is Outcome.COMPLETED:
-                        done = encode_done(plan.done())
+                        done = events.done()
                         await resp.write(done)
                         state.stats.bytes_control += len(done)
                     await resp.write_eof()
@@ -176,7 +167,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 
 def make_sse_app(state: ServerState) -> web.Application:
+    """Every registered payload format with an SSE form, at its path: POST, and GET too for
+    a format whose requests are GETs (native: ``GET|POST /v1/stream``)."""
     app = make_app(state)
-    app.router.add_get("/v1/stream", stream)
-    app.router.add_post("/v1/stream", stream)
+    for name in format_names():
+        fmt = get_format(name)
+        if "sse" not in fmt.protocols or fmt.sse_path is None:
+            continue
+        handler = partial(stream, fmt=fmt)
+        if fmt.sse_method == "GET":
+            app.router.add_get(fmt.sse_path, handler)
+        app.router.add_post(fmt.sse_path, handler)
     return finish_app(app)

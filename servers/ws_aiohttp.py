@@ -1,4 +1,6 @@
-"""The aiohttp WebSocket server: upgrade at `GET /v1/ws`, protocol in servers.ws_session.
+"""The aiohttp WebSocket server: upgrade at `GET /v1/ws` (native) and at every other
+payload format's WS path (`GET /v1/responses`: openai-responses); protocol in
+servers.ws_session.
 
 Compression is chosen explicitly (off by default), pings every
 heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
@@ -11,6 +13,7 @@ from functools import partial
 
 from aiohttp import WSMsgType, web
 
+from core.formats import PayloadFormat, format_names, get_format
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
 from servers.http_common import STATE_KEY, admit, finish_app, make_app, request_guard
@@ -27,7 +30,8 @@ def _close(ws: web.WebSocketResponse, code: int, reason: str) -> Awaitable[bool]
     return ws.close(code=code, message=reason.encode())
 
 
-async def ws_handler(request: web.Request) -> web.StreamResponse:
+async def ws_handler(request: web.Request, fmt: PayloadFormat) -> web.StreamResponse:
+    """One WebSocket connection speaking payload format `fmt` (the upgrade path's)."""
     refused = admit(request)
     if refused is not None:
         return refused
@@ -49,7 +53,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         ws,
         _close,
     )
-    session = WSSession(state, sink, request_guard(request))
+    session = WSSession(state, sink, request_guard(request), fmt)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -77,6 +81,11 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
 
 
 def make_ws_app(state: ServerState) -> web.Application:
+    """Every registered payload format with a WS form, upgraded at its path (native
+    ``/v1/ws``, openai-responses ``/v1/responses``)."""
     app = make_app(state)
-    app.router.add_get("/v1/ws", ws_handler)
+    for name in format_names():
+        fmt = get_format(name)
+        if "ws" in fmt.protocols and fmt.ws_path is not None:
+            app.router.add_get(fmt.ws_path, partial(ws_handler, fmt=fmt))
     return finish_app(app)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.formats import PayloadFormat, get_format
 from core.schedule import StreamId, StreamParams, StreamPlan
 from core.wsmsg import (
     CLOSE_GOING_AWAY,
@@ -35,10 +36,6 @@ from core.wsmsg import (
     ProtocolError,
     Resume,
     Start,
-    cancelled_message,
-    done_message,
-    error_message,
-    parse_client_message,
 )
 from servers.config import ServerState
 from servers.engine import run_stream
@@ -83,12 +80,22 @@ class WSSink:
 
 
 class WSSession:
-    __slots__ = ("_closing", "_guard", "_sink", "_state", "_streams")
+    """One connection speaking payload format `fmt` (the upgrade path's; native by default):
+    its client messages, preamble, tokens, end and error messages."""
 
-    def __init__(self, state: ServerState, sink: WSSink, guard: ConnectionGuard | None) -> None:
+    __slots__ = ("_closing", "_fmt", "_guard", "_sink", "_state", "_streams")
+
+    def __init__(
+        self,
+        state: ServerState,
+        sink: WSSink,
+        guard: ConnectionGuard | None,
+        fmt: PayloadFormat | None = None,
+    ) -> None:
         self._state = state
         self._sink = sink
         self._guard = guard
+        self._fmt = fmt or get_format("native")
         self._streams: dict[StreamId, tuple[ActiveStream, asyncio.Task[None]]] | None = None
         self._closing: asyncio.Task[object] | None = None
         self._idle()
@@ -109,14 +116,14 @@ class WSSession:
 
     async def _on_text(self, text: str) -> None:
         arrived = time.monotonic_ns()
-        msg = parse_client_message(text)
+        msg = self._fmt.ws_client_message(text)
         if isinstance(msg, Start):
             await self._start(msg.params, None, arrived)
         elif isinstance(msg, Cancel):
             entry = self._streams.get(msg.stream) if self._streams else None
             if entry is None:
                 await self._reply(
-                    error_message("no active stream with this id", msg.stream, "stream")
+                    self._fmt.ws_error("no active stream with this id", msg.stream, "stream")
                 )
             else:
                 entry[0].stop(Outcome.CANCELLED)  # the stream's task replies "cancelled"
@@ -129,7 +136,7 @@ class WSSession:
             recent = self._state.registry.lookup(msg.stream)
             if recent is None:
                 await self._reply(
-                    error_message(
+                    self._fmt.ws_error(
                         "unknown stream: send its parameters to resume", msg.stream, "stream"
                     )
                 )
@@ -137,7 +144,7 @@ class WSSession:
             params = recent.params
         n = params.n_tokens
         if msg.after >= n:
-            await self._reply(error_message(f"after must be below {n}", msg.stream, "after"))
+            await self._reply(self._fmt.ws_error(f"after must be below {n}", msg.stream, "after"))
             return
         await self._start(params, msg.after, arrived)
 
@@ -147,14 +154,14 @@ class WSSession:
         stream = params.stream
         streams = self._streams
         if streams is not None and stream in streams:
-            await self._reply(error_message("stream already running", stream, "stream"))
+            await self._reply(self._fmt.ws_error("stream already running", stream, "stream"))
             return
         admission = self._state.admission
         n = params.n_tokens
         try:
             admission.admit(n, len(streams) if streams else 0)
         except LimitExceeded as exc:
-            await self._reply(error_message(exc.message, stream, limit=exc.limit))
+            await self._reply(self._fmt.ws_error(exc.message, stream, limit=exc.limit))
             code = CLOSE_POLICY_VIOLATION if exc.permanent else CLOSE_TRY_AGAIN_LATER
             raise LimitRefusal(code, f"{exc.limit}: {exc.message}") from None
         try:
@@ -176,11 +183,17 @@ class WSSession:
 
     async def _run(self, handle: ActiveStream, plan: StreamPlan, start: int, t0: int) -> None:
         try:
-            outcome = await run_stream(self._state, handle, plan, start, t0, self._sink)
+            writer = self._fmt.ws_writer(plan, created_s=int(time.time()))
+            for text in writer.preamble():
+                await self._reply(text)
+            outcome = await run_stream(
+                self._state, handle, plan, start, t0, self._sink, writer.encoder()
+            )
             if outcome is Outcome.COMPLETED:
-                await self._reply(done_message(plan.done(), handle.stream))
+                for text in writer.done():
+                    await self._reply(text)
             elif outcome is Outcome.CANCELLED:
-                await self._reply(cancelled_message(handle.stream, handle.sent))
+                await self._reply(writer.cancelled(handle.sent))
         except self._sink.errors:
             pass
         finally:

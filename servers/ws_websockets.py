@@ -149,4 +149,5 @@ class WebsocketsServer:
             max_size=MAX_CLIENT_MESSAGE,
             backlog=cfg.backlog,
             server_header=None,
+            ssl=cfg.ssl_context(),
         )

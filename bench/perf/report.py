@@ -17,15 +17,18 @@ from typing import Any
 from bench.perf import workers as W
 from bench.perf.why import why_section
 from core import markdown
-from core.arms import all_arms
+from core.arms import all_arms, get_arm
 
 SCHEMA = "perf/1"
 
-#: The project's own servers: every registered arm with a reference server (core.arms).
-OURS: tuple[str, ...] = tuple(a.name for a in all_arms() if a.server_kind)
+#: The project's own servers: every registered arm with a reference server (core.arms)
+#: that speaks the native payload (the provider-format arms run on the same servers).
+OURS: tuple[str, ...] = tuple(
+    a.name for a in all_arms() if a.server_kind and a.format == "native" and not a.is_browser
+)  # the browser arms run on these same servers
 #: server name -> (label, group); groups: ours | limit | alternative | bare
 SERVERS: dict[str, tuple[str, str]] = {
-    **{a.name: (f"project {a.label}", "ours") for a in all_arms() if a.server_kind},
+    **{name: (f"project {get_arm(name).label}", "ours") for name in OURS},
     "raw": ("raw asyncio TCP (limit)", "limit"),
     "starlette": ("sse-starlette on uvicorn", "alternative"),
     "websockets-default": ("websockets, defaults (deflate)", "alternative"),

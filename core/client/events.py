@@ -5,9 +5,14 @@ carried its last byte returned (the shell passes it in; the core never reads a c
 
 - `Opened`: the response head was parsed (SSE). A WS stream is open when its start message
   leaves (the shell knows that time).
+- `FirstByte` / `FirstEvent`: the stream's first body byte (SSE) and its first event of any
+  kind were read — once per response (SSE) or per stream (WS, where a message is both).
+  "Time to first byte" and "time to first event" are measured on them, TTFT on `Token`.
 - `Token`: one *content* delta, the thing TTFT and ITL are measured on. Role-only chunks,
   ``response.created``, ``message_start``, ``ping``, keepalive comments are never tokens.
-- `Done`: the stream's end marker (count and checksum when the format carries them).
+- `Usage`: the token counts the stream reported (an API's ``usage``), when it carries them.
+- `Done`: the stream's end marker (count and checksum when the format carries them; the
+  API's id of the finished response, when it has one, to continue a conversation from).
 - `Failed`: the server refused or aborted the stream with a message (HTTP status, error event).
 - `Closed`: the connection carrying the stream ended before its end marker (a drop).
 
@@ -28,6 +33,20 @@ class Opened:
     status: int
 
 
+@dataclass(frozen=True, slots=True)
+class FirstByte:
+    """The stream's first body byte was read (SSE: after the head; WS: its first message)."""
+
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstEvent:
+    """The stream's first event of any kind was parsed (a role-only chunk, a ping, a token…)."""
+
+    t_ns: int
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (one per token)
 class Token:
     t_ns: int  # client monotonic ns when the bytes carrying it were read
@@ -38,10 +57,23 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts the stream reported (None where the API gave none)."""
+
+    t_ns: int
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     t_ns: int
-    count: int
-    sha256: str
+    #: Tokens and SHA-256 of their texts as the server reports them (the reference servers
+    #: do, in every format); None from a server that does not (integrity not measured).
+    count: int | None
+    sha256: str | None
+    #: The API's id of the finished response (``resp_…``, ``chatcmpl-…``, ``msg_…``).
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +94,4 @@ class Closed:
     reason: str
 
 
-StreamEvent = Opened | Token | Done | Failed | Closed
+StreamEvent = Opened | FirstByte | FirstEvent | Token | Usage | Done | Failed | Closed

@@ -8,6 +8,11 @@ framed here — chunked (core.chunked), Content-Length or until close — then i
 Token / Done / Failed by the format's `SSEReader`. h11 stops at the head: running its state
 machine once per body event cost more than the rest of the token path.
 
+The stream's first body byte and its first SSE event of any kind (a role-only chunk, a
+ping, a token) also come out as `FirstByte` / `FirstEvent`, once per response, before the
+events of the same read: time to first byte and time to first event are their own figures,
+TTFT is the first `Token`'s.
+
 What the shell reads after a feed: `ended` (this response is over), `drop` (the connection
 must be closed: ``(by, reason)``), `reusable` (it may carry the next request), `status`,
 `t_head_ns`. The client never reads a clock and never touches a socket.
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from core.chunked import ChunkedDecoder
-from core.client.events import Closed, Failed, Opened, StreamEvent
+from core.client.events import Closed, Failed, FirstByte, FirstEvent, Opened, StreamEvent
 from core.sse import SSEDecoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,7 +69,9 @@ class SSEClient:
     """The SSE side of the client core for one connection (see the module docstring).
 
     ``extra_headers`` go on every request (e.g. ``Accept-Encoding: gzip`` for a proxy
-    probe); ``method`` None lets the format choose.
+    probe, ``Authorization`` for an API); ``method`` None lets the format choose. ``path``
+    (a URL's own path, core.client.urls) replaces the format's ``base_path + sse_path`` in
+    the request target; ``base_path`` stays the base of the format's other endpoints.
     """
 
     __slots__ = (
@@ -87,6 +94,7 @@ class SSEClient:
         "fmt",
         "headers",
         "method",
+        "path",
         "reusable",
         "status",
         "t_first_byte_ns",
@@ -103,12 +111,14 @@ class SSEClient:
         *,
         method: str | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
+        path: str | None = None,
     ) -> None:
         self.fmt = fmt
         self.authority = authority
         self.base_path = base_path
         self.method = method
         self.extra_headers = extra_headers
+        self.path = path
         self.drop: tuple[str, str] | None = None
         self.reusable = True  # a fresh connection may carry a request
         self.body_bytes = 0  # body bytes received (on the wire, dechunked), not yet taken
@@ -140,8 +150,13 @@ class SSEClient:
         req = self.fmt.sse_request(
             params, base_path=self.base_path, resume_after=resume_after, method=self.method
         )
-        if self.extra_headers:
-            req = type(req)(req.method, req.target, (*req.headers, *self.extra_headers), req.body)
+        target = req.target
+        if self.path is not None:
+            own = f"{self.base_path}{self.fmt.sse_path or ''}"
+            if target == own or target.startswith((own + "?", own + "#")):
+                target = self.path + target[len(own) :]
+        if self.extra_headers or target is not req.target:
+            req = type(req)(req.method, target, (*req.headers, *self.extra_headers), req.body)
         self._reset()
         self.reusable = False
         self._h11 = h11.Connection(h11.CLIENT)  # one per request: it only sees request + head
@@ -262,12 +277,15 @@ class SSEClient:
             self._on_body(t, data, out)
 
     def _on_body(self, t: int, body: bytes, out: list[StreamEvent]) -> None:
-        if self.t_first_byte_ns is None:
-            self.t_first_byte_ns = t
         self.t_last_byte_ns = t
         if self._error_body is not None:
+            if self.t_first_byte_ns is None:
+                self.t_first_byte_ns = t
             self._error_body += body[: MAX_ERROR_BODY - len(self._error_body)]
             return
+        if self.t_first_byte_ns is None:
+            self.t_first_byte_ns = t
+            out.append(FirstByte(t))
         self.body_bytes += len(body)
         if self._inflate is not None:
             body = self._inflate.decompress(body)
@@ -275,6 +293,7 @@ class SSEClient:
         if events:
             if self.t_first_event_ns is None:
                 self.t_first_event_ns = t
+                out.append(FirstEvent(t))
             reader = self._reader
             assert reader is not None
             reader.on_events(t, events, out)

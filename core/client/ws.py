@@ -30,7 +30,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from core.client.events import Closed, StreamEvent
+from core.client.events import Closed, FirstByte, FirstEvent, StreamEvent
 from core.wsmsg import CLOSE_NORMAL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,9 +41,12 @@ if TYPE_CHECKING:  # pragma: no cover
 LIBRARY = f"websockets {websockets.__version__} ClientProtocol (sans-I/O)"
 
 
-def ws_uri(host: str, port: int, path: str, query: str = "") -> str:
-    """The ws:// URI of a connection (a bad one raises websockets' InvalidURI)."""
-    uri = f"ws://{host}:{port}{path}" + (f"?{query}" if query else "")
+def ws_uri(host: str, port: int, path: str, query: str = "", *, tls: bool = False) -> str:
+    """The ws:// (wss:// with `tls`) URI of a connection (a bad one raises websockets'
+    InvalidURI); the scheme's default port is left out, so the Host header has none."""
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port == (443 if tls else 80) else f"{host}:{port}"
+    uri = f"{'wss' if tls else 'ws'}://{netloc}{path}" + (f"?{query}" if query else "")
     parse_uri(uri)
     return uri
 
@@ -54,6 +57,7 @@ class WSClient:
     __slots__ = (
         "_fast",
         "_fragments",
+        "_headers",
         "_proto",
         "_reader",
         "_rx",
@@ -62,11 +66,19 @@ class WSClient:
         "t_open_ns",
     )
 
-    def __init__(self, fmt: PayloadFormat, uri: str, *, compression: str = "off") -> None:
+    def __init__(
+        self,
+        fmt: PayloadFormat,
+        uri: str,
+        *,
+        compression: str = "off",
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if compression not in ("off", "deflate"):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         extensions = [ClientPerMessageDeflateFactory()] if compression == "deflate" else None
         self._proto = ClientProtocol(parse_uri(uri), extensions=extensions)
+        self._headers = extra_headers  # on the upgrade request (e.g. Authorization)
         self._reader: WSReader = fmt.ws_reader()
         self._fragments: list[bytes] | None = None
         # Server→client data frames are parsed here (see _parse_frames) while `_fast`.
@@ -127,7 +139,10 @@ class WSClient:
     # ------------------------------------------------------------------ handshake
     def handshake(self) -> bytes:
         proto = self._proto
-        proto.send_request(proto.connect())
+        request = proto.connect()
+        for name, value in self._headers:
+            request.headers[name] = value
+        proto.send_request(request)
         return self.data_to_send()
 
     def feed_handshake(self, t_ns: int, data: bytes) -> None:
@@ -177,11 +192,13 @@ class WSClient:
     def feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
         """One read's bytes (b"" = EOF); True while the connection is open. When it ends, a
         stream in flight gets `Closed` (by the server)."""
+        first = self.t_first_event_ns is None
+        n0 = len(out)
         if self._fast and data:  # `_fast` holds only while the connection is open
             self._parse_frames(t_ns, data, out)
             if self._fast:
-                if self.t_first_event_ns is None and self.body_bytes:
-                    self.t_first_event_ns = t_ns  # this read carried the stream's first message
+                if first and self.body_bytes:  # this read carried the stream's first message
+                    self._first_message(t_ns, out, n0)
                 return True
         else:
             proto = self._proto
@@ -190,8 +207,8 @@ class WSClient:
             else:
                 proto.receive_eof()
             self._frames_received(t_ns, out)
-        if self.t_first_event_ns is None and self.body_bytes:
-            self.t_first_event_ns = t_ns
+        if first and self.body_bytes:
+            self._first_message(t_ns, out, n0)
         if self._proto.state is State.OPEN:
             return True
         if self._reader.current is not None:
@@ -200,6 +217,12 @@ class WSClient:
             out.append(Closed(t_ns, "server", why or "connection closed"))
             self._reader.finish()
         return False
+
+    def _first_message(self, t: int, out: list[StreamEvent], n0: int) -> None:
+        """The stream's first message was read: on WS it is both the first byte and the
+        first event (`FirstByte`, `FirstEvent`, ahead of this read's other events)."""
+        self.t_first_event_ns = t
+        out[n0:n0] = (FirstByte(t), FirstEvent(t))
 
     def _frames_received(self, t: int, out: list[StreamEvent]) -> None:
         for ev in self._proto.events_received():

@@ -44,6 +44,7 @@ docs/architecture.md, "Add a payload format", lists every file.
 
 from __future__ import annotations
 
+from core.formats.anthropic import AnthropicFormat
 from core.formats.base import (
     HttpRequest,
     PayloadFormat,
@@ -55,6 +56,8 @@ from core.formats.base import (
     WSWriter,
 )
 from core.formats.native import NativeFormat
+from core.formats.openai_chat import OpenAIChatFormat
+from core.formats.openai_responses import OpenAIResponsesFormat
 from core.registry import Registry
 
 __all__ = [
@@ -99,3 +102,6 @@ def format_names() -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- the formats
 register_format(NativeFormat())
+register_format(OpenAIChatFormat())
+register_format(OpenAIResponsesFormat())
+register_format(AnthropicFormat())

@@ -13,7 +13,7 @@ read here (every event's stamp is the ``t_ns`` passed in).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -93,16 +93,22 @@ class WSReader(ABC):
 
 
 # --------------------------------------------------------------------------- server side
+#: What the engine calls once per token: (seq, server send stamp ns, vocabulary id) → bytes.
+TokenEncoder = Callable[[int, int, int], bytes]
+
+
 class SSEWriter(ABC):
     """One SSE stream on the server: the bytes of each event (whole events; the server
     frames them as HTTP/1.1 chunks)."""
 
-    #: Written every heartbeat interval while no token is due (an SSE comment), or None.
+    #: Written every heartbeat interval while no token is due (an SSE comment, or the
+    #: format's own keepalive event), or None.
     heartbeat: bytes | None = None
 
     @abstractmethod
     def preamble(self) -> bytes:
-        """Sent with the headers, before any token (b"" for none)."""
+        """Sent with the headers, before any token (b"" for none): the format's
+        bookkeeping events (a role-only chunk, ``response.created``, ``message_start``…)."""
 
     @abstractmethod
     def token(self, seq: int, t_ns: int, vocab_id: int) -> bytes:
@@ -110,28 +116,44 @@ class SSEWriter(ABC):
 
     @abstractmethod
     def done(self) -> bytes:
-        """The end of a completed stream."""
+        """The end of a completed stream (every event after the last token)."""
+
+    def encoder(self) -> TokenEncoder:
+        """The per-token function the engine calls (`token`, or a faster equivalent)."""
+        return self.token
 
 
 class WSWriter(ABC):
     """One stream on a WS connection on the server: the text of each message it sends."""
+
+    def preamble(self) -> tuple[str, ...]:
+        """Messages sent when the stream starts, before any token (none by default)."""
+        return ()
 
     @abstractmethod
     def token(self, seq: int, t_ns: int, vocab_id: int) -> bytes:
         """One text frame's payload (UTF-8) for token `seq`."""
 
     @abstractmethod
-    def done(self) -> str:
-        """The end of a completed stream."""
+    def done(self) -> tuple[str, ...]:
+        """The messages that end a completed stream, in order."""
 
     @abstractmethod
     def cancelled(self, sent: int) -> str:
         """The acknowledgement of a cancel, after `sent` tokens."""
 
+    def encoder(self) -> TokenEncoder:
+        """The per-token function the engine calls (`token`, or a faster equivalent)."""
+        return self.token
+
 
 # --------------------------------------------------------------------------- the format
 class PayloadFormat(ABC):
-    """A named payload format: one module implements it, `core.formats` registers it."""
+    """A named payload format: one module implements it, `core.formats` registers it.
+
+    A format without a WS form (``protocols == ("sse",)``) keeps the WS methods' defaults,
+    which raise UnsupportedRequest.
+    """
 
     name: ClassVar[str]
     #: The transports it has a form for ("sse", "ws").
@@ -139,6 +161,8 @@ class PayloadFormat(ABC):
     #: Default request paths, appended to a base URL (None where the protocol is absent).
     sse_path: ClassVar[str | None] = None
     ws_path: ClassVar[str | None] = None
+    #: The HTTP method of its SSE requests when the client does not choose one.
+    sse_method: ClassVar[str] = "GET"
     #: Whether a dropped stream can be resumed (SSE Last-Event-ID / a WS resume message).
     resumable: ClassVar[bool] = False
 
@@ -171,9 +195,9 @@ class PayloadFormat(ABC):
     def sse_reader(self, status: int) -> SSEReader:
         """A reader for one response whose head said `status` (200: a stream)."""
 
-    @abstractmethod
     def ws_reader(self) -> WSReader:
         """A reader for one new WS connection."""
+        raise self._no_ws()
 
     # server side
     @abstractmethod
@@ -182,16 +206,17 @@ class PayloadFormat(ABC):
         core.schedule.ParamError (HTTP 400)."""
 
     @abstractmethod
-    def sse_writer(self, plan: StreamPlan, *, retry_ms: int) -> SSEWriter: ...
+    def sse_writer(self, plan: StreamPlan, *, retry_ms: int, created_s: int = 0) -> SSEWriter:
+        """The writer of one stream; `created_s` is the server's wall clock (Unix seconds)
+        for formats whose events carry one (formats never read a clock)."""
 
-    @abstractmethod
     def ws_client_message(self, text: str) -> ClientMessage:
         """Decode one client text frame, or raise core.wsmsg.ProtocolError (close code)."""
+        raise self._no_ws()
 
-    @abstractmethod
-    def ws_writer(self, plan: StreamPlan) -> WSWriter: ...
+    def ws_writer(self, plan: StreamPlan, *, created_s: int = 0) -> WSWriter:
+        raise self._no_ws()
 
-    @abstractmethod
     def ws_error(
         self,
         message: str,
@@ -201,3 +226,7 @@ class PayloadFormat(ABC):
     ) -> str:
         """An error message that keeps the connection open (e.g. a cancel of an unknown id):
         the request `field` at fault, or the server `limit` that refused it."""
+        raise self._no_ws()
+
+    def _no_ws(self) -> UnsupportedRequest:
+        return UnsupportedRequest(f"the {self.name} format has no WebSocket form")

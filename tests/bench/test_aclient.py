@@ -184,17 +184,20 @@ def test_idle_hold_keeps_connections_through_heartbeats(
 
 
 def test_paths_are_the_formats(tmp_path: Path) -> None:
-    # a base URL with a path keeps it; the format's path is appended
-    async def main() -> str:
+    # a URL with a path is requested as given; a bare scheme://host:port gets the format's
+    async def main(path: str) -> str:
+        _CAPTURED.clear()
         srv = await asyncio.start_server(_capture, "127.0.0.1", 0)
         port = srv.sockets[0].getsockname()[1]
-        conn = await AsyncConnection.connect(f"http://127.0.0.1:{port}/base/", "sse")
+        conn = await AsyncConnection.connect(f"http://127.0.0.1:{port}{path}", "sse")
         conn.start(StreamParams(seed=1, tokens=1, stream=1))
         await conn.wait_end(5)
         srv.close()
         return _CAPTURED[0]
 
-    assert _run(main()).startswith("GET /base/v1/stream?seed=1&tokens=1&")
+    assert _run(main("")).startswith("GET /v1/stream?seed=1&tokens=1&")
+    assert _run(main("/base/")).startswith("GET /base?seed=1&tokens=1&")
+    assert _run(main("/api/v1/stream")).startswith("GET /api/v1/stream?seed=1&tokens=1&")
 
 
 _CAPTURED: list[str] = []
@@ -205,3 +208,51 @@ async def _capture(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     await writer.drain()
     writer.close()
+
+
+@pytest.fixture(scope="module")
+def tls_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], str]]:
+    """The SSE and WS reference servers over TLS (a self-signed certificate) and its path."""
+    from core.tlscert import make_self_signed_cert
+
+    d = tmp_path_factory.mktemp("aclient-tls")
+    cert, key = make_self_signed_cert(d)
+    started = []
+    try:
+        for kind in ("sse", "ws"):
+            tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+            started.append(start_server(kind, ["-m", "servers", kind, *tls], CPUS, d))
+        urls = {s.name: s.url.replace("http://", "https://").replace("ws://", "wss://")
+                for s in started}  # fmt: skip
+        yield urls, str(cert)
+    finally:
+        for s in started:
+            s.stop()
+
+
+@pytest.mark.parametrize("proto", ["sse", "ws"])
+def test_tls_verified_stream_and_refusal(tls_servers, proto) -> None:
+    from core.client.tls import TLSSettings
+
+    urls, cert = tls_servers
+    params = StreamParams(seed=9, tokens=25, ttft_ms=10, gap_ms=2, stream="tls")
+    plan = StreamPlan.build(params)
+
+    async def main() -> list[StreamEvent]:
+        with pytest.raises(ClientError, match="certificate verify failed"):
+            await AsyncConnection.connect(urls[proto], proto)
+        conn = await AsyncConnection.connect(urls[proto], proto, tls=TLSSettings(ca_file=cert))
+        assert conn.t_connect_ns <= conn.t_tcp_ns <= conn.t_tls_ns  # type: ignore[operator]
+        events: list[StreamEvent] = []
+        conn.start(params, events.extend)
+        assert await conn.wait_end(10)
+        await conn.aclose()
+        return events
+
+    events = _run(main())
+    tokens = [e for e in events if isinstance(e, Token)]
+    assert [t.text for t in tokens] == plan.texts()
+    assert all(t.t_server_ns and t.t_ns >= t.t_server_ns for t in tokens)
+    assert (
+        isinstance(events[-1], Done) and events[-1].sha256 == done_summary(plan.texts())["sha256"]
+    )

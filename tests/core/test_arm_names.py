@@ -63,6 +63,12 @@ def test_plots_and_perf_know_every_arm() -> None:
     ]
     assert plots.arm_order([*reversed(arm_names()), "zz"]) == [*arm_names(), "zz"]
     assert len({a.color for a in all_arms()}) == len(arm_names())  # distinct colours
+    # perf compares the servers' own implementations: the native-payload arms (the
+    # provider-format arms run on the same servers)
+    assert set(OURS) == {
+        a.name for a in all_arms() if a.server_kind and a.format == "native" and not a.is_browser
+    }
+    assert {"sse", "ws", "ws-websockets"} <= set(OURS)
     for name in OURS:
         assert SERVERS[name][1] == "ours"
         assert SERVER_ARGV[name][1] == get_arm(name).protocol

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import h11
 import pytest
 
-from core.client.events import Closed, Done, Failed, Opened, Token
+from core.client.events import Closed, Done, Failed, FirstByte, FirstEvent, Opened, Token
 from core.client.sse import HttpResponseReader, SSEClient
 from core.formats import HttpRequest, get_format
 from core.schedule import StreamParams, StreamPlan, done_summary
@@ -60,8 +60,8 @@ def kinds(out: list) -> list[str]:
 def test_whole_response() -> None:
     c = fresh()
     out = run(c, chunked(_events()), [])
-    assert kinds(out) == ["Opened"] + ["Token"] * PLAN.n + ["Done"]
-    assert out[0] == Opened(1, 200)
+    assert kinds(out) == ["Opened", "FirstByte", "FirstEvent"] + ["Token"] * PLAN.n + ["Done"]
+    assert out[:3] == [Opened(1, 200), FirstByte(1), FirstEvent(1)]
     assert [e.text for e in out if isinstance(e, Token)] == PLAN.texts()
     assert out[-1] == Done(1, PLAN.n, done_summary(PLAN.texts())["sha256"])
     assert c.ended and c.complete and c.reusable and c.drop is None and c.done
@@ -99,6 +99,10 @@ def test_one_byte_at_a_time() -> None:
     assert isinstance(got[-1], Done) and c.reusable
     assert c.t_head_ns is not None and c.t_first_byte_ns is not None
     assert c.t_head_ns <= c.t_first_byte_ns <= c.t_first_event_ns  # type: ignore[operator]
+    # native's first body bytes are its retry field, which is not an event
+    firsts = {type(e): e.t_ns for e in got if isinstance(e, FirstByte | FirstEvent)}
+    assert firsts == {FirstByte: c.t_first_byte_ns, FirstEvent: c.t_first_event_ns}
+    assert c.t_first_event_ns > c.t_first_byte_ns
 
 
 def test_content_length_and_until_close_bodies() -> None:

@@ -9,7 +9,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.frames import Close, Frame, Opcode
 from websockets.server import ServerProtocol
 
-from core.client.events import Closed, Done, Token
+from core.client.events import Closed, Done, FirstByte, FirstEvent, Token
 from core.client.ws import WSClient, ws_uri
 from core.formats import get_format
 from core.schedule import StreamParams, StreamPlan, done_summary, token_payload
@@ -52,7 +52,9 @@ def test_frames_split_anywhere_give_the_same_tokens_stamped_by_the_completing_re
     whole.feed(7, wire, out)
     assert [s for _, s, _ in tokens(out)] == [0, 1, 2]
     assert all(t == 7 for t, _, _ in tokens(out))
-    assert [e.nbytes for e in out] == [len(p) for p in frames]
+    # the stream's first message is also its first byte and its first event
+    assert out[:2] == [FirstByte(7), FirstEvent(7)]
+    assert [e.nbytes for e in out[2:]] == [len(p) for p in frames]
     assert whole.take_bytes() == sum(len(p) for p in frames)
     first_end = len(text(frames[0]))
     for cut in range(1, len(wire)):
@@ -63,13 +65,15 @@ def test_frames_split_anywhere_give_the_same_tokens_stamped_by_the_completing_re
         assert [s for _, s, _ in tokens(got)] == [0, 1, 2], cut
         # a token whose last byte came in the second read carries the second stamp
         assert tokens(got)[0][0] == (1 if cut >= first_end else 2)
+        firsts = [e for e in got if isinstance(e, FirstByte | FirstEvent)]
+        assert [e.t_ns for e in firsts] == [tokens(got)[0][0]] * 2, cut
 
 
 def test_a_recorded_stream_byte_by_byte_then_done() -> None:
     plan = StreamPlan.build(PARAMS)
     w = NATIVE.ws_writer(plan)
     wire = b"".join(text(w.token(i, 10 + i, plan.ids[i])) for i in range(plan.n))
-    wire += text(w.done().encode())
+    wire += text(w.done()[0].encode())
     c, _ = opened()
     got: list = []
     for i in range(len(wire)):
@@ -152,7 +156,7 @@ def test_compressed_frames_go_through_the_protocol() -> None:
     w = NATIVE.ws_writer(plan)
     for i in range(plan.n):
         server.send_text(w.token(i, 1, plan.ids[i]))
-    server.send_text(w.done().encode())
+    server.send_text(w.done()[0].encode())
     wire = b"".join(server.data_to_send())
     got: list = []
     for i, (a, b) in enumerate(itertools.pairwise([0, len(wire) // 3, len(wire)])):

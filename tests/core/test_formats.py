@@ -114,9 +114,9 @@ def test_native_ws_round_trip_and_stream_filter() -> None:
         assert reader.on_message(9, w.token(seq, 50 + seq, plan.ids[seq]), out)
     other = NATIVE.ws_writer(StreamPlan.build(StreamParams(seed=3, tokens=2, stream="other")))
     assert not reader.on_message(9, other.token(0, 1, 1), out)  # another stream's frame
-    assert not reader.on_message(9, other.done().encode(), out)
+    assert not reader.on_message(9, other.done()[0].encode(), out)
     assert not reader.on_message(9, w.cancelled(3).encode(), out)  # an ack is not content
-    assert reader.on_message(9, w.done().encode(), out)
+    assert reader.on_message(9, w.done()[0].encode(), out)
     assert [e.text for e in out if isinstance(e, Token)] == plan.texts()
     assert [e.t_server_ns for e in out if isinstance(e, Token)][:2] == [50, 51]
     assert out[-1] == Done(9, plan.n, done_summary(plan.texts())["sha256"])

@@ -15,6 +15,7 @@ import pytest
 from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
 from core.arms import protocol_of
+from core.client.tls import TLSSettings
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -94,6 +95,8 @@ def run_user(
     behaviour: BehaviourSpec | None = None,
     sessions: int = 1,
     seed: int = 11,
+    tls: TLSSettings | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[StreamAccount], MemorySink]:
     """One user in this process (plain blocking sockets), the same code Locust runs."""
     scenario = Scenario(
@@ -104,7 +107,7 @@ def run_user(
     )
     sink = MemorySink()
     ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)
-    tr = make_transport(protocol_of(arm), ctx, url, scenario)
+    tr = make_transport(protocol_of(arm), ctx, url, scenario, tls=tls, headers=headers)
     script = UserScript(
         SessionPlan.from_scenario(scenario), UserIds("t", arm, "test", 0, 0, seed), tr, sink
     )
