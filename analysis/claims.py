@@ -1,4 +1,4 @@
-"""Verdicts on the article's claims C1–C9 from one run's numbers (the claims and their
+"""Verdicts on the claims C1–C10 from one run's numbers (the claims and their
 rules in words: docs/methodology.md, "Claims and verdict rules").
 
 `claims(summary, cost_ratios=..., server_metrics=..., manifest=...)` is a pure function of
@@ -64,7 +64,11 @@ Thresholds (explicit, so a reader can argue with them):
   are open at once on one TCP connection and none waits. Holds when HTTP/1.1 is limited
   and HTTP/2 multiplexes; does not hold when HTTP/2 does not multiplex (or its streams
   wait); inconclusive when HTTP/2 multiplexes but the HTTP/1.1 wave showed no limit.
-* Without their scenarios in the run, C3/C4/C5/C6/C7/C9 are "not measured in this run".
+* C10 WebSocket mode makes tool chains faster (agent scenarios, session.chain):
+  analysis.claims_chains — WS's chains at least `CHAIN_FASTER_SHARE` (5 %) shorter than
+  SSE's on the same chains (median paired saving, CI above 0) in every configuration →
+  holds; in none → does not hold; in some → depends.
+* Without their scenarios in the run, C3–C7, C9 and C10 are "not measured in this run".
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from typing import Any
 
 from analysis import cost_c2
 from analysis.browser import c5_browser, is_browser_arm, recovery_rows
+from analysis.claims_chains import CHAIN_FASTER_SHARE, claim_c10
 from analysis.claims_proxy import (
     BROKEN_FACTOR,
     BROKEN_MIN_MS,
@@ -109,6 +114,7 @@ __all__ = [
     "BROKEN_FACTOR",
     "BROKEN_MIN_MS",
     "BROWSER_H1_LIMIT",
+    "CHAIN_FASTER_SHARE",
     "CLAIMS",
     "CUT_OUTCOMES",
     "DEPENDS",
@@ -127,6 +133,7 @@ __all__ = [
     "claim_c6",
     "claim_c7",
     "claim_c8",
+    "claim_c10",
     "claims",
     "claims_markdown",
     "proxy_variants",
@@ -419,7 +426,7 @@ def claims(
     manifest: Manifest | Mapping[str, Any] | None = None,
     browser_recovery: Any = None,
 ) -> list[dict[str, Any]]:
-    """C1…C9 for one run (see the module docstring for each rule). ``manifest``: the run's
+    """C1…C10 for one run (see the module docstring for each rule). ``manifest``: the run's
     (typed or as read), for the proxy records and the phases that were skipped."""
     s = as_summary(summary)
     man = manifest if isinstance(manifest, Manifest | None) else Manifest.from_json(manifest)
@@ -439,6 +446,7 @@ def claims(
             "needs the fault proxy (loss, latency, blackholes) — a clean loopback drop is not a "
             "flaky network",
         ),
+        claim_c10(s),
     ]
     for row in rows:
         row["evidence"] = _evidence(row, s)

@@ -11,6 +11,10 @@ One meaning each (names as in vLLM/GuideLLM where they agree):
 
 =====================  ==========================================================
 ``ttft_ms``            t_first − t_send (first content token − first request sent)
+``ttfb_ms``            t_first_byte − t_send (the response's first body byte; WS: the
+                       stream's first message); NaN where not recorded (schema < 3)
+``first_event_ms``     t_first_event − t_send (first SSE event / WS message of any kind:
+                       a role-only chunk, ``response.created``, ``message_start``, a ping)
 ``e2e_ms``             t_last − t_send
 ``e2e_sched_ms``       t_last − t_sched (open model: includes the dispatch delay)
 ``tpot_ms``            (t_last − t_first) / (n_received − 1); NaN below 2 tokens
@@ -94,6 +98,8 @@ def stream_metrics(streams: pd.DataFrame, connections: pd.DataFrame | None = Non
     first = column(out, "t_first_ns")
     last = column(out, "t_last_ns")
     out["ttft_ms"] = ns_diff_ms(first, send)
+    out["ttfb_ms"] = ns_diff_ms(column(out, "t_first_byte_ns"), send)
+    out["first_event_ms"] = ns_diff_ms(column(out, "t_first_event_ns"), send)
     out["e2e_ms"] = ns_diff_ms(last, send)
     out["e2e_sched_ms"] = ns_diff_ms(last, column(out, "t_sched_ns"))
     out["dispatch_delay_ms"] = ns_diff_ms(send, column(out, "t_sched_ns"))

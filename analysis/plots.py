@@ -472,3 +472,32 @@ def plot_proxy_idle(df: pd.DataFrame | None) -> Figure:
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
+
+
+def plot_chain_transport(turns: pd.DataFrame | None) -> Figure:
+    """Agent chains (`chains.turn_frame`): the median transport share of each turn index,
+    one line per arm and configuration (group): solid for the first group, dashed after."""
+    title = "Agent chains: what the transport adds to each turn's first token"
+    if _empty(turns, "transport_ms", "turn"):
+        return not_measured(title)
+    assert turns is not None
+    ok = turns[turns["outcome"].astype(object) == "ok"]
+    fig, ax = _new()
+    groups = sorted(str(g) for g in pd.unique(ok["group"].astype(object).dropna()))
+    arms = arm_order(ok["arm"])
+    for gi, group in enumerate(groups):
+        for arm in arms:
+            rows = ok[(ok["group"].astype(object) == group) & (ok["arm"].astype(object) == arm)]
+            med = rows.groupby("turn")["transport_ms"].median().dropna()
+            if med.empty:
+                continue
+            label = f"{arm} · {group}" if len(groups) > 1 else arm
+            style = "-" if gi == 0 else ("--", ":", "-.")[(gi - 1) % 3]
+            ax.plot(med.index, med.to_numpy(), style, marker="o", ms=3, lw=1.4,
+                    color=arm_color(arm, arms), label=label)  # fmt: skip
+    ax.set_xlabel("turn of the chain (0 = the prompt; later turns follow a tool call)")
+    ax.set_ylabel("first token − tool result − scheduled TTFT (ms, median)")
+    ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    return fig

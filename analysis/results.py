@@ -11,8 +11,10 @@ ones summary.json has always had; metric definitions are in docs/methodology.md.
         arms: {arm: ArmSummary}
           ttft_ms, itl_ms, …: Distribution     n, mean, p50 … p99, p50_ci
           integrity: Integrity, bytes: WireBytes, connections: ConnectionUse,
-          client_cpu: ClientCpu, reconnect: ReconnectSummary
+          client_cpu: ClientCpu, reconnect: ReconnectSummary,
+          chains: ChainSummary (agent tool chains only)
         ratios: {"sse/<arm>": {key: RatioCI}}
+        chain_pairs: {"<sse arm>/<ws arm>": ChainPair}   the same chains on both arms
         traits: ScenarioTraits                 what the scenario's configuration exercises
       phases: [PhaseRow]
 """
@@ -33,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DISTRIBUTION_KEYS",
     "ArmSummary",
+    "ChainPair",
+    "ChainSummary",
     "ClientCpu",
     "ConnectionUse",
     "Distribution",
@@ -48,6 +52,8 @@ __all__ = [
 #: The distributions of an arm, in summary.json order (definitions: docs/methodology.md).
 DISTRIBUTION_KEYS = (
     "ttft_ms",
+    "ttfb_ms",
+    "first_event_ms",
     "itl_ms",
     "tpot_ms",
     "e2e_ms",
@@ -308,6 +314,94 @@ class ReconnectSummary:
 
 
 @dataclass(frozen=True)
+class ChainSummary:
+    """Agent tool chains of one arm (analysis.chains): the per-turn transport share (after
+    a tool result: turns ≥ 1; of the prompt: turn 0; of the turns that had to open a
+    connection), complete chains' completion time, and connections and TLS handshakes per
+    complete chain (means)."""
+
+    chains: int = 0  # complete chains
+    incomplete: int = 0  # cut short (the phase ended, a turn failed)
+    turns: int = 0  # turns of the complete chains
+    new_connection_turns: int = 0  # turns ≥ 1 that did not reuse a connection
+    transport_ms: Distribution = field(default_factory=Distribution)
+    first_transport_ms: Distribution = field(default_factory=Distribution)
+    new_connection_transport_ms: Distribution = field(default_factory=Distribution)
+    to_first_ms: Distribution = field(default_factory=Distribution)
+    chain_s: Distribution = field(default_factory=Distribution)
+    connections_per_chain: float | None = None
+    tls_handshakes_per_chain: float | None = None
+
+    _DISTS = (
+        "transport_ms",
+        "first_transport_ms",
+        "new_connection_transport_ms",
+        "to_first_ms",
+        "chain_s",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._DISTS
+        }
+        d.update({k: getattr(self, k).to_json() for k in self._DISTS})
+        return d
+
+    @classmethod
+    def from_json(cls, d: Any) -> ChainSummary:
+        d = _mapping(d)
+        return cls(
+            chains=count(d.get("chains")),
+            incomplete=count(d.get("incomplete")),
+            turns=count(d.get("turns")),
+            new_connection_turns=count(d.get("new_connection_turns")),
+            connections_per_chain=num(d.get("connections_per_chain")),
+            tls_handshakes_per_chain=num(d.get("tls_handshakes_per_chain")),
+            **{k: Distribution.from_json(d.get(k)) for k in cls._DISTS},
+        )
+
+
+@dataclass(frozen=True)
+class ChainPair:
+    """The same chains on an SSE arm and a WS arm (analysis.chains.paired_chains): per
+    chain complete on both, the SSE chain time − the WS one (``chain_saving_ms``; > 0: WS
+    finished first); per turn ≥ 1 ok on both, the SSE transport share − the WS one
+    (``turn_saving_ms``); and the median saving as a share of the SSE arm's median chain."""
+
+    sse: str = ""
+    ws: str = ""
+    chains: int = 0
+    chain_saving_ms: Distribution = field(default_factory=Distribution)
+    turn_saving_ms: Distribution = field(default_factory=Distribution)
+    sse_chain_s_p50: float | None = None
+    saving_share: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sse": self.sse,
+            "ws": self.ws,
+            "chains": self.chains,
+            "chain_saving_ms": self.chain_saving_ms.to_json(),
+            "turn_saving_ms": self.turn_saving_ms.to_json(),
+            "sse_chain_s_p50": self.sse_chain_s_p50,
+            "saving_share": self.saving_share,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> ChainPair:
+        d = _mapping(d)
+        return cls(
+            sse=str(d.get("sse") or ""),
+            ws=str(d.get("ws") or ""),
+            chains=count(d.get("chains")),
+            chain_saving_ms=Distribution.from_json(d.get("chain_saving_ms")),
+            turn_saving_ms=Distribution.from_json(d.get("turn_saving_ms")),
+            sse_chain_s_p50=num(d.get("sse_chain_s_p50")),
+            saving_share=num(d.get("saving_share")),
+        )
+
+
+@dataclass(frozen=True)
 class ArmSummary:
     """Every headline figure of one arm in one scenario group (docs/methodology.md).
 
@@ -320,6 +414,9 @@ class ArmSummary:
     sessions: int = 0
     outcomes: Mapping[str, int] = field(default_factory=dict)
     ttft_ms: Distribution = field(default_factory=Distribution)
+    #: time to first byte / to first event (schema 3; empty for older runs: not measured)
+    ttfb_ms: Distribution = field(default_factory=Distribution)
+    first_event_ms: Distribution = field(default_factory=Distribution)
     itl_ms: Distribution = field(default_factory=Distribution)
     tpot_ms: Distribution = field(default_factory=Distribution)
     e2e_ms: Distribution = field(default_factory=Distribution)
@@ -341,6 +438,8 @@ class ArmSummary:
     client_cpu: ClientCpu = field(default_factory=ClientCpu)
     reconnect: ReconnectSummary = field(default_factory=ReconnectSummary)
     invalid: Mapping[str, str] = field(default_factory=dict)
+    #: Agent tool chains (a group with the tool_chain trait); None otherwise.
+    chains: ChainSummary | None = None
 
     def distribution(self, key: str) -> Distribution:
         """``ttft_ms``, ``itl_ms``… (DISTRIBUTION_KEYS) by name."""
@@ -376,6 +475,8 @@ class ArmSummary:
             reconnect=self.reconnect.to_json(),
             invalid=dict(self.invalid),
         )
+        if self.chains is not None:
+            d["chains"] = self.chains.to_json()
         return d
 
     @classmethod
@@ -398,6 +499,7 @@ class ArmSummary:
             client_cpu=ClientCpu.from_json(d.get("client_cpu")),
             reconnect=ReconnectSummary.from_json(d.get("reconnect")),
             invalid={str(k): str(v) for k, v in _mapping(d.get("invalid")).items()},
+            chains=ChainSummary.from_json(d["chains"]) if d.get("chains") else None,
         )
 
 
@@ -415,6 +517,8 @@ class ScenarioSummary:
     #: arm → median/min/max over repetitions of per-phase figures (analysis.stats).
     repetitions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     traits: ScenarioTraits = field(default_factory=ScenarioTraits)
+    #: ``"<sse arm>/<ws arm>"`` → the same agent chains on both (tool_chain groups only).
+    chain_pairs: Mapping[str, ChainPair] = field(default_factory=dict)
 
     @property
     def streams(self) -> int:
@@ -432,6 +536,11 @@ class ScenarioSummary:
             },
             "repetitions": {a: dict(r) for a, r in self.repetitions.items()},
             "traits": self.traits.to_json(),
+            **(
+                {"chain_pairs": {k: p.to_json() for k, p in self.chain_pairs.items()}}
+                if self.chain_pairs
+                else {}
+            ),
         }
 
     @classmethod
@@ -447,6 +556,9 @@ class ScenarioSummary:
                 str(a): dict(_mapping(r)) for a, r in _mapping(d.get("repetitions")).items()
             },
             traits=ScenarioTraits.from_json(d.get("traits")),
+            chain_pairs={
+                str(k): ChainPair.from_json(p) for k, p in _mapping(d.get("chain_pairs")).items()
+            },
         )
 
 

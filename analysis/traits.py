@@ -11,7 +11,12 @@ these traits, so a scenario named ``burst`` that cancels streams gets the cancel
 ``held_idle``          connections held mostly idle: tokens ≥ `HELD_IDLE_GAP_MS` apart
                        and no proxy (the memory-per-connection fit uses these)
 ``think_time``         several turns with think time between them
-``proxy``              the phase ran behind a proxy variant (``[proxy]``; "direct" too)
+``tool_chain``         sessions are agent tool chains: several turns, each continuing the
+                       last after a client-side tool call (``session.chain``)
+``tls``                the client reached the server over TLS (https / wss): a reference
+                       server with ``server.tls``, or your own https / wss endpoint
+``proxy``              the phase ran behind a proxy variant (``[proxy]`` with at least one
+                       variant that puts nginx in the path; its "direct" baseline too)
 ``proxy_buffering``    a ``[proxy]`` scenario with a ``direct`` variant to compare against
                        and no mid-stream pause: the buffering experiment (C3)
 ``proxy_idle``         a ``[proxy]`` scenario that pauses mid-stream (``stream.pause_ms``):
@@ -30,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from analysis.manifest import group_label
 from core.arms import get_arm, is_known
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +54,8 @@ TRAITS = (
     "open_arrivals",
     "held_idle",
     "think_time",
+    "tool_chain",
+    "tls",
     "proxy",
     "proxy_buffering",
     "proxy_idle",
@@ -70,6 +78,8 @@ class ScenarioTraits:
     open_arrivals: bool = False
     held_idle: bool = False
     think_time: bool = False
+    tool_chain: bool = False
+    tls: bool = False
     proxy: bool = False
     proxy_buffering: bool = False
     proxy_idle: bool = False
@@ -142,7 +152,8 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         return ScenarioTraits(scenario=scenario, variant=variant)
     spec = next((v for v in sc.proxy.variants if v.name == variant), None)
     server = sc.for_variant(spec).server if spec is not None else sc.server
-    has_proxy = variant is not None and bool(sc.proxy.variants)
+    # [proxy] entries that only change the server (TLS, heartbeat) put no proxy in the path
+    has_proxy = variant is not None and any(not v.direct for v in sc.proxy.variants)
     has_direct = any(v.direct for v in sc.proxy.variants)
     raw = manifest.scenario_configs.get(scenario or "") or {}
     return ScenarioTraits(
@@ -155,6 +166,8 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         open_arrivals=sc.load.mode == "open",
         held_idle=sc.stream.gap_ms >= HELD_IDLE_GAP_MS and not has_proxy,
         think_time=sc.session.turns > 1 and sc.session.think_s > 0,
+        tool_chain=sc.session.chain and sc.session.turns > 1,
+        tls=_tls(manifest, scenario, variant, server.tls),
         proxy=has_proxy,
         proxy_buffering=has_proxy and has_direct and sc.stream.pause_ms <= 0,
         proxy_idle=has_proxy and sc.stream.pause_ms > 0,
@@ -162,3 +175,11 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         browser=bool(sc.arms) and all(is_known(a) and get_arm(a).is_browser for a in sc.arms),
         heartbeat_s=float(server.heartbeat_s),
     )
+
+
+def _tls(manifest: Manifest, scenario: str | None, variant: str | None, server_tls: bool) -> bool:
+    """TLS as the group's phases recorded it (``phases[].tls``: a reference server's
+    server.tls or a foreign https / wss URL), else the scenario's server setting."""
+    recorded = [p.raw.get("tls") for p in manifest.phases_of(group_label(scenario, variant) or "")]
+    known = [bool(x) for x in recorded if isinstance(x, bool)]
+    return any(known) if known else server_tls

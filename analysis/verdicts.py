@@ -32,6 +32,7 @@ CLAIMS: dict[str, str] = {
     "C7": "HTTP/2 multiplexes SSE streams, lifting the 6-connections-per-origin limit",
     "C8": "Keepalive and framing bytes are small",
     "C9": "On flaky mobile networks SSE recovers better",
+    "C10": "WebSocket mode makes multi-turn tool chains faster",
 }
 
 

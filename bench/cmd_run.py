@@ -1,8 +1,10 @@
 """`ssevsws run SCENARIO [...]`: argument parsing and validation for the phase loop.
 
 Every mistake the user can make on the command line (unknown scenario, bad override,
-unreachable or TLS URL, an arm without a URL when using your own servers) ends here with
-a one-line message and exit code 2, before any run folder is created.
+unreachable URL, a certificate that does not verify, an unknown payload format, a bad
+--header or an environment variable it names that is not set, an arm without a URL when
+using your own servers) ends here with a one-line message and exit code 2, before any run
+folder is created.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.arms import PROTOCOLS, arm_names, is_known
+from core.arms import PROTOCOLS, UnknownArm, arm_for, arm_names, is_known, protocol_of
+from core.client.tls import TLSSettings
+from core.formats import UnknownFormat, format_names, get_format
 from core.scenario import ScenarioError, load_scenario, with_overrides
 
 RUN_EPILOG = """\
-SCENARIO is a name from loadtests/scenarios/ (e.g. chat, reconnect, ramp) or a path to a
-.toml file. Arms run one after another, repetitions interleaved (A B A B); each phase gets a
-fresh reference server on a free loopback port, unless --sse-url / --ws-url point at your own
-servers (base URLs: /v1/stream and /v1/ws are appended; server-side figures are then
-recorded as not measured). --workers N runs a Locust master and N worker processes;
+SCENARIO is a name from loadtests/scenarios/ (e.g. chat, reconnect, ramp, agent) or a path
+to a .toml file. Arms run one after another, repetitions interleaved (A B A B); each phase
+gets a fresh reference server on a free loopback port, unless --sse-url / --ws-url point at
+your own endpoints: a URL with a path is used as given, a bare scheme://host:port gets the
+payload format's path (--sse-format / --ws-format, default native: /v1/stream, /v1/ws).
+Against your own endpoint the server's schedule is unknown: integrity, the scheduled TTFT
+and server-side figures are recorded as not measured. https / wss are verified (--ca-file
+for a self-signed server, --insecure to skip). --header 'Authorization: Bearer ${KEY}'
+reads ${KEY} from the environment; header values are never written to the run folder.
+--workers N runs a Locust master and N worker processes;
 --hosts H (root) also puts the server, the master and H load hosts in network namespaces
 of their own (10.213.0.0/24, made and removed by the run). Results:
 <results>/<UTC time>_<scenario>_<git7>/.
@@ -109,6 +118,14 @@ def arm_list(text: str) -> list[str]:
     return list(dict.fromkeys(arms))
 
 
+def format_name(text: str) -> str:
+    try:
+        get_format(text)
+    except UnknownFormat as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -143,8 +160,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "address; workers (default H) spread over them",
     )
     p.add_argument("--repetitions", type=positive_int, metavar="R", help="repetitions per arm")
-    p.add_argument("--sse-url", metavar="URL", help="your own SSE server (base URL, http://)")
-    p.add_argument("--ws-url", metavar="URL", help="your own WS server (base URL, ws://)")
+    p.add_argument(
+        "--sse-url", metavar="URL", help="your own SSE endpoint: http(s)://HOST:PORT or a full URL"
+    )
+    p.add_argument(
+        "--ws-url", metavar="URL", help="your own WS endpoint: ws(s)://HOST:PORT or a full URL"
+    )
+    for proto in PROTOCOLS:
+        p.add_argument(
+            f"--{proto}-format",
+            type=format_name,
+            metavar="FORMAT",
+            help=f"payload format of the {proto.upper()} arm ({', '.join(format_names())}; "
+            "default native): picks the registered arm that carries it",
+        )
+    p.add_argument("--model", metavar="NAME", help="model name the payload format sends")
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable); ${VAR} in VALUE is read from the environment; "
+        "the run folder shows it redacted",
+    )
+    p.add_argument(
+        "--ca-file", metavar="PEM", help="verify https / wss endpoints against this certificate"
+    )
+    p.add_argument("--insecure", action="store_true", help="do not verify https / wss certificates")
     p.add_argument(
         "--results", type=Path, default=Path("results"), metavar="DIR", help="default ./results"
     )
@@ -166,27 +208,83 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run, _parser=p)
 
 
-def _check_url(parser: argparse.ArgumentParser, option: str, url: str, schemes: tuple) -> str:
+#: URL schemes each protocol's endpoint may be given in (http(s) for WS is mapped to ws(s)).
+_SCHEMES = {"sse": ("http", "https"), "ws": ("ws", "wss", "http", "https")}
+
+
+def _check_url(parser: argparse.ArgumentParser, option: str, url: str, protocol: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme in ("https", "wss"):
-        parser.error(f"{option} {url}: TLS is not supported by the load-test clients")
+    schemes = _SCHEMES[protocol]
     if parts.scheme not in schemes or not parts.hostname:
         parser.error(f"{option} {url}: expected {' or '.join(s + '://HOST:PORT' for s in schemes)}")
     try:
         _ = parts.port
     except ValueError as exc:
         parser.error(f"{option} {url}: {exc}")
-    return url.rstrip("/")
+    url = url.rstrip("/")
+    if protocol == "ws" and parts.scheme.startswith("http"):
+        url = "ws" + url[len("http") :]
+    return url
+
+
+def _client_tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TLSSettings:
+    """--ca-file / --insecure, checked (a CA file that does not load is a usage error)."""
+    if args.ca_file and args.insecure:
+        parser.error("--ca-file and --insecure: give one (verify against a file, or not at all)")
+    tls = TLSSettings(ca_file=args.ca_file, insecure=args.insecure)
+    if args.ca_file:
+        try:
+            tls.context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            parser.error(f"--ca-file {args.ca_file}: not a readable PEM certificate ({exc})")
+    return tls
+
+
+def _arms_for_endpoints(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The arms --sse-url / --ws-url / --sse-format / --ws-format ask for ([]: none given):
+    --protocols names them, else each protocol given gets the arm of its format."""
+    url = {"sse": args.sse_url, "ws": args.ws_url}
+    fmt = {p: getattr(args, f"{p}_format") for p in PROTOCOLS}
+    for proto, name in fmt.items():
+        if name and proto not in get_format(name).protocols:
+            forms = ", ".join(get_format(name).protocols)
+            parser.error(f"--{proto}-format {name}: it has no {proto.upper()} form ({forms} only)")
+    if not any(url.values()) and not any(fmt.values()):
+        return []
+    if args.protocols and any(fmt.values()):
+        parser.error("--sse-format / --ws-format pick the arms: give them or --protocols")
+    try:
+        wanted = args.protocols or [
+            arm_for(p, fmt[p] or "native").name for p in PROTOCOLS if url[p] or fmt[p]
+        ]
+    except UnknownArm as exc:
+        parser.error(str(exc))
+    missing = [a for a in wanted if any(url.values()) and not url[protocol_of(a)]]
+    if missing:
+        need = sorted({f"--{protocol_of(a)}-url" for a in missing})
+        parser.error(
+            f"with your own servers every arm needs a URL: missing {', '.join(need)} "
+            "(or narrow --protocols)"
+        )
+    return wanted
 
 
 def resolve(args: argparse.Namespace) -> Any:
     """Namespace → bench.run.RunOptions, or parser.error (exit 2) with a clear message."""
+    from bench.headers import HeaderError, parse_headers, redact_argv
     from bench.hostcheck import check_reachable
     from bench.plan import ArmTarget, resolve_scenario_path
     from bench.run import RunOptions
 
     parser: argparse.ArgumentParser = args._parser
     check_results(parser, args.results)
+    try:
+        headers = parse_headers(args.header)
+    except HeaderError as exc:
+        parser.error(str(exc))
+    tls = _client_tls(parser, args)
+    if args.model is not None and not args.model.strip():
+        parser.error("--model: give a model name")
     try:
         path = resolve_scenario_path(args.scenario)
         scenario = load_scenario(path)
@@ -199,16 +297,8 @@ def resolve(args: argparse.Namespace) -> Any:
             "arms": args.protocols,
             "max_error_share": args.max_error_share,
         }
-        if args.sse_url or args.ws_url:
-            # --sse-url / --ws-url drive the arm named after their protocol
-            given = {"sse": args.sse_url, "ws": args.ws_url}
-            wanted = args.protocols or [a for a in PROTOCOLS if given[a]]
-            missing = [a for a in wanted if not given.get(a)]
-            if missing:
-                parser.error(
-                    f"with your own servers every arm needs a URL: missing "
-                    f"{', '.join('--' + a + '-url' for a in missing)} (or narrow --protocols)"
-                )
+        wanted = _arms_for_endpoints(parser, args)
+        if wanted:
             overrides["arms"] = wanted
         scenario = with_overrides(scenario, **overrides)
     except ScenarioError as exc:
@@ -217,14 +307,11 @@ def resolve(args: argparse.Namespace) -> Any:
         parser.error(f"bad override: {exc}")
     arms = []
     for name in scenario.arms:
-        url = None
-        if name == "sse" and args.sse_url:
-            url = _check_url(parser, "--sse-url", args.sse_url, ("http",))
-        elif name == "ws" and args.ws_url:
-            url = _check_url(parser, "--ws-url", args.ws_url, ("ws", "http"))
-            url = "ws" + url[len("http") :] if url.startswith("http") else url
+        proto = protocol_of(name)
+        given = getattr(args, f"{proto}_url")
+        url = _check_url(parser, f"--{proto}-url", given, proto) if given else None
         if url is not None:
-            why = check_reachable(url)
+            why = check_reachable(url, tls)
             if why:
                 parser.error(f"{url}: {why}")
         arms.append(ArmTarget.named(name, url))
@@ -241,9 +328,13 @@ def resolve(args: argparse.Namespace) -> Any:
         arms=arms,
         results=args.results,
         overrides=overrides,
-        argv=list(sys.argv),
+        argv=redact_argv(sys.argv),
         pause_s=args.pause,
         deployment=deployment,
+        headers=headers,
+        header_specs=args.header,
+        tls=tls,
+        model=args.model,
     )
 
 

@@ -175,16 +175,23 @@ class Placement:
         cmd[cmd.index("--host") + 1] = self.lab.hosts["server"].address
         return self.lab.wrap("server", [*cmd, "--allow-remote"])
 
-    def http_get(self, url: str, timeout_s: float = 5.0) -> tuple[int, str]:
+    def http_get(
+        self, url: str, timeout_s: float = 5.0, *, cafile: str | None = None
+    ) -> tuple[int, str]:
         if self.lab is None:
-            return _http_get(url, timeout_s)
-        return self.lab.call_in("server", lambda: _http_get(url, timeout_s))
+            return _http_get(url, timeout_s, cafile=cafile)
+        return self.lab.call_in("server", lambda: _http_get(url, timeout_s, cafile=cafile))
 
-    def wait_http_ok(self, url: str, *, timeout_s: float, child: Child | None = None) -> None:
+    def wait_http_ok(
+        self, url: str, *, timeout_s: float, child: Child | None = None, cafile: str | None = None
+    ) -> None:
+        def wait() -> None:
+            _wait_http_ok(url, timeout_s=timeout_s, child=child, cafile=cafile)
+
         if self.lab is None:
-            _wait_http_ok(url, timeout_s=timeout_s, child=child)
+            wait()
             return
-        self.lab.call_in("server", lambda: _wait_http_ok(url, timeout_s=timeout_s, child=child))
+        self.lab.call_in("server", wait)
 
     # ------------------------------------------------------------------ Locust
     def extra_timeout_s(self) -> float:

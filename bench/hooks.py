@@ -72,15 +72,19 @@ class Target:
     https_url: str | None = None
     access_log: Path | None = None
     path: tuple[str, ...] = ()
+    #: The server speaks TLS (https / wss); a hook in the path passes it through.
+    tls: bool = False
 
     @property
     def http_base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
-        """The base URL the load client uses (http:// for SSE, ws:// for WS)."""
-        return self.http_base if self.protocol == "sse" else f"ws://{self.host}:{self.port}"
+        """The base URL the load client uses (http(s):// for SSE, ws(s):// for WS)."""
+        if self.protocol == "sse":
+            return self.http_base
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}"
 
     @property
     def address(self) -> str:
@@ -94,8 +98,8 @@ class Target:
     @classmethod
     def from_url(cls, protocol: str, url: str) -> Target:
         parts = urlsplit(url)
-        default = 443 if parts.scheme in ("https", "wss") else 80
-        return cls(protocol, parts.hostname or "", parts.port or default)
+        tls = parts.scheme in ("https", "wss")
+        return cls(protocol, parts.hostname or "", parts.port or (443 if tls else 80), tls=tls)
 
 
 @dataclass

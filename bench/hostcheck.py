@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import resource
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from core.client.tls import TLSSettings
 
 #: Above this many TIME_WAIT sockets, wait (up to TIME_WAIT_MAX_WAIT_S) before a phase.
 TIME_WAIT_LIMIT = 8000
@@ -51,16 +54,29 @@ def time_wait_count() -> int | None:
     return None
 
 
-def check_reachable(url: str, timeout_s: float = 3.0) -> str | None:
-    """None if a TCP connection to the URL's host:port opens, else why not."""
+def check_reachable(url: str, tls: TLSSettings | None = None, timeout_s: float = 3.0) -> str | None:
+    """None if a TCP connection to the URL's host:port opens — and for https / wss, a TLS
+    handshake verified as `tls` says succeeds — else why not (one line)."""
     parts = urlsplit(url)
-    default = 443 if parts.scheme in ("https", "wss") else 80
+    secure = parts.scheme in ("https", "wss")
     try:
-        port = parts.port or default
+        port = parts.port or (443 if secure else 80)
     except ValueError as exc:
         return str(exc)
+    host = parts.hostname or ""
     try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            if secure:
+                context = (tls or TLSSettings()).context()
+                with context.wrap_socket(sock, server_hostname=host):
+                    pass
             return None
+    except ssl.SSLCertVerificationError as exc:
+        return (
+            f"TLS: certificate verify failed: {exc.verify_message} (trust the server's "
+            "certificate with --ca-file PEM, or skip the check with --insecure)"
+        )
+    except ssl.SSLError as exc:
+        return f"TLS handshake with {host}:{port} failed: {exc.reason or exc}"
     except OSError as exc:
-        return f"cannot connect to {parts.hostname}:{port}: {exc}"
+        return f"cannot connect to {host}:{port}: {exc}"

@@ -233,9 +233,10 @@ def plan_suite(scenarios: list[Scenario], arms: list[ArmTarget]) -> list[PhasePl
     return plans
 
 
-def server_command(arm: str, scenario: Scenario) -> list[str]:
+def server_command(arm: str, scenario: Scenario, tls: tuple[str, str] | None = None) -> list[str]:
     """`python -m servers KIND` (the arm's reference server) on loopback, port 0
-    (announced), the scenario's settings."""
+    (announced), the scenario's settings; with `tls` (cert, key: the run's certificate,
+    for a scenario with ``server.tls``) it serves https / wss."""
     kind = get_arm(arm).server_kind
     if kind is None:
         raise ScenarioError(f"arm {arm!r} has no reference server: give its URL")
@@ -262,6 +263,10 @@ def server_command(arm: str, scenario: Scenario) -> list[str]:
         cmd += ["--" + name.replace("_", "-"), text]
     if not srv.accel_header:
         cmd.append("--no-accel-header")
+    if srv.tls:
+        if tls is None:
+            raise ScenarioError(f"{scenario.name}: server.tls needs the run's certificate")
+        cmd += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     return cmd
 
 

@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -215,12 +216,16 @@ def wait_for_listening(child: Child, timeout_s: float = 20.0) -> tuple[str, int]
         time.sleep(0.05)
 
 
-def http_get(url: str, timeout_s: float = 5.0, method: str = "GET") -> tuple[int, str]:
+def http_get(
+    url: str, timeout_s: float = 5.0, method: str = "GET", *, cafile: str | None = None
+) -> tuple[int, str]:
     """(status, body) of a GET (or a bodiless `method`, e.g. POST /v1/stats/reset); status 0
-    and the error text when nothing answered."""
+    and the error text when nothing answered. An https URL is verified (against `cafile`,
+    e.g. the run's self-signed certificate, else the system's CAs)."""
     try:
         req = urllib.request.Request(url, method=method)
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        ctx = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
+        with urllib.request.urlopen(req, timeout=timeout_s, context=ctx) as resp:
             return int(resp.status), resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode("utf-8", errors="replace")
@@ -228,12 +233,14 @@ def http_get(url: str, timeout_s: float = 5.0, method: str = "GET") -> tuple[int
         return 0, str(exc)
 
 
-def wait_http_ok(url: str, *, timeout_s: float = 20.0, child: Child | None = None) -> None:
+def wait_http_ok(
+    url: str, *, timeout_s: float = 20.0, child: Child | None = None, cafile: str | None = None
+) -> None:
     """Poll `url` until it answers 200 (ProcessError on timeout or if `child` exits)."""
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
-        status, body = http_get(url, timeout_s=2.0)
+        status, body = http_get(url, timeout_s=2.0, cafile=cafile)
         if status == 200:
             return
         last = f"{status} {body[:200]}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
@@ -74,8 +75,10 @@ from bench.procs import (
 )
 from bench.report import format_summary, phase_summary
 from bench.run_manifest import phase_entry, run_manifest, utc_now, variant_label
+from bench.run_tls import RunCertificate
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
 from bench.scrape import locust_stream_count, parse_metrics, server_info
+from core.client.tls import TLSSettings
 from core.runfolder import (
     mark_complete,
     mark_failed,
@@ -89,7 +92,7 @@ from core.runfolder import (
     update_manifest,
     write_json,
 )
-from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig, Scenario
+from core.scenario import EXIT_WRITER_FAILED, HEADERS_ENV, PHASE_ENV, PhaseConfig, Scenario
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
@@ -134,6 +137,15 @@ class RunOptions:
     #: --workers / --hosts: Locust master + worker processes, optionally on their own
     #: network hosts (bench.distributed)
     deployment: Deployment = field(default_factory=Deployment)
+    #: --header: (name, value) pairs with their values resolved. Held in memory and handed
+    #: to the load processes in $SSEVSWS_HEADERS only: no file of the run folder has them.
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    #: The --header arguments as given (``${VAR}`` unexpanded): the manifest's redacted view.
+    header_specs: list[str] = field(default_factory=list)
+    #: --ca-file / --insecure: how the clients verify https / wss servers of your own.
+    tls: TLSSettings = field(default_factory=TLSSettings)
+    #: --model: the model name a format's request carries.
+    model: str | None = None
 
 
 class Runner:
@@ -161,6 +173,8 @@ class Runner:
         self.hook_files: dict[str, dict[str, Any]] = {}  # "<key>.json" → phase → record
         self._unavailable: set[str] = set()  # reasons already warned about
         self.place = Placement(opts.deployment)  # loopback, or the hosts of a netns lab
+        #: The certificate of reference servers with server.tls (made on first use).
+        self.certificate = RunCertificate()
 
     # ------------------------------------------------------------------ signals
     @contextlib.contextmanager
@@ -246,9 +260,22 @@ class Runner:
             self.children.remove(child)
         return code
 
+    def _server_tls(self, plan: PhasePlan) -> tuple[str, str] | None:
+        """The run's certificate for the phase's reference server (None: plain TCP)."""
+        assert self.run_dir is not None
+        lab = self.place.lab
+        names = (lab.hosts["server"].address,) if lab is not None else ()
+        return self.certificate.for_server(_scenario(plan, self.s), self.run_dir, names)
+
+    def _server_ca(self, plan: PhasePlan) -> str | None:
+        files = self._server_tls(plan)
+        return files[0] if files else None
+
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
-        cmd = self.place.server_command(server_command(plan.arm.name, _scenario(plan, self.s)))
+        sc = _scenario(plan, self.s)
+        tls = self._server_tls(plan)
+        cmd = self.place.server_command(server_command(plan.arm.name, sc, tls))
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
@@ -256,13 +283,16 @@ class Runner:
             child_env(),
         )
         ready = wait_ready(child, timeout_s=30, health_path=None)
-        target = Target(plan.arm.protocol, ready.host, ready.port)
-        self.place.wait_http_ok(f"{target.http_base}/healthz", timeout_s=30, child=child)
+        target = Target(plan.arm.protocol, ready.host, ready.port, tls=tls is not None)
+        ca = self._server_ca(plan)
+        self.place.wait_http_ok(f"{target.http_base}/healthz", timeout_s=30, child=child, cafile=ca)
         return child, target.http_base, target
 
     def _scrape(self, plan: PhasePlan, base: str) -> dict[str, Any]:
         assert self.run_dir is not None
-        status, text = self.place.http_get(f"{base}/metrics", timeout_s=5)
+        status, text = self.place.http_get(
+            f"{base}/metrics", timeout_s=5, cafile=self._server_ca(plan)
+        )
         if status != 200:
             entry: dict[str, Any] = {"error": f"/metrics answered {status}: {text[:200]}"}
         else:
@@ -503,6 +533,8 @@ class Runner:
         self, plan: PhasePlan, url: str, hooks: PhaseHooks, server_url: str | None = None
     ) -> Path:
         assert self.run_dir is not None
+        ca = self._server_ca(plan) if plan.arm.reference else None
+        tls = TLSSettings(ca_file=ca) if ca else self.o.tls
         cfg = PhaseConfig(
             run_dir=str(self.run_dir),
             phase=plan.name,
@@ -516,6 +548,9 @@ class Runner:
             reference_server=plan.arm.reference,
             proxy=self._proxy_config(plan, hooks),
             server_url=server_url,
+            tls=tls.to_dict(),
+            headers=[name for name, _ in self.o.headers],
+            model=self.o.model,
         )
         path = self.run_dir / "phases" / f"{plan.stem}.json"
         path.parent.mkdir(exist_ok=True)
@@ -541,7 +576,7 @@ class Runner:
         csv_prefix = run_dir / "locust" / plan.stem
         timeout = phase_timeout_s(sc) + self.place.extra_timeout_s()
         log = run_dir / "locust" / f"{plan.stem}.log"
-        env = child_env({PHASE_ENV: str(cfg_path)})
+        env = child_env({PHASE_ENV: str(cfg_path), HEADERS_ENV: json.dumps(self.o.headers)})
         browser = plan.arm.arm.is_browser
         if browser:  # Chromium pages (loadtests/browser): one process, never distributed
             procs = LoadProcesses(self._spawn("locust", browser_command(), log, env))

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bench.headers import describe as describe_headers
 from bench.hooks import sampler_roles
 from bench.hostcheck import TIME_WAIT_LIMIT
 from bench.plan import (
@@ -21,10 +22,16 @@ from bench.plan import (
     server_command,
 )
 from bench.procs import LOOPBACK
+from core.client.tls import is_tls_url
 from core.scenario import SERVER_TUNING, Scenario
 
 if TYPE_CHECKING:
     from bench.run import RunOptions
+
+
+#: Where the run's certificate goes in the server command the manifest shows up front (the
+#: phases record the real command).
+_TLS_PLACEHOLDER = ("<run>/tls/cert.pem", "<run>/tls/key.pem")
 
 
 def utc_now() -> str:
@@ -36,19 +43,22 @@ def arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
         return {
             "name": arm.name,
             "protocol": arm.protocol,
+            "payload_format": arm.arm.format,
             "reference_server": False,
             "url": arm.url,
+            "tls": is_tls_url(arm.url or ""),
             "server": FOREIGN,
         }
     srv = scenario.server
     return {
         "name": arm.name,
         "protocol": arm.protocol,
+        "payload_format": arm.arm.format,
         "reference_server": True,
         "url": None,  # a fresh loopback port every phase: see phases[].url
         "server": {
             "kind": arm.arm.server_kind,
-            "command": server_command(arm.name, scenario),
+            "command": server_command(arm.name, scenario, _TLS_PLACEHOLDER if srv.tls else None),
             "host": LOOPBACK,
             "heartbeat_s": srv.heartbeat_s,
             "accel_header": srv.accel_header,
@@ -58,6 +68,9 @@ def arm_manifest(arm: ArmTarget, scenario: Scenario) -> dict[str, Any]:
             if arm.protocol == "sse"
             else None,
             **{name: getattr(srv, name) for name in SERVER_TUNING},
+            "tls": "self-signed certificate made for the run (server_tls), verified by the clients"
+            if srv.tls
+            else "off",
             "fresh_process_per_phase": True,
         },
     }
@@ -72,6 +85,13 @@ def run_manifest(
     return {
         "tool": "ssevsws run",
         "command": {"argv": opts.argv, "cwd": os.getcwd()},
+        "endpoints": {
+            "client_tls": opts.tls.describe(),
+            "headers": describe_headers(opts.header_specs),
+            "model": opts.model,
+            "rule": "a URL with a path is used as given; a bare scheme://host:port gets the "
+            "payload format's path",
+        },
         "scenario": s.to_dict(),
         "scenario_source": str(opts.scenario_path),
         "overrides": {k: v for k, v in opts.overrides.items() if v is not None},
@@ -156,6 +176,7 @@ def phase_entry(plan: PhasePlan, sc: Scenario, time_wait: int | None) -> dict[st
         "run_s": run_seconds(sc),
         "processes": load.processes,
         "reference_server": plan.arm.reference,
+        "tls": sc.server.tls if plan.arm.reference else is_tls_url(plan.arm.url or ""),
         "time_wait_before": time_wait,
         "t_start_ns": time.monotonic_ns(),
         "start_utc": utc_now(),

@@ -1,13 +1,16 @@
 """Suites: several scenarios run into one run folder (`ssevsws bench`, `make bench`).
 
 A suite file (bench/suites/*.toml) lists scenarios with load overrides, the arms and the
-repetitions; the phases of each scenario run A B A B before the next scenario starts.
+repetitions; the phases of each scenario run A B A B before the next scenario starts. An
+entry may also run a scenario under another name (``label``: its analysis group) with
+server settings of its own (``server = { tls = true }``), so one scenario file can run
+twice in a suite — e.g. chat over plain TCP and over TLS.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,9 @@ from core.arms import UnknownArm, get_arm, protocol_of
 from core.scenario import (
     Scenario,
     ScenarioError,
+    ServerSpec,
     load_scenario,
+    validate,
     with_overrides,
 )
 
@@ -62,14 +67,36 @@ def resolve_suite_path(arg: str) -> Path:
     raise ScenarioError(f"unknown suite {arg!r} (known: {', '.join(available_suites())})")
 
 
+#: Entry fields besides the load overrides: the scenario file, its name in the run, and
+#: server settings (ServerSpec fields) for this entry only.
+_ENTRY_FIELDS = {"name", "label", "server"}
+
+
+def _relabel(scenario: Scenario, entry: dict[str, Any], where: str) -> Scenario:
+    """The scenario under the entry's ``label`` with its ``server`` settings laid over."""
+    label, server = entry.get("label"), entry.get("server", {})
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise ScenarioError(f"{where}.label: a scenario name, got {label!r}")
+    if not isinstance(server, dict):
+        raise ScenarioError(f"{where}.server: a table of server settings")
+    known = {f for f in ServerSpec.__dataclass_fields__}
+    if unknown := set(server) - known:
+        raise ScenarioError(f"{where}.server: unknown field(s) {', '.join(sorted(unknown))}")
+    out = replace(scenario, name=label or scenario.name)
+    if server:
+        out = replace(out, server=replace(out.server, **server))
+    validate(out)
+    return out
+
+
 def _entry_overrides(entry: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(entry) - OVERRIDABLE - {"name"}
+    unknown = set(entry) - OVERRIDABLE - _ENTRY_FIELDS
     if unknown:
         raise ScenarioError(
             f"{where}: unknown field(s) {', '.join(sorted(unknown))} "
-            f"(a suite entry may set: {', '.join(sorted(OVERRIDABLE))})"
+            f"(a suite entry may set: {', '.join(sorted(OVERRIDABLE | _ENTRY_FIELDS))})"
         )
-    out = {k: v for k, v in entry.items() if k != "name"}
+    out = {k: v for k, v in entry.items() if k not in _ENTRY_FIELDS}
     if "ramp_steps" in out:
         out["ramp_steps"] = tuple(int(x) for x in out["ramp_steps"])
     return out
@@ -96,7 +123,7 @@ def load_suite(
         if not isinstance(entry, dict) or "name" not in entry:
             raise ScenarioError(f"{where}: needs a name")
         src = resolve_scenario_path(str(entry["name"]))
-        scenario = load_scenario(src)
+        scenario = _relabel(load_scenario(src), entry, where)
         if scenario.name in seen:
             raise ScenarioError(f"{where}: scenario {scenario.name!r} listed twice")
         seen.add(scenario.name)

@@ -10,6 +10,9 @@ Definitions (docs/methodology.md, "Metrics"), all on the arrival order of conten
 
 - TTFT = first content token − first request sent; E2E = last content token − first
   request sent. A reconnect does not restart either clock: a resumed stream is one stream.
+- Time to first byte / first event = the response's first body byte / first event of any
+  kind (a role-only chunk, ``response.created``, ``message_start``, a ping) − first request
+  sent: on a provider format they come before the first token, and differ from TTFT.
 - ITL = every gap between consecutive received content tokens (duplicates included, as
   they cost the user time too), so ``e2e − ttft == sum(itl)`` holds exactly.
 - Integrity: ``tokens_expected == n_unique + n_lost`` for a stream that was meant to finish;
@@ -56,7 +59,7 @@ class StreamLabels:
     turn: int
     stream_id: str
     seed: int
-    tokens_expected: int
+    tokens_expected: int | None  # None: the server's schedule is unknown (a foreign server)
     ttft_ms_sched: float | None = None
     gap_ms_sched: float | None = None
     users_target: int | None = None
@@ -81,8 +84,14 @@ class StreamAccount:
         self.reconnects = 0
         self.drops = 0
         self.t_drop_ns: list[int] = []  # every drop observed (client abort or server drop)
+        self.t_first_byte_ns: int | None = None
+        self.t_first_event_ns: int | None = None
+        self.got_done = False
         self.done_count: int | None = None
         self.done_sha256: str | None = None
+        self.response_id: str | None = None  # the API's id of the finished response
+        self.usage_input_tokens: int | None = None
+        self.usage_output_tokens: int | None = None
         self.outcome: str | None = None
         self.error: str | None = None
         # columnar token rows, in arrival order
@@ -111,6 +120,23 @@ class StreamAccount:
         if status is not None:
             self.status = status
 
+    def first_byte(self, t_ns: int) -> None:
+        """The response's first body byte (WS: the stream's first message). First one counts."""
+        if self.t_first_byte_ns is None:
+            self.t_first_byte_ns = t_ns
+
+    def first_event(self, t_ns: int) -> None:
+        """The stream's first event of any kind. First one counts."""
+        if self.t_first_event_ns is None:
+            self.t_first_event_ns = t_ns
+
+    def usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Token counts the stream reported (the last report wins: they are cumulative)."""
+        if input_tokens is not None:
+            self.usage_input_tokens = input_tokens
+        if output_tokens is not None:
+            self.usage_output_tokens = output_tokens
+
     def token(
         self, seq: int, t_recv_ns: int, t_server_ns: int | None, nbytes: int, text: str
     ) -> None:
@@ -132,9 +158,13 @@ class StreamAccount:
         else:
             self._max_seq = seq
 
-    def done(self, count: int, sha256: str) -> None:
+    def done(self, count: int | None, sha256: str | None, response_id: str | None = None) -> None:
+        """The end marker; count and checksum when the server reports them (a server that
+        does not: integrity not measured, `checksum_ok` None)."""
+        self.got_done = True
         self.done_count = count
         self.done_sha256 = sha256
+        self.response_id = response_id
 
     def dropped(self, t_ns: int) -> None:
         """The connection carrying the stream went away before done (either side)."""
@@ -176,18 +206,23 @@ class StreamAccount:
 
     @property
     def n_lost(self) -> int | None:
-        if self.outcome in _NO_LOSS:
+        if self.outcome in _NO_LOSS or self.labels.tokens_expected is None:
             return None
         return self.labels.tokens_expected - self.n_unique
+
+    @property
+    def received_sha256(self) -> str:
+        """SHA-256 of the texts received (unique seqs, in seq order), as the done event's."""
+        h = hashlib.sha256()
+        for seq in sorted(self._texts):
+            h.update(self._texts[seq].encode("utf-8"))
+        return h.hexdigest()
 
     @property
     def checksum_ok(self) -> bool | None:
         if self.done_sha256 is None:
             return None
-        h = hashlib.sha256()
-        for seq in sorted(self._texts):
-            h.update(self._texts[seq].encode("utf-8"))
-        return h.hexdigest() == self.done_sha256 and self.done_count == self.n_unique
+        return self.received_sha256 == self.done_sha256 and self.done_count == self.n_unique
 
     @property
     def ttft_ns(self) -> int | None:
@@ -241,12 +276,16 @@ class StreamAccount:
             n_dup=self.n_dup,
             n_out_of_order=self.n_out_of_order,
             checksum_ok=self.checksum_ok,
-            done=self.done_sha256 is not None,
+            done=self.got_done,
             outcome=self.outcome,
             error=self.error,
             reconnects=self.reconnects,
             bytes_in=self.bytes_in,
             reused_conn=self.reused_conn,
+            t_first_byte_ns=self.t_first_byte_ns,
+            t_first_event_ns=self.t_first_event_ns,
+            usage_input_tokens=self.usage_input_tokens,
+            usage_output_tokens=self.usage_output_tokens,
         )
         return row
 

@@ -121,6 +121,15 @@ def arms_of(protocol: Protocol, names: list[str] | tuple[str, ...] | None = None
     return [n for n in pool if get_arm(n).protocol == protocol]
 
 
+def arm_for(protocol: Protocol, fmt: str) -> Arm:
+    """The first registered arm (display order) carrying payload format `fmt` over
+    `protocol` — what ``--sse-format`` / ``--ws-format`` pick; UnknownArm if none does."""
+    for arm in all_arms():
+        if arm.protocol == protocol and arm.format == fmt:
+            return arm
+    raise UnknownArm(f"no arm carries payload format {fmt!r} over {protocol}")
+
+
 def sort_arms(names: list[str] | tuple[str, ...] | set[str]) -> list[str]:
     """Registered arms in display order; unknown labels (a foreign run's) after them, sorted."""
     known = [n for n in arm_names() if n in names]

@@ -15,7 +15,10 @@ Bump SCHEMA_VERSION on any incompatible change. Version history:
    version 1 runs by deriving them from the phase name (analysis.load, one function).
    Later additions of nullable columns keep version 2: parts written before them read as
    nulls ("not measured"), which is what analysis shows for them —
-   connections ``t_tcp_ns``, ``t_tls_ns``, ``tls_version``, ``tls_resumed`` (TLS).
+   connections ``t_tcp_ns``, ``t_tls_ns``, ``tls_version``, ``tls_resumed`` (TLS);
+   streams ``t_first_byte_ns``, ``t_first_event_ns`` (time to first byte and to first
+   event, beside TTFT: a provider format's bookkeeping events come first) and
+   ``usage_input_tokens``, ``usage_output_tokens`` (the usage the stream reported).
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ STREAMS = pa.schema(
         ("reused_conn", pa.bool_()),  # SSE keep-alive reuse / WS existing connection
         ("t_drop_ns", pa.int64()),  # first drop (client abort / server drop) observed, if any
         ("users_target", pa.int64()),  # load shape's target user count when the stream started
+        # the response's first body byte (WS: the stream's first message) and its first
+        # event of any kind (role-only chunk, response.created, ping…), parsed
+        ("t_first_byte_ns", pa.int64()),
+        ("t_first_event_ns", pa.int64()),
+        ("usage_input_tokens", pa.int64()),  # the usage the stream reported, if it did
+        ("usage_output_tokens", pa.int64()),
     ]
 )
 

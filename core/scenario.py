@@ -24,6 +24,9 @@ from core.arms import UnknownArm, get_arm
 from core.schedule import ParamError, parse_params
 
 PHASE_ENV = "SSEVSWS_PHASE"
+#: The extra request headers of a phase, as JSON [[name, value], ...]: set by bench for the
+#: load processes only, so header values (API keys) never reach a file.
+HEADERS_ENV = "SSEVSWS_HEADERS"
 #: Largest scenario seed: phase seeds (+1000 per repetition) and stream seeds (+1 per
 #: stream) are derived by adding to it and must stay within the servers' seed limit.
 SEED_MAX = 2**62
@@ -67,6 +70,9 @@ class StreamSpec:
     """Defaults for core.schedule.StreamParams sent with every stream."""
 
     tokens: int = 200
+    #: > 0: each stream's length is drawn uniformly from [tokens_min, tokens] by the user's
+    #: RNG (the same lengths on every arm); 0: every stream has `tokens`.
+    tokens_min: int = 0
     ttft_ms: float = 300.0
     gap_ms: float = 20.0
     jitter: float = 0.0
@@ -78,9 +84,15 @@ class StreamSpec:
 @dataclass(frozen=True)
 class SessionSpec:
     turns: int = 1  # streams per session
-    think_s: float = 0.0  # idle time between turns
-    think_dist: str = "fixed"  # fixed | exp
+    think_s: float = 0.0  # idle time between turns (uniform: the upper bound)
+    think_dist: str = "fixed"  # fixed | exp | uniform (from think_min_s to think_s)
+    think_min_s: float = 0.0  # uniform think time: the lower bound
     sessions_per_user: int = 0  # 0 = keep starting sessions until the phase ends
+    #: The session is an agent's tool chain: the think time between turns is the client's
+    #: tool call, and each turn continues the last (as every session's turns do: formats
+    #: with a response id send ``previous_response_id``). Analysis gives such sessions the
+    #: per-turn and per-chain figures (the tool_chain trait).
+    chain: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,8 @@ class ServerSpec:
     max_streams_per_connection: int = 32
     max_active_streams: int = 20_000
     max_planned_tokens: int = 5_000_000
+    #: Serve https / wss with a certificate made for the run (the client verifies it).
+    tls: bool = False
 
 
 #: The ServerSpec fields that are the servers' timeouts and limits (`--field-name VALUE`
@@ -497,7 +511,7 @@ def _need(ok: bool, text: str) -> None:
 def _check_stream(st: StreamSpec) -> None:
     """[stream] against the limits the servers enforce (core.schedule.LIMITS): a scenario
     cannot ask for a stream every server would refuse with 400 / close 1008."""
-    raw = {f.name: getattr(st, f.name) for f in fields(st)}
+    raw = {f.name: getattr(st, f.name) for f in fields(st) if f.name != "tokens_min"}
     raw["drop_after"] = st.drop_after or None  # 0 = never, in a scenario
     try:
         parse_params(raw)
@@ -557,7 +571,14 @@ def validate(s: Scenario) -> None:
     _need(sess.turns >= 1, "session.turns must be >= 1")
     _need(sess.think_s >= 0, "session.think_s must be >= 0")
     _need(sess.sessions_per_user >= 0, "session.sessions_per_user must be >= 0 (0 = no limit)")
-    _need(sess.think_dist in ("fixed", "exp"), "session.think_dist must be 'fixed' or 'exp'")
+    _need(
+        sess.think_dist in ("fixed", "exp", "uniform"),
+        "session.think_dist must be 'fixed', 'exp' or 'uniform'",
+    )
+    _need(
+        0 <= sess.think_min_s <= sess.think_s or sess.think_dist != "uniform",
+        "session.think_min_s must be between 0 and think_s (uniform think time)",
+    )
     beh = s.behaviour
     _need(beh.cancel_mode in ("close", "cancel"), "behaviour.cancel_mode must be close/cancel")
     _need(0.0 <= beh.cancel_prob <= 1.0, "behaviour.cancel_prob must be in [0, 1]")
@@ -567,6 +588,10 @@ def validate(s: Scenario) -> None:
     _need(beh.stream_timeout_s > 0, "behaviour.stream_timeout_s must be > 0")
     _check_kinds(s.stream, "stream")
     _check_stream(s.stream)
+    _need(
+        s.stream.tokens_min == 0 or 1 <= s.stream.tokens_min <= s.stream.tokens,
+        "stream.tokens_min must be between 1 and stream.tokens (0 = every stream has tokens)",
+    )
     _check_server(s.server, "server")
     _need(
         s.browser.users_per_page >= 1 and 0 <= s.browser.users_per_host <= 6,
@@ -574,6 +599,11 @@ def validate(s: Scenario) -> None:
     )
     for v in s.proxy.variants:
         _check_server(s.for_variant(v).server, f"proxy variant {v.name}: server")
+        _need(
+            v.direct or not s.for_variant(v).server.tls,
+            f"proxy variant {v.name}: server.tls behind nginx is not supported (nginx talks "
+            "plain HTTP to its upstream); TLS runs without a proxy or through [network]",
+        )
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -625,6 +655,19 @@ class PhaseConfig:
     server_url: str | None = None
     #: The arm's payload format (a core.formats name).
     payload_format: str = "native"
+    #: How the client verifies an https / wss server (core.client.tls.TLSSettings.to_dict).
+    tls: dict[str, Any] | None = None
+    #: Names of the extra request headers; their values travel in $SSEVSWS_HEADERS (never
+    #: in a file of the run folder).
+    headers: list[str] = field(default_factory=list)
+    #: The model name a format puts in its request body (None: the format's default).
+    model: str | None = None
+
+    @property
+    def schedule_known(self) -> bool:
+        """The server's token schedule is the synthetic model's (a reference server): the
+        expected length, scheduled TTFT and gap, integrity. A foreign server's is not."""
+        return self.reference_server
 
     def phase_columns(self) -> dict[str, Any]:
         """The ``scenario``, ``variant``, ``rep`` columns of every row this phase writes

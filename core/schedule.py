@@ -263,6 +263,18 @@ def offsets_ns(params: StreamParams) -> list[int]:
     return out
 
 
+def first_offset_ns(params: StreamParams) -> int:
+    """`offsets_ns(params)[0]` — when the first token is due after the request arrived —
+    without computing the others (the client records it for every stream)."""
+    t_ms = params.ttft_ms
+    if params.jitter > 0:
+        rng = _rng(params.seed, params.stream, "timing")
+        t_ms *= 1.0 + rng.uniform(-params.jitter, params.jitter)
+    if params.pause_at == 0:
+        t_ms += params.pause_ms
+    return round(t_ms * 1e6)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamPlan:
     """Everything a server needs to emit one stream: texts (as vocab ids) and due times."""

@@ -14,10 +14,12 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.client.tls import TLSSettings, context_for, is_tls_url
 from core.clocksync import InconsistentRoundTrips, RoundTrip, estimate
 
 DEFAULT_ROUND_TRIPS = 8
@@ -44,10 +46,17 @@ def healthz_address(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or default
 
 
-def round_trip(host: str, port: int, timeout_s: float) -> RoundTrip:
-    """One GET /healthz on a fresh connection; ValueError when the answer carries no
-    ``monotonic_ns`` (a server that does not offer it)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
+def round_trip(
+    host: str, port: int, timeout_s: float, context: ssl.SSLContext | None = None
+) -> RoundTrip:
+    """One GET /healthz on a fresh connection (TLS with `context`, its handshake before the
+    stamps); ValueError when the answer carries no ``monotonic_ns`` (a server that does not
+    offer it)."""
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=timeout_s, context=context)
+        if context is not None
+        else http.client.HTTPConnection(host, port, timeout=timeout_s)
+    )
     try:
         conn.connect()
         t0 = time.monotonic_ns()
@@ -68,13 +77,20 @@ def round_trip(host: str, port: int, timeout_s: float) -> RoundTrip:
     return RoundTrip(t0, ts, t1)
 
 
-def probe(url: str, n: int = DEFAULT_ROUND_TRIPS, timeout_s: float = 2.0) -> dict[str, Any]:
+def probe(
+    url: str,
+    n: int = DEFAULT_ROUND_TRIPS,
+    timeout_s: float = 2.0,
+    tls: TLSSettings | None = None,
+) -> dict[str, Any]:
     """`n` round trips → ``ClockEstimate.to_dict()`` plus ``t_ns`` (when, this clock), or
-    ``{"error": why}``; never raises (a missing estimate must not stop a phase)."""
+    ``{"error": why}``; never raises (a missing estimate must not stop a phase). An https /
+    wss URL is verified with `tls`."""
     t_ns = time.monotonic_ns()
     try:
         host, port = healthz_address(url)
-        trips = [round_trip(host, port, timeout_s) for _ in range(n)]
+        ctx = context_for(tls or TLSSettings()) if is_tls_url(url) else None
+        trips = [round_trip(host, port, timeout_s, ctx) for _ in range(n)]
         return {"t_ns": t_ns, **estimate(trips).to_dict()}
     except (OSError, ValueError, http.client.HTTPException) as exc:
         kind = "inconsistent round trips" if isinstance(exc, InconsistentRoundTrips) else ""

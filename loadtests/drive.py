@@ -28,6 +28,7 @@ import psutil
 
 from core.arms import PROTOCOLS
 from core.client.tls import TLSSettings
+from core.formats import format_names
 from core.scenario import scenario_from_dict
 from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -45,9 +46,11 @@ def run(
     spawn_s: float = 0.0,
     sessions: int = 1,
     limit_s: float = 120.0,
+    payload_format: str = "native",
     tls: TLSSettings | None = None,
 ) -> tuple[MemorySink, dict[str, Any]]:
-    """`users` greenlets, each running `sessions` sessions; starts spread over `spawn_s`.
+    """`users` greenlets, each running `sessions` sessions; starts spread over `spawn_s`;
+    the streams in `payload_format` (a core.formats name).
 
     Returns the sink and client facts (CPU % of this process over the run, wall time,
     greenlets that had to be killed at `limit_s`).
@@ -62,7 +65,7 @@ def run(
         if spawn_s > 0:
             gevent.sleep(spawn_s * i / users)
         ctx = TransportContext("drive", protocol, worker, i, f"drive/0.{i}", sink)
-        tr = make_transport(protocol, ctx, url, s, tls=tls)
+        tr = make_transport(protocol, ctx, url, s, payload_format=payload_format, tls=tls)
         script = UserScript(plan, UserIds("drive", protocol, worker, 0, i, seed), tr, sink)
         for _ in range(sessions):
             script.run_session()
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocol", choices=PROTOCOLS, required=True)
     p.add_argument("--url", required=True)
+    p.add_argument(
+        "--format", default="native", choices=format_names(), help="payload format (native)"
+    )
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--sessions", type=int, default=1)
     p.add_argument("--spawn-s", type=float, default=0.0)
@@ -149,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         spawn_s=a.spawn_s,
         sessions=a.sessions,
         limit_s=a.limit_s,
+        payload_format=a.format,
         tls=TLSSettings(a.ca_file, a.insecure),
     )
-    out = {"protocol": a.protocol, "users": a.users, **summarize(sink.streams), **facts}
+    out = {"protocol": a.protocol, "format": a.format, "users": a.users}
+    out.update(summarize(sink.streams), **facts)
     out["connections"] = len(sink.connections)
     if a.rows:
         # + the server's stamp on the first token: when the request reached the server

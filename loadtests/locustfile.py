@@ -47,13 +47,14 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from core.accounting import CANCELLED, OK, STOPPED, StreamAccount
+from core.client.tls import TLSSettings
 from core.parentdeath import die_with_parent
 from core.runfolder import modify_manifest
 from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig
 from loadtests.recording import RunFolderSink, writer_id
 from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
-from loadtests.transports import client_settings, make_transport
+from loadtests.transports import client_settings, make_transport, request_headers
 from loadtests.workers import LoadWorkers
 
 _phase_path = os.environ.get(PHASE_ENV)
@@ -63,7 +64,9 @@ if not _phase_path:
     )
 PHASE = PhaseConfig.load(_phase_path)
 SCENARIO = PHASE.scenario_obj()
-PLAN = SessionPlan.from_scenario(SCENARIO)
+PLAN = SessionPlan.from_scenario(SCENARIO, schedule_known=PHASE.schedule_known, model=PHASE.model)
+TLS = TLSSettings.from_dict(PHASE.tls)
+HEADERS = request_headers(PHASE)
 RESOURCE_INTERVAL_S = 2.0
 #: Locust's main process (imported before --processes forks): its workers' parent.
 _MAIN_PID = os.getpid()
@@ -180,7 +183,9 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if P.master or P.sink is None:
         return
     P.t_start = time.monotonic()
-    settings = client_settings(PHASE.protocol, SCENARIO, payload_format=PHASE.payload_format)
+    settings = client_settings(
+        PHASE.protocol, SCENARIO, payload_format=PHASE.payload_format, phase=PHASE
+    )
 
     def record(m: dict[str, Any]) -> None:
         m.setdefault("client", {})[PHASE.phase] = settings
@@ -312,6 +317,8 @@ class StreamUser(User):
             SCENARIO,
             cancel_url=PHASE.cancel_url,
             payload_format=PHASE.payload_format,
+            headers=HEADERS,
+            tls=TLS,
         )
         P.transports.add(self.transport)
         self.script = UserScript(

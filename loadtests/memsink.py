@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import Counter
 from typing import Any
@@ -24,8 +25,27 @@ class MemorySink:
         self.connections.append(acct)
 
 
+def _since_send_ms(streams: list[StreamAccount], attr: str) -> float | None:
+    vals = [
+        (getattr(a, attr) - a.t_send_ns) / 1e6
+        for a in streams
+        if getattr(a, attr) is not None and a.t_send_ns is not None
+    ]
+    return statistics.median(vals) if vals else None
+
+
+def texts_digest(streams: list[StreamAccount]) -> str:
+    """One SHA-256 over every stream's id and received texts: two runs that sent the same
+    stream ids got identical texts iff their digests are equal."""
+    h = hashlib.sha256()
+    for line in sorted(f"{a.labels.stream_id}:{a.received_sha256}" for a in streams):
+        h.update(line.encode())
+    return h.hexdigest()
+
+
 def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
-    """Median TTFT / ITL, delivery latency percentiles and integrity totals, in ms."""
+    """Median TTFT / ITL (and time to first byte / event), delivery latency percentiles,
+    bytes per token and integrity totals, in ms."""
     ttft = [a.ttft_ns / 1e6 for a in streams if a.ttft_ns is not None]
     itl = [g / 1e6 for a in streams for g in a.itl_ns]
     delivery = [
@@ -34,17 +54,24 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         for r, s in zip(a.t_recv_ns, a.t_server_ns, strict=True)
         if s is not None
     ]
+    nbytes = [n for a in streams for n in a.nbytes]
+    tokens = sum(a.n_received for a in streams)
     return {
         "streams": len(streams),
         "outcomes": dict(Counter(a.outcome for a in streams)),
         "ttft_ms_median": statistics.median(ttft) if ttft else None,
         "ttft_ms_p99": nearest_rank(ttft, 0.99),
+        "ttfb_ms_median": _since_send_ms(streams, "t_first_byte_ns"),
+        "first_event_ms_median": _since_send_ms(streams, "t_first_event_ns"),
         "itl_ms_median": statistics.median(itl) if itl else None,
         "itl_ms_p99": nearest_rank(itl, 0.99),
         "delivery_ms_p50": nearest_rank(delivery, 0.50),
         "delivery_ms_p99": nearest_rank(delivery, 0.99),
-        "tokens_received": sum(a.n_received for a in streams),
-        "tokens_expected": sum(a.labels.tokens_expected for a in streams),
+        "tokens_received": tokens,
+        "event_bytes_per_token": statistics.fmean(nbytes) if nbytes else None,
+        "app_bytes_per_token": sum(a.bytes_in for a in streams) / tokens if tokens else None,
+        "texts_sha256": texts_digest(streams),
+        "tokens_expected": sum(a.labels.tokens_expected or 0 for a in streams),
         "lost": sum(a.n_lost or 0 for a in streams),
         "dup": sum(a.n_dup for a in streams),
         "out_of_order": sum(a.n_out_of_order for a in streams),

@@ -9,6 +9,14 @@ behaviour in the same order. Stream ids are ``<seed>.<worker>.<user>.<session>.<
 A resume after a drop (server drop_after, client abort, network) reconnects at once on
 both arms — no EventSource `retry:` wait — so the drop→next-token gap measures the
 protocol and server, not a configured delay.
+
+Each turn after the first continues the session's last answer: formats with a response id
+(`Done.response_id`) send it as ``previous_response_id``. In an agent chain
+(``session.chain``) the think time is the client's tool call: a turn's ``t_sched_ns`` is
+the moment the tool result is ready, so first token − t_sched − the scheduled TTFT is what
+the transport added. Against a foreign server
+(`SessionPlan.schedule_known` False) nothing of the synthetic schedule is recorded: no
+expected length, no scheduled TTFT or gap — integrity and schedule figures are not measured.
 """
 
 from __future__ import annotations
@@ -30,18 +38,22 @@ from core.accounting import (
     StreamAccount,
     StreamLabels,
 )
+from core.formats.base import EXTRA_MODEL, EXTRA_PREVIOUS_RESPONSE
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
-from core.schedule import StreamParams
+from core.schedule import StreamParams, first_offset_ns
 from loadtests.transport import (
     Closed,
     Done,
     Failed,
+    FirstByte,
+    FirstEvent,
     Opened,
     RecordSink,
     Started,
     Token,
     Transport,
     TransportError,
+    Usage,
 )
 
 
@@ -52,10 +64,16 @@ class SessionPlan:
     stream: StreamSpec
     session: SessionSpec
     behaviour: BehaviourSpec
+    #: The server follows the synthetic schedule (a reference server; see the docstring).
+    schedule_known: bool = True
+    #: The model name the format's request carries (None: the format's default).
+    model: str | None = None
 
     @classmethod
-    def from_scenario(cls, s: Scenario) -> SessionPlan:
-        return cls(s.stream, s.session, s.behaviour)
+    def from_scenario(
+        cls, s: Scenario, *, schedule_known: bool = True, model: str | None = None
+    ) -> SessionPlan:
+        return cls(s.stream, s.session, s.behaviour, schedule_known, model)
 
 
 @dataclass(frozen=True)
@@ -73,11 +91,27 @@ class UserIds:
     rep: int | None = None
 
 
-def stream_params(spec: StreamSpec, seed: int, stream_id: str) -> StreamParams:
-    """The request of one stream: the scenario's [stream] with its seed and id."""
+@dataclass(frozen=True)
+class TurnDraw:
+    """One turn's decisions, drawn before it runs (see `draw_turn`)."""
+
+    cancel: bool  # cancel this turn's stream after `behaviour.cancel_after` tokens
+    think_s: float  # think time after it
+    tokens: int  # its length (`stream.tokens`, or drawn from [tokens_min, tokens])
+
+
+def stream_params(
+    spec: StreamSpec,
+    seed: int,
+    stream_id: str,
+    tokens: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> StreamParams:
+    """The request of one stream: the scenario's [stream] with its seed, id, drawn length
+    (None: the scenario's) and the format's extra fields."""
     return StreamParams(
         seed=seed,
-        tokens=spec.tokens,
+        tokens=tokens if tokens is not None else spec.tokens,
         ttft_ms=spec.ttft_ms,
         gap_ms=spec.gap_ms,
         jitter=spec.jitter,
@@ -85,17 +119,28 @@ def stream_params(spec: StreamSpec, seed: int, stream_id: str) -> StreamParams:
         pause_ms=spec.pause_ms,
         pause_at=spec.pause_at,
         drop_after=spec.drop_after or None,
+        extra=dict(extra or {}),
     )
 
 
 def stream_request(
-    ids: UserIds, spec: StreamSpec, session: int, turn: int, k: int, users_target: int | None
+    ids: UserIds,
+    spec: StreamSpec,
+    session: int,
+    turn: int,
+    k: int,
+    users_target: int | None,
+    *,
+    tokens: int | None = None,
+    extra: dict[str, str] | None = None,
+    schedule_known: bool = True,
 ) -> tuple[StreamLabels, StreamParams]:
     """The labels and request of a user's `k`-th stream (its `turn` of `session`): id
     ``<phase seed>.<worker index>.<user>.<session>.<turn>``, seed = phase seed + k. Every
     client (Locust's, a browser page's) names its streams by this one rule."""
     stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
-    params = stream_params(spec, ids.seed + k, stream_id)
+    params = stream_params(spec, ids.seed + k, stream_id, tokens, extra)
+    known = schedule_known
     labels = StreamLabels(
         stream_uid=f"{ids.phase}/{stream_id}",
         phase=ids.phase,
@@ -106,9 +151,10 @@ def stream_request(
         turn=turn,
         stream_id=stream_id,
         seed=params.seed,
-        tokens_expected=params.n_tokens,
-        ttft_ms_sched=spec.ttft_ms,
-        gap_ms_sched=spec.gap_ms,
+        tokens_expected=params.n_tokens if known else None,
+        # this stream's own first-token offset (jitter, a pause at 0 included)
+        ttft_ms_sched=first_offset_ns(params) / 1e6 if known else None,
+        gap_ms_sched=spec.gap_ms if known else None,
         users_target=users_target,
         scenario=ids.scenario,
         variant=ids.variant,
@@ -118,7 +164,7 @@ def stream_request(
 
 
 def user_rng(ids: UserIds) -> random.Random:
-    """The RNG of one user's think times and cancel decisions."""
+    """The RNG of one user's think times, cancel decisions and drawn lengths."""
     return random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
 
 
@@ -127,17 +173,22 @@ def arrival_rng(seed: int, worker_index: int, user: int) -> random.Random:
     return random.Random(f"arrivals|{seed}|{worker_index}|{user}")
 
 
-def draw_turn(rng: random.Random, plan: SessionPlan) -> tuple[bool, float]:
-    """(cancel this turn's stream?, think seconds after it), drawn in this order for every
-    turn whatever happens on the wire — so every client (Locust's or a browser page, which
-    gets them pre-drawn) makes the same decisions for the same user."""
+def draw_turn(rng: random.Random, plan: SessionPlan) -> TurnDraw:
+    """A turn's cancel decision, think time and length, drawn in this order for every turn
+    whatever happens on the wire — so every client (Locust's or a browser page, which gets
+    them pre-drawn) makes the same decisions for the same user."""
     cancel = rng.random() < plan.behaviour.cancel_prob
-    spec = plan.session
+    spec, s = plan.session, plan.stream
     if spec.think_s <= 0:
-        return cancel, 0.0
-    if spec.think_dist == "exp":
-        return cancel, rng.expovariate(1.0 / spec.think_s)
-    return cancel, spec.think_s
+        think = 0.0
+    elif spec.think_dist == "exp":
+        think = rng.expovariate(1.0 / spec.think_s)
+    elif spec.think_dist == "uniform":
+        think = rng.uniform(spec.think_min_s, spec.think_s)
+    else:
+        think = spec.think_s
+    tokens = rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
+    return TurnDraw(cancel, think, tokens)
 
 
 class UserScript:
@@ -176,27 +227,58 @@ class UserScript:
         self.sessions += 1
         spec = self.plan.session
         done: list[StreamAccount] = []
+        previous: str | None = None  # the API's id of the last answer: the next continues it
         try:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
                     break
-                cancel, think = draw_turn(self.rng, self.plan)
+                draw = draw_turn(self.rng, self.plan)
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                done.append(self._turn(session, turn, t_sched, cancel))
-                if turn + 1 < spec.turns and think > 0:
+                acct = self._turn(session, turn, t_sched, draw.cancel, previous, draw.tokens)
+                previous = acct.response_id
+                done.append(acct)
+                if turn + 1 < spec.turns and draw.think_s > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
-                        self.transport.idle(think)
+                        self.transport.idle(draw.think_s)
         finally:
             with contextlib.suppress(TransportError):
                 self.transport.close()
         return done
 
-    def _turn(self, session: int, turn: int, t_sched: int, cancel: bool) -> StreamAccount:
+    def _extra(self, previous: str | None) -> dict[str, str]:
+        """What the format's request carries besides the synthetic model's fields."""
+        extra = {}
+        if self.plan.model is not None:
+            extra[EXTRA_MODEL] = self.plan.model
+        if previous:
+            extra[EXTRA_PREVIOUS_RESPONSE] = previous
+        return extra
+
+    def _turn(
+        self,
+        session: int,
+        turn: int,
+        t_sched: int,
+        cancel: bool,
+        previous: str | None = None,
+        tokens: int | None = None,
+    ) -> StreamAccount:
+        """One stream; `previous` is the API's id of the session's last answer (a provider
+        format continues the conversation from it: ``previous_response_id``); `tokens` its
+        drawn length (None: the scenario's)."""
         labels, params = stream_request(
-            self.ids, self.plan.stream, session, turn, self.streams, self.users_target()
+            self.ids,
+            self.plan.stream,
+            session,
+            turn,
+            self.streams,
+            self.users_target(),
+            tokens=tokens,
+            extra=self._extra(previous),
+            schedule_known=self.plan.schedule_known,
         )
         self.streams += 1
         acct = StreamAccount(labels, t_sched_ns=t_sched)
@@ -257,10 +339,16 @@ class UserScript:
                             acct.finish(t, ABORTED, "client abort")
                             return
                         break  # later events of this batch belong to the dead connection
+                elif isinstance(ev, FirstByte):
+                    acct.first_byte(ev.t_ns)
+                elif isinstance(ev, FirstEvent):
+                    acct.first_event(ev.t_ns)
+                elif isinstance(ev, Usage):
+                    acct.usage(ev.input_tokens, ev.output_tokens)
                 elif isinstance(ev, Opened):
                     acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
                 elif isinstance(ev, Done):
-                    acct.done(ev.count, ev.sha256)
+                    acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
                     acct.finish(ev.t_ns, OK)
                     return
@@ -285,7 +373,7 @@ class UserScript:
     def _resume(self, acct: StreamAccount, params: StreamParams) -> bool:
         """Reconnect and resume after the last token received; False if not allowed or failed."""
         b = self.plan.behaviour
-        while b.resume and acct.reconnects < b.max_reconnects:
+        while b.resume and self.transport.resumable and acct.reconnects < b.max_reconnects:
             acct.reconnected(time.monotonic_ns())
             after = acct.last_seq if acct.last_seq is not None else -1
             try:

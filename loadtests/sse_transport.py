@@ -47,17 +47,18 @@ class SSETransport(Transport):
         ctx: TransportContext,
         url: str,
         *,
-        method: str = "GET",
+        method: str | None = None,
         cancel_url: str | None = None,
         keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
         fmt: PayloadFormat | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         tls: TLSSettings | None = None,
     ) -> None:
-        if method not in ("GET", "POST"):
+        if method not in (None, "GET", "POST"):
             raise ValueError(f"method must be GET or POST, got {method!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
+        self.resumable = self._fmt.resumable
         ep = endpoint(url)
         default = self._fmt.sse_path or ""
         self._host, self._port, self._base = ep.host, ep.port, ep.base(default)

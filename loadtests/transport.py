@@ -18,9 +18,12 @@ from core.accounting import ConnectionAccount, StreamAccount
 from core.client.events import Closed as Closed  # the stream events are the client core's;
 from core.client.events import Done as Done  # re-exported: the session script and the tests
 from core.client.events import Failed as Failed  # speak of them as the transport's
+from core.client.events import FirstByte as FirstByte
+from core.client.events import FirstEvent as FirstEvent
 from core.client.events import Opened as Opened
 from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
+from core.client.events import Usage as Usage
 from core.schedule import StreamParams
 
 
@@ -70,6 +73,9 @@ class Transport(ABC):
 
     #: "sse" | "ws" — also the Locust request_type (upper-cased).
     protocol: str
+    #: Whether a dropped stream can be resumed (its payload format's `resumable`); the
+    #: session script only tries when it can.
+    resumable: bool = True
 
     @abstractmethod
     def prepare(self) -> None:

@@ -282,13 +282,21 @@ class Channel:
         """True if an idle connection has been closed (or reset) by the peer.
 
         An idle keep-alive connection must have nothing to read; readable means EOF or
-        a stray byte, either way it is unusable (what urllib3 checks before reuse).
+        a stray byte, either way it is unusable (what urllib3 checks before reuse). Over
+        TLS the bytes may be TLS's own (TLS 1.3 session tickets follow the handshake): they
+        are read, and only plaintext, close_notify or EOF mean closed.
         """
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return True
-        return bool(readable)
+        if not readable or self.tls is None:
+            return bool(readable)
+        got = self._recv_raw(time.monotonic_ns() + 1_000_000)  # readable: returns at once
+        if got is None:
+            return False
+        plain = self.tls.decrypt(got[1])
+        return bool(plain) or self.tls.eof or not got[1]
 
     def close(self, by: str, code: int | None = None, reason: str | None = None) -> None:
         """Close the socket and record the connection (once)."""

@@ -34,6 +34,7 @@ from locust import events
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
+from core.client.tls import TLSSettings
 from core.runfolder import modify_manifest
 from core.scenario import PhaseConfig
 from loadtests.clockprobe import clock_facts, probe
@@ -111,7 +112,8 @@ class LoadWorkers:
         """Estimate the clock offset now; False if it could not be."""
         if not self.own:
             return False
-        got = probe(self.phase.server_url or self.phase.url)  # past any proxy
+        tls = TLSSettings.from_dict(self.phase.tls)
+        got = probe(self.phase.server_url or self.phase.url, tls=tls)  # past any proxy
         got["when"] = when
         clock = self.own["clock"]
         clock["errors" if "error" in got else "estimates"].append(got)

@@ -55,6 +55,7 @@ class WSTransport(Transport):
             raise ValueError(f"compression must be 'off' or 'deflate', got {compression!r}")
         self._ctx = ctx
         self._fmt = fmt or get_format("native")
+        self.resumable = self._fmt.resumable
         ep = endpoint(url)
         self._host, self._port = ep.host, ep.port
         self._own_path = bool(ep.path)  # used as given: no conn= query added

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from analysis.sections.agent import CHAINS
 from analysis.sections.base import Block, Fig, Item, Items, Section, Table, Text, render_section
 from analysis.sections.browser import BROWSER
 from analysis.sections.claims import CLAIMS
@@ -22,6 +23,7 @@ from analysis.sections.latency import LATENCY, RAMP, RESOURCES
 from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from analysis.sections.run import HEADLINE, RUN, STATUS, TITLE
 from analysis.sections.summary import METHODS, SUMMARY
+from analysis.sections.wire import WIRE
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.report_data import Report
@@ -56,6 +58,8 @@ SECTIONS: tuple[Section, ...] = (
     BROWSER,
     PROXY_BUFFERING,
     PROXY_IDLE,
+    CHAINS,
+    WIRE,
     COST,
     CLAIMS,
     METHODS,

@@ -1,4 +1,4 @@
-"""The claims section: each of the article's claims C1–C9 with this run's numbers and a
+"""The claims section: each of the claims C1–C10 with this run's numbers and a
 verdict (analysis.claims; the rules in words: docs/methodology.md)."""
 
 from __future__ import annotations

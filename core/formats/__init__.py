@@ -33,13 +33,19 @@ format that carries more than tokens and an end (a usage record) adds its event 
 core.client.events; the session script and the shells pass over event types they do not
 know, so only the code that records the new figure changes.
 
-What a new format adds (issue 14's openai-chat, openai-responses, anthropic): one module
-here with a `PayloadFormat` subclass (requests with its own paths and body; readers that map
-its events to Token / Done / Failed, assign ``seq`` by order when the API has none, and read
-the server's send stamp from an extra field the official SDKs ignore; writers that produce
-the same token texts as native), one `register_format(...)` line below, one arm in
-core/arms.py per transport it is measured on, and its round-trip and split-stream tests.
-docs/architecture.md, "Add a payload format", lists every file.
+The formats: ``native`` (the interface contract), ``openai-chat``, ``openai-responses``
+(SSE and the WebSocket mode) and ``anthropic``; the three provider formats share
+core.formats.llmapi (the request's ``ssevsws`` extension object, the send stamp and
+integrity fields the SDKs ignore, ids, padding, token templates).
+
+What a new format adds: one module here with a `PayloadFormat` subclass (requests with its
+own paths and body; readers that map its events to Token / Usage / Done / Failed, assign
+``seq`` by order when the API has none, and read the server's send stamp from an extra
+field the official SDKs ignore; writers that produce the same token texts as native), one
+`register_format(...)` line below, one arm in core/arms.py per transport it is measured
+on, and its round-trip and split-stream tests. The servers route every registered format
+at its paths; the clients take it by name. docs/architecture.md, "Add a payload format",
+lists every file.
 """
 
 from __future__ import annotations

@@ -25,6 +25,13 @@ from core.wsmsg import ClientMessage
 #: An SSE event as core.sse.SSEDecoder.feed_tuples gives it: (type, data, last_event_id).
 SSETuple = tuple[str, str, str]
 
+#: Keys of `StreamParams.extra` the session script sets for a format's request body (a
+#: format without the notion ignores them): the model name (``ssevsws run --model``) and,
+#: in a chain of turns (``session.chain``), the previous response's id
+#: (`core.client.events.Done.response_id`; OpenAI Responses' ``previous_response_id``).
+EXTRA_MODEL = "model"
+EXTRA_PREVIOUS_RESPONSE = "previous_response_id"
+
 
 class UnsupportedRequest(ValueError):
     """The format cannot express this request (e.g. a resume where the API has none)."""

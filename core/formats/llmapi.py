@@ -297,7 +297,7 @@ def error_text(obj: Any) -> str:
     if isinstance(obj, dict):
         err = obj.get("error", obj)
         if isinstance(err, dict):
-            kind = err.get("type") or err.get("code")
+            kind = err.get("code") or (err.get("type") if err.get("type") != "error" else None)
             msg = err.get("message")
             if msg:
                 return f"{kind}: {msg}" if kind else str(msg)

@@ -107,7 +107,7 @@ class ResponsesDecoder:
         if typ == _DELTA:  # once per token
             text = obj.get("delta")
             if text and isinstance(text, str):
-                n = len(data) if data.isascii() else len(data.encode())
+                n = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
                 out.append(Token(t_ns, st.seq, llmapi.stamp(obj), n, text))
                 st.seq += 1
         elif typ in ("response.completed", "response.incomplete"):

@@ -5,7 +5,7 @@ everything its sessions need, computed here so the page holds no randomness of i
 
 - ``windows``: when the user is active, in ms after the phase start — Locust's spawn
   rate for a fixed user count, or the steps of ``load.ramp_steps``;
-- ``draws``: one ``(cancel?, think seconds)`` per stream, from the same per-user RNG and
+- ``draws``: one ``(cancel?, think seconds, tokens)`` per stream, from the same per-user RNG and
   in the same order as the Locust users (`loadtests.session.draw_turn`), so both kinds of
   client make the same decisions for user *u* of the same phase seed;
 - ``arrivals``: the open model's exponential gaps between sessions (same RNG as Locust's);
@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.scenario import LoadSpec, Scenario
-from loadtests.session import SessionPlan, UserIds, arrival_rng, draw_turn, user_rng
+from loadtests.session import SessionPlan, TurnDraw, UserIds, arrival_rng, draw_turn, user_rng
 
 WORKER_INDEX = 0
 #: Never hand a user more pre-drawn turns or arrivals than this (the page stops a user that
@@ -50,7 +50,7 @@ class PageUser:
     ws_url: str
     conn_prefix: str
     windows: tuple[tuple[float, float], ...]
-    draws: tuple[tuple[bool, float], ...]
+    draws: tuple[TurnDraw, ...]
     arrivals: tuple[float, ...] | None
 
     def to_page(self) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class PageUser:
             "ws_url": self.ws_url,
             "conn_prefix": self.conn_prefix,
             "windows": [list(w) for w in self.windows],
-            "draws": [[c, t] for c, t in self.draws],
+            "draws": [[d.cancel, d.think_s, d.tokens] for d in self.draws],
             "arrivals": list(self.arrivals) if self.arrivals is not None else None,
         }
 
@@ -108,15 +108,18 @@ def users_target(load: LoadSpec, t_ms: float) -> int:
 def _min_turn_s(s: Scenario) -> float:
     """A lower bound of one turn's duration, to size the pre-drawn decisions."""
     st, b = s.stream, s.behaviour
-    tokens = st.tokens if b.cancel_prob <= 0 else min(st.tokens, max(1, b.cancel_after))
+    shortest = st.tokens_min if st.tokens_min > 0 else st.tokens
+    tokens = shortest if b.cancel_prob <= 0 else min(shortest, max(1, b.cancel_after))
     if st.drop_after and not b.resume:
         tokens = min(tokens, st.drop_after)
     ms = (st.ttft_ms + st.gap_ms * max(0, tokens - 1)) * (1.0 - st.jitter)
-    think = s.session.think_s if s.session.think_dist == "fixed" else 0.0
+    think = {"fixed": s.session.think_s, "uniform": s.session.think_min_s}.get(
+        s.session.think_dist, 0.0
+    )
     return max(ms / 1000.0 + think, 0.02)
 
 
-def draws_for(s: Scenario, ids: UserIds, active_s: float) -> tuple[tuple[bool, float], ...]:
+def draws_for(s: Scenario, ids: UserIds, active_s: float) -> tuple[TurnDraw, ...]:
     plan = SessionPlan.from_scenario(s)
     n = math.ceil((active_s + s.load.stop_timeout_s) / _min_turn_s(s)) + s.session.turns + 4
     rng = user_rng(ids)

@@ -72,7 +72,9 @@ def stream_account(
     user, session, turn, k = (int(rec[f]) for f in ("user", "session", "turn", "k"))
     ids = labels.user_ids(user)
     t_send = _ns(clock, rec["t_send"])
-    stream_labels, _ = stream_request(ids, spec, session, turn, k, users_target(t_send))
+    stream_labels, _ = stream_request(
+        ids, spec, session, turn, k, users_target(t_send), tokens=int(rec["n_tokens"])
+    )
     if rec["id"] != stream_labels.stream_id or int(rec["seed"]) != stream_labels.seed:
         raise RecordError(
             f"page stream {rec['id']!r} (seed {rec['seed']}) is not "

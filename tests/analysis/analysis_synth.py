@@ -42,6 +42,9 @@ class Script:
     users_target: int | None = None
     bytes_per_token: int = 60
     server_stamps: bool = True
+    #: first body byte / first event after the send (schema 3); None: not recorded
+    first_byte_ms: float | None = None
+    first_event_ms: float | None = None
 
 
 def phase_columns(phase: str | None) -> dict[str, Any]:
@@ -116,6 +119,12 @@ def build(scripts: list[Script]) -> dict[str, Any]:
                     "bytes_in": sc.tokens * (sc.bytes_per_token + 10) + 50,
                     "reused_conn": False,
                     "users_target": sc.users_target,
+                    "t_first_byte_ns": None
+                    if sc.first_byte_ms is None
+                    else t_send + int(sc.first_byte_ms * MS),
+                    "t_first_event_ns": None
+                    if sc.first_event_ms is None
+                    else t_send + int(sc.first_event_ms * MS),
                 }
             )
             conns.append(

@@ -385,3 +385,27 @@ def test_token_gaps_fast_on_millions_of_rows():
     shuffled = toks.iloc[np.random.default_rng(0).permutation(len(toks))[:200_000]]
     g2 = M.token_gaps(shuffled)
     assert (g2["itl_ms"] > 0).all()
+
+
+def test_time_to_first_byte_and_event_beside_ttft():
+    """A provider format's bookkeeping arrives at once (first byte 0.4 ms, first event
+    0.6 ms after the send) and the first content token 300 ms later: three figures."""
+    from analysis.summary import summarize
+    from analysis.tables import METRIC
+
+    fr = build(
+        [
+            Script(arm="sse-openai-chat", phase="chat/sse-openai-chat/r1", streams=24,
+                   first_byte_ms=0.4, first_event_ms=0.6),
+            Script(arm="sse", phase="chat/sse/r1", streams=24),  # not recorded (schema 2)
+        ]
+    )  # fmt: skip
+    sm = M.stream_metrics(fr["streams"])
+    chat = sm[sm["arm"] == "sse-openai-chat"]
+    assert (chat["ttfb_ms"] == 0.4).all() and (chat["first_event_ms"] == 0.6).all()
+    assert (chat["ttft_ms"] == 300.0).all()
+    assert sm[sm["arm"] == "sse"]["ttfb_ms"].isna().all()  # not measured, never 0
+    arms = summarize(fr, n_boot=20).scenarios["chat"].arms
+    assert arms["sse-openai-chat"].ttfb_ms.stat("p50") == pytest.approx(0.4)
+    assert arms["sse-openai-chat"].first_event_ms.stat("p50") == pytest.approx(0.6)
+    assert arms["sse"].ttfb_ms.n == 0 and METRIC["ttfb_p50_ms"].get(arms["sse"]) is None

@@ -112,6 +112,8 @@ def test_arm_colours_are_fixed(frames):
         for ln in fig.axes[0].lines
         if "(n=" in ln.get_label()
     }
-    ran = set(frames["streams"]["arm"].astype(object))
-    assert lines == {a: c.lower() for a, c in P.ARM_COLORS.items() if a in ran}
+    arms = set(frames["streams"]["arm"].astype(object))
+    assert lines == {a: c.lower() for a, c in P.ARM_COLORS.items() if a in arms}
+    assert len(lines) == len(arms) >= 3
+    assert len(set(P.ARM_COLORS.values())) == len(P.ARM_COLORS), "two arms share a colour"
     assert P.arm_color("custom", ["custom"]) == P.arm_color("custom", ["custom", "zz"])

@@ -25,6 +25,7 @@ def _stream(uid: str, arm: str, scenario: str, **kw: object) -> dict:
         "n_lost": 0,
         "n_dup": 0,
         "n_received": 3,
+        "tokens_expected": 3,
         "reconnects": 0,
     }
     row.update(kw)

@@ -111,7 +111,7 @@ def test_c2_bands() -> None:
 
 def test_claims_read_summary_json_dicts_too() -> None:
     rows = C.claims(_summary(_ratio(1.0, 0.9, 1.1), _ratio(1.0, 0.9, 1.1)))
-    assert [r["id"] for r in rows] == [f"C{i}" for i in range(1, 10)]
+    assert [r["id"] for r in rows] == [f"C{i}" for i in range(1, 11)]
     assert _get(rows, "C1")["status"] == C.HOLDS
     for cid in ("C3", "C4", "C5", "C6", "C7", "C9"):
         assert _get(rows, cid)["verdict"] == C.NOT_MEASURED_TEXT

@@ -108,7 +108,7 @@ def test_report_files_and_every_figure(built: Path) -> None:
         assert f"](figures/{name}.png)" in md, name
         assert (built / "figures" / f"{name}.png").stat().st_size > 1000, name
     assert "proxy_buffering" not in md and "DESIGN" not in md and "DESIGN" not in html
-    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"):
         assert f"**{cid}**" in md and f"<strong>{cid}</strong>" in html
     assert "not measured in this run" in md  # C3/C4/C7/C9: no proxy scenarios
     assert "## Cost" in md and "### C2: ours vs the article" in md
@@ -149,7 +149,7 @@ def test_report_numbers_equal_the_raw_rows(built: Path) -> None:
     arms = summ["scenarios"]["chat"]["arms"]
     assert arms["sse"]["ttft_ms"]["p50"] == pytest.approx(ttft["sse"])
     assert arms["ws"]["ttft_ms"]["p50"] == pytest.approx(ttft["ws"])
-    assert {c["id"] for c in summ["claims"]} == {f"C{i}" for i in range(1, 10)}
+    assert {c["id"] for c in summ["claims"]} == {f"C{i}" for i in range(1, 11)}
     c1 = next(c for c in summ["claims"] if c["id"] == "C1")
     assert c1["status"] == "holds"  # 300 vs 310 ms: within 5 %
     # the cost table in the report is the one analysis.cost computes for this run
@@ -173,7 +173,7 @@ def test_incomplete_run_says_what_is_missing(tmp_path: Path) -> None:
     lines = md.splitlines()  # the summary's first line says so
     assert lines[2] == "## Summary"
     assert lines[4] == (
-        "Run **incomplete** (interrupted): 8 of 9 planned phase(s) have recorded streams — "
+        "Run **incomplete** (interrupted): 10 of 11 planned phase(s) have recorded streams — "
         "this summary covers only what was recorded."
     )
     assert "phases that did not finish: cancel/ws/rep1" in md
@@ -201,7 +201,7 @@ def test_empty_run_reports_not_measured(tmp_path: Path) -> None:
     assert "phases with no recorded streams: chat/sse/rep1, chat/ws/rep1" in md
     assert rep.sections == ["title", "summary", "status", "run", "headline", "claims", "methods"]
     assert md.count("](figures/") == 0 and "## Cost" not in md  # nothing measured: no figures
-    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"):
         assert f"| **{cid}** " in md and f"**{cid}** — not measured in this run." in md
 
 
@@ -261,6 +261,11 @@ def test_synthetic_run_gets_every_section_its_data_supports(tmp_path: Path) -> N
         assert f"](figures/{name}.png)" in md, name
     for title in ("Latency", "Capacity", "Resources", "Reconnects", "Cancels", "Cost", "Claims"):
         assert f"\n## {title}\n" in md, title
+    assert (
+        "\n## Agent tool chains\n" in md and "\n## Bytes per token by format and transport\n" in md
+    )
+    # the scripted chains: first token 2 ms (SSE) and 1 ms (WS) after the scheduled 300 ms
+    assert "| agent | sse | yes | 1 (+0 cut) |" in md
 
 
 def test_a_run_without_cancels_has_no_cancel_section(tmp_path: Path) -> None:

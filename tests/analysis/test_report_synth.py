@@ -2,7 +2,8 @@
 
 Built with core.runfolder (RecordWriter part files + manifest), from the scripted frames
 of analysis_synth: a chat scenario with two arms (SSE TTFT 300 ms, WS 310 ms), a ramp
-with two load steps, a reconnect and a cancel scenario, and server resource samples.
+with two load steps, a reconnect and a cancel scenario, an agent scenario over TLS (one
+chain of three turns per arm), and server resource samples.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def scripts(ws_ttft_ms: float = WS_TTFT_MS, cancel_name: str = "cancel") -> list
         ),
         Script(arm="sse", phase="reconnect/sse/rep1", streams=3, start_ns=base + 60 * S),
         Script(arm="ws", phase="reconnect/ws/rep1", streams=3, start_ns=base + 70 * S),
+        Script(arm="sse", phase="agent/sse/rep1", streams=3, start_ns=base + 100 * S, ttft_ms=302),
+        Script(arm="ws", phase="agent/ws/rep1", streams=3, start_ns=base + 110 * S, ttft_ms=301),
         Script(arm="sse", phase=f"{cancel_name}/sse/rep1", streams=3, start_ns=base + 80 * S),
         Script(arm="ws", phase=f"{cancel_name}/ws/rep1", streams=3, start_ns=base + 90 * S),
     ]
@@ -99,6 +102,11 @@ def scenario_configs(cancel_name: str = "cancel", cancels: bool = True) -> list[
         {"name": "ramp", "load": {"ramp_steps": [10, 20], "step_s": 2.0}},
         {"name": "reconnect", "stream": {"drop_after": 20}},
         {"name": cancel_name, "behaviour": {"cancel_prob": 0.5 if cancels else 0.0}},
+        {
+            "name": "agent",
+            "session": {"turns": 3, "think_s": 0.5, "chain": True},
+            "server": {"tls": True},
+        },
     ]
 
 
@@ -129,6 +137,13 @@ def make_run(
         k = st.index[st["phase"].astype(object) == f"reconnect/{arm}/rep1"][0]
         st.loc[k, "t_drop_ns"] = int(st.loc[k, "t_first_ns"]) + 100 * MS
         st.loc[k, "reconnects"] = 1
+    # agent: each arm's three streams are one user's chain of three turns
+    for arm in ("sse", "ws"):
+        idx = st.index[st["phase"].astype(object) == f"agent/{arm}/rep1"]
+        st.loc[idx, "user"] = 0
+        st.loc[idx, "turn"] = range(len(idx))
+        st.loc[idx, "stream_id"] = [f"1.0.0.0.{k}" for k in range(len(idx))]
+        st.loc[idx, "ttft_ms_sched"] = 300.0
     # cancel: one cancelled stream per arm
     for arm in ("sse", "ws") if cancels else ():
         k = st.index[st["phase"].astype(object) == f"{cancel_name}/{arm}/rep1"][0]

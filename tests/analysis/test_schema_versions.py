@@ -119,3 +119,27 @@ def test_committed_sample_summary_reads_with_the_traits_of_its_manifest() -> Non
     for row in C.claims(s, manifest=man):
         if row["id"] in ("C1", "C5", "C8"):  # what summary.json alone decides
             assert row["status"] == stored[row["id"]], row
+
+
+#: Stream columns added to schema 2 for the provider formats (first byte, first event, usage).
+NEW_STREAM_COLUMNS = (
+    "t_first_byte_ns",
+    "t_first_event_ns",
+    "usage_input_tokens",
+    "usage_output_tokens",
+)
+
+
+def test_parts_written_before_the_first_byte_columns_read_them_as_not_measured(
+    tmp_path: Path,
+) -> None:
+    run = make_run(tmp_path / "a")
+    for part in (run / "streams").glob("*.parquet"):
+        t = pq.read_table(part)
+        assert set(NEW_STREAM_COLUMNS) <= set(t.column_names)
+        pq.write_table(t.drop_columns(list(NEW_STREAM_COLUMNS)), part)
+    data = load_run(run)
+    assert all(data.streams[c].isna().all() for c in NEW_STREAM_COLUMNS)
+    for group in summarize(data, n_boot=20).scenarios.values():
+        for arm in group.arms.values():
+            assert arm.ttfb_ms.n == 0 and arm.ttft_ms.n > 0  # not measured, not 0

@@ -364,7 +364,11 @@ def test_a_server_that_does_not_start_marks_the_run_failed(
     monkeypatch.setattr(
         bench.run,
         "server_command",
-        lambda arm, scenario: [sys.executable, "-c", "print('no port today'); raise SystemExit(3)"],
+        lambda arm, scenario, tls=None: [
+            sys.executable,
+            "-c",
+            "print('no port today'); raise SystemExit(3)",
+        ],
     )
     opts, lines = options(tmp_path)
     assert bench.run.run(opts) == 1

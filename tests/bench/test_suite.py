@@ -89,3 +89,38 @@ def test_full_suite_keeps_proxy_h2_to_the_sse_arm_and_fits_its_budget() -> None:
     ws = load_suite(resolve_suite_path("full"), arms=["ws"])
     assert "proxy-h2" not in [s.name for s, _ in ws.scenarios]
     assert any("proxy-h2 left out" in n for n in ws.notes)
+
+
+def test_formats_suite_runs_chat_plain_and_tls_and_agent_chains() -> None:
+    """`make bench SUITE=formats`: one scenario file run twice under two labels (plain and
+    TLS), the agent's chains plain and TLS, within its budget."""
+    suite = load_suite(resolve_suite_path("formats"))
+    by_name = {s.name: s for s, _ in suite.scenarios}
+    assert set(by_name) == {"chat", "chat-tls", "agent"}
+    assert not by_name["chat"].server.tls and by_name["chat-tls"].server.tls
+    agent = by_name["agent"]
+    assert agent.session.chain and agent.session.turns == 20
+    assert {v.name: v.server_dict() for v in agent.proxy.variants} == {
+        "plain": {},
+        "tls": {"tls": True},
+    }
+    first = suite.scenarios[0][0]
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in first.arms])
+    assert [p.group for p in plans].count("agent.tls") == 2 * agent.repetitions
+    assert estimate_s(plans, first) <= suite.budget_s
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('label = ""', "label"),
+        ("server = 3", "server"),
+        ("server = { nope = 1 }", "nope"),
+        ("server = { tls = 3 }", "server.tls"),
+    ],
+)
+def test_bad_entry_labels_and_server_settings(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "s"\n[[scenarios]]\nname = "chat"\n{entry}\n')
+    with pytest.raises(ScenarioError, match=message):
+        load_suite(path)

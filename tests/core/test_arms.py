@@ -34,3 +34,19 @@ def test_register_twice_and_bad_protocol() -> None:
         arms.register(Arm("sse", "sse"))
     with pytest.raises(ValueError, match="protocol"):
         Arm("x", "http")  # type: ignore[arg-type]
+
+
+def test_provider_format_arms() -> None:
+    """The provider formats run on the same reference servers, metered by protocol."""
+    want = {
+        "sse-openai-chat": ("sse", "openai-chat", "sse"),
+        "sse-openai-responses": ("sse", "openai-responses", "sse"),
+        "ws-openai-responses": ("ws", "openai-responses", "ws"),
+        "sse-anthropic": ("sse", "anthropic", "sse"),
+    }
+    for name, (protocol, fmt, server) in want.items():
+        arm = get_arm(name)
+        assert (arm.protocol, arm.format, arm.server_kind) == (protocol, fmt, server), name
+        assert arm.metering == protocol and arm.client == protocol, name
+    assert arm_names()[:3] == ("sse", "ws", "ws-websockets")  # the native arms come first
+    assert arms_of("ws") == ["ws", "ws-websockets", "ws-openai-responses", "browser-ws"]

@@ -190,3 +190,20 @@ def test_very_long_digit_strings_are_a_param_error() -> None:
     for field in ("seed", "tokens", "ttft_ms"):
         with pytest.raises(ParamError):
             parse_params({field: "1" * 5000})  # int() refuses > 4300 digits with ValueError
+
+
+def test_first_offset_is_the_schedules_first() -> None:
+    """What the client records as a stream's scheduled TTFT (its own, jitter and a pause
+    at token 0 included) equals the server's schedule."""
+    from core.schedule import first_offset_ns
+
+    for jitter, pause_ms, pause_at in (
+        (0.0, 0.0, 0),
+        (0.3, 0.0, 0),
+        (0.2, 250.0, 0),
+        (0.2, 99.0, 3),
+    ):
+        for stream in ("a.1", 7, "x"):
+            p = StreamParams(seed=5, tokens=8, ttft_ms=150, gap_ms=10, jitter=jitter,
+                             stream=stream, pause_ms=pause_ms, pause_at=pause_at)  # fmt: skip
+            assert first_offset_ns(p) == offsets_ns(p)[0]

@@ -14,7 +14,7 @@ import pytest
 
 from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
-from core.arms import protocol_of
+from core.arms import get_arm, is_known, protocol_of
 from core.client.tls import TLSSettings
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
@@ -107,7 +107,10 @@ def run_user(
     )
     sink = MemorySink()
     ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)
-    tr = make_transport(protocol_of(arm), ctx, url, scenario, tls=tls, headers=headers)
+    fmt = get_arm(arm).format if is_known(arm) else "native"
+    tr = make_transport(
+        protocol_of(arm), ctx, url, scenario, tls=tls, headers=headers, payload_format=fmt
+    )
     script = UserScript(
         SessionPlan.from_scenario(scenario), UserIds("t", arm, "test", 0, 0, seed), tr, sink
     )

@@ -72,6 +72,7 @@ def test_pre_drawn_decisions_are_the_locust_users_own() -> None:
         load={"users": 3, "duration_s": 5},
         session={"turns": 2, "think_s": 1.0, "think_dist": "exp"},
         behaviour={"cancel_prob": 0.3, "cancel_after": 5},
+        stream={"tokens": 20, "tokens_min": 5},
     )
     users = layout(s, phase="p", arm="x", worker="w", seed=7, url="http://127.0.0.1:1")
     plan = SessionPlan.from_scenario(s)
@@ -80,7 +81,10 @@ def test_pre_drawn_decisions_are_the_locust_users_own() -> None:
         expected = [draw_turn(rng, plan) for _ in range(len(u.draws))]
         assert list(u.draws) == expected
         assert len(u.draws) > 5 / 1.3  # enough turns for the phase
-        assert any(c for c, _ in u.draws) and not all(c for c, _ in u.draws)
+        assert any(d.cancel for d in u.draws) and not all(d.cancel for d in u.draws)
+        assert {d.tokens for d in u.draws} <= set(range(5, 21))
+        assert len({d.tokens for d in u.draws}) > 1  # drawn lengths reach the page
+        assert u.to_page()["draws"][0] == [u.draws[0].cancel, u.draws[0].think_s, u.draws[0].tokens]
 
 
 def test_windows_follow_spawn_rate_and_ramp_steps() -> None:
@@ -156,6 +160,7 @@ def _page_stream(**over: object) -> dict:
         "k": 0,
         "id": "7.0.2.0.0",
         "seed": 7,
+        "n_tokens": 3,
         "t_sched": 999.0,
         "t_send": 1000.0,
         "t_open": 1000.5,

@@ -230,3 +230,64 @@ def test_errors_and_timeout() -> None:
     us, _ = script(tr, behaviour=BehaviourSpec(stream_timeout_s=1.0))
     (a,) = us.run_session()
     assert a.outcome == TIMEOUT and a.n_unique == 3 and ("cancel", "close") in tr.calls
+
+
+class ChainTransport(ScriptedTransport):
+    """Answers every stream with a response id and records each request's extra fields."""
+
+    def __init__(self) -> None:
+        super().__init__(batch=100)
+        self.extras: list[dict] = []
+        self.lengths: list[int] = []
+
+    def start(self, params: StreamParams, *, resume_after: int | None = None) -> Started:
+        self.extras.append(dict(params.extra))
+        self.lengths.append(params.n_tokens)
+        started = super().start(params, resume_after=resume_after)
+        done = self._queue[-1]
+        assert isinstance(done, Done)
+        self._queue[-1] = replace(done, response_id=f"resp_{len(self.extras)}")
+        return started
+
+
+def test_chain_continues_the_previous_response_with_drawn_lengths_and_tool_calls() -> None:
+    spec = SessionSpec(turns=4, think_s=0.8, think_min_s=0.1, think_dist="uniform", chain=True)
+    stream = StreamSpec(tokens=80, tokens_min=20)
+    tr = ChainTransport()
+    us, _ = script(tr, stream=stream, session=spec)
+    us.plan = replace(us.plan, model="m-x")
+    accts = us.run_session()
+    assert [a.outcome for a in accts] == [OK] * 4
+    assert tr.extras == [
+        {"model": "m-x"},
+        {"model": "m-x", "previous_response_id": "resp_1"},
+        {"model": "m-x", "previous_response_id": "resp_2"},
+        {"model": "m-x", "previous_response_id": "resp_3"},
+    ]
+    assert all(20 <= n <= 80 for n in tr.lengths) and len(set(tr.lengths)) > 1
+    assert [a.labels.tokens_expected for a in accts] == tr.lengths
+    thinks = [c[1] for c in tr.calls if c[0] == "idle"]
+    assert len(thinks) == 3 and all(0.1 <= t <= 0.8 for t in thinks)
+    # the same draws on another arm (same seed, worker, user): the same chain
+    tr2 = ChainTransport()
+    us2, _ = script(tr2, arm="ws", stream=stream, session=spec)
+    us2.run_session()
+    assert tr2.lengths == tr.lengths and [c for c in tr2.calls if c[0] == "idle"] == [
+        c for c in tr.calls if c[0] == "idle"
+    ]
+    # a new session starts a new chain: no previous response
+    us.run_session()
+    assert tr.extras[4] == {"model": "m-x"}
+
+
+def test_unknown_schedule_records_no_expectations() -> None:
+    """Your own endpoint: no expected length (integrity not measured), no scheduled TTFT
+    or gap — never the configured values passed off as the server's."""
+    tr = ScriptedTransport()
+    us, _ = script(tr)
+    us.plan = replace(us.plan, schedule_known=False)
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.n_lost is None
+    row = a.streams_row()
+    assert row["tokens_expected"] is None and row["ttft_ms_sched"] is None
+    assert row["gap_ms_sched"] is None

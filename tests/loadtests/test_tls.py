@@ -109,3 +109,27 @@ def test_many_users_over_tls_under_gevent(tls_urls, cert, arm: str) -> None:
     assert out["outcomes"] == {"ok": 40} and out["lost"] == 0 and out["checksum_ok"] == 40
     conns = out["conn_rows"]
     assert len(conns) == 20 and all(c["t_tls_ns"] and c["tls_version"] for c in conns)
+
+
+def test_prepared_tls_connection_is_used_despite_session_tickets(tls_urls, cert) -> None:
+    """TLS 1.3 session tickets arrive after the handshake and sit unread until the first
+    request: the keep-alive check must not take them for a closed connection (the user's
+    first stream goes on the connection prepare() made — one connection, one handshake)."""
+    from core.schedule import StreamParams
+    from loadtests.memsink import MemorySink
+    from loadtests.sse_transport import SSETransport
+    from loadtests.transport import TransportContext
+
+    sink = MemorySink()
+    ctx = TransportContext("t", "sse", "test", 0, "t/0.0", sink)
+    tr = SSETransport(ctx, tls_urls["sse"], tls=TLSSettings(ca_file=str(cert[0])))
+    tr.prepare()
+    import time
+
+    time.sleep(0.1)  # the tickets are in the socket now
+    started = tr.start(StreamParams(seed=1, tokens=3, ttft_ms=0, gap_ms=0, stream="p"))
+    assert started.reused is False
+    while tr.poll(time.monotonic_ns() + 5 * 10**9):
+        pass
+    tr.close()
+    assert len(sink.connections) == 1 and sink.connections[0].streams == 1

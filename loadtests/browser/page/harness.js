@@ -51,14 +51,14 @@ class ConnRecord {
 
 // What one stream saw, across reconnects (core.accounting.StreamAccount's inputs).
 class StreamRun {
-  constructor(user, session, turn, k, tSched, cancel) {
+  constructor(user, session, turn, k, tSched, cancel, nTokens) {
     const c = H.cfg;
     this.user = user;
     this.session = session;
     this.turn = turn;
     this.k = k;
     this.id = `${c.phase_seed}.${c.worker_index}.${user.index}.${session}.${turn}`;
-    this.params = { ...c.stream, seed: c.phase_seed + k, stream: this.id };
+    this.params = { ...c.stream, tokens: nTokens, seed: c.phase_seed + k, stream: this.id };
     this.tSched = tSched;
     this.tSend = null;
     this.tOpen = null;
@@ -141,7 +141,7 @@ class StreamRun {
   record() {
     return {
       user: this.user.index, session: this.session, turn: this.turn, k: this.k, id: this.id,
-      seed: this.params.seed, t_sched: this.tSched, t_send: this.tSend, t_open: this.tOpen,
+      seed: this.params.seed, n_tokens: this.params.tokens, t_sched: this.tSched, t_send: this.tSend, t_open: this.tOpen,
       conn: this.conn, reused: this.reused, status: this.status, tokens: this.tokens,
       drops: this.drops, reconnects: this.reconnects, bytes_in: this.bytesIn,
       done: this.doneInfo, outcome: this.outcome, error: this.error, t_end: this.tEnd,
@@ -149,9 +149,9 @@ class StreamRun {
   }
 }
 
-async function runTurn(user, session, sessionNo, turn, tSched, cancel) {
+async function runTurn(user, session, sessionNo, turn, tSched, cancel, nTokens) {
   const k = user.streams++;
-  const run = new StreamRun(user, sessionNo, turn, k, tSched, cancel);
+  const run = new StreamRun(user, sessionNo, turn, k, tSched, cancel, nTokens);
   H.inflight.add(run);
   const b = H.cfg.behaviour;
   const timer = setTimeout(
@@ -179,8 +179,8 @@ async function runSession(user, tSched) {
       if (turn && H.stopping) break;
       const draw = user.draws[user.streams];
       if (draw === undefined) throw new Error(`user ${user.index}: out of pre-drawn turns`);
-      const [cancel, think] = draw;
-      await runTurn(user, session, sessionNo, turn, turn === 0 && tSched !== null ? tSched : now(), cancel);
+      const [cancel, think, nTokens] = draw;
+      await runTurn(user, session, sessionNo, turn, turn === 0 && tSched !== null ? tSched : now(), cancel, nTokens);
       if (turn + 1 < c.session.turns && think > 0) await session.idle(think * 1000);
     }
   } finally {
