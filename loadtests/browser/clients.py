@@ -30,6 +30,10 @@ class PageClient:
     resumes: bool  # does this client recover a dropped stream at all?
     api: str  # the browser API it uses
     uses: tuple[str, ...] = ()  # other page files it needs (the fetch clients' SSE parser)
+    #: Does the page see the stream's framing? EventSource hands a page each event's data
+    #: only (no ``id:`` / ``data:`` lines): its application bytes are not measured (None),
+    #: not the data alone taken for everything.
+    sees_framing: bool = True
 
     @property
     def path(self) -> Path:
@@ -46,6 +50,7 @@ CLIENTS: dict[str, PageClient] = {
             "GET",
             True,
             "EventSource (the browser reconnects: retry:, Last-Event-ID)",
+            sees_framing=False,
         ),
         PageClient(
             "browser-fetch",
@@ -124,6 +129,7 @@ def client_code(name: str) -> dict[str, Any]:
         "uses": used,
         "recovery_lines": recovery_lines(source) if c.resumes else 0,
         "resumes": c.resumes,
+        "sees_framing": c.sees_framing,
         "harness_lines": code_lines(harness),
         "count_rule": "non-blank, non-comment lines ending in `// recovery` or between "
         "`// recovery:begin` and `// recovery:end`",

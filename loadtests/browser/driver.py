@@ -160,12 +160,23 @@ class BrowserPhase:
     def _take(self, st: PageState, got: dict[str, Any]) -> None:
         assert st.clock is not None
         for rec in got["streams"]:
-            acct = stream_account(rec, self.labels, self.s.stream, st.clock, self._target)
+            acct = stream_account(
+                rec,
+                self.labels,
+                self.s.stream,
+                st.clock,
+                self._target,
+                sees_framing=self.client.sees_framing,
+            )
             self.sink.stream(acct)
             self.totals.streams[acct.outcome or "?"] += 1
             self.totals.tokens += acct.n_received
         for rec in got["conns"]:
-            self.sink.connection(connection_account(rec, self.labels, st.clock))
+            self.sink.connection(
+                connection_account(
+                    rec, self.labels, st.clock, sees_framing=self.client.sees_framing
+                )
+            )
             self.totals.connections += 1
         for err in got["errors"]:
             self._page_error(st, err)

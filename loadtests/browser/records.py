@@ -67,8 +67,12 @@ def stream_account(
     spec: StreamSpec,
     clock: ClockMap,
     users_target: Callable[[int | None], int | None],
+    *,
+    sees_framing: bool = True,
 ) -> StreamAccount:
-    """Replay one page stream record into a StreamAccount (times on the harness clock)."""
+    """Replay one page stream record into a StreamAccount (times on the harness clock).
+    `sees_framing` False (EventSource): the page's byte count is the events' data alone,
+    so the stream's application bytes are recorded as not measured."""
     user, session, turn, k = (int(rec[f]) for f in ("user", "session", "turn", "k"))
     ids = labels.user_ids(user)
     t_send = _ns(clock, rec["t_send"])
@@ -109,7 +113,10 @@ def stream_account(
         acct.dropped(clock.to_harness_ns(t))
     for _ in range(int(rec["reconnects"])):
         acct.reconnected(0)  # only counted: the gap is derived from drops and tokens
-    acct.add_bytes(int(rec["bytes_in"]))
+    if sees_framing:
+        acct.add_bytes(int(rec["bytes_in"]))
+    else:
+        acct.bytes_in = None
     done = rec["done"]
     if done is not None:
         acct.done(int(done["count"]), str(done["sha256"]))
@@ -118,10 +125,11 @@ def stream_account(
 
 
 def connection_account(
-    rec: dict[str, Any], labels: PhaseLabels, clock: ClockMap
+    rec: dict[str, Any], labels: PhaseLabels, clock: ClockMap, *, sees_framing: bool = True
 ) -> ConnectionAccount:
     """Replay one page connection record (a WebSocket, or one HTTP request of an SSE
-    client) into a ConnectionAccount."""
+    client) into a ConnectionAccount (bytes received not measured when the page does not
+    see the framing)."""
     events = rec["events"]
     if not events or events[0][0] != "connect":
         raise RecordError(f"connection {rec.get('uid')!r} does not start with connect")
@@ -150,6 +158,6 @@ def connection_account(
             acct.close(t, ev[2], ev[3], ev[4])
         else:
             raise RecordError(f"connection {rec['uid']!r}: unknown event {kind!r}")
-    acct.bytes_in = int(rec["bytes_in"])
+    acct.bytes_in = int(rec["bytes_in"]) if sees_framing else None
     acct.bytes_out = int(rec["bytes_out"])
     return acct

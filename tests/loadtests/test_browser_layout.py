@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from core.accounting import OK
@@ -203,6 +204,26 @@ def test_a_page_stream_becomes_the_same_rows_a_locust_stream_would() -> None:
         "pause_ms": 0.0,
         "pause_at": 0,
     }
+
+
+def test_eventsource_bytes_are_not_measured_not_taken_for_the_framing() -> None:
+    """An EventSource page sees each event's data only: its stream and connection bytes
+    are recorded as not measured, so C8 never reads the data alone as "0 % overhead"."""
+    from analysis.metrics import bytes_per_token
+    from loadtests.browser.clients import CLIENTS
+
+    assert not CLIENTS["browser-eventsource"].sees_framing
+    assert all(c.sees_framing for n, c in CLIENTS.items() if n != "browser-eventsource")
+    s = _scenario(stream={"tokens": 3, "ttft_ms": 10, "gap_ms": 1})
+    rows = []
+    for framing in (True, False):
+        acct = stream_account(
+            _page_stream(), LABELS, s.stream, CLOCK, lambda t: 4, sees_framing=framing
+        )
+        rows.append({**acct.streams_row(), "arm": str(framing)})
+    assert [r["bytes_in"] for r in rows] == [99, None]
+    per_token = bytes_per_token(pd.DataFrame(rows)).set_index("arm")["app_bytes_per_token"]
+    assert per_token["True"] == 33.0 and pd.isna(per_token["False"])
 
 
 def test_a_record_that_is_not_what_was_asked_is_refused() -> None:
