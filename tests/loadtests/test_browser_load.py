@@ -130,6 +130,15 @@ def test_in_page_ttft_and_itl_agree_with_the_python_client(
     assert bound_ms < 1.0
     p0 = run.record["pages"][0]
     assert p0["cross_origin_isolated"] and p0["resolution_ms"] <= 0.005 + 1e-9
+    # framing bytes per token (everything parsed − the token payload), as the Python client
+    # counts them; an EventSource page never sees the framing: not measured
+    if arm == "browser-eventsource":
+        assert run.streams["bytes_in"].isna().all()
+    else:
+        app = run.streams["bytes_in"].sum() / run.streams["n_received"].sum()
+        framing = app - run.tokens["nbytes"].mean()
+        py_framing = py["app_bytes_per_token"] - py["event_bytes_per_token"]
+        assert abs(framing - py_framing) <= 0.5, (framing, py_framing)
     print(f"{arm}: page {ours} python {theirs} page {page} python {py['itl_ms_median']}")
 
 

@@ -86,6 +86,7 @@ class WSSession {
     }
     const msg = JSON.parse(data);
     if (run === null || String(msg.stream) !== run.id) return;
+    run.bytes(data.length);  // every message of the stream, as the Python client counts
     if (msg.type === "done") { this.ended(t); run.done(msg, t); }
     else if (msg.type === "error") { this.ended(t); run.failed(null, msg.error, t); }
   }
