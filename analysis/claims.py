@@ -16,7 +16,9 @@ Thresholds (explicit, so a reader can argue with them):
   ratio is within ±`SAME_WITHIN` (5 %) of 1. Both same → holds; either different (CI
   excludes 1 and off by ≥ 5 %) → does not hold; with several WS arms that disagree →
   depends on the WS server. Without a CI (too few samples) the point medians decide, and
-  the numbers say so.
+  the numbers say so. One kind of client on both sides: the Python clients' `sse` and WS
+  arms, else (a browser headline scenario) the fetch-streamed SSE page (EventSource when
+  fetch did not run) against the WebSocket page.
 * C2 ~6× cost: per SSE/WS platform pairing, the WS/SSE monthly cost (measured usage
   scaled to the default profile) in bands (reversed, about equal, well below, close to
   6×, far above) next to the article's $680 → $4,100; the bands and the rule are in
@@ -171,14 +173,28 @@ def _pair(a: float | None, b: float | None) -> str | None:
     return f"{a:.2f} / {b:.2f}" if a is not None and b is not None else None
 
 
+def _c1_pair(arms: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(the SSE arm, the WS arms compared with it), one kind of client on both sides: the
+    Python clients' `sse` and WS arms, else a browser page's fetch-streamed SSE (what LLM web
+    apps use; EventSource when fetch did not run) and `browser-ws`."""
+    ws = [a for a in _ws_arms(arms) if not is_browser_arm(a)]
+    if "sse" in arms and ws:
+        return "sse", ws
+    for base in ("browser-fetch", "browser-eventsource"):
+        if base in arms and "browser-ws" in arms:
+            return base, ["browser-ws"]
+    return None
+
+
 def claim_c1(summary: RunSummary) -> dict[str, Any]:
     sc = summary.main_scenario
     block = summary.scenarios.get(sc) if sc else None
-    arms = block.arms if block else {}
-    ws = _ws_arms(arms)
-    if block is None or "sse" not in arms or not ws:
+    pair = _c1_pair(block.arms) if block else None
+    if block is None or pair is None:
         return not_measured("C1", "needs a scenario with both an SSE and a WS arm")
-    sse = arms["sse"]
+    base, ws = pair
+    arms = block.arms
+    sse = arms[base]
     numbers: dict[str, Any] = {}
     per_arm: dict[str, bool | None] = {}
     reasons: list[str] = []
@@ -187,18 +203,18 @@ def claim_c1(summary: RunSummary) -> dict[str, Any]:
         verdicts = []
         for key, label in (("ttft_ms", "TTFT"), ("itl_ms", "ITL")):
             d_sse, d_ws = sse.distribution(key), other.distribution(key)
-            entry = block.ratio(arm, f"{key}_p50")
+            entry = block.ratio(arm, f"{key}_p50", base)
             if entry is None or entry.ratio is None:  # too few samples for a CI: the medians
                 entry = _point_ratio(d_sse.p50, d_ws.p50)
             same, text = _same(entry)
-            numbers[f"{label} p50 sse / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
-            numbers[f"{label} p50 ratio sse/{arm}"] = text
+            numbers[f"{label} p50 {base} / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
+            numbers[f"{label} p50 ratio {base}/{arm}"] = text
             p99 = _pair(d_sse.p99, d_ws.p99)
             if p99 is not None:
-                numbers[f"{label} p99 sse / {arm} (ms)"] = p99
+                numbers[f"{label} p99 {base} / {arm} (ms)"] = p99
             verdicts.append(same)
             if same is False and entry is not None and entry.ratio is not None:
-                faster = "SSE" if entry.ratio < 1 else arm
+                faster = ("SSE" if base == "sse" else base) if entry.ratio < 1 else arm
                 reasons.append(
                     f"{label} median differs by {abs(entry.ratio - 1):.1%} ({faster} lower)"
                 )

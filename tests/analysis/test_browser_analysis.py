@@ -265,3 +265,13 @@ def test_claim_c5_uses_the_browser_arms_and_says_so() -> None:
     assert c5["scenario"] == "br"
     assert rows["C7"]["evidence"] is None  # not measured: no evidence named
     assert "| evidence |" in C.claims_markdown(list(rows.values()))
+    # C1 on a browser headline: EventSource (fetch did not run) against the WebSocket page
+    c1 = rows["C1"]
+    assert c1["status"] != "not measured" and c1["evidence"] == "browser"
+    assert "TTFT p50 browser-eventsource / browser-ws (ms)" in c1["numbers"]
+    assert C._c1_pair({"sse": 0, "browser-ws": 0}) is None  # never a Python vs a page
+    assert C._c1_pair({"sse": 0, "ws": 0, "browser-ws": 0}) == ("sse", ["ws"])
+    assert C._c1_pair({"browser-eventsource": 0, "browser-fetch": 0, "browser-ws": 0}) == (
+        "browser-fetch",
+        ["browser-ws"],
+    )
