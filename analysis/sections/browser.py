@@ -138,7 +138,11 @@ def _resources(rep: Report) -> str | None:
         keep = t["scenario"].map(lambda g: _stepped(rep, g)).astype(bool)
         t = t[keep & t["kib_per_stream"].notna()]
     if t.empty:
-        return None
+        return (
+            "Chromium's memory and CPU per stream: n/m — they are slopes over held load "
+            "levels, so they need a browser scenario that steps its load (load.ramp_steps: "
+            "browser-idle, browser-stream in `make bench SUITE=browser`)."
+        )
     head = ["scenario", "arm", "streams", "KiB per stream", "r²", "network service KiB"]
     head += ["renderer KiB", "CPU % per stream", "r²"]
     rows = [

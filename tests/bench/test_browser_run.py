@@ -94,6 +94,11 @@ def test_a_browser_arm_runs_in_chromium_with_the_locust_contract(tmp_path: Path)
     md = report.full_report(rep)["report.md"].read_text()
     assert "browser" in rep.sections and "## Real browsers" in md
     assert "Browser WebSocket" in md and "clock mapping bound" in md
+    assert "memory and CPU per stream: n/m" in md  # fixed users: no held levels to fit
+    # C1 on the browser pages (fetch vs WebSocket), marked as browser evidence
+    assert "| **C1** Same user experience" in md
+    c1 = next(line for line in md.splitlines() if line.startswith("| **C1**"))
+    assert c1.rstrip().endswith("| browser |"), c1
 
 
 def test_without_a_browser_the_phases_are_skipped_with_the_reason(
