@@ -23,6 +23,8 @@ from typing import Any
 
 import psutil
 
+from core.procrow import CpuRate, resource_row
+
 ROLE_PREFIX = "browser-"
 BROWSER_ROLES = tuple(
     f"{ROLE_PREFIX}{k}"
@@ -58,17 +60,11 @@ class ProcessSampler:
         self.arm = arm
         self.columns = dict(columns or {})  # scenario, variant, rep (core.records)
         self.me = psutil.Process()
-        self._prev: dict[int, tuple[int, float]] = {}
+        self._cpu = CpuRate()
         self._procs: dict[int, psutil.Process] = {}
 
     def _row(self, proc: psutil.Process, role: str, t_ns: int, streams: int) -> dict[str, Any]:
         cpu = proc.cpu_times()
-        total = cpu.user + cpu.system
-        prev = self._prev.get(proc.pid)
-        self._prev[proc.pid] = (t_ns, total)
-        pct = None
-        if prev is not None and t_ns > prev[0]:
-            pct = 100.0 * (total - prev[1]) / ((t_ns - prev[0]) / 1e9)
         fds = None
         with contextlib.suppress(psutil.Error, AttributeError):
             fds = proc.num_fds()
@@ -76,21 +72,20 @@ class ProcessSampler:
         if role.startswith(ROLE_PREFIX):  # smaps_rollup: ~0.2 ms a process
             with contextlib.suppress(psutil.Error, AttributeError):
                 uss = proc.memory_full_info().uss
-        return {
-            "t_ns": t_ns,
-            "phase": self.phase,
-            **self.columns,
-            "arm": self.arm,
-            "role": role,
-            "pid": proc.pid,
-            "cpu_user_s": cpu.user,
-            "cpu_sys_s": cpu.system,
-            "cpu_pct": pct,
-            "rss_bytes": proc.memory_info().rss,
-            "fds": fds,
-            "connections": streams,
-            "uss_bytes": uss,
-        }
+        row = resource_row(
+            t_ns=t_ns,
+            phase=self.phase,
+            columns=self.columns,
+            arm=self.arm,
+            role=role,
+            proc=proc,
+            cpu=cpu,
+            cpu_pct=self._cpu.pct(proc.pid, t_ns, float(cpu.user + cpu.system)),
+            rss=proc.memory_info().rss,
+            fds=fds,
+            connections=streams,
+        )
+        return {**row, "uss_bytes": uss}
 
     def sample(self, streams: int) -> list[dict[str, Any]]:
         """Rows of one sample; `streams` = streams in flight in the browser now."""
