@@ -113,3 +113,8 @@ def test_without_a_browser_the_phases_are_skipped_with_the_reason(
     assert {p["reason"] for p in m["phases"]} == {f"browser arm: {why}"}
     assert any(why in w for w in m["warnings"])
     assert read_table(run, "streams").empty
+    # the report builds and says why nothing was measured
+    from analysis import report
+
+    md = report.full_report(report.load(run, n_boot=20))["report.md"].read_text()
+    assert why in md and "## Real browsers" not in md
