@@ -140,7 +140,7 @@ def stream_request(
     client (Locust's, a browser page's) names its streams by this one rule."""
     stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
     params = stream_params(spec, ids.seed + k, stream_id, tokens, extra)
-    known = schedule_known
+    known = schedule_known  # a reference server's synthetic schedule (SessionPlan)
     labels = StreamLabels(
         stream_uid=f"{ids.phase}/{stream_id}",
         phase=ids.phase,
