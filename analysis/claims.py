@@ -75,11 +75,11 @@ Thresholds (explicit, so a reader can argue with them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from analysis import cost_c2
-from analysis.browser import c5_browser, is_browser_arm, recovery_rows
+from analysis.browser import c5_browser, is_browser_arm, recovery_rows, resuming_arms
 from analysis.claims_chains import CHAIN_FASTER_SHARE, claim_c10
 from analysis.claims_proxy import (
     BROKEN_FACTOR,
@@ -253,23 +253,31 @@ def _recovery(arm: ArmSummary) -> tuple[int, float | None, int, float | None]:
     return dropped, (ok / dropped if dropped else None), arm.lost_tokens, rc.gap_ms.p50
 
 
-def _recovery_claim(summary: RunSummary, cid: str, trait: str, need: str) -> dict[str, Any]:
-    """The harness's own clients (browser arms are judged by `claim_c5`'s browser rule)."""
+def _recovery_claim(
+    summary: RunSummary, cid: str, trait: str, need: str, browser_resumes: Collection[str] = ()
+) -> dict[str, Any]:
+    """The harness's own clients; without both of their protocols, the browser arms in
+    `browser_resumes` (pages that resume at all — a client built not to is C5's matter)."""
     found = summary.groups(trait)
-    numbers: dict[str, Any] = {}
-    rec: dict[str, list[bool]] = {"sse": [], "ws": []}
-    for sc, arm, a in arms_in(summary, found):
-        dropped, share, lost, gap = _recovery(a)
-        proto = protocol(arm)
-        if not dropped or proto is None or is_browser_arm(arm):
-            continue
-        numbers[f"{sc}/{arm}"] = (
-            f"{dropped} dropped, {share:.1%} finished ok, {lost} tokens lost, "
-            f"reconnects {a.reconnect.reconnects}, "
-            f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
-        )
-        rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
-    if not rec["sse"] or not rec["ws"]:
+    for use in (lambda arm: not is_browser_arm(arm), lambda arm: arm in browser_resumes):
+        numbers: dict[str, Any] = {}
+        rec: dict[str, list[bool]] = {"sse": [], "ws": []}
+        for sc, arm, a in arms_in(summary, found):
+            dropped, share, lost, gap = _recovery(a)
+            proto = protocol(arm)
+            if not dropped or proto is None or not use(arm):
+                continue
+            failed = {k: n for k, n in a.outcomes.items() if k in ("error", "timeout") and n}
+            numbers[f"{sc}/{arm}"] = (
+                f"{dropped} dropped, {share:.1%} finished ok, {lost} tokens lost, "
+                f"reconnects {a.reconnect.reconnects}, "
+                f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
+                + "".join(f"; {n} stream(s) ended in {k}" for k, n in failed.items())
+            )
+            rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
+        if rec["sse"] and rec["ws"]:
+            break
+    else:
         return not_measured(cid, need)
     sse_ok, ws_ok = all(rec["sse"]), all(rec["ws"])
     rule = f"recovered = ≥ {RECOVERED_SHARE:.0%} of dropped streams finish ok, 0 tokens lost"
@@ -321,7 +329,7 @@ def _evidence(row: Mapping[str, Any], summary: RunSummary) -> str | None:
         return None
     if row["id"] == "C7":
         return "browser"
-    if row["id"] == "C5":
+    if row["id"] in ("C5", "C9"):
         browser = any(k.startswith("Python client") for k in row["numbers"])
         if any(is_browser_arm(k.split("/", 1)[-1]) for k in row["numbers"]):
             return "browser + python client" if browser else "browser"
@@ -461,6 +469,7 @@ def claims(
             "network_faults",
             "needs the fault proxy (loss, latency, blackholes) — a clean loopback drop is not a "
             "flaky network",
+            resuming_arms(man) if man is not None else (),
         ),
         claim_c10(s),
     ]

@@ -15,6 +15,8 @@ from bench.cli import main
 from bench.plan import browser_command
 from core.browser import chromium_available
 from core.runfolder import read_manifest, read_table
+from core.scenario import scenario_from_dict
+from loadtests.session import SessionPlan, UserIds, draw_turn, user_rng
 
 BROWSER_OK, BROWSER_WHY = chromium_available()
 
@@ -29,6 +31,7 @@ duration_s = 1
 stop_timeout_s = 5
 [stream]
 tokens = 10
+tokens_min = 4
 ttft_ms = 20
 gap_ms = 10
 [session]
@@ -77,6 +80,11 @@ def test_a_browser_arm_runs_in_chromium_with_the_locust_contract(tmp_path: Path)
         assert m["client"][ph["name"]]["load_generator"].startswith("browser")
         mine = streams[streams["arm"] == arm]
         assert set(mine["outcome"]) == {"ok"} and mine["checksum_ok"].all()
+        # each answer's drawn length, as a Locust user of the same phase seed draws it
+        plan = SessionPlan.from_scenario(scenario_from_dict(m["scenario"]))
+        for r in mine.itertuples():
+            ids = UserIds(ph["name"], arm, "w", 0, int(r.user), int(ph["seed"]))
+            assert r.tokens_expected == r.n_received == draw_turn(user_rng(ids), plan).tokens
     roles = set(read_table(run, "resources")["role"].astype(object))
     assert {"browser-main", "browser-renderer", "browser-network", "server"} <= roles
     # every process the browser load generator started is gone
