@@ -7,7 +7,7 @@ PORT_SSE ?= 8081
 PORT_WS  ?= 8082
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps bench sample test lint serve-sse serve-ws serve-ws-websockets clean-venv perf
+.PHONY: setup system-deps bench sample sample-one test lint serve-sse serve-ws serve-ws-websockets clean-venv perf
 
 setup: system-deps $(STAMP)
 
@@ -63,14 +63,19 @@ bench: setup
 # (~10 min) into $(SAMPLE_RUNS), then published into results/sample (index.html,
 # runs/<run>/report.html with figures, tables/*.csv, summary.json, manifest.json, the
 # methodology page) with the machine's load average before and after the run noted.
-# Replaces what the previous sample publish wrote; other folders there (perf/, faultproxy/)
-# are left alone.
+# Then the formats suite (~8 min: provider formats, TLS, agent chains) the same way into
+# results/sample/formats. Replaces what the previous sample publish wrote; other folders
+# there (perf/, faultproxy/) are left alone.
 SAMPLE_RUNS ?= results/sample-runs
 sample: setup
+	@$(MAKE) --no-print-directory sample-one SAMPLE_SUITE=default SAMPLE_OUT=results/sample
+	@$(MAKE) --no-print-directory sample-one SAMPLE_SUITE=formats SAMPLE_OUT=results/sample/formats
+
+sample-one:
 	@before="$$(cut -d' ' -f1-3 /proc/loadavg)"; \
-	$(BIN)/ssevsws bench --results $(SAMPLE_RUNS) --no-report || exit $$?; \
+	$(BIN)/ssevsws bench --suite $(SAMPLE_SUITE) --results $(SAMPLE_RUNS) --no-report || exit $$?; \
 	after="$$(cut -d' ' -f1-3 /proc/loadavg)"; \
-	$(BIN)/ssevsws publish $(SAMPLE_RUNS)/latest --out results/sample --force \
+	$(BIN)/ssevsws publish $(SAMPLE_RUNS)/latest --out $(SAMPLE_OUT) --force \
 		--note "machine load average (1, 5, 15 min): $$before when the run started, $$after when it ended"
 
 test: setup

@@ -111,6 +111,7 @@ from analysis.verdicts import (
     num,
     protocol,
 )
+from core.arms import reference_sse_arm
 
 __all__ = [
     "BROKEN_FACTOR",
@@ -175,11 +176,14 @@ def _pair(a: float | None, b: float | None) -> str | None:
 
 def _c1_pair(arms: Mapping[str, Any]) -> tuple[str, list[str]] | None:
     """(the SSE arm, the WS arms compared with it), one kind of client on both sides: the
-    Python clients' `sse` and WS arms, else a browser page's fetch-streamed SSE (what LLM web
-    apps use; EventSource when fetch did not run) and `browser-ws`."""
-    ws = [a for a in _ws_arms(arms) if not is_browser_arm(a)]
-    if "sse" in arms and ws:
-        return "sse", ws
+    Python clients' reference SSE arm (core.arms.reference_sse_arm) and WS arms, else a
+    browser page's fetch-streamed SSE (what LLM web apps use; EventSource when fetch did
+    not run) and `browser-ws`."""
+    python = [a for a in arms if not is_browser_arm(a)]
+    ref = reference_sse_arm(python)
+    ws = [a for a in _ws_arms(arms) if a in python]
+    if ref is not None and ws:
+        return ref, ws
     for base in ("browser-fetch", "browser-eventsource"):
         if base in arms and "browser-ws" in arms:
             return base, ["browser-ws"]

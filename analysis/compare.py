@@ -1,6 +1,8 @@
 """Two runs side by side (`ssevsws compare`, notebooks/compare.ipynb): the metrics of
-analysis.tables.COMPARE_KEYS per scenario group and arm, value in A, in B, B ÷ A; and the
-TTFT / ITL CDFs of both headline scenarios overlaid.
+analysis.tables.COMPARE_KEYS per scenario group and arm, value in A, in B, B ÷ A; each
+claim's verdict in A and B and the report sections each run has data for (a change of
+code or setup that changes a verdict or loses a section shows here); and the TTFT / ITL
+CDFs of both headline scenarios overlaid.
 
 Runs of any readable record-schema version can be compared (analysis.load loads them into
 the same columns); an unreadable one is refused with SchemaMismatch.
@@ -19,7 +21,7 @@ from analysis import metrics as M
 from analysis import plots as P
 from analysis.load import RunData, group_rows, load_runs
 from analysis.render import emit, emit_figure, write_markdown
-from analysis.report_data import resolve_run
+from analysis.report_data import Report, resolve_run
 from analysis.results import ArmSummary, RunSummary
 from analysis.summary import summarize
 from analysis.tables import (
@@ -41,8 +43,11 @@ __all__ = [
     "finish_compare",
     "format_compare",
     "load_compare",
+    "section_rows",
     "show_compare",
+    "show_verdicts",
     "side_by_side",
+    "verdict_rows",
 ]
 
 COMPARE_HEADER = ("scenario", "arm", "metric", "A", "B", "B/A")
@@ -201,6 +206,59 @@ def show_compare(cr: CompareReport) -> None:
         "B/A = run B ÷ run A; n/m = not measured in that run.",
     ]
     emit(cr, "\n".join(lines))
+    show_verdicts(cr)
+
+
+def _as_report(data: RunData, summary: RunSummary) -> Report:
+    return Report(data=data, summary=summary, out_dir=None, title=data.run_id or "run")
+
+
+def verdict_rows(cr: CompareReport) -> list[list[str]]:
+    """Claim id, verdict in A, in B, and "changed" where they differ."""
+    from analysis.sections.claims import claim_rows
+
+    va, vb = (
+        {str(c["id"]): str(c["status"]) for c in claim_rows(_as_report(d, s))}
+        for d, s in ((cr.a, cr.summary_a), (cr.b, cr.summary_b))
+    )
+    ids = list(dict.fromkeys([*va, *vb]))
+    return [
+        [i, va.get(i, "—"), vb.get(i, "—"), "changed" if va.get(i) != vb.get(i) else ""]
+        for i in ids
+    ]
+
+
+def section_rows(cr: CompareReport) -> list[list[str]]:
+    """Every report section, and whether each run has the data it needs."""
+    from analysis.sections import SECTIONS
+
+    ra, rb = _as_report(cr.a, cr.summary_a), _as_report(cr.b, cr.summary_b)
+    rows = []
+    for s in SECTIONS:
+        if not s.title:
+            continue
+        has_a, has_b = s.needs(ra), s.needs(rb)
+        yes_no = ["yes" if has else "no" for has in (has_a, has_b)]
+        rows.append([s.title, *yes_no, "changed" if has_a != has_b else ""])
+    return rows
+
+
+def show_verdicts(cr: CompareReport) -> None:
+    """Claims' verdicts and the report's sections in both runs."""
+    emit(
+        cr,
+        "\n".join(
+            [
+                "## Claims: verdict in each run",
+                "",
+                md_table(["claim", "A", "B", ""], verdict_rows(cr)),
+                "",
+                "## Report sections each run has data for",
+                "",
+                md_table(["section", "A", "B", ""], section_rows(cr)),
+            ]
+        ),
+    )
 
 
 def _labelled(df: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -414,7 +414,8 @@ class ArmSummary:
     sessions: int = 0
     outcomes: Mapping[str, int] = field(default_factory=dict)
     ttft_ms: Distribution = field(default_factory=Distribution)
-    #: time to first byte / to first event (schema 3; empty for older runs: not measured)
+    #: time to first byte / to first event (nullable columns added within schema 2;
+    #: empty for older runs: not measured)
     ttfb_ms: Distribution = field(default_factory=Distribution)
     first_event_ms: Distribution = field(default_factory=Distribution)
     itl_ms: Distribution = field(default_factory=Distribution)
@@ -512,7 +513,8 @@ class ScenarioSummary:
     traits of its configuration (what it exercises: reconnects, cancels, a proxy…)."""
 
     arms: Mapping[str, ArmSummary] = field(default_factory=dict)
-    #: ``"sse/<arm>"`` → ratio key (``ttft_ms_p50``, ``tokens_per_s``…) → RatioCI.
+    #: ``"<reference SSE arm>/<arm>"`` (core.arms.reference_sse_arm) → ratio key
+    #: (``ttft_ms_p50``, ``tokens_per_s``…) → RatioCI.
     ratios: Mapping[str, Mapping[str, RatioCI]] = field(default_factory=dict)
     #: arm → median/min/max over repetitions of per-phase figures (analysis.stats).
     repetitions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -524,7 +526,11 @@ class ScenarioSummary:
     def streams(self) -> int:
         return sum(a.streams for a in self.arms.values())
 
-    def ratio(self, arm: str, key: str, reference: str = "sse") -> RatioCI | None:
+    def ratio(self, arm: str, key: str, reference: str | None = None) -> RatioCI | None:
+        """`arm`'s ratio `key` against `reference` (default: the group's reference arm)."""
+        if reference is None:
+            name = next((n for n in self.ratios if n.split("/", 1)[1] == arm), None)
+            return (self.ratios.get(name) or {}).get(key) if name else None
         return (self.ratios.get(f"{reference}/{arm}") or {}).get(key)
 
     def to_json(self) -> dict[str, Any]:

@@ -35,7 +35,9 @@ in docs/methodology.md, "Metrics"):
 ``reconnect``
     streams_dropped, reconnects, gap_ms (first drop → next token), their outcomes.
 
-Per group also ``ratios`` (``"sse/<arm>"`` → key → SSE figure ÷ that arm's: bootstrap CI
+Per group also ``ratios`` (``"<ref>/<arm>"`` → key → the reference SSE arm's figure ÷ that
+arm's, the reference being core.arms.reference_sse_arm — ``sse``, else the SSE arm of the
+WS arm's format: bootstrap CI
 for distribution medians, point ratios for the per-unit rows of analysis.tables.METRICS),
 ``repetitions`` (median/min/max over repetitions of per-phase figures) and ``traits`` (what
 the group's configuration exercises, analysis.traits). Run-wide: ``phases`` (one row per
@@ -80,7 +82,7 @@ from analysis.stats import (
 )
 from analysis.tables import METRICS, format_summary_table, point_ratios
 from analysis.traits import ScenarioTraits, traits_of
-from core.arms import get_arm, is_known, sort_arms
+from core.arms import get_arm, is_known, reference_sse_arm, sort_arms
 from core.records import SCHEMA_VERSION
 from core.runfolder import Run
 
@@ -267,16 +269,17 @@ def _arm_summary(
 def _ratios(
     f: _Frames, group: str, arms: Mapping[str, ArmSummary], n_boot: int, seed: int
 ) -> dict[str, dict[str, RatioCI]]:
-    if REFERENCE_ARM not in arms:
+    ref = reference_sse_arm(list(arms))
+    if ref is None:
         return {}
     out: dict[str, dict[str, RatioCI]] = {}
     for arm, summ in arms.items():
-        if arm == REFERENCE_ARM:
+        if arm == ref:
             continue
         r: dict[str, RatioCI] = {}
         for key in RATIO_DISTRIBUTIONS:
             src, col = DISTRIBUTIONS[key]
-            a = f.sub(src, group, REFERENCE_ARM)
+            a = f.sub(src, group, ref)
             b = f.sub(src, group, arm)
             if a is None or b is None or a.empty or b.empty:
                 n_a, n_b = (0 if x is None else len(x) for x in (a, b))
@@ -293,8 +296,8 @@ def _ratios(
                 seed=seed,
             )
             r[f"{key}_p50"] = RatioCI.from_json(to_jsonable(rc))
-        r.update(point_ratios(arms[REFERENCE_ARM], summ))
-        out[f"{REFERENCE_ARM}/{arm}"] = r
+        r.update(point_ratios(arms[ref], summ))
+        out[f"{ref}/{arm}"] = r
     return out
 
 

@@ -49,13 +49,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not suite.scenarios:
         parser.error(f"suite {suite.name}: no scenario runs the arms asked for")
     first, first_src = suite.scenarios[0]
-    # every arm of every scenario (a browser scenario keeps its own arms)
-    names = dict.fromkeys(a for sc, _ in suite.scenarios for a in sc.arms)
-    arms = [ArmTarget.named(a) for a in names]
+    arms = [ArmTarget.named(a) for a in suite.arms]
     estimate = estimate_s(plan_suite([s for s, _ in suite.scenarios], arms), first)
     print(
         f"suite {suite.name}: {len(suite.scenarios)} scenarios "
-        f"({', '.join(s.name for s, _ in suite.scenarios)}), arms {', '.join(names)}, "
+        f"({', '.join(s.name for s, _ in suite.scenarios)}), arms {', '.join(suite.arms)}, "
         f"about {estimate / 60:.1f} min (budget {suite.budget_s / 60:.0f} min)",
         flush=True,
     )

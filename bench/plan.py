@@ -224,11 +224,12 @@ def plan_phases(
 
 def plan_suite(scenarios: list[Scenario], arms: list[ArmTarget]) -> list[PhasePlan]:
     """Several scenarios in one run folder: each one's phases A B A B, one after another.
-    A scenario whose own arms leave some of `arms` out (proxy-h2: SSE only) runs only its
-    own."""
+    A scenario whose own arms leave some of `arms` out (proxy-h2: SSE only; a suite entry
+    with arms of its own) runs only its own, in its own order."""
     plans: list[PhasePlan] = []
+    by_name = {a.name: a for a in arms}
     for scenario in scenarios:
-        mine = [a for a in arms if a.name in scenario.arms] or arms
+        mine = [by_name[n] for n in scenario.arms if n in by_name] or arms
         plans += plan_phases(scenario, mine, first_index=len(plans) + 1)
     return plans
 

@@ -4,7 +4,9 @@ A suite file (bench/suites/*.toml) lists scenarios with load overrides, the arms
 repetitions; the phases of each scenario run A B A B before the next scenario starts. An
 entry may also run a scenario under another name (``label``: its analysis group) with
 server settings of its own (``server = { tls = true }``), so one scenario file can run
-twice in a suite — e.g. chat over plain TCP and over TLS.
+twice in a suite — e.g. chat over plain TCP and over TLS — and run arms of its own
+(``arms = [...]``, names from the arm registry core.arms) instead of the suite's: e.g. one
+short chat entry on every payload format while the others run a pair.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ class Suite:
     #: what loading left out and why (printed by `ssevsws bench`)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def arms(self) -> list[str]:
+        """Every arm some entry runs, in the order they first appear (the run's arm targets;
+        each scenario's phases use its own of them, bench.plan.plan_suite)."""
+        return list(dict.fromkeys(a for s, _ in self.scenarios for a in s.arms))
+
 
 def available_suites() -> list[str]:
     return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
@@ -67,9 +75,26 @@ def resolve_suite_path(arg: str) -> Path:
     raise ScenarioError(f"unknown suite {arg!r} (known: {', '.join(available_suites())})")
 
 
-#: Entry fields besides the load overrides: the scenario file, its name in the run, and
-#: server settings (ServerSpec fields) for this entry only.
-_ENTRY_FIELDS = {"name", "label", "server"}
+#: Entry fields besides the load overrides: the scenario file, its name in the run, server
+#: settings (ServerSpec fields) and arms for this entry only.
+_ENTRY_FIELDS = {"name", "label", "server", "arms"}
+
+
+def _entry_arms(entry: dict[str, Any], where: str) -> list[str] | None:
+    """The entry's own ``arms`` (registered names, no repeats), or None when it has none."""
+    arms = entry.get("arms")
+    if arms is None:
+        return None
+    if not isinstance(arms, list) or not arms or not all(isinstance(a, str) for a in arms):
+        raise ScenarioError(f"{where}.arms: a non-empty list of arm names, got {arms!r}")
+    if len(set(arms)) != len(arms):
+        raise ScenarioError(f"{where}.arms: an arm listed twice in {arms!r}")
+    for name in arms:
+        try:
+            get_arm(name)
+        except UnknownArm as exc:
+            raise ScenarioError(f"{where}.arms: {exc}") from None
+    return arms
 
 
 def _relabel(scenario: Scenario, entry: dict[str, Any], where: str) -> Scenario:
@@ -113,7 +138,7 @@ def load_suite(
     entries = data.get("scenarios")
     if not isinstance(entries, list) or not entries:
         raise ScenarioError(f"{path}: needs at least one [[scenarios]] entry")
-    suite_arms = arms or data.get("arms")
+    suite_arms = data.get("arms")
     suite_reps = repetitions or data.get("repetitions")
     scenarios: list[tuple[Scenario, Path]] = []
     notes: list[str] = []
@@ -129,22 +154,25 @@ def load_suite(
         seen.add(scenario.name)
         overrides = _entry_overrides(entry, where)
         overrides.setdefault("repetitions", suite_reps)
-        if suite_arms:
+        # the CLI's arms win over the entry's own, the entry's over the suite's
+        own_arms = _entry_arms(entry, where)
+        entry_arms = arms or own_arms or suite_arms
+        if entry_arms:
             # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit;
             # one of browser arms keeps its own unless arms were asked for by name
             try:
                 own = {protocol_of(a) for a in scenario.arms}
                 if all(get_arm(a).is_browser for a in scenario.arms):
-                    kept = [a for a in suite_arms if a in scenario.arms]
-                    kept = kept or ([] if arms else list(scenario.arms))
+                    kept = [a for a in entry_arms if a in scenario.arms]
+                    kept = kept or ([] if arms or own_arms else list(scenario.arms))
                 else:
-                    kept = [a for a in suite_arms if protocol_of(a) in own]
+                    kept = [a for a in entry_arms if protocol_of(a) in own]
             except UnknownArm as exc:
                 raise ScenarioError(f"{path.name}: {exc}") from None
             if not kept:
                 notes.append(
                     f"{scenario.name} left out: it runs {', '.join(scenario.arms)} only, "
-                    f"the suite runs {', '.join(suite_arms)}"
+                    f"the suite runs {', '.join(entry_arms)}"
                 )
                 continue
             overrides["arms"] = kept

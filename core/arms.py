@@ -136,6 +136,20 @@ def sort_arms(names: list[str] | tuple[str, ...] | set[str]) -> list[str]:
     return known + sorted(n for n in names if n not in _REGISTRY)
 
 
+def reference_sse_arm(names: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """The SSE arm a scenario's other arms are compared with: ``sse`` when it ran, else the
+    SSE arm carrying a WS arm's payload format (the Responses pair: the same events over
+    both transports), else the first SSE arm in display order; None without a registered
+    SSE arm."""
+    known = [n for n in sort_arms(names) if is_known(n)]
+    sse = [n for n in known if get_arm(n).protocol == "sse"]
+    if not sse or "sse" in sse:
+        return "sse" if sse else None
+    ws_formats = [get_arm(n).format for n in known if get_arm(n).protocol == "ws"]
+    same_format = [n for f in ws_formats for n in sse if get_arm(n).format == f]
+    return (same_format or sse)[0]
+
+
 # --------------------------------------------------------------------------- the arms
 register(Arm("sse", "sse", server_kind="sse", label="SSE (aiohttp)", color="#0072B2", order=10))
 register(Arm("ws", "ws", server_kind="ws", label="WS (aiohttp)", color="#D55E00", order=20))

@@ -34,6 +34,9 @@ class RunStatus:
     #: phases that did not run on purpose (e.g. no nginx): "name (why)"
     phases_skipped: list[str]
     scenarios_without_data: list[str]
+    #: phases that finished with some failed streams (under their threshold, or not):
+    #: "name: N of M streams failed (x %, allowed y %)"
+    phases_with_failed_streams: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     #: record part files that could not be read (truncated, corrupt): table, part, error
     unreadable_parts: list[dict[str, str]] = field(default_factory=list)
@@ -46,6 +49,20 @@ class RunStatus:
 def _why(p: PhaseEntry) -> str:
     detail = ": ".join(x for x in (p.status, p.reason) if x)
     return f"{p.name} ({detail})" if detail else p.name
+
+
+def _failed_streams(p: PhaseEntry) -> str | None:
+    """What the runner's stream check counted as failed in phase `p`, when any: a phase may
+    finish ``complete`` with failures under ``max_error_share``, and the reader must see them."""
+    check = p.raw.get("stream_check")
+    if not isinstance(check, dict):
+        return None
+    failed, rows = check.get("failed_streams"), check.get("rows")
+    if not isinstance(failed, int) or not isinstance(rows, int) or failed <= 0 or rows <= 0:
+        return None
+    allowed = check.get("max_error_share")
+    limit = f", allowed {allowed * 100:g} %" if isinstance(allowed, int | float) else ""
+    return f"{p.name}: {failed} of {rows} streams failed ({failed / rows * 100:.1f} %{limit})"
 
 
 def run_status(rep: Report) -> RunStatus:
@@ -81,6 +98,7 @@ def run_status(rep: Report) -> RunStatus:
         phases_without_data=no_data,
         phases_skipped=[_why(p) for p in skipped],
         scenarios_without_data=missing_sc,
+        phases_with_failed_streams=[x for x in map(_failed_streams, m.phases) if x],
         flags=list(rep.summary.flags),
         unreadable_parts=list(getattr(rep.data, "unreadable_parts", []) or []),
     )
@@ -118,6 +136,11 @@ def _banner(rep: Report) -> str:
         lines.append(f"- phases skipped (not run, not faked): {', '.join(st.phases_skipped)}")
     if st.scenarios_without_data:
         lines.append(f"- scenarios with no data: {', '.join(st.scenarios_without_data)}")
+    if st.phases_with_failed_streams:
+        lines.append(
+            "- phases with failed streams (outcomes error / timeout): "
+            + "; ".join(st.phases_with_failed_streams)
+        )
     if bad:
         lines.append(
             f"- {len(bad)} record file(s) could not be read (truncated or corrupt) and were "

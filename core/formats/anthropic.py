@@ -9,7 +9,9 @@ Sources (the provider's reference; shapes and the worked example followed):
   ``message_delta`` (``stop_reason``; "the token counts shown in the usage field of the
   message_delta event are cumulative"), and ``message_stop``; any number of ``ping``
   events; ``error`` events such as ``{"type": "error", "error": {"type":
-  "overloaded_error", "message": "Overloaded"}}``.
+  "overloaded_error", "message": "Overloaded"}}``. Its worked examples ("Basic streaming
+  request", "Streaming request with tool use") are test data, verbatim
+  (tests/core/test_formats_providers.py).
 - The SDK's own recorded stream, anthropics/anthropic-sdk-python
   ``tests/lib/streaming/fixtures/basic_response.txt`` (ids ``msg_`` + 34 characters, the
   ``{"type": "ping"}`` spelling), and its types ``src/anthropic/types/usage.py`` /
@@ -48,24 +50,12 @@ from typing import Any, ClassVar
 
 from core.client.events import Done, Failed, StreamEvent, Token, Usage
 from core.formats import llmapi
-from core.formats.base import (
-    HttpRequest,
-    PayloadFormat,
-    SSEReader,
-    SSETuple,
-    SSEWriter,
-    TokenEncoder,
-    UnsupportedRequest,
-)
+from core.formats.base import SSEReader, SSETuple, SSEWriter, TokenEncoder
 from core.schedule import VOCAB_JSON, StreamParams, StreamPlan
 
 #: The API version header the SDK sends (its own default).
 API_VERSION = "2023-06-01"
-_HEADERS = (
-    ("Content-Type", "application/json"),
-    ("Accept", "text/event-stream"),
-    ("anthropic-version", API_VERSION),
-)
+_HEADERS = (*llmapi.PostFormat.request_headers, ("anthropic-version", API_VERSION))
 _DELTA = "content_block_delta"
 _PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
@@ -191,32 +181,21 @@ class AnthropicSSEWriter(SSEWriter):
 
 
 # --------------------------------------------------------------------------- the format
-class AnthropicFormat(PayloadFormat):
+class AnthropicFormat(llmapi.PostFormat):
     name: ClassVar[str] = "anthropic"
     protocols = ("sse",)
     sse_path = "/v1/messages"
-    sse_method = "POST"
-    resumable = False
+    request_headers = _HEADERS
+    creates = "a message"
 
-    def sse_request(
-        self,
-        params: StreamParams,
-        *,
-        base_path: str = "",
-        resume_after: int | None = None,
-        method: str | None = None,
-    ) -> HttpRequest:
-        if method not in (None, "POST"):
-            raise UnsupportedRequest(f"messages are created with POST, not {method}")
-        if resume_after is not None and resume_after >= 0:
-            raise UnsupportedRequest("a message stream cannot be resumed")
+    def request_body(self, params: StreamParams) -> dict[str, Any]:
         body: dict[str, Any] = {"model": llmapi.client_model(params)}
         if params.tokens is not None:
             body["max_tokens"] = params.tokens
         body["messages"] = [{"role": "user", "content": llmapi.PROMPT}]
         body["stream"] = True
         body[llmapi.EXT] = llmapi.knobs(params, skip=("tokens",))
-        return HttpRequest("POST", f"{base_path}{self.sse_path}", _HEADERS, llmapi.dumps(body))
+        return body
 
     def sse_reader(self, status: int) -> SSEReader:
         return AnthropicSSEReader(status)

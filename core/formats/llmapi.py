@@ -29,6 +29,10 @@ ignore (their models keep unknown fields and nobody reads them):
 The token texts are the native ones for the same seed, length and stream id (the same
 `core.schedule.StreamPlan`), one content delta per token.
 
+**Client requests.** Every provider format creates a stream with one ``POST`` of a JSON
+body and none can resume one: `PostFormat` holds that request (method, path, headers, the
+refusals); a format adds its body (`PostFormat.request_body`).
+
 Sources of the shapes are cited in each format's module.
 """
 
@@ -39,9 +43,10 @@ import os
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from core.client.events import StreamEvent, Usage
+from core.formats.base import HttpRequest, PayloadFormat, UnsupportedRequest
 from core.schedule import ParamError, StreamParams, StreamPlan, parse_params
 
 #: The request body's extension object (timing knobs, stream id) and the final event's
@@ -229,6 +234,46 @@ def knobs(params: StreamParams, skip: Iterable[str] = ()) -> dict[str, Any]:
 def client_model(params: StreamParams) -> str:
     model = params.extra.get("model")
     return model if isinstance(model, str) and model else DEFAULT_MODEL
+
+
+def refuse_resume(resume_after: int | None, what: str) -> None:
+    """UnsupportedRequest for a resume (`resume_after` ≥ 0): no provider API resumes a
+    stream. `what` names the stream ("a message stream")."""
+    if resume_after is not None and resume_after >= 0:
+        raise UnsupportedRequest(f"{what} cannot be resumed")
+
+
+class PostFormat(PayloadFormat):
+    """What the provider formats share on the client side: a stream is one ``POST`` of a
+    JSON body (`request_body`) to the format's path with its `request_headers`; any other
+    method, and any resume, is an UnsupportedRequest naming `creates` (what the POST
+    creates, e.g. "a chat completion")."""
+
+    sse_method = "POST"
+    resumable = False
+    request_headers: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("Content-Type", "application/json"),
+        ("Accept", "text/event-stream"),
+    )
+    creates: ClassVar[str] = "a stream"
+
+    def request_body(self, params: StreamParams) -> dict[str, Any]:
+        """The JSON body of the POST for `params` (standard fields + the `EXT` object)."""
+        raise NotImplementedError
+
+    def sse_request(
+        self,
+        params: StreamParams,
+        *,
+        base_path: str = "",
+        resume_after: int | None = None,
+        method: str | None = None,
+    ) -> HttpRequest:
+        if method not in (None, "POST"):
+            raise UnsupportedRequest(f"{self.creates} is created with POST, not {method}")
+        refuse_resume(resume_after, f"{self.creates} stream")
+        body = dumps(self.request_body(params))
+        return HttpRequest("POST", f"{base_path}{self.sse_path}", self.request_headers, body)
 
 
 # --------------------------------------------------------------------------- server side

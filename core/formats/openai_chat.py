@@ -50,20 +50,11 @@ from typing import Any, ClassVar
 
 from core.client.events import Done, Failed, StreamEvent, Token
 from core.formats import llmapi
-from core.formats.base import (
-    HttpRequest,
-    PayloadFormat,
-    SSEReader,
-    SSETuple,
-    SSEWriter,
-    TokenEncoder,
-    UnsupportedRequest,
-)
+from core.formats.base import SSEReader, SSETuple, SSEWriter, TokenEncoder
 from core.schedule import VOCAB_JSON, StreamParams, StreamPlan
 from core.sse import encode_comment
 
 _HEARTBEAT = encode_comment("keepalive")
-_HEADERS = (("Content-Type", "application/json"), ("Accept", "text/event-stream"))
 _DONE = b"data: [DONE]\n\n"
 
 
@@ -202,25 +193,13 @@ class OpenAIChatSSEWriter(SSEWriter):
 
 
 # --------------------------------------------------------------------------- the format
-class OpenAIChatFormat(PayloadFormat):
+class OpenAIChatFormat(llmapi.PostFormat):
     name: ClassVar[str] = "openai-chat"
     protocols = ("sse",)
     sse_path = "/v1/chat/completions"
-    sse_method = "POST"
-    resumable = False
+    creates = "a chat completion"
 
-    def sse_request(
-        self,
-        params: StreamParams,
-        *,
-        base_path: str = "",
-        resume_after: int | None = None,
-        method: str | None = None,
-    ) -> HttpRequest:
-        if method not in (None, "POST"):
-            raise UnsupportedRequest(f"chat completions are POST requests, not {method}")
-        if resume_after is not None and resume_after >= 0:
-            raise UnsupportedRequest("a chat completion stream cannot be resumed")
+    def request_body(self, params: StreamParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": llmapi.client_model(params),
             "messages": [{"role": "user", "content": llmapi.PROMPT}],
@@ -231,7 +210,7 @@ class OpenAIChatFormat(PayloadFormat):
         if params.tokens is not None:
             body["max_tokens"] = params.tokens
         body[llmapi.EXT] = llmapi.knobs(params, skip=("seed", "tokens"))
-        return HttpRequest("POST", f"{base_path}{self.sse_path}", _HEADERS, llmapi.dumps(body))
+        return body
 
     def sse_reader(self, status: int) -> SSEReader:
         return OpenAIChatSSEReader(status)

@@ -21,7 +21,9 @@ Sources (the provider's reference; shapes and worked examples followed):
   cancels a response (closing the connection does). The SDK's types:
   openai/openai-python ``src/openai/types/responses/responses_client_event.py`` and
   ``responses_server_event.py`` (``ResponseWsError``: ``{"type": "error", "status",
-  "error": {"type", "code", "message", "param"}}``).
+  "error": {"type", "code", "message", "param"}}``). The guide's ``response.create``
+  examples ("Connect and create responses", "Continue with incremental inputs") are test
+  data, verbatim (tests/core/test_formats_providers.py).
 
 The request (SSE): ``POST /v1/responses`` with ``{"model", "input", "stream": true,
 "max_output_tokens", "previous_response_id"?, "ssevsws": {...}}``; over WS the same body,
@@ -58,23 +60,12 @@ from typing import Any, ClassVar
 
 from core.client.events import Done, Failed, StreamEvent, Token
 from core.formats import llmapi
-from core.formats.base import (
-    HttpRequest,
-    PayloadFormat,
-    SSEReader,
-    SSETuple,
-    SSEWriter,
-    TokenEncoder,
-    UnsupportedRequest,
-    WSReader,
-    WSWriter,
-)
+from core.formats.base import SSEReader, SSETuple, SSEWriter, TokenEncoder, WSReader, WSWriter
 from core.schedule import VOCAB_JSON, ParamError, StreamId, StreamParams, StreamPlan
 from core.sse import encode_comment
 from core.wsmsg import CLOSE_POLICY_VIOLATION, ClientMessage, ProtocolError, Start
 
 _HEARTBEAT = encode_comment("keepalive")
-_HEADERS = (("Content-Type", "application/json"), ("Accept", "text/event-stream"))
 _CREATE = "response.create"
 _DELTA = "response.output_text.delta"
 #: Events before the first token (created, in_progress, output_item.added, part.added).
@@ -157,8 +148,7 @@ class ResponsesWSReader(WSReader):
         self._dec = ResponsesDecoder()
 
     def start(self, params: StreamParams, *, resume_after: int | None = None) -> str:
-        if resume_after is not None and resume_after >= 0:
-            raise UnsupportedRequest("a response cannot be resumed")
+        llmapi.refuse_resume(resume_after, "a response")
         self.current = str(params.stream)
         self._dec = ResponsesDecoder()
         body = {"type": _CREATE, **_create_body(params)}
@@ -381,29 +371,16 @@ class ResponsesWSWriter(WSWriter):
 
 
 # --------------------------------------------------------------------------- the format
-class OpenAIResponsesFormat(PayloadFormat):
+class OpenAIResponsesFormat(llmapi.PostFormat):
     name: ClassVar[str] = "openai-responses"
     protocols = ("sse", "ws")
     sse_path = "/v1/responses"
     ws_path = "/v1/responses"
-    sse_method = "POST"
-    resumable = False
+    creates = "a response"
 
     # client side
-    def sse_request(
-        self,
-        params: StreamParams,
-        *,
-        base_path: str = "",
-        resume_after: int | None = None,
-        method: str | None = None,
-    ) -> HttpRequest:
-        if method not in (None, "POST"):
-            raise UnsupportedRequest(f"responses are created with POST, not {method}")
-        if resume_after is not None and resume_after >= 0:
-            raise UnsupportedRequest("a response stream cannot be resumed")
-        body = {**_create_body(params), "stream": True}
-        return HttpRequest("POST", f"{base_path}{self.sse_path}", _HEADERS, llmapi.dumps(body))
+    def request_body(self, params: StreamParams) -> dict[str, Any]:
+        return {**_create_body(params), "stream": True}
 
     def sse_reader(self, status: int) -> SSEReader:
         return ResponsesSSEReader(status)

@@ -42,7 +42,7 @@ class Script:
     users_target: int | None = None
     bytes_per_token: int = 60
     server_stamps: bool = True
-    #: first body byte / first event after the send (schema 3); None: not recorded
+    #: first body byte / first event after the send (nullable in schema 2); None: not recorded
     first_byte_ms: float | None = None
     first_event_ms: float | None = None
 

@@ -94,6 +94,32 @@ def test_c1_not_measured_without_both_arms() -> None:
     assert C.claim_c1(_s({"scenarios": {}}))["status"] == C.NOT_MEASURED
 
 
+def test_c1_on_the_responses_pair_without_native_arms() -> None:
+    """A scenario that ran only the Responses pair judges C1 on it (the SSE arm of the WS
+    arm's format is the reference), and a clear difference names that arm."""
+    s = {
+        "scenarios": {
+            "chat": {
+                "arms": {
+                    "sse-openai-responses": _arm(300, 20),
+                    "ws-openai-responses": _arm(400, 20),
+                },
+                "ratios": {
+                    "sse-openai-responses/ws-openai-responses": {
+                        "ttft_ms_p50": _ratio(0.75, 0.7, 0.8),
+                        "itl_ms_p50": _ratio(1.0, 0.99, 1.01),
+                    }
+                },
+                "traits": _traits("chat", think_time=True),
+            }
+        }
+    }
+    row = C.claim_c1(_s(s))
+    assert row["status"] == C.DOES_NOT_HOLD
+    assert "(sse-openai-responses lower)" in row["why"]
+    assert row["numbers"]["TTFT p50 sse-openai-responses / ws-openai-responses (ms)"]
+
+
 def test_c2_bands() -> None:
     # bands and their edges: tests/analysis/test_cost_c2.py
     rows = [

@@ -384,3 +384,25 @@ def test_banner_states_run_status_and_each_failed_or_skipped_phase(tmp_path: Pat
         "- phases skipped (not run, not faked): proxy-idle.idle-hb/sse/r1 (skipped: no nginx)"
     )
     assert report.executive_summary(rep)[0] == "Run failed; 3 phase(s) failed or skipped."
+
+
+def test_banner_counts_failed_streams_under_the_threshold(tmp_path: Path) -> None:
+    """A phase that ends complete with failures under max_error_share still shows them in
+    the report's first lines (a failed measurement is never silent)."""
+    from core.runfolder import modify_manifest
+
+    run = make_run(tmp_path)
+
+    def outcomes(m: dict) -> None:
+        m["phases"][0]["stream_check"] = {"rows": 200, "failed_streams": 1, "max_error_share": 0.01}
+        m["phases"][1]["stream_check"] = {"rows": 200, "failed_streams": 0, "max_error_share": 0.01}
+
+    modify_manifest(run, outcomes)
+    rep = report.load(run, n_boot=20)
+    st = report.run_status(rep)
+    name = rep.manifest.phases[0].name
+    assert st.phases_with_failed_streams == [
+        f"{name}: 1 of 200 streams failed (0.5 %, allowed 1 %)"
+    ]
+    report.show(rep, "status")
+    assert any("phases with failed streams" in line and name in line for line in rep.md)

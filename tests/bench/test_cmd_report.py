@@ -107,3 +107,24 @@ def test_report_of_a_failed_run_is_built_and_exits_3(
     assert "the run is FAILED: phase(s) failed" in err
     md = (run / "report.md").read_text()
     assert "**failed**" in md and "error share 0.50" in md
+
+
+def test_compare_shows_each_claims_verdict_and_the_sections_of_both_runs(tmp_path: Path) -> None:
+    """A change that loses a section (here: nobody cancels in B) shows as "changed"; the
+    claims' verdicts of both runs are listed, the same ones unmarked."""
+    from analysis.claims import CLAIMS
+    from analysis.compare import load_compare, section_rows, verdict_rows
+
+    a = make_run(tmp_path, "20260101T000000Z_a_abc1234")
+    b = make_run(tmp_path, "20260102T000000Z_b_abc1234", cancels=False)
+    cr = load_compare(a, b, n_boot=50)
+    verdicts = verdict_rows(cr)
+    assert {r[0] for r in verdicts} >= set(CLAIMS)
+    assert all((r[3] == "changed") == (r[1] != r[2]) for r in verdicts)
+    sections = {r[0]: r[1:] for r in section_rows(cr)}
+    changed = [title for title, (ha, hb, mark) in sections.items() if mark]
+    assert changed and all(sections[t][:2] == ["yes", "no"] for t in changed)
+    assert any("ancel" in t for t in changed), changed
+    same = load_compare(a, a, n_boot=50)
+    assert not any(r[3] for r in verdict_rows(same))
+    assert not any(r[3] for r in section_rows(same))

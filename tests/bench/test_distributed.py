@@ -33,7 +33,7 @@ from bench.distributed import (
 from core.runfolder import read_manifest, read_table
 from core.scenario import LoadSpec
 from tests.bench.test_run import TINY as RUN_TINY
-from tests.bench.test_run import gone, needs_parts, only_run, ssevsws_run
+from tests.bench.test_run import gone, only_run, ssevsws_run
 
 # 150 tokens every 10 ms: 1.5 s answers, so streams are in flight when the 4 s run ends
 SHORT = "tokens = 20\nttft_ms = 50\ngap_ms = 10\n"
@@ -220,13 +220,11 @@ def run_tiny(tmp_path: Path, *args: str) -> Path:
     return only_run(results)
 
 
-@needs_parts
 def test_master_and_two_workers_end_to_end(tmp_path: Path) -> None:
     (phase,) = _check_workers_run(run_tiny(tmp_path, "--protocols", "sse", "--workers", "2"), 1)
     assert {w["address"] for w in phase["locust"]["workers"]} == {"127.0.0.1"}
 
 
-@needs_parts
 def test_hosts_two_namespaces_end_to_end(tmp_path: Path) -> None:
     why = netns_skip_reason()
     if why:

@@ -22,10 +22,6 @@ from bench.plan import FOREIGN
 from core.runfolder import read_manifest, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
-HAVE_PARTS = (ROOT / "servers" / "__main__.py").exists() and (
-    ROOT / "loadtests" / "locustfile.py"
-).exists()
-needs_parts = pytest.mark.skipif(not HAVE_PARTS, reason="servers/ or loadtests/ not written yet")
 
 TINY = """\
 name = "tiny"
@@ -129,7 +125,6 @@ def test_unknown_scenario_exit_code_from_the_console(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real runs
 
 
-@needs_parts
 def test_run_both_arms_writes_a_complete_run_folder(tmp_path: Path) -> None:
     results = tmp_path / "results"
     res = ssevsws_run(str(tiny(tmp_path)), "--results", str(results))
@@ -171,7 +166,6 @@ def test_run_both_arms_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert all(gone(pid) for pid in child_pids(m))
 
 
-@needs_parts
 def test_processes_2_one_run_folder_all_workers(tmp_path: Path) -> None:
     results = tmp_path / "results"
     res = ssevsws_run(
@@ -194,7 +188,6 @@ def test_processes_2_one_run_folder_all_workers(tmp_path: Path) -> None:
     assert r[r.role == "loadgen"].pid.nunique() == 2
 
 
-@needs_parts
 @pytest.mark.parametrize(
     ("sig", "code", "word"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
 )
@@ -242,7 +235,6 @@ def test_ctrl_c_leaves_a_readable_incomplete_run(
     assert all(gone(pid) for pid in child_pids(m))
 
 
-@needs_parts
 def test_ramp_scenario_lets_the_shape_drive_users(tmp_path: Path) -> None:
     path = tmp_path / "ramp.toml"
     path.write_text(
@@ -260,7 +252,6 @@ def test_ramp_scenario_lets_the_shape_drive_users(tmp_path: Path) -> None:
     assert set(s.users_target.dropna()) == {2, 4}
 
 
-@needs_parts
 def test_two_runs_in_the_same_second_get_two_folders(tmp_path: Path) -> None:
     results = tmp_path / "results"
     scenario = str(tiny(tmp_path, duration=1))
@@ -284,7 +275,6 @@ def test_two_runs_in_the_same_second_get_two_folders(tmp_path: Path) -> None:
         assert len(s) > 0 and s.worker.nunique() == 1
 
 
-@needs_parts
 def test_own_server_url_marks_server_side_not_measured(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with open(log, "wb") as f:
@@ -380,7 +370,6 @@ def test_a_server_that_does_not_start_marks_the_run_failed(
     assert any("FAILED" in line for line in lines)
 
 
-@needs_parts
 def test_a_phase_over_its_hard_timeout_is_terminated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 from bench.plan import ArmTarget, plan_suite
 from bench.run import estimate_s
 from bench.suite import available_suites, load_suite, resolve_suite_path
+from core.arms import all_arms, get_arm
 from core.scenario import ScenarioError
 
 
@@ -91,23 +92,55 @@ def test_full_suite_keeps_proxy_h2_to_the_sse_arm_and_fits_its_budget() -> None:
     assert any("proxy-h2 left out" in n for n in ws.notes)
 
 
-def test_formats_suite_runs_chat_plain_and_tls_and_agent_chains() -> None:
-    """`make bench SUITE=formats`: one scenario file run twice under two labels (plain and
-    TLS), the agent's chains plain and TLS, within its budget."""
+def test_formats_suite_runs_chat_plain_and_tls_every_format_and_agent_chains() -> None:
+    """`make bench SUITE=formats`: one scenario file run under three labels (plain, TLS, and
+    every payload format on each of its transports: the wire table's rows), the agent's
+    chains plain and TLS, within its budget (and within 8 minutes)."""
     suite = load_suite(resolve_suite_path("formats"))
     by_name = {s.name: s for s, _ in suite.scenarios}
-    assert set(by_name) == {"chat", "chat-tls", "agent"}
+    assert set(by_name) == {"chat", "chat-tls", "chat-formats", "agent"}
     assert not by_name["chat"].server.tls and by_name["chat-tls"].server.tls
+    pair = ("sse-openai-responses", "ws-openai-responses")
+    assert by_name["chat"].arms == by_name["chat-tls"].arms == by_name["agent"].arms == pair
+    formats = by_name["chat-formats"].arms
+    assert {(get_arm(a).format, get_arm(a).protocol) for a in formats} == {
+        (a.format, a.protocol) for a in all_arms()
+    }
+    assert len(formats) == 6 and not by_name["chat-formats"].server.tls
     agent = by_name["agent"]
     assert agent.session.chain and agent.session.turns == 20
     assert {v.name: v.server_dict() for v in agent.proxy.variants} == {
         "plain": {},
         "tls": {"tls": True},
     }
-    first = suite.scenarios[0][0]
-    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in first.arms])
+    # the run's arm targets are every entry's arms; each scenario runs its own (cmd_bench)
+    assert set(suite.arms) == set(formats)
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in suite.arms])
+    assert [p.arm.name for p in plans if p.group == "chat-formats"] == list(formats)
+    assert {p.arm.name for p in plans if p.group != "chat-formats"} == set(pair)
     assert [p.group for p in plans].count("agent.tls") == 2 * agent.repetitions
-    assert estimate_s(plans, first) <= suite.budget_s
+    first = suite.scenarios[0][0]
+    assert estimate_s(plans, first) <= min(suite.budget_s, 8 * 60)
+
+
+def test_entry_arms_replace_the_suites_and_the_cli_replaces_both(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'name = "t"\narms = ["sse", "ws"]\n'
+        '[[scenarios]]\nname = "chat"\n'
+        '[[scenarios]]\nname = "chat"\nlabel = "all"\narms = ["ws", "sse-anthropic"]\n'
+        '[[scenarios]]\nname = "proxy-h2"\narms = ["ws", "sse-openai-chat"]\n'
+    )
+    suite = load_suite(f)
+    chat, both, h2 = (s for s, _ in suite.scenarios)
+    assert chat.arms == ("sse", "ws") and both.arms == ("ws", "sse-anthropic")
+    assert h2.arms == ("sse-openai-chat",)  # an SSE-only scenario keeps its limit
+    assert suite.arms == ["sse", "ws", "sse-anthropic", "sse-openai-chat"]
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in suite.arms])
+    assert [p.name for p in plans if p.group == "all"] == ["all/ws/r1", "all/sse-anthropic/r1"]
+    cli = load_suite(f, arms=["ws"])
+    assert [s.arms for s, _ in cli.scenarios] == [("ws",), ("ws",)]  # proxy-h2 left out
+    assert any("proxy-h2 left out" in n for n in cli.notes)
 
 
 @pytest.mark.parametrize(
@@ -117,10 +150,18 @@ def test_formats_suite_runs_chat_plain_and_tls_and_agent_chains() -> None:
         ("server = 3", "server"),
         ("server = { nope = 1 }", "nope"),
         ("server = { tls = 3 }", "server.tls"),
+        ('arms = ["sse", "nope"]', "arms: unknown arm 'nope'"),
+        ("arms = []", "arms: a non-empty list"),
+        ('arms = "sse"', "arms: a non-empty list"),
+        ('arms = ["ws", "ws"]', "arms: an arm listed twice"),
     ],
 )
-def test_bad_entry_labels_and_server_settings(tmp_path: Path, entry: str, message: str) -> None:
+def test_bad_entry_labels_server_settings_and_arms(
+    tmp_path: Path, entry: str, message: str
+) -> None:
     path = tmp_path / "s.toml"
     path.write_text(f'name = "s"\n[[scenarios]]\nname = "chat"\n{entry}\n')
     with pytest.raises(ScenarioError, match=message):
         load_suite(path)
+    with pytest.raises(ScenarioError, match=message):  # even when the CLI names the arms
+        load_suite(path, arms=["sse"])

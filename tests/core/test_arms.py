@@ -50,3 +50,14 @@ def test_provider_format_arms() -> None:
         assert arm.metering == protocol and arm.client == protocol, name
     assert arm_names()[:3] == ("sse", "ws", "ws-websockets")  # the native arms come first
     assert arms_of("ws") == ["ws", "ws-websockets", "ws-openai-responses", "browser-ws"]
+
+
+def test_reference_sse_arm() -> None:
+    from core.arms import reference_sse_arm
+
+    assert reference_sse_arm(["ws", "sse-openai-responses", "sse"]) == "sse"
+    assert reference_sse_arm(
+        ["ws-openai-responses", "sse-openai-chat", "sse-openai-responses"]
+    ) == ("sse-openai-responses")
+    assert reference_sse_arm(["sse-anthropic", "sse-openai-chat"]) == "sse-openai-chat"
+    assert reference_sse_arm(["ws", "mystery"]) is None

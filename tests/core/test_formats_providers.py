@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -100,9 +101,76 @@ def test_openai_responses_reference_examples() -> None:
     ]
 
 
-def test_anthropic_reference_stream() -> None:
+#: Anthropic's "Streaming Messages" page, https://platform.claude.com/docs/en/build-with-claude/streaming,
+#: "Basic streaming request": the response, verbatim (spaces after the colons as printed).
+ANTHROPIC_PAGE_STREAM = b"""event: message_start
+data: {"type": "message_start", "message": {"id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [], "model": "claude-sonnet-4-5-20250929", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}
+
+event: content_block_start
+data: {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+event: ping
+data: {"type": "ping"}
+
+event: content_block_delta
+data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}
+
+event: content_block_delta
+data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}
+
+event: content_block_stop
+data: {"type": "content_block_stop", "index": 0}
+
+event: message_delta
+data: {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence":null}, "usage": {"output_tokens": 15}}
+
+event: message_stop
+data: {"type": "message_stop"}
+
+"""  # noqa: E501
+
+#: The same page, "Streaming request with tool use": three of its events, verbatim — a tool
+#: block after the text block, its input streamed as partial JSON, the tool_use stop.
+ANTHROPIC_PAGE_TOOL_EVENTS = b"""event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"location\\":"}}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}
+
+"""  # noqa: E501
+
+
+def test_anthropic_streaming_page_example() -> None:
+    """The "Streaming Messages" page's basic stream: the text deltas are the tokens (seq by
+    arrival, nbytes = the data line), message_start / content_block_start / ping are not
+    content, message_delta's cumulative usage (with message_start's input tokens) is the
+    Usage, message_stop the Done with the message id; its error event fails the stream."""
+    events = ANTHROPIC_PAGE_STREAM.split(b"\n\n")[:-1]
+    assert len(events) == 8
+    assert _decode("anthropic", b"\n\n".join(events[:3]) + b"\n\n") == []  # before content
+    out = _decode("anthropic", ANTHROPIC_PAGE_STREAM)
+    lines = [e.split(b"data: ", 1)[1] for e in events[3:5]]
+    assert [e for e in out if isinstance(e, Token)] == [
+        Token(5, 0, None, len(lines[0]), "Hello"),
+        Token(5, 1, None, len(lines[1]), "!"),
+    ]
+    assert out[-2:] == [
+        Usage(5, 25, 15),
+        Done(5, None, None, "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"),
+    ]
+    # a tool block's partial JSON is not text: no token, only the usage
+    assert _decode("anthropic", ANTHROPIC_PAGE_TOOL_EVENTS) == [Usage(5, None, 89)]
+    error = b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "mess'
+    error += b'age": "Overloaded"}}\n\n'
+    assert _decode("anthropic", error) == [Failed(5, 200, "overloaded_error: Overloaded")]
+
+
+def test_anthropic_sdk_recorded_stream() -> None:
     """anthropics/anthropic-sdk-python tests/lib/streaming/fixtures/basic_response.txt (the
-    SDK's recorded stream), and the error event of platform.claude.com's streaming page."""
+    SDK's recorded stream: compact JSON, three deltas)."""
     wire = (
         b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_4QpJur2dWWDj'
         b'F6C758FbBw5vm12BaVipnK","type":"message","role":"assistant","content":[],"model":"clau'
@@ -132,9 +200,92 @@ def test_anthropic_reference_stream() -> None:
         Usage(5, 11, 6),
         Done(5, None, None, "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK"),
     ]
-    error = b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "mess'
-    error += b'age": "Overloaded"}}\n\n'
-    assert _decode("anthropic", error) == [Failed(5, 200, "overloaded_error: Overloaded")]
+
+
+#: OpenAI's WebSocket mode guide, https://developers.openai.com/api/docs/guides/websocket-mode:
+#: the client's ``response.create`` of "Connect and create responses" and of "Continue with
+#: incremental inputs" (a tool output and the next user message, ``previous_response_id``),
+#: verbatim; the page sends ``json.dumps`` of each.
+WS_MODE_FIRST = {
+    "type": "response.create",
+    "model": "gpt-5.5",
+    "store": False,
+    "input": [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Find fizz_buzz()"}],
+        }
+    ],
+    "tools": [],
+}
+WS_MODE_CONTINUE = {
+    "type": "response.create",
+    "model": "gpt-5.5",
+    "store": False,
+    "previous_response_id": "resp_123",
+    "input": [
+        {
+            "type": "function_call_output",
+            "call_id": "call_123",
+            "output": "tool result",
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Now optimize it."}],
+        },
+    ],
+    "tools": [],
+}
+
+
+@pytest.mark.parametrize("example", [WS_MODE_FIRST, WS_MODE_CONTINUE], ids=["first", "continue"])
+def test_responses_websocket_mode_page_examples(example: dict[str, Any]) -> None:
+    """The guide's ``response.create`` messages, read by the server side of the format (the
+    reference WS server's), answered, and the answer decoded; and the message our client
+    builds for the same turn has the page's shape."""
+    fmt = get_format("openai-responses")
+    msg = fmt.ws_client_message(json.dumps(example))
+    params = msg.params  # type: ignore[union-attr]
+    previous = example.get("previous_response_id")
+    assert params.extra["model"] == "gpt-5.5" and params.extra["store"] is False
+    assert params.extra["previous_response_id"] == previous
+    assert params.extra["input_tokens"] == llmapi.input_tokens(example["input"])
+    # the answer echoes the chain and the options, and decodes to the plan's texts
+    plan = StreamPlan.build(replace(params, tokens=3, ttft_ms=0, gap_ms=0))
+    w = fmt.ws_writer(plan, created_s=CREATED)
+    encode = w.encoder()
+    messages = [
+        *w.preamble(),
+        *(encode(i, 70 + i, plan.ids[i]).decode() for i in range(plan.n)),
+        *w.done(),
+    ]
+    created, completed = json.loads(messages[0]), json.loads(messages[-1])
+    for event in (created, completed):
+        assert event["response"]["previous_response_id"] == previous
+        assert event["response"]["model"] == "gpt-5.5" and event["response"]["store"] is False
+    reader = fmt.ws_reader()
+    reader.start(params)
+    out: list[Any] = []
+    for m in messages:
+        assert reader.on_message(9, m.encode(), out)
+    assert _tokens(out) == plan.texts()
+    assert out[-1] == Done(
+        9, plan.n, done_summary(plan.texts())["sha256"], completed["response"]["id"]
+    )
+    assert completed["response"]["id"] != previous
+    # our client's message for this turn: the page's fields where it has them, no stream
+    ours = json.loads(
+        fmt.ws_reader().start(
+            StreamParams(tokens=3, extra={"model": "gpt-5.5", "previous_response_id": previous})
+        )
+    )
+    assert {k: ours[k] for k in ("type", "model")} == {k: example[k] for k in ("type", "model")}
+    assert ours.get("previous_response_id") == previous
+    assert "stream" not in ours and "background" not in ours
+    assert set(ours) - set(example) == {"max_output_tokens", llmapi.EXT}
+    assert [item["role"] for item in ours["input"]] == ["user"]
 
 
 # --------------------------------------------------------------------------- round trips
@@ -259,6 +410,33 @@ def test_requests_carry_standard_fields_and_the_extension_object() -> None:
             fmt.sse_request(params, method="GET")
         with pytest.raises(UnsupportedRequest):
             fmt.sse_request(params, resume_after=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "creates"),
+    [("openai-chat", "a chat completion"), ("openai-responses", "a response"),
+     ("anthropic", "a message")],
+)  # fmt: skip
+def test_provider_requests_are_one_post(name: str, creates: str) -> None:
+    """One request builder for the three APIs (llmapi.PostFormat): POST to the format's path
+    under the base path, JSON and SSE headers, the refusals naming what the POST creates."""
+    fmt = get_format(name)
+    assert isinstance(fmt, llmapi.PostFormat) and "sse_request" not in type(fmt).__dict__
+    req = fmt.sse_request(PARAMS, base_path="/gw")
+    assert (req.method, req.target) == ("POST", f"/gw{fmt.sse_path}")
+    assert {("Content-Type", "application/json"), ("Accept", "text/event-stream")} <= set(
+        req.headers
+    )
+    assert json.loads(req.body) == fmt.request_body(PARAMS)
+    assert fmt.sse_request(PARAMS, method="POST") == fmt.sse_request(PARAMS)
+    assert fmt.sse_request(PARAMS, resume_after=-1).body == req.body  # -1: from the start
+    with pytest.raises(UnsupportedRequest, match=f"^{creates} is created with POST, not GET$"):
+        fmt.sse_request(PARAMS, method="GET")
+    with pytest.raises(UnsupportedRequest, match=f"^{creates} stream cannot be resumed$"):
+        fmt.sse_request(PARAMS, resume_after=0)
+    if "ws" in fmt.protocols:
+        with pytest.raises(UnsupportedRequest, match="cannot be resumed"):
+            fmt.ws_reader().start(PARAMS, resume_after=2)
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

@@ -24,8 +24,6 @@ from loadtests.transports import make_transport
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).with_name("tinyserver.py")
-HAVE_SERVERS = (ROOT / "servers" / "__main__.py").exists()
-needs_servers = pytest.mark.skipif(not HAVE_SERVERS, reason="servers/ not written yet")
 
 
 def start_server(args: list[str], timeout_s: float = 20.0) -> tuple[Listening, int]:
@@ -81,8 +79,6 @@ def reference(extra: list[str] | None = None) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def ref() -> Iterator[dict[str, str]]:
     """The reference servers: {"sse": url, "ws": url, "ws-websockets": url}."""
-    if not HAVE_SERVERS:
-        pytest.skip("servers/ not written yet")
     yield from reference()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import drive, needs_servers
+from .conftest import drive
 
 ARGS = (
     "--users",
@@ -33,7 +33,6 @@ ARGS = (
 )
 
 
-@needs_servers
 @pytest.mark.parametrize("arm", ["sse", "ws", "ws-websockets"])
 def test_accuracy_at_200_streams(ref: dict[str, str], arm: str) -> None:
     out = drive("sse" if arm == "sse" else "ws", ref[arm], *ARGS)

@@ -19,9 +19,8 @@ from core.scenario import SessionSpec, StreamSpec
 from core.schedule import StreamParams, offsets_ns
 from core.tlscert import make_self_signed_cert
 
-from .conftest import needs_servers, reference, run_user, start_server, stop_server
+from .conftest import reference, run_user, start_server, stop_server
 
-pytestmark = needs_servers
 TURNS = 6
 STREAM = StreamSpec(tokens=10, tokens_min=5, ttft_ms=30, gap_ms=2, jitter=0.2)
 CHAIN = SessionSpec(turns=TURNS, think_s=0.06, think_min_s=0.02, think_dist="uniform", chain=True)

@@ -14,7 +14,7 @@ import pytest
 
 from core.clocksync import MEASURED, NOT_MEASURED, delivery_verdict
 from loadtests.clockprobe import clock_facts, healthz_address, probe
-from tests.loadtests.conftest import ROOT, needs_servers, start_server, stop_server
+from tests.loadtests.conftest import ROOT, start_server, stop_server
 
 SHIFT_S = 7
 
@@ -38,7 +38,6 @@ def test_healthz_address() -> None:
         healthz_address("nohost")
 
 
-@needs_servers
 @pytest.mark.parametrize("kind", ["sse", "ws-websockets"])
 def test_one_host_is_one_clock(servers, kind: str) -> None:
     got = probe(servers[kind], n=6)
@@ -66,7 +65,6 @@ def _time_namespace_reason() -> str | None:
     return None if done.returncode == 0 else "this kernel has no time namespaces"
 
 
-@needs_servers
 def test_a_shifted_clock_is_found_and_refused(servers) -> None:
     why = _time_namespace_reason()
     if why:

@@ -17,7 +17,7 @@ import pytest
 
 from core.arms import all_arms
 
-from .conftest import _servers, drive, needs_servers
+from .conftest import _servers, drive
 
 USERS, SESSIONS, TOKENS = 20, 2, 30
 ARGS = ("--users", str(USERS), "--sessions", str(SESSIONS), "--spawn-s", "0.2",
@@ -39,7 +39,6 @@ def urls() -> Iterator[dict[str, str]]:
     yield from _servers(specs)
 
 
-@needs_servers
 def test_every_format_agrees_with_native(urls: dict[str, str]) -> None:
     arms = [a for a in all_arms() if a.server_kind in ("sse", "ws")]
     assert {"native", "openai-chat", "openai-responses", "anthropic"} <= {a.format for a in arms}

@@ -6,7 +6,7 @@ loadtests.drive`. (The WS frame parser is the client core's: tests/core/test_cli
 
 from __future__ import annotations
 
-from .conftest import TINY, drive, needs_servers, start_server, stop_server
+from .conftest import TINY, drive, start_server, stop_server
 
 # --------------------------------------------------------------------------- under gevent
 STREAM = ("--tokens", "30", "--ttft-ms", "50", "--gap-ms", "10", "--jitter", "0")
@@ -18,7 +18,6 @@ def _ok(out: dict, n: int) -> None:
     assert out["checksum_ok"] == n and out["lost"] == 0 and out["dup"] == 0, out
 
 
-@needs_servers
 def test_stream_timeout_fires_at_the_deadline(ref: dict[str, str]) -> None:
     for arm in ("sse", "ws"):
         out = drive(
@@ -43,7 +42,6 @@ def test_stream_timeout_fires_at_the_deadline(ref: dict[str, str]) -> None:
             assert 5 <= row["n_received"] < 50
 
 
-@needs_servers
 def test_drops_aborts_cancels_and_turns_under_gevent(ref: dict[str, str]) -> None:
     for arm in ("sse", "ws"):
         p = "sse" if arm == "sse" else "ws"

@@ -15,9 +15,8 @@ from core.client.tls import TLSSettings
 from core.scenario import SessionSpec, StreamSpec
 from core.tlscert import make_self_signed_cert
 
-from .conftest import drive, needs_servers, run_user, start_server, stop_server
+from .conftest import drive, run_user, start_server, stop_server
 
-pytestmark = needs_servers
 ARMS = ("sse", "ws", "ws-websockets")
 FAST = StreamSpec(tokens=30, ttft_ms=10, gap_ms=2)
 

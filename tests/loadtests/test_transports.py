@@ -11,14 +11,10 @@ from loadtests.memsink import MemorySink
 from loadtests.sse_transport import SSETransport
 from loadtests.transport import TransportContext
 
-from .conftest import HAVE_SERVERS, TINY, run_user, start_server, stop_server
+from .conftest import TINY, run_user, start_server, stop_server
 
-SOURCES = [("tiny", "sse"), ("tiny", "ws")]
-if HAVE_SERVERS:
-    SOURCES += [("ref", "sse"), ("ref", "ws"), ("ref", "ws-websockets")]
-REF = [s for s in SOURCES if s[0] == "ref"] or [
-    pytest.param("ref", "sse", marks=pytest.mark.skip(reason="servers/ not written yet"))
-]
+SOURCES = [("tiny", "sse"), ("tiny", "ws"), ("ref", "sse"), ("ref", "ws"), ("ref", "ws-websockets")]
+REF = [s for s in SOURCES if s[0] == "ref"]
 
 FAST = StreamSpec(tokens=40, ttft_ms=20, gap_ms=5)
 
