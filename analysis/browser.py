@@ -312,11 +312,6 @@ def recovery_rows(summary: RunSummary, manifest: Any) -> pd.DataFrame:
     return _sorted(pd.DataFrame(rows, columns=cols))
 
 
-def resuming_arms(manifest: Any) -> set[str]:
-    """The browser arms that ran with a client that recovers a dropped stream at all."""
-    return {arm for arm, c in _client_code(manifest).items() if c.get("resumes")}
-
-
 def _client_code(manifest: Any) -> dict[str, dict[str, Any]]:
     """arm → the client code record of its (first) browser phase."""
     out: dict[str, dict[str, Any]] = {}

@@ -23,15 +23,25 @@ Thresholds (explicit, so a reader can argue with them):
   scaled to the default profile) in bands (reversed, about equal, well below, close to
   6×, far above) next to the article's $680 → $4,100; the bands and the rule are in
   `analysis.cost_c2`.
-* C5 reconnect/resume (scenarios with server drops or client aborts) and C9 flaky networks
-  (scenarios with network faults): an arm *recovers* when at least `RECOVERED_SHARE` (99 %)
-  of its dropped streams finish ok with no lost token. Holds when SSE recovers and WS does
-  not; when both recover it depends on the WS client carrying hand-written resume (this
-  harness's does); does not hold when SSE does not. When browser arms had drops, C5 is
-  judged on them (`claim_c5`, rule in analysis.browser.c5_browser): EventSource must
-  recover by itself (no loss, no duplicate, drop → next token ≈ the server's `retry:`);
-  holds when the WebSocket page needed recovery code for the same, depends on the client
-  API when a fetch page — what LLM web apps use — recovered only by hand or lost tokens.
+* C5 reconnect/resume (scenarios with server drops or client aborts): an arm *recovers*
+  when at least `RECOVERED_SHARE` (99 %) of its dropped streams finish ok with no lost
+  token. Holds when SSE recovers and WS does not; when both recover it depends on the WS
+  client carrying hand-written resume (this harness's does); does not hold when SSE does
+  not.
+* C9 flaky mobile networks (scenarios through a fault-injecting network profile, judged
+  per profile on the sessions that resume; analysis.sections.network gives the rows): with
+  at least `C9_MIN_HIT` (20) fault-hit answers per arm, SSE *recovers better* on a profile
+  when the share of its fault-hit answers that completed is higher by ≥ `C9_BETTER_SHARE`
+  (5 points), or within that and its fault → next token median is ≤ `C9_FASTER` (0.8×)
+  WS's; WS better the other way round; else the same. Holds when SSE is better on every
+  profile; does not hold when it is better on none; depends on the network otherwise;
+  inconclusive when no profile had enough hit answers. The rows without resume are
+  reported beside it (what LLM APIs do).
+* C5 on the browser arms, when they had drops (`claim_c5`, rule in
+  analysis.browser.c5_browser): EventSource must recover by itself (no loss, no duplicate,
+  drop → next token ≈ the server's `retry:`); holds when the WebSocket page needed recovery
+  code for the same, depends on the client API when a fetch page — what LLM web apps use —
+  recovered only by hand or lost tokens.
 * Every claim row says whose measurements it rests on (``evidence``: browser, python
   client, both).
 * C6 server notices a closed client on its next write (scenarios with cancels): tokens the
@@ -75,11 +85,12 @@ Thresholds (explicit, so a reader can argue with them):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from analysis import cost_c2
-from analysis.browser import c5_browser, is_browser_arm, recovery_rows, resuming_arms
+from analysis.browser import c5_browser, is_browser_arm, recovery_rows
 from analysis.claims_chains import CHAIN_FASTER_SHARE, claim_c10
 from analysis.claims_proxy import (
     BROKEN_FACTOR,
@@ -136,6 +147,7 @@ __all__ = [
     "claim_c6",
     "claim_c7",
     "claim_c8",
+    "claim_c9",
     "claim_c10",
     "claims",
     "claims_markdown",
@@ -144,6 +156,9 @@ __all__ = [
 
 SAME_WITHIN = 0.05
 RECOVERED_SHARE = 0.99
+C9_MIN_HIT = 20
+C9_BETTER_SHARE = 0.05
+C9_FASTER = 0.8
 WASTE_PER_CANCEL = 2.0
 SMALL_OVERHEAD = 0.5
 
@@ -257,31 +272,25 @@ def _recovery(arm: ArmSummary) -> tuple[int, float | None, int, float | None]:
     return dropped, (ok / dropped if dropped else None), arm.lost_tokens, rc.gap_ms.p50
 
 
-def _recovery_claim(
-    summary: RunSummary, cid: str, trait: str, need: str, browser_resumes: Collection[str] = ()
-) -> dict[str, Any]:
-    """The harness's own clients; without both of their protocols, the browser arms in
-    `browser_resumes` (pages that resume at all — a client built not to is C5's matter)."""
+def _recovery_claim(summary: RunSummary, cid: str, trait: str, need: str) -> dict[str, Any]:
+    """The harness's own clients (browser arms are judged by `claim_c5`'s browser rule)."""
     found = summary.groups(trait)
-    for use in (lambda arm: not is_browser_arm(arm), lambda arm: arm in browser_resumes):
-        numbers: dict[str, Any] = {}
-        rec: dict[str, list[bool]] = {"sse": [], "ws": []}
-        for sc, arm, a in arms_in(summary, found):
-            dropped, share, lost, gap = _recovery(a)
-            proto = protocol(arm)
-            if not dropped or proto is None or not use(arm):
-                continue
-            failed = {k: n for k, n in a.outcomes.items() if k in ("error", "timeout") and n}
-            numbers[f"{sc}/{arm}"] = (
-                f"{dropped} dropped, {share:.1%} finished ok, {lost} tokens lost, "
-                f"reconnects {a.reconnect.reconnects}, "
-                f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
-                + "".join(f"; {n} stream(s) ended in {k}" for k, n in failed.items())
-            )
-            rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
-        if rec["sse"] and rec["ws"]:
-            break
-    else:
+    numbers: dict[str, Any] = {}
+    rec: dict[str, list[bool]] = {"sse": [], "ws": []}
+    for sc, arm, a in arms_in(summary, found):
+        dropped, share, lost, gap = _recovery(a)
+        proto = protocol(arm)
+        if not dropped or proto is None or is_browser_arm(arm):
+            continue
+        failed = {k: n for k, n in a.outcomes.items() if k in ("error", "timeout") and n}
+        numbers[f"{sc}/{arm}"] = (
+            f"{dropped} dropped, {share:.1%} finished ok, {lost} tokens lost, "
+            f"reconnects {a.reconnect.reconnects}, "
+            f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
+            + "".join(f"; {n} stream(s) ended in {k}" for k, n in failed.items())
+        )
+        rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
+    if not rec["sse"] or not rec["ws"]:
         return not_measured(cid, need)
     sse_ok, ws_ok = all(rec["sse"]), all(rec["ws"])
     rule = f"recovered = ≥ {RECOVERED_SHARE:.0%} of dropped streams finish ok, 0 tokens lost"
@@ -335,13 +344,102 @@ def _evidence(row: Mapping[str, Any], summary: RunSummary) -> str | None:
         return "browser"
     if row["id"] in ("C5", "C9"):
         browser = any(k.startswith("Python client") for k in row["numbers"])
-        if any(is_browser_arm(k.split("/", 1)[-1]) for k in row["numbers"]):
+        if any(is_browser_arm(w) for k in row["numbers"] for w in re.split(r"[ /]", k)):
             return "browser + python client" if browser else "browser"
         return "python client"
     main = summary.main_scenario
     if row["id"] in ("C1", "C8") and main and summary.scenarios[main].traits.browser:
         return "browser"
     return "python client"
+
+
+def _c9_compare(sse: Mapping[str, Any], ws: Mapping[str, Any]) -> str | None:
+    """ "sse" | "ws" | "same" on one profile, or None with too few fault-hit answers."""
+    if min(sse["hit"], ws["hit"]) < C9_MIN_HIT:
+        return None
+    a, b = sse["hit_completed_share"], ws["hit_completed_share"]
+    if a - b >= C9_BETTER_SHARE:
+        return "sse"
+    if b - a >= C9_BETTER_SHARE:
+        return "ws"
+    ta, tb = sse["fault_to_token_p50_ms"], ws["fault_to_token_p50_ms"]
+    if ta is None or tb is None or tb <= 0 or ta <= 0:
+        return "same"
+    if ta / tb <= C9_FASTER:
+        return "sse"
+    if tb / ta <= C9_FASTER:
+        return "ws"
+    return "same"
+
+
+def _c9_line(r: Mapping[str, Any]) -> str:
+    share = r["hit_completed_share"]
+    gap = r["fault_to_token_p50_ms"]
+    return (
+        f"{'n/m' if share is None else f'{share:.1%}'} of {r['hit']} fault-hit answers "
+        f"completed, fault → next token p50 {'n/m' if gap is None else f'{gap / 1000:.2f} s'}, "
+        f"{r['nobody']} tokens for nobody"
+    )
+
+
+def claim_c9(recovery: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """C9 per profile on the resume rows (module docstring); the others as numbers."""
+    rows = list(recovery or [])
+    if not rows:
+        return not_measured(
+            "C9",
+            "needs the fault proxy with faults (tunnels, handovers, cuts, loss) — a clean "
+            "loopback drop is not a flaky network",
+        )
+    numbers: dict[str, Any] = {}
+    # the judged rows (resume, with heartbeats) first: a summary quoting the first numbers
+    # quotes them; the other behaviours follow as context
+    for r in sorted(rows, key=lambda r: (r["behaviour"] != "resume", not r["heartbeat_s"])):
+        hb = "" if r["heartbeat_s"] else ", no heartbeats"
+        numbers[f"{r['label']} {r['behaviour']}{hb} {r['arm']}"] = _c9_line(r)
+    judged: dict[str, list[str]] = {}
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label and r["behaviour"] == "resume"]
+        mine = [r for r in mine if r["heartbeat_s"]] or mine
+        sse = [r for r in mine if protocol(r["arm"]) == "sse"]
+        for ws in (r for r in mine if protocol(r["arm"]) == "ws"):
+            for one in sse:
+                res = _c9_compare(one, ws)
+                if res is not None:
+                    judged.setdefault(label, []).append(res)
+    rule = (
+        f"per profile, resume: SSE better = ≥ {C9_BETTER_SHARE:.0%} more fault-hit answers "
+        f"completed, or as many and fault → next token ≤ {C9_FASTER:g}× WS's "
+        f"(≥ {C9_MIN_HIT} hit answers per arm)"
+    )
+    scs = ", ".join(dict.fromkeys(r["group"] for r in rows))
+    if not judged:
+        return claim(
+            "C9", INCONCLUSIVE, f"inconclusive: fewer than {C9_MIN_HIT} fault-hit answers "
+            "per arm on every profile", rule, numbers, scs,
+        )  # fmt: skip
+    better = [lb for lb, v in judged.items() if all(x == "sse" for x in v)]
+    for lb, v in judged.items():
+        numbers[f"{lb}: better with resume"] = ", ".join(v)
+    if len(better) == len(judged):
+        return claim("C9", HOLDS, HOLDS, rule, numbers, scs)
+    if not better:
+        return claim(
+            "C9",
+            DOES_NOT_HOLD,
+            DOES_NOT_HOLD,
+            f"SSE recovered no better than WS on {', '.join(judged)} ({rule})",
+            numbers,
+            scs,
+        )
+    return claim(
+        "C9",
+        DEPENDS,
+        f"depends on the network: SSE better on {', '.join(better)} only",
+        rule,
+        numbers,
+        scs,
+    )
 
 
 def _wasted(server_metrics: Any) -> dict[str, dict[str, float]]:
@@ -453,9 +551,11 @@ def claims(
     server_metrics: Any = None,
     manifest: Manifest | Mapping[str, Any] | None = None,
     browser_recovery: Any = None,
+    recovery: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """C1…C10 for one run (see the module docstring for each rule). ``manifest``: the run's
-    (typed or as read), for the proxy records and the phases that were skipped."""
+    (typed or as read), for the proxy records and the phases that were skipped;
+    ``recovery``: the bad-network rows (analysis.sections.network.recovery_rows) for C9."""
     s = as_summary(summary)
     man = manifest if isinstance(manifest, Manifest | None) else Manifest.from_json(manifest)
     rows = [
@@ -467,14 +567,7 @@ def claims(
         claim_c6(s, server_metrics, man),
         claim_c7(man),
         claim_c8(s),
-        _recovery_claim(
-            s,
-            "C9",
-            "network_faults",
-            "needs the fault proxy (loss, latency, blackholes) — a clean loopback drop is not a "
-            "flaky network",
-            resuming_arms(man) if man is not None else (),
-        ),
+        claim_c9(recovery),
         claim_c10(s),
     ]
     for row in rows:

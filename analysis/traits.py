@@ -21,9 +21,11 @@ these traits, so a scenario named ``burst`` that cancels streams gets the cancel
                        and no mid-stream pause: the buffering experiment (C3)
 ``proxy_idle``         a ``[proxy]`` scenario that pauses mid-stream (``stream.pause_ms``):
                        the idle-timeout experiment (C4)
-``network_faults``     the scenario configures network faults (a ``faults`` table), or the
-                       group runs through a `[network]` profile other than ``loopback``
-                       (no proxy) and ``passthrough`` (the proxy, nothing injected)
+``network``            the phase ran on a ``[network]`` profile (the fault proxy with
+                       latency, loss, faults or nothing at all — or ``loopback``, the
+                       no-proxy control)
+``network_faults``     that profile injects faults: loss, cuts, blackholes or handovers
+                       (read from the resolved profile the phase recorded; the C9 section)
 ``browser``            every arm is driven by a real browser (core.arms ``is_browser``:
                        Chromium pages, loadtests/browser)
 =====================  ===================================================================
@@ -41,7 +43,7 @@ from core.arms import get_arm, is_known
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.manifest import Manifest
 
-__all__ = ["HELD_IDLE_GAP_MS", "TRAITS", "ScenarioTraits", "traits_of"]
+__all__ = ["HELD_IDLE_GAP_MS", "TRAITS", "ScenarioTraits", "profile_has_faults", "traits_of"]
 
 #: Streams whose tokens are at least this far apart keep their connection mostly idle.
 HELD_IDLE_GAP_MS = 1000.0
@@ -59,6 +61,7 @@ TRAITS = (
     "proxy",
     "proxy_buffering",
     "proxy_idle",
+    "network",
     "network_faults",
     "browser",
 )
@@ -83,6 +86,7 @@ class ScenarioTraits:
     proxy: bool = False
     proxy_buffering: bool = False
     proxy_idle: bool = False
+    network: bool = False
     network_faults: bool = False
     browser: bool = False
     #: The server's heartbeat interval for this group (its variant's override included).
@@ -97,8 +101,7 @@ class ScenarioTraits:
     def plain(self) -> bool:
         """Steady streaming: no drops, cancels, ramp, idle holding, proxy or faults."""
         return not any(
-            self.has(t)
-            for t in ("reconnects", "cancels", "ramp", "held_idle", "proxy", "network_faults")
+            self.has(t) for t in ("reconnects", "cancels", "ramp", "held_idle", "proxy", "network")
         )
 
     @property
@@ -113,7 +116,7 @@ class ScenarioTraits:
         if self.configured and self.plain:
             return 1 if self.open_arrivals else 0
         only_ramp = self.ramp and not any(
-            self.has(t) for t in ("reconnects", "cancels", "held_idle", "proxy", "network_faults")
+            self.has(t) for t in ("reconnects", "cancels", "held_idle", "proxy", "network")
         )
         return 2 if self.configured and only_ramp else 3
 
@@ -155,7 +158,7 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
     # [proxy] entries that only change the server (TLS, heartbeat) put no proxy in the path
     has_proxy = variant is not None and any(not v.direct for v in sc.proxy.variants)
     has_direct = any(v.direct for v in sc.proxy.variants)
-    raw = manifest.scenario_configs.get(scenario or "") or {}
+    nets = _network_records(manifest, scenario, variant)
     return ScenarioTraits(
         scenario=scenario,
         variant=variant,
@@ -171,9 +174,30 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         proxy=has_proxy,
         proxy_buffering=has_proxy and has_direct and sc.stream.pause_ms <= 0,
         proxy_idle=has_proxy and sc.stream.pause_ms > 0,
-        network_faults=bool(raw.get("faults")) or _faulty_network(sc, variant),
+        network=bool(nets),
+        network_faults=any(profile_has_faults(n.get("settings")) for n in nets),
         browser=bool(sc.arms) and all(is_known(a) and get_arm(a).is_browser for a in sc.arms),
         heartbeat_s=float(server.heartbeat_s),
+    )
+
+
+def _network_records(manifest: Manifest, scenario: str | None, variant: str | None) -> list:
+    """The `network` records (bench.network_hook) of the group's phases."""
+    recs = [p.raw.get("network") for p in manifest.phases_of(group_label(scenario, variant) or "")]
+    return [r for r in recs if isinstance(r, Mapping)]
+
+
+def profile_has_faults(settings: Any) -> bool:
+    """A resolved network profile (a phase's ``network.settings``) that injects faults:
+    segment loss, connection cuts, blackholes or handovers."""
+    if not isinstance(settings, Mapping):
+        return False
+    loss = any(
+        isinstance(settings.get(d), Mapping) and (settings[d].get("loss") or 0) > 0
+        for d in ("up", "down")
+    )
+    return bool(
+        loss or settings.get("cuts") or settings.get("blackholes") or settings.get("handover")
     )
 
 

@@ -93,6 +93,7 @@ from core.runfolder import (
     write_json,
 )
 from core.scenario import EXIT_WRITER_FAILED, HEADERS_ENV, PHASE_ENV, PhaseConfig, Scenario
+from core.streamlog import STREAM_LOG_DIR
 
 EXIT_FAILED = 1
 EXIT_SIGINT = 130
@@ -260,6 +261,11 @@ class Runner:
             self.children.remove(child)
         return code
 
+    def _stream_log(self, plan: PhasePlan) -> Path:
+        """Where the phase's reference server writes its stream log (core.streamlog)."""
+        assert self.run_dir is not None
+        return self.run_dir / STREAM_LOG_DIR / f"{plan.stem}.streams.jsonl"
+
     def _server_tls(self, plan: PhasePlan) -> tuple[str, str] | None:
         """The run's certificate for the phase's reference server (None: plain TCP)."""
         assert self.run_dir is not None
@@ -275,7 +281,8 @@ class Runner:
         assert self.run_dir is not None
         sc = _scenario(plan, self.s)
         tls = self._server_tls(plan)
-        cmd = self.place.server_command(server_command(plan.arm.name, sc, tls))
+        cmd = server_command(plan.arm.name, sc, tls)
+        cmd = self.place.server_command([*cmd, "--stream-log", str(self._stream_log(plan))])
         child = self._spawn(
             f"{plan.arm.name} server",
             cmd,
@@ -520,7 +527,8 @@ class Runner:
         self.sampler.watch(server.pid, "server")
         log = _rel(server.log_path, self.run_dir)
         info = {"pid": server.pid, "command": server.cmd, "log": log, "url": target.url,
-                "clock": _clock_facts(server.pid)}  # fmt: skip
+                "clock": _clock_facts(server.pid),
+                "logs": {"streams": _rel(self._stream_log(plan), self.run_dir)}}  # fmt: skip
         self._update_phase(plan.index, url=target.url, server=info)
         if hooks.hooks:
             target = hooks.before_load(

@@ -6,7 +6,9 @@ entry may also run a scenario under another name (``label``: its analysis group)
 server settings of its own (``server = { tls = true }``), so one scenario file can run
 twice in a suite — e.g. chat over plain TCP and over TLS — and run arms of its own
 (``arms = [...]``, names from the arm registry core.arms) instead of the suite's: e.g. one
-short chat entry on every payload format while the others run a pair.
+short chat entry on every payload format while the others run a pair. ``profiles = [...]``
+runs the scenario on those network profiles instead of its own `[network]` list (its
+``set`` is kept).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.scenario import (
     ServerSpec,
     load_scenario,
     validate,
+    with_network_profiles,
     with_overrides,
 )
 
@@ -76,8 +79,8 @@ def resolve_suite_path(arg: str) -> Path:
 
 
 #: Entry fields besides the load overrides: the scenario file, its name in the run, server
-#: settings (ServerSpec fields) and arms for this entry only.
-_ENTRY_FIELDS = {"name", "label", "server", "arms"}
+#: settings (ServerSpec fields), arms and network profiles for this entry only.
+_ENTRY_FIELDS = {"name", "label", "server", "arms", "profiles"}
 
 
 def _entry_arms(entry: dict[str, Any], where: str) -> list[str] | None:
@@ -178,8 +181,12 @@ def load_suite(
             overrides["arms"] = kept
         try:
             scenario = with_overrides(scenario, **overrides)
+            if "profiles" in entry:
+                scenario = with_network_profiles(scenario, entry["profiles"])
         except TypeError as exc:
             raise ScenarioError(f"{where}: bad override: {exc}") from None
+        except ScenarioError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
         scenarios.append((scenario, src))
     return Suite(
         name=str(data.get("name", Path(path).stem)),

@@ -84,6 +84,7 @@ class StreamAccount:
         self.reconnects = 0
         self.drops = 0
         self.t_drop_ns: list[int] = []  # every drop observed (client abort or server drop)
+        self.dead_declared = 0  # drops the client declared itself: its connection fell silent
         self.t_first_byte_ns: int | None = None
         self.t_first_event_ns: int | None = None
         self.got_done = False
@@ -166,10 +167,13 @@ class StreamAccount:
         self.done_sha256 = sha256
         self.response_id = response_id
 
-    def dropped(self, t_ns: int) -> None:
-        """The connection carrying the stream went away before done (either side)."""
+    def dropped(self, t_ns: int, *, dead: bool = False) -> None:
+        """The connection carrying the stream went away before done (either side), or was
+        declared dead by the client after a silence (`dead`; core.client.deadpeer)."""
         self.drops += 1
         self.t_drop_ns.append(t_ns)
+        if dead:
+            self.dead_declared += 1
 
     def reconnected(self, t_ns: int) -> None:
         """A resume request was sent after a drop (the drop→next-token gap is derived)."""
@@ -270,6 +274,8 @@ class StreamAccount:
             t_last_ns=self.t_recv_ns[-1] if self.t_recv_ns else None,
             t_end_ns=self.t_end_ns,
             t_drop_ns=self.t_drop_ns[0] if self.t_drop_ns else None,
+            t_drops_ns=list(self.t_drop_ns),
+            dead_declared=self.dead_declared,
             n_received=self.n_received,
             n_unique=self.n_unique,
             n_lost=self.n_lost,

@@ -62,6 +62,9 @@ EVENTS = {
     "cut": "the proxy cut a connection: conn, cause (after_s | after_bytes | handover), "
     "rule, client (fin | rst | silent), server (fin | rst | silent), t_sched_ns, "
     "bytes_up, bytes_down",
+    "close_in_flight": "a peer reset its side while the path delays its bytes (latency, a "
+    "blackhole): the other side is reset at release_ns, when the reset has crossed: conn, "
+    "side, release_ns",
     "silent_closed": "a side the proxy had gone silent towards closed its end: conn, side, "
     "discarded (bytes taken and dropped), silent_s",
     "close": "the connection is gone: conn, closed_by (client | server | proxy), how "
@@ -84,6 +87,7 @@ CONN_EVENTS = (
     "held",
     "refused",
     "cut",
+    "close_in_flight",
     "silent_closed",
     "close",
 )

@@ -69,6 +69,8 @@ STREAMS = pa.schema(
         ("bytes_in", pa.int64()),  # application bytes received for this stream
         ("reused_conn", pa.bool_()),  # SSE keep-alive reuse / WS existing connection
         ("t_drop_ns", pa.int64()),  # first drop (client abort / server drop) observed, if any
+        ("t_drops_ns", pa.list_(pa.int64())),  # every drop, in order (its parts: resumes)
+        ("dead_declared", pa.int64()),  # drops the client declared (silent connection)
         ("users_target", pa.int64()),  # load shape's target user count when the stream started
         # the response's first body byte (WS: the stream's first message) and its first
         # event of any kind (role-only chunk, response.created, ping…), parsed

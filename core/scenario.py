@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.arms import UnknownArm, get_arm
+from core.client.deadpeer import silence_s
 from core.schedule import ParamError, parse_params
 
 PHASE_ENV = "SSEVSWS_PHASE"
@@ -102,8 +103,34 @@ class BehaviourSpec:
     cancel_mode: str = "close"  # close (drop the connection) | cancel (endpoint / WS message)
     client_abort_after: int = 0  # client drops its connection after N tokens (0 = never)
     resume: bool = True  # after a drop: resume (Last-Event-ID / resume msg) or give up
+    #: With resume = false: after a drop, ask again from the start (an app retrying an API
+    #: that cannot resume: the answer is read again from its first token); false: the rest
+    #: of the answer is lost.
+    restart: bool = False
     max_reconnects: int = 5
+    #: After a reconnect attempt that failed (refused, unreachable), wait this long before
+    #: the next, doubling each time (at most 8x): a client that retries in a tight loop
+    #: burns its attempts in a network gap. 0 = retry at once. The first attempt after a
+    #: drop is always immediate (the drop -> next-token gap measures the protocol).
+    reconnect_wait_s: float = 0.0
+    #: Connection failures before the first token (connect refused or reset, no response
+    #: head) are retried this many times, whatever `resume` says — what the LLM SDKs do
+    #: (openai-python retries connection errors twice with backoff,
+    #: https://github.com/openai/openai-python "Retries"); a stream cut after its first
+    #: token is not (the SDK's iterator raises). Waits: `reconnect_wait_s`, doubling.
+    connect_retries: int = 0
     stream_timeout_s: float = 120.0
+    #: Dead-peer watch (core.client.deadpeer): declare a connection dead after this many
+    #: heartbeat intervals (server.heartbeat_s) in which nothing was read, drop it and
+    #: recover as after any drop. 0 = never.
+    dead_after_heartbeats: float = 0.0
+    #: The same after a fixed silence in seconds: a client without heartbeats must wait
+    #: longer than the longest pause of the model. 0 = never. Not with the one above.
+    dead_after_s: float = 0.0
+
+    def silence_s(self, server: ServerSpec) -> float:
+        """The silence after which the client declares its connection dead (0 = never)."""
+        return silence_s(server.heartbeat_s, self.dead_after_heartbeats, self.dead_after_s)
 
 
 @dataclass(frozen=True)
@@ -585,7 +612,16 @@ def validate(s: Scenario) -> None:
     _need(beh.cancel_after >= 0, "behaviour.cancel_after must be >= 0")
     _need(beh.client_abort_after >= 0, "behaviour.client_abort_after must be >= 0 (0 = never)")
     _need(beh.max_reconnects >= 0, "behaviour.max_reconnects must be >= 0")
+    _need(beh.reconnect_wait_s >= 0, "behaviour.reconnect_wait_s must be >= 0")
+    _need(beh.connect_retries >= 0, "behaviour.connect_retries must be >= 0")
     _need(beh.stream_timeout_s > 0, "behaviour.stream_timeout_s must be > 0")
+    _need(not (beh.restart and beh.resume), "behaviour.restart needs resume = false")
+    _need(beh.dead_after_heartbeats >= 0, "behaviour.dead_after_heartbeats must be >= 0")
+    _need(beh.dead_after_s >= 0, "behaviour.dead_after_s must be >= 0 (0 = never)")
+    _need(
+        not (beh.dead_after_heartbeats > 0 and beh.dead_after_s > 0),
+        "behaviour: give dead_after_heartbeats or dead_after_s, not both",
+    )
     _check_kinds(s.stream, "stream")
     _check_stream(s.stream)
     _need(
@@ -604,9 +640,36 @@ def validate(s: Scenario) -> None:
             f"proxy variant {v.name}: server.tls behind nginx is not supported (nginx talks "
             "plain HTTP to its upstream); TLS runs without a proxy or through [network]",
         )
+    for where, srv in [("server", s.server)] + [
+        (f"proxy variant {v.name}: server", s.for_variant(v).server) for v in s.proxy.variants
+    ]:
+        _need(
+            beh.dead_after_heartbeats <= 0 or srv.heartbeat_s > 0,
+            f"behaviour.dead_after_heartbeats needs heartbeats: {where}.heartbeat_s is 0 "
+            "(use dead_after_s for a client without them)",
+        )
 
 
-def load_scenario(path: Path) -> Scenario:
+def with_network_profiles(s: Scenario, profiles: list[Any]) -> Scenario:
+    """The scenario run on other `[network]` profiles (its ``set`` kept): a suite's choice."""
+    spec = _network_spec({"profiles": list(profiles), "set": dict(s.network.overrides)})
+    return replace(s, network=spec)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid on `base`: tables merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_scenario_table(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A scenario file's table with ``extends = "<scenario>"`` resolved: the named file (in
+    the same folder) underneath, this file's tables merged over it key by key."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -614,7 +677,19 @@ def load_scenario(path: Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read it: {exc}") from None
     data.setdefault("name", Path(path).stem)
-    return scenario_from_dict(data)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not _LABEL_RE.match(base):
+        raise ScenarioError(f"{path}: extends: a scenario name, got {base!r}")
+    base_path = Path(path).with_name(f"{base}.toml")
+    if base_path in (Path(path), *chain):
+        raise ScenarioError(f"{path}: extends {base!r} in a loop")
+    return _merged(_read_scenario_table(base_path, (*chain, Path(path))), data)
+
+
+def load_scenario(path: Path) -> Scenario:
+    return scenario_from_dict(_read_scenario_table(Path(path)))
 
 
 def with_overrides(s: Scenario, **overrides: Any) -> Scenario:

@@ -101,6 +101,8 @@ def _scenario_args(a: argparse.Namespace) -> dict[str, Any]:
             "gap_ms": a.gap_ms,
             "jitter": a.jitter,
             "drop_after": a.drop_after,
+            "pause_ms": a.pause_ms,
+            "pause_at": a.pause_at,
         },
         "session": {"turns": a.turns, "think_s": a.think_s},
         "behaviour": {
@@ -109,9 +111,13 @@ def _scenario_args(a: argparse.Namespace) -> dict[str, Any]:
             "cancel_mode": a.cancel_mode,
             "client_abort_after": a.client_abort_after,
             "resume": a.resume,
+            "restart": a.restart,
             "stream_timeout_s": a.stream_timeout_s,
+            "dead_after_heartbeats": a.dead_after_heartbeats,
+            "dead_after_s": a.dead_after_s,
         },
-        "server": {"ws_compression": a.ws_compression},
+        # the server's heartbeat as the client knows it (the dead-peer watch's unit)
+        "server": {"ws_compression": a.ws_compression, "heartbeat_s": a.heartbeat_s},
     }
 
 
@@ -131,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap-ms", type=float, default=20.0)
     p.add_argument("--jitter", type=float, default=0.0)
     p.add_argument("--drop-after", type=int, default=0)
+    p.add_argument("--pause-ms", type=float, default=0.0)
+    p.add_argument("--pause-at", type=int, default=0)
     p.add_argument("--turns", type=int, default=1)
     p.add_argument("--think-s", type=float, default=0.0)
     p.add_argument("--cancel-prob", type=float, default=0.0)
@@ -138,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cancel-mode", choices=("close", "cancel"), default="close")
     p.add_argument("--client-abort-after", type=int, default=0)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--restart", action="store_true", help="without resume: ask again")
+    p.add_argument("--heartbeat-s", type=float, default=15.0, help="the server's, as known")
+    p.add_argument("--dead-after-heartbeats", type=float, default=0.0)
+    p.add_argument("--dead-after-s", type=float, default=0.0)
     p.add_argument("--stream-timeout-s", type=float, default=60.0)
     p.add_argument("--ws-compression", choices=("off", "deflate"), default="off")
     p.add_argument("--limit-s", type=float, default=120.0)

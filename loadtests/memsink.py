@@ -78,5 +78,6 @@ def summarize(streams: list[StreamAccount]) -> dict[str, Any]:
         "checksum_ok": sum(1 for a in streams if a.checksum_ok),
         "checksum_bad": sum(1 for a in streams if a.checksum_ok is False),
         "reconnects": sum(a.reconnects for a in streams),
+        "dead_declared": sum(a.dead_declared for a in streams),
         "errors": sorted({a.error for a in streams if a.error})[:5],
     }

@@ -8,7 +8,13 @@ behaviour in the same order. Stream ids are ``<seed>.<worker>.<user>.<session>.<
 
 A resume after a drop (server drop_after, client abort, network) reconnects at once on
 both arms — no EventSource `retry:` wait — so the drop→next-token gap measures the
-protocol and server, not a configured delay.
+protocol and server, not a configured delay. Without resume a drop ends the stream (the
+rest is lost), or with `behaviour.restart` the request is sent again from the start.
+
+Dead peers: with `behaviour.dead_after_heartbeats` (or `dead_after_s`) a stream's
+connection that stays silent that long — no token, no heartbeat, nothing — is declared
+dead (core.client.deadpeer.SilenceWatch), dropped (`Transport.abort`) and recovered like
+any other drop; the stream's record counts it in `dead_declared`.
 
 Each turn after the first continues the session's last answer: formats with a response id
 (`Done.response_id`) send it as ``previous_response_id``. In an agent chain
@@ -38,6 +44,7 @@ from core.accounting import (
     StreamAccount,
     StreamLabels,
 )
+from core.client.deadpeer import SilenceWatch
 from core.formats.base import EXTRA_MODEL, EXTRA_PREVIOUS_RESPONSE
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from core.schedule import StreamParams, first_offset_ns
@@ -64,6 +71,9 @@ class SessionPlan:
     stream: StreamSpec
     session: SessionSpec
     behaviour: BehaviourSpec
+    #: Declare a stream's connection dead after this long without a byte (0 = never):
+    #: `BehaviourSpec.silence_s` of the scenario's server heartbeat.
+    silence_s: float = 0.0
     #: The server follows the synthetic schedule (a reference server; see the docstring).
     schedule_known: bool = True
     #: The model name the format's request carries (None: the format's default).
@@ -73,7 +83,8 @@ class SessionPlan:
     def from_scenario(
         cls, s: Scenario, *, schedule_known: bool = True, model: str | None = None
     ) -> SessionPlan:
-        return cls(s.stream, s.session, s.behaviour, schedule_known, model)
+        silence_s = s.behaviour.silence_s(s.server)
+        return cls(s.stream, s.session, s.behaviour, silence_s, schedule_known, model)
 
 
 @dataclass(frozen=True)
@@ -300,27 +311,58 @@ class UserScript:
     def _stream(self, acct: StreamAccount, params: StreamParams, cancel: bool) -> None:
         b = self.plan.behaviour
         tr = self.transport
+        self._retries_left = b.connect_retries
+        self._unproductive = 0  # reconnect attempts in a row that brought no token
+        self._rx_at_reconnect = 0
         try:
             tr.prepare()
             started = tr.start(params)
         except TransportError as exc:
-            acct.finish(time.monotonic_ns(), ERROR, str(exc))
-            return
-        self._started(acct, started)
+            # on a bad network (a dead-peer watch or connect_retries) the same as a drop
+            # before the first token: retried per the behaviour; elsewhere (a refusal, a
+            # certificate the client rejects) an error at once. The stream's clocks start
+            # at this first attempt (the user is waiting already)
+            acct.sent(time.monotonic_ns())
+            self._unproductive = 1
+            bad_network = b.connect_retries > 0 or self.plan.silence_s > 0
+            retried = self._resume(acct, params) if bad_network else None
+            if retried is None:
+                acct.finish(time.monotonic_ns(), ERROR, acct.error or str(exc))
+                return
+            started = retried
+        else:
+            self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
         abort_at = b.client_abort_after if b.client_abort_after > 0 else None
+        silence_ns = int(self.plan.silence_s * 1e9)
+        watch = SilenceWatch(silence_ns, started.t_send_ns) if silence_ns > 0 else None
         while True:
+            wait = deadline if watch is None else watch.wait_until(deadline)
             try:
-                events = tr.poll(deadline)
+                events = tr.poll(wait)
             except TransportError as exc:  # e.g. a pong could not be sent: the link is gone
                 events = [Closed(time.monotonic_ns(), "error", str(exc))]
             acct.add_bytes(tr.take_bytes())
             if not events:
                 t = time.monotonic_ns()
+                if watch is not None and wait < deadline and t >= wait:
+                    if not watch.expired(t):
+                        continue  # heard from the peer since: wait on
+                    why = f"dead peer: nothing read for {self.plan.silence_s:g} s"
+                    tr.abort(why)
+                    acct.dropped(t, dead=True)
+                    restarted = self._resume(acct, params)
+                    if restarted is None:
+                        acct.finish(t, DROPPED, why)
+                        return
+                    watch.restart(restarted.t_send_ns)
+                    continue
                 with contextlib.suppress(TransportError):
                     tr.cancel("close")
                 acct.finish(t, TIMEOUT, f"no done within {b.stream_timeout_s:g} s")
                 return
+            if watch is not None:
+                watch.heard(events[-1].t_ns)
             for ev in events:
                 if isinstance(ev, Token):
                     acct.token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
@@ -335,9 +377,12 @@ class UserScript:
                         t = time.monotonic_ns()
                         tr.abort()
                         acct.dropped(t)
-                        if not self._resume(acct, params):
+                        restarted = self._resume(acct, params)
+                        if restarted is None:
                             acct.finish(t, ABORTED, "client abort")
                             return
+                        if watch is not None:
+                            watch.restart(restarted.t_send_ns)
                         break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, FirstByte):
                     acct.first_byte(ev.t_ns)
@@ -358,10 +403,13 @@ class UserScript:
                     return
                 elif isinstance(ev, Closed):
                     acct.dropped(ev.t_ns)
-                    if not self._resume(acct, params):
+                    restarted = self._resume(acct, params)
+                    if restarted is None:
                         tr.finish_stream(ev.t_ns)
                         acct.finish(ev.t_ns, DROPPED, ev.reason)
                         return
+                    if watch is not None:
+                        watch.restart(restarted.t_send_ns)
                     break
 
     def _started(self, acct: StreamAccount, started: Started) -> None:
@@ -370,17 +418,41 @@ class UserScript:
         if started.t_open_ns is not None:
             acct.opened(started.t_open_ns, started.conn_uid, reused=started.reused)
 
-    def _resume(self, acct: StreamAccount, params: StreamParams) -> bool:
-        """Reconnect and resume after the last token received; False if not allowed or failed."""
+    def _backoff(self) -> None:
+        """Wait before an attempt that follows attempts which brought nothing."""
+        wait = self.plan.behaviour.reconnect_wait_s
+        if self._unproductive and wait > 0:
+            time.sleep(wait * min(8, 2 ** (self._unproductive - 1)))
+
+    def _resume(self, acct: StreamAccount, params: StreamParams) -> Started | None:
+        """Reconnect and resume after the last token received (or, with `restart`, ask
+        again from the start; before any token, retry the connection `connect_retries`
+        times whatever the behaviour); None if not allowed or every attempt failed.
+
+        The first attempt after a drop goes at once; attempts after one that brought no
+        token wait `reconnect_wait_s`, doubling (at most 8x)."""
         b = self.plan.behaviour
-        while b.resume and self.transport.resumable and acct.reconnects < b.max_reconnects:
+        resume = b.resume and self.transport.resumable  # a provider format cannot resume
+        if acct.n_received != self._rx_at_reconnect:
+            self._unproductive = 0
+        while acct.reconnects < b.max_reconnects:
+            retry = not (resume or b.restart)
+            if retry and (acct.n_received > 0 or self._retries_left <= 0):
+                break
+            self._backoff()
+            if retry:
+                self._retries_left -= 1
+            self._rx_at_reconnect = acct.n_received
+            self._unproductive += 1
             acct.reconnected(time.monotonic_ns())
-            after = acct.last_seq if acct.last_seq is not None else -1
+            after = None
+            if resume:
+                after = acct.last_seq if acct.last_seq is not None else -1
             try:
                 started = self.transport.start(params, resume_after=after)
             except TransportError as exc:
                 acct.error = str(exc)
                 continue
             self._started(acct, started)
-            return True
-        return False
+            return started
+        return None

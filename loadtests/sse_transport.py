@@ -226,9 +226,9 @@ class SSETransport(Transport):
                 chan.acct.opened(exchange.t_head_ns)
         chan.close("client", exchange.status, "cancel request")
 
-    def abort(self) -> None:
+    def abort(self, reason: str = "client abort") -> None:
         if self._chan is not None:
-            self._chan.abort()
+            self._chan.abort(reason)
         self._forget()
 
     def idle(self, seconds: float) -> None:

@@ -20,6 +20,7 @@ from core.client.events import Done as Done  # re-exported: the session script a
 from core.client.events import Failed as Failed  # speak of them as the transport's
 from core.client.events import FirstByte as FirstByte
 from core.client.events import FirstEvent as FirstEvent
+from core.client.events import Heartbeat as Heartbeat
 from core.client.events import Opened as Opened
 from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
@@ -108,8 +109,9 @@ class Transport(ABC):
         (SSE cancel endpoint / WS cancel message) and keep the connection."""
 
     @abstractmethod
-    def abort(self) -> None:
-        """Drop the connection abruptly, as a network failure would (no close handshake)."""
+    def abort(self, reason: str = "client abort") -> None:
+        """Drop the connection abruptly, as a network failure would (no close handshake);
+        `reason` goes into its connection record (e.g. the dead-peer watch's verdict)."""
 
     @abstractmethod
     def idle(self, seconds: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 import locust
@@ -33,7 +34,14 @@ def make_transport(
 ) -> Transport:
     """The transport of `protocol` speaking `payload_format` (a core.formats name; its SSE
     requests use the format's method unless `sse_method` says); `headers` on every
-    request, `tls` how an https / wss server is verified."""
+    request, `tls` how an https / wss server is verified.
+
+    With a dead-peer watch (behaviour.dead_after_*), connecting (TCP, TLS, a WS upgrade)
+    may take no longer than its silence either: a handshake that stays unanswered that
+    long is a dead connection too, on both arms alike."""
+    silence = scenario.behaviour.silence_s(scenario.server)
+    if 0 < silence < ctx.connect_timeout_s:
+        ctx = replace(ctx, connect_timeout_s=silence)
     fmt = get_format(payload_format)
     if protocol == "sse":
         method = sse_method or fmt.sse_method
@@ -81,7 +89,9 @@ def client_settings(
         "tcp_nodelay": True,
         "timestamps": "time.monotonic_ns() when the read carrying the event returned",
         "resume": scenario.behaviour.resume,
+        "restart": scenario.behaviour.restart,
         "resume_wait_ms": 0,
+        "dead_after_s": scenario.behaviour.silence_s(scenario.server),
         "locust": locust.__version__,
         "tls": tls.describe(),
         "headers": {name: "redacted" for name in (phase.headers if phase else [])},

@@ -202,11 +202,11 @@ class WSTransport(Transport):
         assert self._chan is not None
         self._chan.acct.stream_ended(time.monotonic_ns())
 
-    def abort(self) -> None:
+    def abort(self, reason: str = "client abort") -> None:
         if self._ws is not None:
             self._ws.finish()
         if self._chan is not None:
-            self._chan.abort()
+            self._chan.abort(reason)
         self._forget()
 
     def idle(self, seconds: float) -> None:

@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="WS permessage-deflate (default off; recorded in /metrics and /v1/stats)",
     )
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument(
+        "--stream-log",
+        default=None,
+        metavar="PATH",
+        help="append one JSON line per ended stream emission: sent, wasted, how it ended "
+        "(default: off)",
+    )
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
     for title, flags in _TUNING:
@@ -208,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow_hosts=tuple(args.allow_host),
         allow_origins=tuple(args.allow_origin),
         token=token,
+        stream_log=args.stream_log,
         tls_cert=tls[0] if tls else None,
         tls_key=tls[1] if tls else None,
         tls_self_signed=bool(args.tls_self_signed),

@@ -13,6 +13,7 @@ from core.scenario import ServerSpec
 from core.tlscert import server_context
 from servers.limits import Admission
 from servers.stats import Stats
+from servers.streamlog import StreamLog
 from servers.streams import StreamRegistry
 
 #: A reference server kind (`python -m servers KIND`): every arm's `server_kind` in core.arms.
@@ -62,6 +63,8 @@ class ServerConfig:
     allow_origins: tuple[str, ...] = ()
     #: Bearer token every endpoint but /healthz requires; None = no token.
     token: str | None = field(default=None, repr=False)
+    #: Where to append one JSON line per ended emission (servers.streamlog); None = off.
+    stream_log: str | None = None
     # -- TLS (servers.run); None: plain TCP ------------------------------------------------
     #: PEM certificate and key the server serves TLS with (made at start by
     #: ``--tls-self-signed``, then `tls_self_signed` is True).
@@ -101,6 +104,7 @@ class ServerConfig:
             "allow_hosts": ",".join(self.allow_hosts),
             "allow_origins": ",".join(self.allow_origins),
             "token": self.token is not None,
+            "stream_log": self.stream_log is not None,
             "tls": ("self-signed" if self.tls_self_signed else "cert") if self.tls else "off",
             "tls_cert": self.tls_cert or "",
         }
@@ -124,6 +128,8 @@ class ServerState:
     registry: StreamRegistry = field(default_factory=StreamRegistry)
     pid: int = field(default_factory=os.getpid)
     admission: Admission = field(init=False)
+    #: The open stream log when `config.stream_log` is set (servers.run opens it).
+    stream_log: StreamLog | None = None
 
     def __post_init__(self) -> None:
         cfg = self.config

@@ -25,6 +25,11 @@ by its stop. A token whose write was still waiting on the peer counts as not wri
 Not counted (the server cannot see them): tokens written into socket buffers that the
 peer never read — at most a buffer's worth, which differs by arm with bytes per token.
 Streams that complete, and drop_after cuts (resumed later), waste nothing.
+
+With ``--stream-log`` every emission also leaves one line (servers.streamlog): sent,
+wasted, and what told the server it ended (a failed write, a WS ping timeout, the WS read
+loop, a cancel…) — the server-side half of the dead-peer figures. Written once per
+emission, after the token loop: the per-token path is unchanged.
 """
 
 from __future__ import annotations
@@ -133,6 +138,8 @@ async def run_stream(
     seq = start
     slept = False
     outcome = Outcome.COMPLETED
+    wasted = 0
+    ended_by = "complete"
     try:
         try:
             if handle.stop_reason is not None:
@@ -167,7 +174,8 @@ async def run_stream(
                     record_lag(t - due)
                 if seq == drop_at:
                     outcome = Outcome.DROPPED
-                    handle.stop(outcome)
+                    ended_by = "drop_after"
+                    handle.stop(outcome, ended_by)
                     sink.abort()
                     break
         except asyncio.CancelledError:
@@ -178,18 +186,22 @@ async def run_stream(
             if task is not None:
                 task.uncancel()
             outcome = reason
-            stats.tokens_wasted += wasted_tokens(offs, t0, seq, mono())
+            ended_by = handle.cause or ("cancel" if reason is Outcome.CANCELLED else "close")
+            wasted = wasted_tokens(offs, t0, seq, mono())
         except sink.errors:
             # Detected on this write: the client left at some point after the previous one.
-            if not handle.stop(Outcome.DISCONNECTED):
+            if not handle.stop(Outcome.DISCONNECTED, "write"):
                 await _absorb_pending_cancel()  # someone stopped us in the same instant
             outcome = handle.stop_reason or Outcome.DISCONNECTED
-            stats.tokens_wasted += wasted_tokens(offs, t0, seq, mono())
+            ended_by = handle.cause or "write"
+            wasted = wasted_tokens(offs, t0, seq, mono())
     except BaseException:
         outcome = Outcome.DISCONNECTED
+        ended_by = "shutdown"
         raise
     finally:
         handle.sent = seq - start
+        stats.tokens_wasted += wasted
         stats.streams_active -= 1
         if outcome is Outcome.COMPLETED:
             stats.streams_completed += 1
@@ -199,6 +211,25 @@ async def run_stream(
             stats.streams_dropped += 1
         else:
             stats.streams_disconnected += 1
+            stats.disconnects[ended_by] = stats.disconnects.get(ended_by, 0) + 1
         registry.discard(handle)
         registry.touch(plan.params.stream)
+        log = state.stream_log
+        if log is not None:
+            log.write(
+                {
+                    "kind": state.config.kind,
+                    "stream": plan.params.stream,
+                    "conn": handle.conn,
+                    "start": start,
+                    "n": n,
+                    "sent": seq - start,
+                    "wasted": wasted,
+                    "outcome": outcome.value,
+                    "ended_by": ended_by,
+                    "t_start_ns": entered,
+                    "t0_ns": t0,
+                    "t_end_ns": mono(),
+                }
+            )
     return outcome

@@ -98,6 +98,13 @@ class _StatsCollector(Collector):
                 "limit",
                 self._state.admission.refused,
             ),
+            (
+                "ssevsws_stream_disconnects",
+                "Streams whose client left, by what told the server: a failed write, an "
+                "unanswered WS ping, the WS read loop (close / EOF), shutdown",
+                "detected_by",
+                st.disconnects,
+            ),
         ):
             fam = CounterMetricFamily(name, doc, labels=[label])
             for key, value in counts.items():

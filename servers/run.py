@@ -12,6 +12,7 @@ from aiohttp import web
 
 from servers.config import ServerConfig, ServerState
 from servers.http_common import CONNECTIONS_KEY, guard_server
+from servers.streamlog import StreamLog
 from servers.streams import Outcome
 
 log = logging.getLogger("servers")
@@ -32,7 +33,7 @@ def _announce(cfg: ServerConfig, port: int) -> None:
 
 def _stop_streams(state: ServerState) -> None:
     for handle in state.registry.active():
-        handle.stop(Outcome.DISCONNECTED)
+        handle.stop(Outcome.DISCONNECTED, "shutdown")
 
 
 async def _serve_aiohttp(state: ServerState, stop: asyncio.Event) -> None:
@@ -99,10 +100,17 @@ async def serve(cfg: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     state = ServerState(cfg)
-    if cfg.kind == "ws-websockets":
-        await _serve_websockets(state, stop)
-    else:
-        await _serve_aiohttp(state, stop)
+    if cfg.stream_log:
+        state.stream_log = StreamLog(cfg.stream_log)
+        state.stream_log.start_flushing()
+    try:
+        if cfg.kind == "ws-websockets":
+            await _serve_websockets(state, stop)
+        else:
+            await _serve_aiohttp(state, stop)
+    finally:
+        if state.stream_log is not None:  # after the streams stopped at shutdown wrote theirs
+            state.stream_log.close()
 
 
 def run(cfg: ServerConfig) -> int:

@@ -134,6 +134,7 @@ class Stats:
         "bytes_heartbeat",
         "bytes_token",
         "connections_closed",
+        "disconnects",
         "heartbeats_sent",
         "lag",
         "requests_refused",
@@ -170,6 +171,9 @@ class Stats:
         self.ws_protocol_errors = 0
         #: Connections the server closed, by reason (CLOSE_REASONS).
         self.connections_closed = dict.fromkeys(CLOSE_REASONS, 0)
+        #: Streams whose client left, by what told the server (core.streamlog.ENDED_BY:
+        #: write, ping_timeout, close, shutdown).
+        self.disconnects: dict[str, int] = {}
         #: Requests refused by the access policy, by reason (REFUSE_REASONS).
         self.requests_refused = dict.fromkeys(REFUSE_REASONS, 0)
         self.lag = LagSketch()

@@ -37,6 +37,8 @@ class ActiveStream:
     """A running stream. `stop()` records why, and wakes the emitting task."""
 
     __slots__ = (
+        "cause",
+        "conn",
         "next_seq",
         "secret",
         "sent",
@@ -56,12 +58,18 @@ class ActiveStream:
         self.stop_reason: Outcome | None = None
         self.sent = 0  # token frames written by this run
         self.next_seq = 0
+        #: What told the server (core.streamlog.ENDED_BY) when another task stopped it.
+        self.cause: str | None = None
+        #: The connection's name in the client's records (a WS upgrade's ``conn=``), if any.
+        self.conn: str | None = None
 
-    def stop(self, reason: Outcome) -> bool:
-        """Ask the emission to stop (first reason wins). Returns False if already stopping."""
+    def stop(self, reason: Outcome, cause: str | None = None) -> bool:
+        """Ask the emission to stop (first reason wins; `cause`: what told the server, for
+        the stream log). Returns False if already stopping."""
         if self.stop_reason is not None:
             return False
         self.stop_reason = reason
+        self.cause = cause
         task = self.task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()

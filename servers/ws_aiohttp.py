@@ -3,11 +3,14 @@ payload format's WS path (`GET /v1/responses`: openai-responses); protocol in
 servers.ws_session.
 
 Compression is chosen explicitly (off by default), pings every
-heartbeat interval (aiohttp `heartbeat=`), client messages capped at 16 KiB (1009).
+heartbeat interval (aiohttp `heartbeat=`; a pong missing for half an interval closes the
+connection: the streams end with ``ended_by = ping_timeout``, not counted as a protocol
+error), client messages capped at 16 KiB (1009).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from functools import partial
 
@@ -52,8 +55,10 @@ async def ws_handler(request: web.Request, fmt: PayloadFormat) -> web.StreamResp
         (ConnectionError,),
         ws,
         _close,
+        request.query.get("conn"),
     )
     session = WSSession(state, sink, request_guard(request), fmt)
+    cause = "close"
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -71,12 +76,15 @@ async def ws_handler(request: web.Request, fmt: PayloadFormat) -> web.StreamResp
                 )
                 break
             elif msg.type is WSMsgType.ERROR:  # e.g. oversized: aiohttp already closed with 1009
-                state.stats.ws_protocol_errors += 1
+                if isinstance(msg.data, asyncio.TimeoutError):  # a ping went unanswered
+                    cause = "ping_timeout"
+                else:
+                    state.stats.ws_protocol_errors += 1
                 break
     except ConnectionError:
         pass
     finally:
-        await session.close()
+        await session.close(cause)
     return ws
 
 

@@ -54,7 +54,7 @@ class WSSink:
     `close(code, reason)` starts the close handshake (through the library's `closer`, one
     function per server kind, so a connection holds no closure for it)."""
 
-    __slots__ = ("_abort", "_closer", "_conn", "errors", "send")
+    __slots__ = ("_abort", "_closer", "_conn", "errors", "label", "send")
     frame = None
     heartbeat = None  # WS keepalive is the library's ping, not a frame of ours
 
@@ -65,12 +65,15 @@ class WSSink:
         errors: tuple[type[BaseException], ...],
         conn: Any,
         closer: Callable[[Any, int, str], Awaitable[object]],
+        label: str | None = None,
     ) -> None:
         self.send = send
         self._abort = abort
         self.errors = errors
         self._conn = conn
         self._closer = closer
+        #: The connection's name in the client's records (the upgrade URL's ``conn=``).
+        self.label = label
 
     def abort(self) -> None:
         self._abort()
@@ -171,6 +174,7 @@ class WSSession:
             else:
                 start, t0 = after + 1, self._state.registry.resume_t0(plan, after, arrived)
             handle = ActiveStream(stream)
+            handle.conn = self._sink.label
             task = asyncio.create_task(self._run(handle, plan, start, t0))
         except BaseException:
             admission.release(n)
@@ -223,13 +227,15 @@ class WSSession:
         await self._sink.send(data)
         self._state.stats.bytes_control += len(data)
 
-    async def close(self) -> None:
-        """The connection is over: stop every stream (client gone) and wait for them."""
+    async def close(self, cause: str = "close") -> None:
+        """The connection is over: stop every stream (client gone) and wait for them.
+        `cause`: what told the server (the stream log's ``ended_by``: ``close`` for a close
+        frame or EOF, ``ping_timeout`` for an unanswered ping)."""
         if self._guard is not None:
             self._guard.idle_stop()
         if not self._streams:
             return
         entries = list(self._streams.values())
         for handle, _ in entries:
-            handle.stop(Outcome.DISCONNECTED)
+            handle.stop(Outcome.DISCONNECTED, cause)
         await asyncio.gather(*(task for _, task in entries), return_exceptions=True)

@@ -104,15 +104,19 @@ class WebsocketsServer:
         state = self.state
         state.stats.ws_connections_total += 1
         abort: Callable[[], None] = conn.transport.abort
+        path = conn.request.path if conn.request is not None else ""
+        label = (parse_qs(urlsplit(path).query).get("conn") or [None])[-1]
         sink = WSSink(
             partial(conn.send, text=True),
             abort,
             (ConnectionClosed, ConnectionError),
             conn,
             ServerConnection.close,
+            label,
         )
         guard = conn.guard if isinstance(conn, GuardedConnection) else None
         session = WSSession(state, sink, guard)
+        cause = "close"
         try:
             async for message in conn:
                 if isinstance(message, str):
@@ -130,8 +134,10 @@ class WebsocketsServer:
         except ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == 1009:  # over max_size
                 state.stats.ws_protocol_errors += 1
+            elif exc.rcvd is None and exc.sent is not None and exc.sent.code == 1011:
+                cause = "ping_timeout"  # websockets' keepalive: "keepalive ping timeout"
         finally:
-            await session.close()
+            await session.close(cause)
 
     def serve(self) -> serve:
         cfg = self.state.config

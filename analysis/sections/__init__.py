@@ -20,6 +20,7 @@ from analysis.sections.claims import CLAIMS
 from analysis.sections.cost import COST
 from analysis.sections.faults import CANCEL, RECONNECT
 from analysis.sections.latency import LATENCY, RAMP, RESOURCES
+from analysis.sections.network import NETWORK
 from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from analysis.sections.run import HEADLINE, RUN, STATUS, TITLE
 from analysis.sections.summary import METHODS, SUMMARY
@@ -56,6 +57,7 @@ SECTIONS: tuple[Section, ...] = (
     RECONNECT,
     CANCEL,
     BROWSER,
+    NETWORK,
     PROXY_BUFFERING,
     PROXY_IDLE,
     CHAINS,

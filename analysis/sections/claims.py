@@ -9,6 +9,7 @@ from analysis import claims as C
 from analysis.sections.base import Section, Table, always
 from analysis.sections.browser import browser_of
 from analysis.sections.cost import report_cost_inputs
+from analysis.sections.network import recovery_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.report_data import Report
@@ -28,6 +29,7 @@ def claim_rows(rep: Report) -> list[dict[str, Any]]:
             server_metrics=rep.data.server_metrics,
             manifest=rep.manifest,
             browser_recovery=browser_of(rep).recovery,
+            recovery=recovery_rows(rep),
         )
 
     return rep.cached("claims", compute)

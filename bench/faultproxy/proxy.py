@@ -213,6 +213,7 @@ class Direction:
         self.cut_at: Cut | None = None  # down: cut once this many bytes are delivered
         self.eof_pending = False
         self.eof_sent = False
+        self.eof_release_ns = 0  # when the source's FIN reaches `dst` (bench.faultproxy.schedule)
         self.dead = False
         self.sniff: Callable[[bytes], None] | None = None  # up: reads the request line
 
@@ -257,7 +258,10 @@ class Direction:
         if self.queue:
             self.conn.proxy.wheel.wake(self, self.queue[0].release_ns)
         elif self.eof_pending and not self.eof_sent:
-            self.send_eof()
+            if self.eof_release_ns > now + SLACK_NS:
+                self.conn.proxy.wheel.wake(self, self.eof_release_ns)
+            else:
+                self.send_eof()
         if self.queued < self.high_water // 4 and self.src is not None:
             self.src.resume("queue")
 
@@ -288,6 +292,16 @@ class Direction:
         self.dead = True
         self.queue.clear()
         self.queued = 0
+
+    def close_crosses_at(self, now: int) -> int | None:
+        """When a close from `src` sent now reaches `dst` through the delay line; None when
+        it crosses at once (no shaping, nothing in flight, no blackhole)."""
+        if self.line is None:
+            return None
+        release, events = self.line.close_release(now)
+        for ev in events:
+            self.conn.log(ev.pop("ev"), now, **ev)
+        return release if release > now + SLACK_NS else None
 
 
 class Conn:
@@ -410,6 +424,7 @@ class Conn:
         d = side.out
         assert d is not None
         d.eof_pending = True
+        d.eof_release_ns = d.close_crosses_at(time.monotonic_ns()) or 0
         if d.dst is not None:
             d.pump()
         else:
@@ -417,7 +432,9 @@ class Conn:
 
     def side_lost(self, side: Side, exc: Exception | None) -> None:
         """A socket is gone. While the connection is open that is the peer resetting it (or
-        a socket error): pass it on as a reset. After a cut or a clean end: bookkeeping."""
+        a socket error): pass it on as a reset — once it has crossed the path (after the
+        latency and any blackhole; until then the other side's bytes are dropped). After a
+        cut or a clean end: bookkeeping."""
         if side.silent:
             self._silent_closed(side)
             return
@@ -425,14 +442,35 @@ class Conn:
             if self.closed_by is None or exc is not None:
                 self.closed_by = side.role
                 self.how = "rst" if isinstance(exc, ConnectionResetError) else "error"
-            self.state = "done"
-            self.up.kill()
-            self.down.kill()
-            other = self.server if side is self.client else self.client
-            if other is not None:
-                other.end("rst" if exc is not None else "fin")
-            elif self.connect_task is not None:
-                self.connect_task.cancel()
+            now = time.monotonic_ns()
+            towards = side.out
+            at = None
+            if towards is not None and not self.proxy.stopping:
+                at = towards.close_crosses_at(now)
+            if at is not None and towards is not None and towards.dst is not None:
+                self.state = "closing"  # the reset is in flight
+                assert side.into is not None
+                side.into.kill()  # nothing reaches the side that is gone
+                self.log("close_in_flight", now, side=side.role, release_ns=at)
+                Timer(self.proxy.loop, at, lambda: self._pass_on_loss(side, exc))
+                return
+            self._pass_on_loss(side, exc)
+        self.maybe_done()
+
+    def _pass_on_loss(self, side: Side, exc: Exception | None) -> None:
+        """The other side learns that `side` is gone: reset (or FIN after a clean error)."""
+        if self.state not in ("open", "closing"):
+            return
+        if side.out is not None and not side.out.dead:
+            side.out.pump()  # what it sent before the reset is due by now: deliver it first
+        self.state = "done"
+        self.up.kill()
+        self.down.kill()
+        other = self.server if side is self.client else self.client
+        if other is not None:
+            other.end("rst" if exc is not None else "fin")
+        elif self.connect_task is not None:
+            self.connect_task.cancel()
         self.maybe_done()
 
     def _silent_closed(self, side: Side) -> None:
@@ -511,6 +549,7 @@ class FaultProxy:
         self._tasks: list[asyncio.Task[Any]] = []
         self._timers: list[Timer] = []
         self.listen: tuple[str, int] | None = None
+        self.stopping = False
 
     def delay_line(self, direction: str, serial: int) -> DelayLine | None:
         link = getattr(self.profile, direction)
@@ -613,6 +652,7 @@ class FaultProxy:
 
     async def stop(self) -> None:
         """Stop accepting, close every connection (FIN), log the counts, flush."""
+        self.stopping = True
         if self.server is not None:
             self.server.close()
         for t in self._timers:

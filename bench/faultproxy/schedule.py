@@ -40,6 +40,11 @@ retransmission after it (``syn_rto``, 1 s doubling).
 
 **Handovers** cut every open connection at the window's start (modes from the profile);
 new connections during the gap are refused (reset) or held like a SYN in a blackhole.
+
+**Closes** by a peer (its FIN or RST) cross the path like its bytes (`close_release`):
+after the direction's latency, behind what is in flight, and held by a blackhole — a
+phone that gives up on a connection in a tunnel does not tell the server until the
+tunnel ends.
 """
 
 from __future__ import annotations
@@ -414,6 +419,17 @@ class DelayLine:
             pos += size
         self.offset += n
         return pieces, events
+
+    def close_release(self, t_ns: int) -> tuple[int, list[dict[str, Any]]]:
+        """When a close (FIN or RST) sent at `t_ns` reaches the other end: like a segment,
+        after the one-way latency, behind the bytes already in flight, and after a
+        blackhole at the sender's first retransmission once it ends (an RST itself is not
+        retransmitted, but the peer learns of it only when its own segments get through
+        and draw one). No jitter or loss draw: a close consumes no random numbers, so the
+        data's schedule stays the seed's. Returns (release, events to log)."""
+        events: list[dict[str, Any]] = []
+        release = max(self.last_release_ns, t_ns + self.latency_ns)
+        return self._through_blackholes(release, events), events
 
     def _through_blackholes(self, release: int, events: list[dict[str, Any]]) -> int:
         """`release` moved past any blackhole it falls in (repeatedly: the retransmission

@@ -15,6 +15,10 @@ carried its last byte returned (the shell passes it in; the core never reads a c
   API's id of the finished response, when it has one, to continue a conversation from).
 - `Failed`: the server refused or aborted the stream with a message (HTTP status, error event).
 - `Closed`: the connection carrying the stream ended before its end marker (a drop).
+- `Heartbeat`: the server showed it is there without sending content: SSE comments (such
+  as ``: keepalive``) in a read that completed no other event — so a token's path never
+  pays for the check —, or a WS ping frame. A client's dead-peer watch
+  (core.client.deadpeer) counts it, like any event, as hearing from the peer.
 
 `Token` is the one per-token object, so it is a mutable slotted dataclass (a frozen one's
 ``__init__`` costs ~3x); the others are rare.
@@ -94,4 +98,11 @@ class Closed:
     reason: str
 
 
-StreamEvent = Opened | FirstByte | FirstEvent | Token | Usage | Done | Failed | Closed
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The peer is alive but sent no content: an SSE comment or a WS ping was read."""
+
+    t_ns: int
+
+
+StreamEvent = Opened | FirstByte | FirstEvent | Token | Usage | Done | Failed | Closed | Heartbeat

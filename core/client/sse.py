@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 from core.chunked import ChunkedDecoder
-from core.client.events import Closed, Failed, FirstByte, FirstEvent, Opened, StreamEvent
+from core.client.events import (
+    Closed,
+    Failed,
+    FirstByte,
+    FirstEvent,
+    Heartbeat,
+    Opened,
+    StreamEvent,
+)
 from core.sse import SSEDecoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,6 +85,7 @@ class SSEClient:
     __slots__ = (
         "_body",
         "_chunked",
+        "_comments_seen",
         "_decoder",
         "_error_body",
         "_h11",
@@ -128,6 +137,7 @@ class SSEClient:
     def _reset(self) -> None:
         self._h11: h11.Connection | None = None
         self._decoder = SSEDecoder()
+        self._comments_seen = 0  # comments already reported as Heartbeat events
         self._reader: SSEReader | None = None
         self._body: str | None = None  # None (reading the head) | chunked | length | close
         self._chunked = ChunkedDecoder()
@@ -199,9 +209,12 @@ class SSEClient:
         self.reusable = False
 
     def _on_head_bytes(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
+        if not data:  # EOF (or a reset) before the response head: the connection failed
+            self._on_eof(t, out)
+            return
         h = self._h11
         assert h is not None
-        h.receive_data(data)  # b"" = EOF
+        h.receive_data(data)
         while True:
             ev = h.next_event()
             if ev is h11.NEED_DATA:
@@ -289,7 +302,8 @@ class SSEClient:
         self.body_bytes += len(body)
         if self._inflate is not None:
             body = self._inflate.decompress(body)
-        events = self._decoder.feed_tuples(body)
+        decoder = self._decoder
+        events = decoder.feed_tuples(body)
         if events:
             if self.t_first_event_ns is None:
                 self.t_first_event_ns = t
@@ -297,6 +311,11 @@ class SSEClient:
             reader = self._reader
             assert reader is not None
             reader.on_events(t, events, out)
+        elif decoder.comments != self._comments_seen:
+            # a read with comments and no event (a heartbeat): the peer is alive. Checked
+            # only on reads without events, so a token's path never pays for it.
+            self._comments_seen = decoder.comments
+            out.append(Heartbeat(t))
 
     def _end_of_message(self, t: int, out: list[StreamEvent]) -> None:
         self.ended = True

@@ -30,7 +30,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from core.client.events import Closed, FirstByte, FirstEvent, StreamEvent
+from core.client.events import Closed, FirstByte, FirstEvent, Heartbeat, StreamEvent
 from core.wsmsg import CLOSE_NORMAL
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -301,7 +301,10 @@ class WSClient:
             if frame.fin:
                 data, self._fragments = b"".join(self._fragments), None
                 self._on_message(t, data, out)
-        # PING: the protocol already queued the PONG. PONG / BINARY / CLOSE: nothing to do here.
+        elif frame.opcode is Opcode.PING:
+            # the protocol already queued the PONG; a dead-peer watch hears the server
+            out.append(Heartbeat(t))
+        # PONG / BINARY / CLOSE: nothing to do here.
 
     def _on_message(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
         if self._reader.on_message(t, data, out):

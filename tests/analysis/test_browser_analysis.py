@@ -275,33 +275,3 @@ def test_claim_c5_uses_the_browser_arms_and_says_so() -> None:
         "browser-fetch",
         ["browser-ws"],
     )
-
-
-def test_claim_c9_falls_back_on_the_browser_pages_that_resume() -> None:
-    """Network faults with browser arms only: C9 on the pages that resume (EventSource,
-    WebSocket by hand), never on fetch without resume (built not to: C5's matter)."""
-    from analysis import claims as C
-    from analysis.summary import summarize
-
-    st, tk, manifest = _reconnect_case()
-    for k, v in {"scenario": "br", "variant": None, "rep": 1, "session": 0, "turn": 0}.items():
-        st[k] = v
-    st["n_unique"] = st["n_received"]
-    manifest["browser_load"]["br/browser-fetch-noresume/r1"]["client"]["resumes"] = False
-    for arm in ("browser-eventsource", "browser-ws"):
-        manifest["browser_load"][f"br/{arm}/r1"]["client"]["resumes"] = True
-    manifest = {
-        **manifest,
-        "scenario": {
-            "name": "br",
-            "arms": ["browser-eventsource", "browser-ws", "browser-fetch-noresume"],
-            "stream": {"tokens": 3},
-            "server": {"retry_ms": 500},
-            "faults": {"cut": "exp 2s"},
-        },
-    }
-    summary = summarize({"streams": st, "tokens": tk, "manifest": manifest}, n_boot=10)
-    c9 = {r["id"]: r for r in C.claims(summary, manifest=manifest)}["C9"]
-    assert c9["evidence"] == "browser", c9
-    assert set(c9["numbers"]) == {"br/browser-eventsource", "br/browser-ws"}
-    assert c9["status"] == "depends"  # both recovered, WS by its hand-written resume

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from analysis import claims as C
 from analysis.manifest import Manifest
 from analysis.results import RunSummary
@@ -459,3 +461,55 @@ def test_manifest_phases_tolerate_name_lists_and_mark_skips() -> None:
         ("p.b/sse/r1", "nginx not available: x", "p.b")
     ]
     assert m.phases[0].status == "" and m.phases[0].group == "chat"
+
+
+# --------------------------------------------------------------------------- C9
+
+
+def _c9_row(label: str, arm: str, share: float, gap_ms: float, *, hit: int = 40,
+            behaviour: str = "resume", hb: float = 1.0) -> dict:  # fmt: skip
+    return {
+        "group": f"mobile.{label}",
+        "label": label,
+        "behaviour": behaviour,
+        "heartbeat_s": hb,
+        "arm": arm,
+        "hit": hit,
+        "hit_completed_share": share,
+        "fault_to_token_p50_ms": gap_ms,
+        "nobody": 10,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sse", "ws", "status"),
+    [
+        ((0.95, 3000), (0.89, 3000), "holds"),  # 6 points more completed
+        ((0.95, 3000), (0.91, 3000), "does not hold"),  # 4 points: the same
+        ((0.93, 2300), (0.95, 3000), "holds"),  # as many, outage 0.77x
+        ((0.93, 2500), (0.95, 3000), "does not hold"),  # 0.83x: the same
+        ((0.80, 2000), (0.90, 4000), "does not hold"),  # WS completes more
+    ],
+)
+def test_c9_rule_on_both_sides_of_its_thresholds(sse, ws, status) -> None:
+    rows = [_c9_row("tunnel", "sse", *sse), _c9_row("tunnel", "ws", *ws)]
+    assert C.claim_c9(rows)["status"] == status
+
+
+def test_c9_per_profile_and_only_on_resume_rows() -> None:
+    rows = [
+        _c9_row("tunnel", "sse", 1.0, 2000),
+        _c9_row("tunnel", "ws", 0.8, 2000),
+        _c9_row("handover", "sse", 0.9, 3000),
+        _c9_row("handover", "ws", 0.9, 3000),
+        # without resume WS would look better: not what the claim is judged on
+        _c9_row("tunnel", "sse", 0.1, 2000, behaviour="lost"),
+        _c9_row("tunnel", "ws", 0.5, 2000, behaviour="lost"),
+    ]
+    c = C.claim_c9(rows[::-1])  # the lost rows first: the numbers still lead with resume
+    assert c["status"] == "depends" and "tunnel" in c["verdict"] and "handover" not in c["verdict"]
+    assert all(" resume " in k for k in list(c["numbers"])[:4])
+    assert "tunnel lost sse" in c["numbers"] and "tunnel: better with resume" in c["numbers"]
+    few = [_c9_row("tunnel", "sse", 1.0, 10, hit=19), _c9_row("tunnel", "ws", 0.0, 10)]
+    assert C.claim_c9(few)["status"] == "inconclusive"
+    assert C.claim_c9([])["status"] == "not measured"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -425,3 +426,50 @@ def test_silent_side_gets_nothing_and_its_close_is_noticed(tmp_path: Path) -> No
     assert gone["side"] == "server" and gone["discarded"] >= 1000
     # the proxy stopped reading after the window, so it notices by polling (every 0.25 s)
     assert 0 <= gone["t_ns"] - t_close <= 0.25 * S + TOL_NS
+
+
+def test_a_close_crosses_the_path_like_its_bytes(tmp_path: Path) -> None:
+    """A client's FIN reaches the server one (up) latency later, not at once; a client's
+    reset sent inside a blackhole reaches the server at the first retransmission after
+    it (the phone that gives up in a tunnel does not tell the server until it is out)."""
+    lat_ms, start_s, dur_s = 40.0, 0.4, 0.6
+    linger0 = b"\1\0\0\0\0\0\0\0"
+
+    async def main():
+        conns: list[ServerConn] = []
+        server, port = await serve(conns)
+        sets = [
+            f"up.latency_ms={lat_ms}",
+            f"blackholes={{first_at_s={start_s}, duration_s={dur_s}, interval_s=100, "
+            'recovery="rto"}',
+        ]
+        with proxy(tmp_path, port, sets) as (pport, log, t0):
+            fin = await connect(pport, "sink 1000000")
+            gone = await connect(pport, "tick 5 1000 16")
+            await asyncio.sleep(0.15)
+            t_fin = time.monotonic_ns()
+            fin.transport.close()  # FIN, outside the blackhole
+            await asyncio.sleep(start_s + 0.2 - (time.monotonic_ns() - t0) / S)
+            sock = gone.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
+            t_rst = time.monotonic_ns()
+            gone.transport.abort()  # a reset, inside the blackhole
+            await asyncio.sleep(start_s + dur_s + 0.6 - (time.monotonic_ns() - t0) / S)
+        server.close()
+        return t0, t_fin, t_rst, conns, log
+
+    t0, t_fin, t_rst, conns, log = asyncio.run(main())
+    by_cmd = {c.command.split()[0]: c for c in conns}
+    got_fin = by_cmd["sink"].end.t_eof_ns
+    assert got_fin is not None and abs(got_fin - (t_fin + lat_ms * MS)) <= TOL_NS
+    end = t0 + round((start_s + dur_s) * S)
+    due = retransmit_after(t_rst + round(lat_ms * MS), end, 200 * MS, 120 * S)
+    srv = by_cmd["tick"]
+    print(
+        f"\nclose crossing: FIN {(got_fin - t_fin) / MS:.2f} ms (latency {lat_ms:g} ms); "
+        f"reset in a blackhole reached the server {(srv.end.t_lost_ns - due) / MS:+.2f} ms "
+        f"from the retransmission after it ({(due - t_rst) / MS:.0f} ms after it was sent)"
+    )
+    assert srv.end.reset and abs(srv.end.t_lost_ns - due) <= TOL_NS
+    (flight,) = events(log, "close_in_flight")
+    assert flight["side"] == "client" and abs(flight["release_ns"] - due) <= TOL_NS

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faultproxy.profile import available_profiles
 from bench.plan import ArmTarget, plan_suite
 from bench.run import estimate_s
 from bench.suite import available_suites, load_suite, resolve_suite_path
@@ -165,3 +166,24 @@ def test_bad_entry_labels_server_settings_and_arms(
         load_suite(path)
     with pytest.raises(ScenarioError, match=message):  # even when the CLI names the arms
         load_suite(path, arms=["sse"])
+
+
+def test_full_runs_mobile_on_two_profiles_and_network_runs_every_profile() -> None:
+    """Issue 15: `make bench SUITE=full` runs the mobile sessions (resume and lost) on two
+    fault profiles; `SUITE=network` runs every profile of bench/networks/ and the RTT sweeps
+    (chat and agent chains at +0 / 50 / 150 ms, plain and TLS), within its budget."""
+    full = {s.name: s for s, _ in load_suite(resolve_suite_path("full")).scenarios}
+    for name in ("mobile", "mobile-noresume"):
+        assert [p.profile for p in full[name].network.profiles] == ["tunnel", "handover"]
+    suite = load_suite(resolve_suite_path("network"))
+    by_name = {s.name: s for s, _ in suite.scenarios}
+    assert {p.profile for p in by_name["mobile"].network.profiles} == set(available_profiles())
+    first = suite.scenarios[0][0]
+    plans = plan_suite([s for s, _ in suite.scenarios], [ArmTarget.named(a) for a in first.arms])
+    for sweep in ("chat-rtt", "agent-rtt"):
+        groups = {p.group for p in plans if p.scenario is not None and p.scenario.name == sweep}
+        for tls in ("plain", "tls"):
+            assert {f"{sweep}.{tls}.rtt{r}" for r in (0, 50, 150)} <= groups
+        tls_plans = [p for p in plans if p.group.startswith(f"{sweep}.tls.")]
+        assert tls_plans and all(p.scenario.server.tls for p in tls_plans)
+    assert estimate_s(plans, first) <= suite.budget_s

@@ -121,3 +121,23 @@ def test_the_seed_leaves_room_for_every_derived_seed() -> None:
     # phase seed = seed + (rep - 1) * 1000, stream seed = phase seed + stream count: the
     # largest allowed seed must keep every derived one inside the servers' seed limit
     assert LIMITS["seed"][1] >= SEED_MAX + 1000 * 1000 + 10**12
+
+
+def test_extends_lays_a_scenario_over_another(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(
+        'name = "base"\narms = ["sse"]\n[stream]\ntokens = 50\ngap_ms = 5.0\n'
+        '[behaviour]\nresume = true\n[network]\nprofiles = ["4g"]\n'
+    )
+    (tmp_path / "child.toml").write_text(
+        'extends = "base"\n[stream]\ntokens = 70\n[behaviour]\nresume = false\n'
+    )
+    s = load_scenario(tmp_path / "child.toml")
+    assert (s.name, s.arms, s.stream.tokens, s.stream.gap_ms) == ("child", ("sse",), 70, 5.0)
+    assert s.behaviour.resume is False and [v.name for v in s.network.profiles] == ["4g"]
+    (tmp_path / "loop.toml").write_text('extends = "loop2"\n')
+    (tmp_path / "loop2.toml").write_text('extends = "loop"\n')
+    with pytest.raises(ScenarioError, match="loop"):
+        load_scenario(tmp_path / "loop.toml")
+    (tmp_path / "missing.toml").write_text('extends = "nowhere"\n')
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "missing.toml")

@@ -16,7 +16,7 @@ from bench.procs import Listening, start_listening
 from core.accounting import StreamAccount
 from core.arms import get_arm, is_known, protocol_of
 from core.client.tls import TLSSettings
-from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
+from core.scenario import BehaviourSpec, Scenario, ServerSpec, SessionSpec, StreamSpec
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
@@ -89,17 +89,20 @@ def run_user(
     stream: StreamSpec,
     session: SessionSpec | None = None,
     behaviour: BehaviourSpec | None = None,
+    server: ServerSpec | None = None,
     sessions: int = 1,
     seed: int = 11,
     tls: TLSSettings | None = None,
     headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[StreamAccount], MemorySink]:
-    """One user in this process (plain blocking sockets), the same code Locust runs."""
+    """One user in this process (plain blocking sockets), the same code Locust runs.
+    `server`: the server's settings as the client knows them (its heartbeat interval)."""
     scenario = Scenario(
         name="t",
         stream=stream,
         session=session or SessionSpec(),
         behaviour=behaviour or BehaviourSpec(),
+        server=server or ServerSpec(),
     )
     sink = MemorySink()
     ctx = TransportContext("t", arm, "test", 0, "t/0.0", sink)

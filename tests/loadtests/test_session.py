@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.accounting import ABORTED, CANCELLED, DROPPED, ERROR, OK, TIMEOUT
-from core.scenario import BehaviourSpec, SessionSpec, StreamSpec
+from core.scenario import BehaviourSpec, ServerSpec, SessionSpec, StreamSpec
 from core.schedule import StreamParams, done_summary, token_texts
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
@@ -25,7 +25,7 @@ from loadtests.transport import (
 class ScriptedTransport(Transport):
     """Serves each stream from core.schedule, in batches of `batch` tokens per poll.
 
-    drop_at: the connection "drops" once that seq is reached (first connection only).
+    drop_at: the connection "drops" once that seq is reached (the first start only).
     Resumes continue after `resume_after`, like the real servers.
     """
 
@@ -46,6 +46,7 @@ class ScriptedTransport(Transport):
         self.calls: list[tuple] = []
         self.t = 0
         self._queue: list[StreamEvent] = []
+        self._starts = 0
         self.connected = False
 
     def _now(self) -> int:
@@ -58,6 +59,7 @@ class ScriptedTransport(Transport):
 
     def start(self, params: StreamParams, *, resume_after: int | None = None) -> Started:
         self.calls.append(("start", str(params.stream), params.seed, resume_after))
+        self._starts += 1
         t = self._now()
         if self.fail == "connect":
             raise TransportError("connect refused")
@@ -72,7 +74,7 @@ class ScriptedTransport(Transport):
             if self.stall_after is not None and seq >= self.stall_after:
                 self._queue = q
                 return Started(t, "c", False)
-            if self.drop_at is not None and seq == self.drop_at and resume_after is None:
+            if self.drop_at is not None and seq == self.drop_at and self._starts == 1:
                 q.append(Closed(t, "server", "dropped"))
                 self._queue = q
                 return Started(t, "c", False)
@@ -97,7 +99,7 @@ class ScriptedTransport(Transport):
         self.calls.append(("cancel", mode))
         self._queue = []
 
-    def abort(self) -> None:
+    def abort(self, reason: str = "client abort") -> None:
         self.calls.append(("abort",))
         self._queue = []
 
@@ -120,8 +122,9 @@ def script(
     session: SessionSpec | None = None,
     behaviour: BehaviourSpec | None = None,
 ) -> tuple[UserScript, MemorySink]:
+    beh = behaviour or BehaviourSpec()
     plan = SessionPlan(
-        stream or StreamSpec(tokens=10), session or SessionSpec(), behaviour or BehaviourSpec()
+        stream or StreamSpec(tokens=10), session or SessionSpec(), beh, beh.silence_s(ServerSpec())
     )
     sink = MemorySink()
     ids = UserIds("ph", arm, "h-1", 0, 3, 42)
@@ -230,6 +233,86 @@ def test_errors_and_timeout() -> None:
     us, _ = script(tr, behaviour=BehaviourSpec(stream_timeout_s=1.0))
     (a,) = us.run_session()
     assert a.outcome == TIMEOUT and a.n_unique == 3 and ("cancel", "close") in tr.calls
+
+
+class FailsFirst(ScriptedTransport):
+    """Refuses the first `failures` connection attempts."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def start(self, params, *, resume_after=None):
+        if self.failures:
+            self.failures -= 1
+            self.calls.append(("start", "refused", 0, resume_after))
+            raise TransportError("connect refused")
+        return super().start(params, resume_after=resume_after)
+
+
+def test_connect_retries_before_the_first_token_whatever_resume_says(monkeypatch) -> None:
+    """Connection failures before any token are retried `connect_retries` times (the LLM
+    SDKs' retries), with waits doubling from reconnect_wait_s; then the stream is an error."""
+    waits: list[float] = []
+    monkeypatch.setattr("loadtests.session.time.sleep", waits.append)
+    beh = BehaviourSpec(resume=False, connect_retries=2, reconnect_wait_s=0.5)
+    us, _ = script(FailsFirst(2), behaviour=beh)
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 2 and waits == [0.5, 1.0]
+    waits.clear()
+    us, _ = script(FailsFirst(3), behaviour=beh)
+    (a,) = us.run_session()
+    assert a.outcome == ERROR and "refused" in a.error and waits == [0.5, 1.0]
+
+
+def test_a_failed_first_connect_is_retried_only_on_a_bad_network(monkeypatch) -> None:
+    """Without connect_retries or a dead-peer watch a refused first connect (a full server,
+    a rejected certificate) is an error at once, whatever resume says; with a watch it is
+    recovered like a drop before the first token (resume: up to max_reconnects)."""
+    monkeypatch.setattr("loadtests.session.time.sleep", lambda s: None)
+    tr = FailsFirst(1)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True))
+    (a,) = us.run_session()
+    assert a.outcome == ERROR and a.reconnects == 0
+    assert [c for c in tr.calls if c[0] == "start"] == [("start", "refused", 0, None)]
+    tr = FailsFirst(1)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True, dead_after_s=1.0))
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 1 and a.n_lost == 0
+
+
+def test_a_drop_before_any_token_is_retried_a_drop_after_is_not(monkeypatch) -> None:
+    monkeypatch.setattr("loadtests.session.time.sleep", lambda s: None)
+    beh = BehaviourSpec(resume=False, connect_retries=1)
+    tr = ScriptedTransport(drop_at=0)  # the first connection drops before token 0
+    us, _ = script(tr, behaviour=beh)
+    (a,) = us.run_session()
+    assert a.outcome == OK and a.reconnects == 1 and a.n_lost == 0
+    assert [c[3] for c in tr.calls if c[0] == "start"] == [None, None]
+    tr = ScriptedTransport(drop_at=4)
+    us, _ = script(tr, behaviour=beh)
+    (a,) = us.run_session()
+    assert a.outcome == DROPPED and a.reconnects == 0 and a.n_lost == 6
+
+
+def test_reconnects_that_bring_nothing_back_off(monkeypatch) -> None:
+    """First attempt after a drop at once; then each attempt that brought no token waits
+    twice as long (capped at 8x)."""
+    waits: list[float] = []
+    monkeypatch.setattr("loadtests.session.time.sleep", waits.append)
+
+    class EmptyResumes(ScriptedTransport):
+        def start(self, params, *, resume_after=None):
+            if resume_after is not None and len(self.calls) < 12:
+                self.calls.append(("start", "x", 0, resume_after))
+                raise TransportError("refused")
+            return super().start(params, resume_after=resume_after)
+
+    tr = EmptyResumes(drop_at=4)
+    us, _ = script(tr, behaviour=BehaviourSpec(resume=True, max_reconnects=8, reconnect_wait_s=1))
+    (a,) = us.run_session()
+    assert waits == [1, 2, 4, 8, 8, 8, 8]
+    assert a.reconnects == 8 and a.outcome == DROPPED
 
 
 class ChainTransport(ScriptedTransport):
