@@ -567,7 +567,9 @@ def claims(
         claim_c6(s, server_metrics, man),
         claim_c7(man),
         claim_c8(s),
-        claim_c9(recovery),
+        # the network section's fault-hit counts are the Python clients' (a page's fetch
+        # streams read 0 hits there): C9 is judged on those only; browser cuts are in C5
+        claim_c9([r for r in recovery or [] if not is_browser_arm(str(r.get("arm")))]),
         claim_c10(s),
     ]
     for row in rows:

@@ -140,14 +140,6 @@ class ScenarioTraits:
         )
 
 
-def _faulty_network(sc: Any, variant: str | None) -> bool:
-    """The group's `[network]` entry (the last part of its variant label) runs a profile
-    that injects something."""
-    label = (variant or "").rsplit(".", 1)[-1]
-    entry = next((v for v in sc.network.profiles if v.name == label), None) if label else None
-    return entry is not None and entry.profile not in ("loopback", "passthrough")
-
-
 def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> ScenarioTraits:
     """The traits of group (``scenario``, ``variant``) from the manifest's configuration."""
     sc = manifest.scenario(scenario)
