@@ -52,7 +52,7 @@ from core.parentdeath import die_with_parent
 from core.runfolder import modify_manifest
 from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig
 from loadtests.recording import RunFolderSink, writer_id
-from loadtests.session import SessionPlan, UserIds, UserScript
+from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
 from loadtests.transports import client_settings, make_transport, request_headers
 from loadtests.workers import LoadWorkers
@@ -334,7 +334,7 @@ class StreamUser(User):
         self._arrivals: random.Random | None = None
         if load.mode == "open":
             self._rate = load.arrival_rate / P.total_users
-            self._arrivals = random.Random(f"arrivals|{PHASE.seed}|{worker_index}|{index}")
+            self._arrivals = arrival_rng(PHASE.seed, worker_index, index)
             self._next_ns = time.monotonic_ns() + self._gap_ns()
 
     def _gap_ns(self) -> int:
