@@ -16,7 +16,9 @@ Thresholds (explicit, so a reader can argue with them):
   ratio is within ±`SAME_WITHIN` (5 %) of 1. Both same → holds; either different (CI
   excludes 1 and off by ≥ 5 %) → does not hold; with several WS arms that disagree →
   depends on the WS server. Without a CI (too few samples) the point medians decide, and
-  the numbers say so.
+  the numbers say so. One kind of client on both sides: the Python clients' `sse` and WS
+  arms, else (a browser headline scenario) the fetch-streamed SSE page (EventSource when
+  fetch did not run) against the WebSocket page.
 * C2 ~6× cost: per SSE/WS platform pairing, the WS/SSE monthly cost (measured usage
   scaled to the default profile) in bands (reversed, about equal, well below, close to
   6×, far above) next to the article's $680 → $4,100; the bands and the rule are in
@@ -35,6 +37,13 @@ Thresholds (explicit, so a reader can argue with them):
   profile; does not hold when it is better on none; depends on the network otherwise;
   inconclusive when no profile had enough hit answers. The rows without resume are
   reported beside it (what LLM APIs do).
+* C5 on the browser arms, when they had drops (`claim_c5`, rule in
+  analysis.browser.c5_browser): EventSource must recover by itself (no loss, no duplicate,
+  drop → next token ≈ the server's `retry:`); holds when the WebSocket page needed recovery
+  code for the same, depends on the client API when a fetch page — what LLM web apps use —
+  recovered only by hand or lost tokens.
+* Every claim row says whose measurements it rests on (``evidence``: browser, python
+  client, both).
 * C6 server notices a closed client on its next write (scenarios with cancels): tokens the
   server generated for nobody per cancelled/disconnected stream ≤ `WASTE_PER_CANCEL` (2)
   → holds.
@@ -76,10 +85,12 @@ Thresholds (explicit, so a reader can argue with them):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from analysis import cost_c2
+from analysis.browser import c5_browser, is_browser_arm, recovery_rows
 from analysis.claims_chains import CHAIN_FASTER_SHARE, claim_c10
 from analysis.claims_proxy import (
     BROKEN_FACTOR,
@@ -178,15 +189,31 @@ def _pair(a: float | None, b: float | None) -> str | None:
     return f"{a:.2f} / {b:.2f}" if a is not None and b is not None else None
 
 
+def _c1_pair(arms: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(the SSE arm, the WS arms compared with it), one kind of client on both sides: the
+    Python clients' reference SSE arm (core.arms.reference_sse_arm) and WS arms, else a
+    browser page's fetch-streamed SSE (what LLM web apps use; EventSource when fetch did
+    not run) and `browser-ws`."""
+    python = [a for a in arms if not is_browser_arm(a)]
+    ref = reference_sse_arm(python)
+    ws = [a for a in _ws_arms(arms) if a in python]
+    if ref is not None and ws:
+        return ref, ws
+    for base in ("browser-fetch", "browser-eventsource"):
+        if base in arms and "browser-ws" in arms:
+            return base, ["browser-ws"]
+    return None
+
+
 def claim_c1(summary: RunSummary) -> dict[str, Any]:
     sc = summary.main_scenario
     block = summary.scenarios.get(sc) if sc else None
-    arms = block.arms if block else {}
-    ws = _ws_arms(arms)
-    ref = reference_sse_arm(list(arms))
-    if block is None or ref is None or not ws:
+    pair = _c1_pair(block.arms) if block else None
+    if block is None or pair is None:
         return not_measured("C1", "needs a scenario with both an SSE and a WS arm")
-    sse = arms[ref]
+    base, ws = pair
+    arms = block.arms
+    sse = arms[base]
     numbers: dict[str, Any] = {}
     per_arm: dict[str, bool | None] = {}
     reasons: list[str] = []
@@ -195,18 +222,18 @@ def claim_c1(summary: RunSummary) -> dict[str, Any]:
         verdicts = []
         for key, label in (("ttft_ms", "TTFT"), ("itl_ms", "ITL")):
             d_sse, d_ws = sse.distribution(key), other.distribution(key)
-            entry = block.ratio(arm, f"{key}_p50")
+            entry = block.ratio(arm, f"{key}_p50", base)
             if entry is None or entry.ratio is None:  # too few samples for a CI: the medians
                 entry = _point_ratio(d_sse.p50, d_ws.p50)
             same, text = _same(entry)
-            numbers[f"{label} p50 {ref} / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
-            numbers[f"{label} p50 ratio {ref}/{arm}"] = text
+            numbers[f"{label} p50 {base} / {arm} (ms)"] = _pair(d_sse.p50, d_ws.p50) or "n/m"
+            numbers[f"{label} p50 ratio {base}/{arm}"] = text
             p99 = _pair(d_sse.p99, d_ws.p99)
             if p99 is not None:
-                numbers[f"{label} p99 {ref} / {arm} (ms)"] = p99
+                numbers[f"{label} p99 {base} / {arm} (ms)"] = p99
             verdicts.append(same)
             if same is False and entry is not None and entry.ratio is not None:
-                faster = ("SSE" if ref == "sse" else ref) if entry.ratio < 1 else arm
+                faster = ("SSE" if base == "sse" else base) if entry.ratio < 1 else arm
                 reasons.append(
                     f"{label} median differs by {abs(entry.ratio - 1):.1%} ({faster} lower)"
                 )
@@ -246,18 +273,21 @@ def _recovery(arm: ArmSummary) -> tuple[int, float | None, int, float | None]:
 
 
 def _recovery_claim(summary: RunSummary, cid: str, trait: str, need: str) -> dict[str, Any]:
+    """The harness's own clients (browser arms are judged by `claim_c5`'s browser rule)."""
     found = summary.groups(trait)
     numbers: dict[str, Any] = {}
     rec: dict[str, list[bool]] = {"sse": [], "ws": []}
     for sc, arm, a in arms_in(summary, found):
         dropped, share, lost, gap = _recovery(a)
         proto = protocol(arm)
-        if not dropped or proto is None:
+        if not dropped or proto is None or is_browser_arm(arm):
             continue
+        failed = {k: n for k, n in a.outcomes.items() if k in ("error", "timeout") and n}
         numbers[f"{sc}/{arm}"] = (
             f"{dropped} dropped, {share:.1%} finished ok, {lost} tokens lost, "
             f"reconnects {a.reconnect.reconnects}, "
             f"drop → next token p50 {'n/m' if gap is None else f'{gap:.1f} ms'}"
+            + "".join(f"; {n} stream(s) ended in {k}" for k, n in failed.items())
         )
         rec[proto].append(share is not None and share >= RECOVERED_SHARE and lost == 0)
     if not rec["sse"] or not rec["ws"]:
@@ -280,6 +310,47 @@ def _recovery_claim(summary: RunSummary, cid: str, trait: str, need: str) -> dic
         numbers,
         sc_txt,
     )
+
+
+def claim_c5(
+    summary: RunSummary, manifest: Manifest | None, browser_recovery: Any = None
+) -> dict[str, Any]:
+    """C5 — on the browser arms when they had drops (EventSource's own reconnect against
+    fetch / WebSocket recovery by hand and fetch without it: analysis.browser.c5_browser),
+    with the harness's Python clients' result beside it; else on the Python clients.
+    ``browser_recovery``: analysis.browser.recovery_table of the run's records (its lost
+    and duplicated tokens are the dropped streams' own); without it, the summary's."""
+    need = "needs a scenario with server drops or client aborts"
+    python = _recovery_claim(summary, "C5", "reconnects", need)
+    rows = browser_recovery if browser_recovery is not None else recovery_rows(summary, manifest)
+    browser = c5_browser(rows)
+    if browser is None:
+        return python
+    numbers = dict(browser["numbers"])
+    why = browser["why"]
+    if python["status"] != NOT_MEASURED:
+        numbers.update({f"Python client · {k}": v for k, v in python["numbers"].items()})
+        why += f"; the harness's Python clients: {python['verdict']}"
+    groups = ", ".join(dict.fromkeys(k.split("/", 1)[0] for k in browser["numbers"]))
+    return claim("C5", browser["status"], browser["verdict"], why, numbers, groups)
+
+
+def _evidence(row: Mapping[str, Any], summary: RunSummary) -> str | None:
+    """Whose measurements a verdict rests on: "browser" (Chromium), "python client" (the
+    harness's Locust clients), both, or None when nothing was measured."""
+    if row["status"] == NOT_MEASURED:
+        return None
+    if row["id"] == "C7":
+        return "browser"
+    if row["id"] in ("C5", "C9"):
+        browser = any(k.startswith("Python client") for k in row["numbers"])
+        if any(is_browser_arm(w) for k in row["numbers"] for w in re.split(r"[ /]", k)):
+            return "browser + python client" if browser else "browser"
+        return "python client"
+    main = summary.main_scenario
+    if row["id"] in ("C1", "C8") and main and summary.scenarios[main].traits.browser:
+        return "browser"
+    return "python client"
 
 
 def _c9_compare(sse: Mapping[str, Any], ws: Mapping[str, Any]) -> str | None:
@@ -479,6 +550,7 @@ def claims(
     cost_ratios: Iterable[Mapping[str, Any]] | None = None,
     server_metrics: Any = None,
     manifest: Manifest | Mapping[str, Any] | None = None,
+    browser_recovery: Any = None,
     recovery: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """C1…C10 for one run (see the module docstring for each rule). ``manifest``: the run's
@@ -486,27 +558,33 @@ def claims(
     ``recovery``: the bad-network rows (analysis.sections.network.recovery_rows) for C9."""
     s = as_summary(summary)
     man = manifest if isinstance(manifest, Manifest | None) else Manifest.from_json(manifest)
-    return [
+    rows = [
         claim_c1(s),
         claim_c2(cost_ratios),
         claim_c3(s, man),
         claim_c4(s, man),
-        _recovery_claim(
-            s, "C5", "reconnects", "needs a scenario with server drops or client aborts"
-        ),
+        claim_c5(s, man, browser_recovery),
         claim_c6(s, server_metrics, man),
         claim_c7(man),
         claim_c8(s),
-        claim_c9(recovery),
+        # the network section's fault-hit counts are the Python clients' (a page's fetch
+        # streams read 0 hits there): C9 is judged on those only; browser cuts are in C5
+        claim_c9([r for r in recovery or [] if not is_browser_arm(str(r.get("arm")))]),
         claim_c10(s),
     ]
+    for row in rows:
+        row["evidence"] = _evidence(row, s)
+    return rows
 
 
 def claims_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The claims as a Markdown table plus one bullet list of numbers per claim."""
-    out = ["| claim | verdict | scenario |", "|---|---|---|"]
+    out = ["| claim | verdict | scenario | evidence |", "|---|---|---|---|"]
     for r in rows:
-        out.append(f"| **{r['id']}** {r['claim']} | {r['verdict']} | {r.get('scenario') or '—'} |")
+        out.append(
+            f"| **{r['id']}** {r['claim']} | {r['verdict']} | {r.get('scenario') or '—'} "
+            f"| {r.get('evidence') or '—'} |"
+        )
     out.append("")
     for r in rows:
         out.append(f"**{r['id']}** — {r['verdict']}." + (f" {r['why']}." if r.get("why") else ""))

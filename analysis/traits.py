@@ -26,6 +26,8 @@ these traits, so a scenario named ``burst`` that cancels streams gets the cancel
                        no-proxy control)
 ``network_faults``     that profile injects faults: loss, cuts, blackholes or handovers
                        (read from the resolved profile the phase recorded; the C9 section)
+``browser``            every arm is driven by a real browser (core.arms ``is_browser``:
+                       Chromium pages, loadtests/browser)
 =====================  ===================================================================
 """
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from analysis.manifest import group_label
+from core.arms import get_arm, is_known
 
 if TYPE_CHECKING:  # pragma: no cover
     from analysis.manifest import Manifest
@@ -60,6 +63,7 @@ TRAITS = (
     "proxy_idle",
     "network",
     "network_faults",
+    "browser",
 )
 
 
@@ -84,6 +88,7 @@ class ScenarioTraits:
     proxy_idle: bool = False
     network: bool = False
     network_faults: bool = False
+    browser: bool = False
     #: The server's heartbeat interval for this group (its variant's override included).
     heartbeat_s: float | None = None
 
@@ -102,7 +107,12 @@ class ScenarioTraits:
     @property
     def headline_rank(self) -> int:
         """Which group the headline figures come from (lowest first): steady closed-loop
-        streaming, then open arrivals, then a ramp, then anything else."""
+        streaming, then open arrivals, then a ramp, then anything else — within each, the
+        harness's own clients before a browser's."""
+        return 2 * self._rank + (1 if self.browser else 0)
+
+    @property
+    def _rank(self) -> int:
         if self.configured and self.plain:
             return 1 if self.open_arrivals else 0
         only_ramp = self.ramp and not any(
@@ -158,6 +168,7 @@ def traits_of(manifest: Manifest, scenario: str | None, variant: str | None) -> 
         proxy_idle=has_proxy and sc.stream.pause_ms > 0,
         network=bool(nets),
         network_faults=any(profile_has_faults(n.get("settings")) for n in nets),
+        browser=bool(sc.arms) and all(is_known(a) and get_arm(a).is_browser for a in sc.arms),
         heartbeat_s=float(server.heartbeat_s),
     )
 

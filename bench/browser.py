@@ -14,22 +14,31 @@ the loopback proxy is self-signed, so the browser context ignores HTTPS errors (
 loopback URLs are accepted). `wave_summary` turns the stamps into the C7 figures: the
 most streams open at once, and TTFT of the first six streams vs the rest.
 
-`browser_available()` says why not when chromium or Playwright is missing: the caller
-skips with that reason, never fakes a browser.
+`browser_available()` (core.browser, shared with the browser load generator) says why not
+when chromium or Playwright is missing: the caller skips with that reason, never fakes a
+browser.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import shutil
 import statistics
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from core.browser import (
+    BROWSER_H1_LIMIT,
+    CHROMIUM_FLAGS,
+    ENV_CHROMIUM,
+    INSTALL_HINT,
+    browser_available,
+    find_chromium,
+)
+
 __all__ = [
+    "BROWSER_H1_LIMIT",
     "BROWSER_MARK",
     "CHROMIUM_FLAGS",
     "ENV_CHROMIUM",
@@ -45,55 +54,9 @@ __all__ = [
     "with_access",
 ]
 
-ENV_CHROMIUM = "SSEVSWS_CHROMIUM"
-#: Headless, no sandbox (root in CI), and no background traffic: the machine's network is
-#: closed and Chromium's own connections would only add noise.
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
-#: Chromium's per-host connection limit for HTTP/1.1 (net::ClientSocketPoolManager).
-BROWSER_H1_LIMIT = 6
-_INSTALL_HINT = "install chromium as root (`make system-deps`) or set SSEVSWS_CHROMIUM"
-
 
 class BrowserError(RuntimeError):
     """The browser could not be started or the page failed (message says which)."""
-
-
-def find_chromium() -> Path | None:
-    """$SSEVSWS_CHROMIUM > chromium / chromium-browser on PATH > /usr/bin/chromium."""
-    for cand in (os.environ.get(ENV_CHROMIUM), "chromium", "chromium-browser"):
-        if not cand:
-            continue
-        found = shutil.which(cand)
-        if found:
-            return Path(found)
-    fallback = Path("/usr/bin/chromium")
-    return fallback if fallback.exists() else None
-
-
-def browser_available() -> tuple[bool, str]:
-    """(True, "chromium <path>, playwright <version>") or (False, why)."""
-    chromium = find_chromium()
-    if chromium is None:
-        return False, f"chromium not found: {_INSTALL_HINT}"
-    try:
-        from importlib.metadata import version
-
-        import playwright.sync_api  # noqa: F401
-
-        pw = version("playwright")
-    except ImportError as e:
-        return False, f"playwright not importable ({e}): `make setup` installs it"
-    return True, f"chromium {chromium}, playwright {pw}"
 
 
 def _check_loopback(url: str) -> None:
@@ -150,7 +113,7 @@ def eventsource_wave(
         raise ValueError(f"n must be 1..200, got {n}")
     chromium = find_chromium()
     if chromium is None:
-        raise BrowserError(f"chromium not found: {_INSTALL_HINT}")
+        raise BrowserError(f"chromium not found: {INSTALL_HINT}")
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 

@@ -1,4 +1,11 @@
-"""The browser check of claim C7 as a phase hook: after the load, a real Chromium opens a
+"""The browser's phase hooks.
+
+`BrowserLoadHook`: a phase of a browser arm (core.arms, ``Arm.is_browser``) is run by the
+browser load generator (loadtests/browser) instead of Locust; without chromium its
+`unavailable()` says why, so the runner records the phase as skipped with that reason —
+never faked, never run by another client.
+
+`BrowserHook`, the browser check of claim C7: after the load, a real Chromium opens a
 wave of EventSources over HTTP/1.1 and one over HTTP/2 through the path's TLS listener
 (SSE phases of a `[proxy]` variant with ``http2 = true``; `bench.browser`).
 
@@ -15,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bench.browser import BROWSER_MARK, WAVE_STREAMS, browser_check, with_access
 from bench.hooks import HookContext, PhaseHook, Target, register
 from bench.nginx_logs import read_access_log
+from core.browser import chromium_available
 
 if TYPE_CHECKING:
     from bench.plan import PhasePlan
@@ -77,3 +85,20 @@ class BrowserHook(PhaseHook):
             browser_json = ctx.dir(self._workdir_kind) / "browser.json"
             rec["logs"] = {"browser": ctx.rel(browser_json)}
         return rec
+
+
+@register
+class BrowserLoadHook(PhaseHook):
+    """Skips a browser arm's phase (with the reason) when no browser can run it."""
+
+    name = "browser-load"
+    role = "browser-load"
+    order = 1001
+
+    @classmethod
+    def for_phase(cls, plan: PhasePlan, scenario: Scenario) -> BrowserLoadHook | None:
+        return cls() if plan.arm.arm.is_browser else None
+
+    def unavailable(self) -> str | None:
+        ok, why = chromium_available()
+        return None if ok else f"browser arm: {why}"

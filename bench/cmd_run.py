@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.arms import PROTOCOLS, UnknownArm, arm_for, arm_names, is_known, protocol_of
+from core.arms import (
+    PROTOCOLS,
+    UnknownArm,
+    arm_for,
+    arm_names,
+    get_arm,
+    is_known,
+    protocol_of,
+)
 from core.client.tls import TLSSettings
 from core.formats import UnknownFormat, format_names, get_format
 from core.scenario import ScenarioError, load_scenario, with_overrides
@@ -269,6 +277,37 @@ def _arms_for_endpoints(parser: argparse.ArgumentParser, args: argparse.Namespac
     return wanted
 
 
+def _check_browser_arms(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, scenario: Any
+) -> None:
+    """The browser arms' pages talk the native format to the run's own plain-HTTP reference
+    servers: your own endpoint, headers, a model name or TLS are a usage error there."""
+    browser = [a for a in scenario.arms if get_arm(a).is_browser]
+    if not browser:
+        return
+    given = [
+        opt
+        for opt, on in (
+            ("--sse-url", args.sse_url),
+            ("--ws-url", args.ws_url),
+            ("--header", args.header),
+            ("--model", args.model),
+            ("--ca-file", args.ca_file),
+            ("--insecure", args.insecure),
+        )
+        if on
+    ]
+    if scenario.server.tls or any(
+        v.server.tls for v in map(scenario.for_variant, scenario.proxy.variants)
+    ):
+        given.append("server.tls")
+    if given:
+        parser.error(
+            f"{', '.join(browser)}: the browser arms run against the reference servers over "
+            f"plain HTTP only, not with {', '.join(given)}"
+        )
+
+
 def resolve(args: argparse.Namespace) -> Any:
     """Namespace → bench.run.RunOptions, or parser.error (exit 2) with a clear message."""
     from bench.headers import HeaderError, parse_headers, redact_argv
@@ -305,6 +344,7 @@ def resolve(args: argparse.Namespace) -> Any:
         parser.error(str(exc))
     except TypeError as exc:  # e.g. with_overrides given a field of the wrong kind
         parser.error(f"bad override: {exc}")
+    _check_browser_arms(parser, args, scenario)
     arms = []
     for name in scenario.arms:
         proto = protocol_of(name)

@@ -273,10 +273,7 @@ def server_command(arm: str, scenario: Scenario, tls: tuple[str, str] | None = N
 
 def run_seconds(scenario: Scenario) -> int:
     """Locust's run time in whole seconds (its -t takes integers; rounded up)."""
-    load = scenario.load
-    if load.ramp_steps:
-        return max(1, math.ceil(len(load.ramp_steps) * load.step_s))
-    return max(1, math.ceil(load.duration_s))
+    return scenario.load.run_s
 
 
 def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:
@@ -310,6 +307,14 @@ def locust_command(scenario: Scenario, csv_prefix: Path) -> list[str]:
     if load.processes > 1:
         cmd += ["--processes", str(load.processes)]
     return cmd
+
+
+def browser_command() -> list[str]:
+    """The browser arms' load generator (loadtests/browser), which the runner starts
+    instead of Locust for a browser arm: same contract as Locust — the phase config from
+    $SSEVSWS_PHASE, records into the run folder, Locust-like exit codes; run time and users
+    come from the scenario in the phase config. One process, never distributed."""
+    return [sys.executable, "-m", "loadtests.browser"]
 
 
 def phase_timeout_s(scenario: Scenario) -> float:

@@ -56,6 +56,7 @@ from bench.plan import (
     REPO,
     ArmTarget,
     PhasePlan,
+    browser_command,
     child_env,
     locust_command,
     phase_timeout_s,
@@ -581,15 +582,19 @@ class Runner:
         sc = _scenario(plan, self.s)
         run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
-        cmd = locust_command(sc, csv_prefix)
         timeout = phase_timeout_s(sc) + self.place.extra_timeout_s()
         log = run_dir / "locust" / f"{plan.stem}.log"
-        env = {PHASE_ENV: str(cfg_path), HEADERS_ENV: json.dumps(self.o.headers)}
-        procs = self.place.start_load(cmd, log, child_env(env), self._spawn)
+        env = child_env({PHASE_ENV: str(cfg_path), HEADERS_ENV: json.dumps(self.o.headers)})
+        browser = plan.arm.arm.is_browser
+        if browser:  # Chromium pages (loadtests/browser): one process, never distributed
+            procs = LoadProcesses(self._spawn("locust", browser_command(), log, env))
+        else:
+            procs = self.place.start_load(locust_command(sc, csv_prefix), log, env, self._spawn)
         locust = procs.master
         self._locust_log = log
         role = "master" if load.processes > 1 or procs.workers else "loadgen"
-        self.sampler.watch(locust.pid, role, children_role="loadgen")
+        # a browser load generator samples its own browser processes by kind
+        self.sampler.watch(locust.pid, role, children_role=None if browser else "loadgen")
         for w in procs.workers:
             self.sampler.watch(w.child.pid, "loadgen")
         self.place.watch_peers(procs, server)

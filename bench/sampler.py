@@ -30,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from core.procrow import CpuRate, resource_row
 from core.runfolder import RecordWriter
 
 DEFAULT_INTERVAL_S = 0.5
@@ -62,7 +63,7 @@ class ResourceSampler:
         self._lock = threading.Lock()
         self._watches: dict[int, _Watch] = {}
         self._known: dict[int, psutil.Process] = {}  # pid → Process (start time pinned)
-        self._prev: dict[int, tuple[int, float]] = {}  # pid → (t_ns, cpu seconds)
+        self._cpu = CpuRate()
         self.phase: str | None = None
         self.arm: str | None = None
         self.phase_columns: dict[str, Any] = {}  # scenario, variant, rep of the phase
@@ -184,28 +185,21 @@ class ResourceSampler:
                 except psutil.AccessDenied:
                     conns = None
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            self._prev.pop(proc.pid, None)
+            self._cpu.forget(proc.pid)
             return None
-        total = float(cpu.user + cpu.system)
-        prev = self._prev.get(proc.pid)
-        self._prev[proc.pid] = (t_ns, total)
-        pct = None
-        if prev is not None and t_ns > prev[0]:
-            pct = (total - prev[1]) / ((t_ns - prev[0]) / 1e9) * 100.0
-        return {
-            "t_ns": t_ns,
-            "phase": self.phase,
-            **self.phase_columns,
-            "arm": self.arm,
-            "role": role,
-            "pid": proc.pid,
-            "cpu_user_s": float(cpu.user),
-            "cpu_sys_s": float(cpu.system),
-            "cpu_pct": pct,
-            "rss_bytes": int(rss),
-            "fds": fds,
-            "connections": conns,
-        }
+        return resource_row(
+            t_ns=t_ns,
+            phase=self.phase,
+            columns=self.phase_columns,
+            arm=self.arm,
+            role=role,
+            proc=proc,
+            cpu=cpu,
+            cpu_pct=self._cpu.pct(proc.pid, t_ns, float(cpu.user + cpu.system)),
+            rss=rss,
+            fds=fds,
+            connections=conns,
+        )
 
     def sample_once(self) -> int:
         """Take one sample of every watched process now; returns the rows written."""

@@ -161,10 +161,15 @@ def load_suite(
         own_arms = _entry_arms(entry, where)
         entry_arms = arms or own_arms or suite_arms
         if entry_arms:
-            # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit
+            # a scenario that names only some protocols (proxy-h2: SSE) keeps that limit;
+            # one of browser arms keeps its own unless arms were asked for by name
             try:
                 own = {protocol_of(a) for a in scenario.arms}
-                kept = [a for a in entry_arms if protocol_of(a) in own]
+                if all(get_arm(a).is_browser for a in scenario.arms):
+                    kept = [a for a in entry_arms if a in scenario.arms]
+                    kept = kept or ([] if arms or own_arms else list(scenario.arms))
+                else:
+                    kept = [a for a in entry_arms if protocol_of(a) in own]
             except UnknownArm as exc:
                 raise ScenarioError(f"{path.name}: {exc}") from None
             if not kept:

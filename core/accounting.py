@@ -85,7 +85,7 @@ class StreamAccount:
         self.conn_uid: str | None = None
         self.reused_conn: bool | None = None
         self.status: int | None = None
-        self.bytes_in = 0
+        self.bytes_in: int | None = 0  # None: the client cannot see the framing (EventSource)
         self.reconnects = 0
         self.drops = 0
         self.t_drop_ns: list[int] = []  # every drop observed (client abort or server drop)
@@ -349,7 +349,7 @@ class ConnectionAccount:
         self.close_reason: str | None = None
         self.streams = 0
         self.busy_ns = 0
-        self.bytes_in = 0
+        self.bytes_in: int | None = 0  # None: not measured (a browser's EventSource)
         self.bytes_out = 0
         self._busy_since: int | None = None
 

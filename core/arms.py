@@ -19,6 +19,8 @@ from core.registry import Registry
 
 Protocol = Literal["sse", "ws"]
 PROTOCOLS: tuple[Protocol, ...] = ("sse", "ws")
+#: `Arm.client` of the arms a browser page drives (loadtests/browser).
+BROWSER_CLIENT_PREFIX = "browser-"
 
 
 class UnknownArm(KeyError):
@@ -38,7 +40,9 @@ class Arm:
     - ``format``: the payload format's name (a ``core.formats`` registry key).
     - ``server_kind``: the reference server to start (``python -m servers KIND``), or None
       when the project has no reference server for this arm.
-    - ``client``: which client drives it (``"sse"`` / ``"ws"`` for the Locust transports).
+    - ``client``: which client drives it (``"sse"`` / ``"ws"`` for the Locust transports;
+      ``"browser-…"`` for the page clients of the browser load generator,
+      ``loadtests/browser``, which the runner starts instead of Locust).
     - ``metering``: how the cost model meters its usage (``"sse"`` or ``"ws"``).
     - ``label`` / ``color``: how reports and plots show it (Okabe-Ito, colour-blind safe).
     - ``order``: its place in tables and legends (lower first).
@@ -72,6 +76,11 @@ class Arm:
     @property
     def is_sse(self) -> bool:
         return self.protocol == "sse"
+
+    @property
+    def is_browser(self) -> bool:
+        """Driven by a real browser (loadtests/browser), not by Locust."""
+        return self.client.startswith(BROWSER_CLIENT_PREFIX)
 
 
 _REGISTRY: Registry[Arm] = Registry("arm", UnknownArm, order=lambda a: (a.order, a.name))
@@ -198,5 +207,56 @@ register(
         label="SSE Anthropic",
         color="#000000",
         order=70,
+    )
+)
+
+# Browser arms (issue 16): Chromium pages as the client, each page running many users'
+# sessions. The EventSource arm uses the browser's own reconnect (retry:, Last-Event-ID);
+# fetch POSTs and parses the stream in the page, resuming by hand; fetch-noresume is the
+# same client without the hand-written resume (what most LLM web apps ship: a cut answer is
+# lost); WS reconnects and resumes by hand. See loadtests/browser/README.md. Colours from
+# Paul Tol's colour-blind-safe palette (Okabe-Ito's eight are taken above).
+register(
+    Arm(
+        "browser-eventsource",
+        "sse",
+        server_kind="sse",
+        client="browser-eventsource",
+        label="Browser EventSource (GET)",
+        color="#332288",
+        order=80,
+    )
+)
+register(
+    Arm(
+        "browser-fetch",
+        "sse",
+        server_kind="sse",
+        client="browser-fetch",
+        label="Browser fetch (POST, resume by hand)",
+        color="#AA4499",
+        order=81,
+    )
+)
+register(
+    Arm(
+        "browser-fetch-noresume",
+        "sse",
+        server_kind="sse",
+        client="browser-fetch-noresume",
+        label="Browser fetch (POST, no resume)",
+        color="#DDCC77",
+        order=82,
+    )
+)
+register(
+    Arm(
+        "browser-ws",
+        "ws",
+        server_kind="ws",
+        client="browser-ws",
+        label="Browser WebSocket (resume by hand)",
+        color="#882255",
+        order=83,
     )
 )

@@ -130,6 +130,12 @@ RESOURCES = pa.schema(
         ("rss_bytes", pa.int64()),
         ("fds", pa.int64()),
         ("connections", pa.int64()),
+        # unique set size: the pages only this process maps (what its exit would free).
+        # Summed over a browser's processes it is their private memory, unaffected by other
+        # programs mapping the same files (PSS would be: it splits the chromium binary's
+        # pages with every other browser on the machine). Written by loadtests/browser for
+        # the browser's processes, null elsewhere; older parts read as null.
+        ("uss_bytes", pa.int64()),
     ]
 )
 

@@ -57,6 +57,14 @@ class LoadSpec:
     #: marked failed, and so is the run (bench.run).
     max_error_share: float = MAX_ERROR_SHARE
 
+    @property
+    def run_s(self) -> int:
+        """The load's run time in whole seconds (Locust's -t takes integers; rounded up):
+        ramp steps × step_s, else duration_s."""
+        if self.ramp_steps:
+            return max(1, math.ceil(len(self.ramp_steps) * self.step_s))
+        return max(1, math.ceil(self.duration_s))
+
 
 @dataclass(frozen=True)
 class StreamSpec:
@@ -155,6 +163,22 @@ SERVER_TUNING = (
     "max_active_streams",
     "max_planned_tokens",
 )
+
+
+@dataclass(frozen=True)
+class BrowserSpec:
+    """How the browser load generator (loadtests/browser) lays users out; Locust ignores it.
+
+    Each page (its own browser context, so its own connection pools) runs up to
+    `users_per_page` users, each with at most one stream at a time. Over HTTP/1.1 Chromium
+    opens at most 6 connections per host, so users are spread over host names
+    ``u<k>.localhost`` (all resolved to the server's loopback address) `users_per_host` at a
+    time — a spare connection per name is left for cancel requests. 0 = every user on the
+    server's own address, where the 7th concurrent SSE stream waits for a free connection.
+    """
+
+    users_per_page: int = 50
+    users_per_host: int = 4
 
 
 #: A proxy variant label that means "no proxy": the client talks to the server directly.
@@ -399,6 +423,7 @@ class Scenario:
     server: ServerSpec = field(default_factory=ServerSpec)
     proxy: ProxySpec = field(default_factory=ProxySpec)  # no variants: no proxy, as before
     network: NetworkSpec = field(default_factory=NetworkSpec)  # no profiles: no fault proxy
+    browser: BrowserSpec = field(default_factory=BrowserSpec)  # browser arms only
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -419,6 +444,7 @@ _SECTIONS = {
     "session": SessionSpec,
     "behaviour": BehaviourSpec,
     "server": ServerSpec,
+    "browser": BrowserSpec,
 }
 
 
@@ -603,6 +629,10 @@ def validate(s: Scenario) -> None:
         "stream.tokens_min must be between 1 and stream.tokens (0 = every stream has tokens)",
     )
     _check_server(s.server, "server")
+    _need(
+        s.browser.users_per_page >= 1 and 0 <= s.browser.users_per_host <= 6,
+        "browser.users_per_page must be >= 1, users_per_host 0..6",
+    )
     for v in s.proxy.variants:
         _check_server(s.for_variant(v).server, f"proxy variant {v.name}: server")
         _need(

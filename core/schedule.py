@@ -97,8 +97,8 @@ class StreamParams:
     jitter is relative: each TTFT and gap is multiplied by `1 + U(-jitter, +jitter)`.
     pause_ms is an extra idle gap inserted before token `pause_at` (0 = lengthens TTFT,
     a "reasoning pause"). drop_after makes the server cut the connection abruptly once
-    `drop_after` tokens (absolute sequence count) have been sent — a resumed stream that
-    starts at or past that point is not cut again.
+    `drop_after` tokens (absolute sequence count) have been sent — once: a resumed stream
+    is not cut again, wherever it resumes.
     """
 
     seed: int = 0

@@ -207,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     out.update(summarize(sink.streams), **facts)
     out["connections"] = len(sink.connections)
     if a.rows:
-        out["rows"] = [acct.streams_row() for acct in sink.streams]
+        # + the server's stamp on the first token: when the request reached the server
+        # (stamp − scheduled TTFT − lag), i.e. the client's request dispatch
+        out["rows"] = [
+            {**acct.streams_row(), "t_server_first_ns": next(iter(acct.t_server_ns), None)}
+            for acct in sink.streams
+        ]
         out["conn_rows"] = [c.row() for c in sink.connections]
     if a.json:
         print(json.dumps(out))

@@ -53,7 +53,7 @@ from core.runfolder import modify_manifest
 from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig
 from loadtests import gctune
 from loadtests.recording import RunFolderSink, writer_id
-from loadtests.session import SessionPlan, UserIds, UserScript
+from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
 from loadtests.transports import client_settings, make_transport, request_headers
 from loadtests.workers import LoadWorkers
@@ -336,7 +336,7 @@ class StreamUser(User):
         self._arrivals: random.Random | None = None
         if load.mode == "open":
             self._rate = load.arrival_rate / P.total_users
-            self._arrivals = random.Random(f"arrivals|{PHASE.seed}|{worker_index}|{index}")
+            self._arrivals = arrival_rng(PHASE.seed, worker_index, index)
             self._next_ns = time.monotonic_ns() + self._gap_ns()
 
     def _gap_ns(self) -> int:

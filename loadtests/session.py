@@ -104,6 +104,106 @@ class UserIds:
     rep: int | None = None
 
 
+@dataclass(frozen=True)
+class TurnDraw:
+    """One turn's decisions, drawn before it runs (see `draw_turn`)."""
+
+    cancel: bool  # cancel this turn's stream after `behaviour.cancel_after` tokens
+    think_s: float  # think time after it
+    tokens: int  # its length (`stream.tokens`, or drawn from [tokens_min, tokens])
+
+
+def stream_params(
+    spec: StreamSpec,
+    seed: int,
+    stream_id: str,
+    tokens: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> StreamParams:
+    """The request of one stream: the scenario's [stream] with its seed, id, drawn length
+    (None: the scenario's) and the format's extra fields."""
+    return StreamParams(
+        seed=seed,
+        tokens=tokens if tokens is not None else spec.tokens,
+        ttft_ms=spec.ttft_ms,
+        gap_ms=spec.gap_ms,
+        jitter=spec.jitter,
+        stream=stream_id,
+        pause_ms=spec.pause_ms,
+        pause_at=spec.pause_at,
+        drop_after=spec.drop_after or None,
+        extra=dict(extra or {}),
+    )
+
+
+def stream_request(
+    ids: UserIds,
+    spec: StreamSpec,
+    session: int,
+    turn: int,
+    k: int,
+    users_target: int | None,
+    *,
+    tokens: int | None = None,
+    extra: dict[str, str] | None = None,
+    schedule_known: bool = True,
+) -> tuple[StreamLabels, StreamParams]:
+    """The labels and request of a user's `k`-th stream (its `turn` of `session`): id
+    ``<phase seed>.<worker index>.<user>.<session>.<turn>``, seed = phase seed + k. Every
+    client (Locust's, a browser page's) names its streams by this one rule."""
+    stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
+    params = stream_params(spec, ids.seed + k, stream_id, tokens, extra)
+    known = schedule_known  # a reference server's synthetic schedule (SessionPlan)
+    labels = StreamLabels(
+        stream_uid=f"{ids.phase}/{stream_id}",
+        phase=ids.phase,
+        arm=ids.arm,
+        worker=ids.worker,
+        user=ids.user,
+        session=session,
+        turn=turn,
+        stream_id=stream_id,
+        seed=params.seed,
+        tokens_expected=params.n_tokens if known else None,
+        # this stream's own first-token offset (jitter, a pause at 0 included)
+        ttft_ms_sched=first_offset_ns(params) / 1e6 if known else None,
+        gap_ms_sched=spec.gap_ms if known else None,
+        users_target=users_target,
+        scenario=ids.scenario,
+        variant=ids.variant,
+        rep=ids.rep,
+    )
+    return labels, params
+
+
+def user_rng(ids: UserIds) -> random.Random:
+    """The RNG of one user's think times, cancel decisions and drawn lengths."""
+    return random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
+
+
+def arrival_rng(seed: int, worker_index: int, user: int) -> random.Random:
+    """The RNG of one user's session arrivals in the open model (exponential gaps)."""
+    return random.Random(f"arrivals|{seed}|{worker_index}|{user}")
+
+
+def draw_turn(rng: random.Random, plan: SessionPlan) -> TurnDraw:
+    """A turn's cancel decision, think time and length, drawn in this order for every turn
+    whatever happens on the wire — so every client (Locust's or a browser page, which gets
+    them pre-drawn) makes the same decisions for the same user."""
+    cancel = rng.random() < plan.behaviour.cancel_prob
+    spec, s = plan.session, plan.stream
+    if spec.think_s <= 0:
+        think = 0.0
+    elif spec.think_dist == "exp":
+        think = rng.expovariate(1.0 / spec.think_s)
+    elif spec.think_dist == "uniform":
+        think = rng.uniform(spec.think_min_s, spec.think_s)
+    else:
+        think = spec.think_s
+    tokens = rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
+    return TurnDraw(cancel, think, tokens)
+
+
 class UserScript:
     """Runs one user's sessions over one transport; emits every stream to the sink."""
 
@@ -125,7 +225,7 @@ class UserScript:
         self.on_stream = on_stream
         self.should_stop = should_stop
         self.users_target = users_target
-        self.rng = random.Random(f"{ids.seed}|{ids.worker_index}|{ids.user}")
+        self.rng = user_rng(ids)
         self.sessions = 0
         self.streams = 0
 
@@ -145,37 +245,21 @@ class UserScript:
             for turn in range(spec.turns):
                 if turn and self.should_stop():
                     break
-                cancel = self.rng.random() < self.plan.behaviour.cancel_prob
-                think = self._draw_think()
-                tokens = self._draw_tokens()
+                draw = draw_turn(self.rng, self.plan)
                 t_sched = (
                     t_sched_ns if turn == 0 and t_sched_ns is not None else time.monotonic_ns()
                 )
-                acct = self._turn(session, turn, t_sched, cancel, previous, tokens)
+                acct = self._turn(session, turn, t_sched, draw.cancel, previous, draw.tokens)
                 previous = acct.response_id
                 done.append(acct)
-                if turn + 1 < spec.turns and think > 0:
+                if turn + 1 < spec.turns and draw.think_s > 0:
                     # a lost connection is fine here: the next turn's prepare() reconnects
                     with contextlib.suppress(TransportError):
-                        self.transport.idle(think)
+                        self.transport.idle(draw.think_s)
         finally:
             with contextlib.suppress(TransportError):
                 self.transport.close()
         return done
-
-    def _draw_think(self) -> float:
-        spec = self.plan.session
-        if spec.think_s <= 0:
-            return 0.0
-        if spec.think_dist == "exp":
-            return self.rng.expovariate(1.0 / spec.think_s)
-        if spec.think_dist == "uniform":
-            return self.rng.uniform(spec.think_min_s, spec.think_s)
-        return spec.think_s
-
-    def _draw_tokens(self) -> int:
-        s = self.plan.stream
-        return self.rng.randint(s.tokens_min, s.tokens) if s.tokens_min > 0 else s.tokens
 
     def _extra(self, previous: str | None) -> dict[str, str]:
         """What the format's request carries besides the synthetic model's fields."""
@@ -198,41 +282,18 @@ class UserScript:
         """One stream; `previous` is the API's id of the session's last answer (a provider
         format continues the conversation from it: ``previous_response_id``); `tokens` its
         drawn length (None: the scenario's)."""
-        ids, s = self.ids, self.plan.stream
-        stream_id = f"{ids.seed}.{ids.worker_index}.{ids.user}.{session}.{turn}"
-        params = StreamParams(
-            seed=ids.seed + self.streams,
-            tokens=tokens if tokens is not None else s.tokens,
-            ttft_ms=s.ttft_ms,
-            gap_ms=s.gap_ms,
-            jitter=s.jitter,
-            stream=stream_id,
-            pause_ms=s.pause_ms,
-            pause_at=s.pause_at,
-            drop_after=s.drop_after or None,
+        labels, params = stream_request(
+            self.ids,
+            self.plan.stream,
+            session,
+            turn,
+            self.streams,
+            self.users_target(),
+            tokens=tokens,
             extra=self._extra(previous),
+            schedule_known=self.plan.schedule_known,
         )
         self.streams += 1
-        known = self.plan.schedule_known
-        labels = StreamLabels(
-            stream_uid=f"{ids.phase}/{stream_id}",
-            phase=ids.phase,
-            arm=ids.arm,
-            worker=ids.worker,
-            user=ids.user,
-            session=session,
-            turn=turn,
-            stream_id=stream_id,
-            seed=params.seed,
-            tokens_expected=params.n_tokens if known else None,
-            # this stream's own first-token offset (jitter, a pause at 0 included)
-            ttft_ms_sched=first_offset_ns(params) / 1e6 if known else None,
-            gap_ms_sched=s.gap_ms if known else None,
-            users_target=self.users_target(),
-            scenario=ids.scenario,
-            variant=ids.variant,
-            rep=ids.rep,
-        )
         acct = StreamAccount(labels, t_sched_ns=t_sched)
         try:
             self._stream(acct, params, cancel)

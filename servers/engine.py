@@ -121,7 +121,10 @@ async def run_stream(
     mono = time.monotonic_ns
     sleep = asyncio.sleep
     drop_after = plan.params.drop_after
-    drop_at = drop_after if drop_after is not None and drop_after > start else -1
+    # A fault injected once: only a stream's first request is cut. A resume is not cut again,
+    # even one that starts before the drop point (a client that lost the tail of the cut
+    # connection, as a browser's fetch reader can) — a real fault would not recur there.
+    drop_at = drop_after if drop_after is not None and drop_after > start and start == 0 else -1
     hb = sink.heartbeat
     hb_ns = state.heartbeat_ns
     if hb_ns <= 0:

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CollectorRegistry
 
-from servers import endpoints
+from servers import cors, endpoints
 from servers.access import AccessPolicy, joined
 from servers.config import ServerState
 from servers.endpoints import Answer
@@ -191,4 +191,11 @@ def make_app(state: ServerState) -> web.Application:
     app.router.add_get("/v1/stats", stats)
     app.router.add_post(endpoints.STATS_RESET_PATH, stats_reset)
     app.router.add_post("/v1/streams/{id}/cancel", cancel)
+    return app
+
+
+def finish_app(app: web.Application) -> web.Application:
+    """Once every route is in: CORS for browser pages of the origins the server admits
+    (servers.cors: a preflight on each route's path, headers on every answer)."""
+    cors.install(app, app[ACCESS_KEY])
     return app

@@ -31,7 +31,7 @@ from core.schedule import ParamError, StreamPlan
 from servers import endpoints
 from servers.config import ServerState
 from servers.engine import run_stream
-from servers.http_common import STATE_KEY, admit, finished, make_app, response
+from servers.http_common import STATE_KEY, admit, finish_app, finished, make_app, response
 from servers.limits import LimitExceeded
 from servers.streams import ActiveStream, Outcome
 
@@ -178,4 +178,4 @@ def make_sse_app(state: ServerState) -> web.Application:
         if fmt.sse_method == "GET":
             app.router.add_get(fmt.sse_path, handler)
         app.router.add_post(fmt.sse_path, handler)
-    return app
+    return finish_app(app)

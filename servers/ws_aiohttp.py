@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from core.formats import PayloadFormat, format_names, get_format
 from core.wsmsg import CLOSE_UNSUPPORTED_DATA, MAX_CLIENT_MESSAGE, ProtocolError
 from servers.config import ServerState
-from servers.http_common import STATE_KEY, admit, make_app, request_guard
+from servers.http_common import STATE_KEY, admit, finish_app, make_app, request_guard
 from servers.ws_session import WSSession, WSSink
 
 
@@ -96,4 +96,4 @@ def make_ws_app(state: ServerState) -> web.Application:
         fmt = get_format(name)
         if "ws" in fmt.protocols and fmt.ws_path is not None:
             app.router.add_get(fmt.ws_path, partial(ws_handler, fmt=fmt))
-    return app
+    return finish_app(app)

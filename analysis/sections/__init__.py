@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from analysis.sections.agent import CHAINS
 from analysis.sections.base import Block, Fig, Item, Items, Section, Table, Text, render_section
+from analysis.sections.browser import BROWSER
 from analysis.sections.claims import CLAIMS
 from analysis.sections.cost import COST
 from analysis.sections.faults import CANCEL, RECONNECT
@@ -55,6 +56,7 @@ SECTIONS: tuple[Section, ...] = (
     RESOURCES,
     RECONNECT,
     CANCEL,
+    BROWSER,
     NETWORK,
     PROXY_BUFFERING,
     PROXY_IDLE,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from analysis import claims as C
 from analysis.sections.base import Section, Table, always
+from analysis.sections.browser import browser_of
 from analysis.sections.cost import report_cost_inputs
 from analysis.sections.network import recovery_rows
 
@@ -27,6 +28,7 @@ def claim_rows(rep: Report) -> list[dict[str, Any]]:
             cost_ratios=ratios,
             server_metrics=rep.data.server_metrics,
             manifest=rep.manifest,
+            browser_recovery=browser_of(rep).recovery,
             recovery=recovery_rows(rep),
         )
 

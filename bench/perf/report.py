@@ -23,7 +23,9 @@ SCHEMA = "perf/1"
 
 #: The project's own servers: every registered arm with a reference server (core.arms)
 #: that speaks the native payload (the provider-format arms run on the same servers).
-OURS: tuple[str, ...] = tuple(a.name for a in all_arms() if a.server_kind and a.format == "native")
+OURS: tuple[str, ...] = tuple(
+    a.name for a in all_arms() if a.server_kind and a.format == "native" and not a.is_browser
+)  # the browser arms run on these same servers
 #: server name -> (label, group); groups: ours | limit | alternative | bare
 SERVERS: dict[str, tuple[str, str]] = {
     **{name: (f"project {get_arm(name).label}", "ours") for name in OURS},

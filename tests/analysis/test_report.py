@@ -21,6 +21,7 @@ from analysis.report_notebook import (
     strip_outputs,
 )
 from analysis.sections import SECTIONS, Fig, figure_names
+from analysis.sections.browser import BROWSER
 from analysis.sections.network import NETWORK
 from analysis.sections.proxy import PROXY_BUFFERING, PROXY_IDLE
 from tests.analysis.test_report_synth import make_run
@@ -86,7 +87,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 #: The sections the synthetic run has data for: all but the proxy experiments.
-SYNTH_SECTIONS = [s for s in SECTIONS if s not in (PROXY_BUFFERING, PROXY_IDLE, NETWORK)]
+SYNTH_SECTIONS = [s for s in SECTIONS if s not in (PROXY_BUFFERING, PROXY_IDLE, BROWSER, NETWORK)]
 
 
 def test_report_files_and_every_figure(built: Path) -> None:

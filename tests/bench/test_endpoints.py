@@ -102,6 +102,9 @@ def _resolve(argv: list[str]) -> Any:
         (["--sse-format", "native", "--protocols", "sse"], "give them or --protocols"),
         (["--sse-url", "ftp://127.0.0.1:1"], "expected http://HOST:PORT or https://HOST:PORT"),
         (["--model", " "], "--model"),
+        (["--protocols", "browser-ws", "--model", "m"], "reference servers over plain HTTP"),
+        (["--protocols", "browser-fetch", "--sse-url", "http://127.0.0.1:1"], "not with --sse-url"),
+        (["--protocols", "sse,browser-eventsource", "--header", "X-A: 1"], "not with --header"),
     ],
 )
 def test_endpoint_flags_are_one_line_usage_errors(

@@ -46,7 +46,7 @@ def test_every_arm_is_metered_and_priced_as_a_protocol() -> None:
         served |= set(data["serves"])
     for arm in all_arms():
         assert arm.metering in PROTOCOLS and arm.metering in served, arm.name
-        assert arm.client in PROTOCOLS, arm.name
+        assert arm.client in PROTOCOLS or arm.is_browser, arm.name
 
 
 def test_plots_and_perf_know_every_arm() -> None:
@@ -61,15 +61,30 @@ def test_plots_and_perf_know_every_arm() -> None:
         "ws-websockets",
         "zz",
     ]
+    assert plots.arm_order([*reversed(arm_names()), "zz"]) == [*arm_names(), "zz"]
     assert len({a.color for a in all_arms()}) == len(arm_names())  # distinct colours
     # perf compares the servers' own implementations: the native-payload arms (the
     # provider-format arms run on the same servers)
-    assert set(OURS) == {a.name for a in all_arms() if a.server_kind and a.format == "native"}
+    assert set(OURS) == {
+        a.name for a in all_arms() if a.server_kind and a.format == "native" and not a.is_browser
+    }
     assert {"sse", "ws", "ws-websockets"} <= set(OURS)
     for name in OURS:
         assert SERVERS[name][1] == "ours"
         assert SERVER_ARGV[name][1] == get_arm(name).protocol
         assert SERVER_ARGV[name][0][-1] == get_arm(name).server_kind
+
+
+def test_browser_arms_are_driven_by_a_page_client() -> None:
+    from loadtests.browser.clients import CLIENTS
+
+    browser = [a for a in all_arms() if a.is_browser]
+    assert {a.name for a in browser} >= {"browser-eventsource", "browser-fetch", "browser-ws"}
+    for arm in browser:
+        assert arm.client in CLIENTS, arm.name
+        assert CLIENTS[arm.client].protocol == arm.protocol, arm.name
+        assert arm.server_kind is not None, arm.name
+    assert not any(get_arm(n).is_browser for n in ("sse", "ws", "ws-websockets"))
 
 
 def test_server_kinds_are_the_registrys() -> None:

@@ -49,7 +49,7 @@ def test_provider_format_arms() -> None:
         assert (arm.protocol, arm.format, arm.server_kind) == (protocol, fmt, server), name
         assert arm.metering == protocol and arm.client == protocol, name
     assert arm_names()[:3] == ("sse", "ws", "ws-websockets")  # the native arms come first
-    assert arms_of("ws") == ["ws", "ws-websockets", "ws-openai-responses"]
+    assert arms_of("ws") == ["ws", "ws-websockets", "ws-openai-responses", "browser-ws"]
 
 
 def test_reference_sse_arm() -> None:

@@ -193,6 +193,11 @@ def test_drop_after_aborts_once() -> None:
     resumed = FakeSink()
     outcome2, h2 = asyncio.run(_emit(state, plan, resumed, start=7))
     assert outcome2 is Outcome.COMPLETED and not resumed.aborted and h2.sent == 13
+    # a client that lost the cut connection's last tokens resumes before the drop point:
+    # the fault is not injected again
+    early = FakeSink()
+    outcome3, h3 = asyncio.run(_emit(state, plan, early, start=5))
+    assert outcome3 is Outcome.COMPLETED and not early.aborted and h3.sent == 15
 
 
 def test_heartbeats_fill_a_pause() -> None:
