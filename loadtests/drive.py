@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 import psutil
 
+from core.accounting import NO_STAMP, StreamAccount
 from core.arms import PROTOCOLS
 from core.client.tls import TLSSettings
 from core.formats import format_names
@@ -45,6 +46,12 @@ def _raise_nofile() -> None:
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _first_stamp(acct: StreamAccount) -> int | None:
+    """The server's stamp on the stream's first token (None: no token, or no stamp)."""
+    first = next(iter(acct.t_server_ns), NO_STAMP)
+    return None if first == NO_STAMP else first
 
 
 def runqueue_wait_s() -> float | None:
@@ -210,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         # + the server's stamp on the first token: when the request reached the server
         # (stamp − scheduled TTFT − lag), i.e. the client's request dispatch
         out["rows"] = [
-            {**acct.streams_row(), "t_server_first_ns": next(iter(acct.t_server_ns), None)}
-            for acct in sink.streams
+            {**acct.streams_row(), "t_server_first_ns": _first_stamp(acct)} for acct in sink.streams
         ]
         out["conn_rows"] = [c.row() for c in sink.connections]
     if a.json:
