@@ -16,8 +16,10 @@ if __name__ == "__main__":  # patch before anything imports socket/time users
     monkey.patch_all()
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -26,14 +28,41 @@ from typing import Any
 import gevent
 import psutil
 
+from core.accounting import NO_STAMP, StreamAccount
 from core.arms import PROTOCOLS
 from core.client.tls import TLSSettings
 from core.formats import format_names
 from core.scenario import scenario_from_dict
+from loadtests import gctune
 from loadtests.memsink import MemorySink, summarize
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import TransportContext
 from loadtests.transports import make_transport
+
+
+def _raise_nofile() -> None:
+    """Open-files soft limit up to the hard limit (what bench's runner does for Locust)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _first_stamp(acct: StreamAccount) -> int | None:
+    """The server's stamp on the stream's first token (None: no token, or no stamp)."""
+    first = next(iter(acct.t_server_ns), NO_STAMP)
+    return None if first == NO_STAMP else first
+
+
+def runqueue_wait_s() -> float | None:
+    """Seconds this process has spent runnable but waiting for a CPU (Linux schedstat: the
+    second field of /proc/self/schedstat, ns); None where there is no such file. On a shared
+    machine this is the delay other tenants add to every read, whatever the client costs."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def run(
@@ -70,7 +99,10 @@ def run(
         for _ in range(sessions):
             script.run_session()
 
+    _raise_nofile()  # one descriptor per connection: 10,000 idle streams need them
+    gctune.tune()
     cpu0 = proc.cpu_times()
+    wait0 = runqueue_wait_s()
     t0 = time.monotonic()
     greenlets = [gevent.spawn(user, i) for i in range(users)]
     gevent.joinall(greenlets, timeout=limit_s)
@@ -78,10 +110,18 @@ def run(
     gevent.killall([g for g in greenlets if not g.dead], timeout=5)
     wall = time.monotonic() - t0
     cpu1 = proc.cpu_times()
+    wait1 = runqueue_wait_s()
     failed = [repr(g.exception) for g in greenlets if g.exception is not None][:5]
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     facts = {
         "wall_s": wall,
+        "client_cpu_s": cpu_s,
+        # waiting for a CPU while runnable (share of the wall time): the scheduler's delay
+        "client_runqueue_wait_pct": (
+            100.0 * (wait1 - wait0) / wall
+            if wait0 is not None and wait1 is not None and wall > 0
+            else None
+        ),
         "client_cpu_pct": 100.0 * cpu_s / wall if wall > 0 else None,
         "client_cpu_us_per_token": None,
         "killed": killed,
@@ -177,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         # + the server's stamp on the first token: when the request reached the server
         # (stamp − scheduled TTFT − lag), i.e. the client's request dispatch
         out["rows"] = [
-            {**acct.streams_row(), "t_server_first_ns": next(iter(acct.t_server_ns), None)}
-            for acct in sink.streams
+            {**acct.streams_row(), "t_server_first_ns": _first_stamp(acct)} for acct in sink.streams
         ]
         out["conn_rows"] = [c.row() for c in sink.connections]
     if a.json:

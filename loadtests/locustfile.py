@@ -51,6 +51,7 @@ from core.client.tls import TLSSettings
 from core.parentdeath import die_with_parent
 from core.runfolder import modify_manifest
 from core.scenario import EXIT_WRITER_FAILED, PHASE_ENV, PhaseConfig
+from loadtests import gctune
 from loadtests.recording import RunFolderSink, writer_id
 from loadtests.session import SessionPlan, UserIds, UserScript, arrival_rng
 from loadtests.transport import TransportContext
@@ -205,6 +206,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
             context={},
         )
     P.sink.start_background()
+    gctune.tune()  # what this process keeps for the phase is set up: freeze it
     if P.sampler is None:
         P.sampler = gevent.spawn(_sample_resources)
 

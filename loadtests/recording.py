@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from core.accounting import ConnectionAccount, StreamAccount
+from core.accounting import NO_STAMP, ConnectionAccount, StreamAccount
 from core.records import TABLES
 from core.runfolder import RecordWriter
 
 _INT_TOKEN_COLUMNS = ("seq", "t_recv_ns", "t_server_ns", "nbytes")
-_NULL = -1  # t_server_ns of a foreign server's token without a stamp (monotonic ns are >= 0)
+_NULL = NO_STAMP  # t_server_ns of a foreign server's token without a stamp
 
 _BIG = 10**12  # never auto-flush: this sink decides when
 
@@ -94,10 +94,7 @@ class RunFolderSink:
             tok["seq"].extend(acct.seq)
             tok["t_recv_ns"].extend(acct.t_recv_ns)
             tok["nbytes"].extend(acct.nbytes)
-            if None in acct.t_server_ns:
-                tok["t_server_ns"].extend([_NULL if t is None else t for t in acct.t_server_ns])
-            else:
-                tok["t_server_ns"].extend(acct.t_server_ns)  # type: ignore[arg-type]
+            tok["t_server_ns"].extend(acct.t_server_ns)  # NO_STAMP (-1) becomes null
         self.streams_recorded += 1
 
     def connection(self, acct: ConnectionAccount) -> None:

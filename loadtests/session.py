@@ -48,6 +48,7 @@ from core.client.deadpeer import SilenceWatch
 from core.formats.base import EXTRA_MODEL, EXTRA_PREVIOUS_RESPONSE
 from core.scenario import BehaviourSpec, Scenario, SessionSpec, StreamSpec
 from core.schedule import StreamParams, first_offset_ns
+from loadtests.inbox import Take
 from loadtests.transport import (
     Closed,
     Done,
@@ -57,6 +58,7 @@ from loadtests.transport import (
     Opened,
     RecordSink,
     Started,
+    StreamEvent,
     Token,
     Transport,
     TransportError,
@@ -333,16 +335,30 @@ class UserScript:
         else:
             self._started(acct, started)
         deadline = started.t_send_ns + int(b.stream_timeout_s * 1e9)
-        abort_at = b.client_abort_after if b.client_abort_after > 0 else None
+        acts = _Thresholds(
+            b.cancel_after if cancel else None,
+            b.client_abort_after if b.client_abort_after > 0 else None,
+        )
         silence_ns = int(self.plan.silence_s * 1e9)
         watch = SilenceWatch(silence_ns, started.t_send_ns) if silence_ns > 0 else None
         while True:
             wait = deadline if watch is None else watch.wait_until(deadline)
+            take = _taker(acct, acts.next(), self._conn_uid, self._reused)
             try:
-                events = tr.poll(wait)
+                events = tr.poll(wait, take)
             except TransportError as exc:  # e.g. a pong could not be sent: the link is gone
                 events = [Closed(time.monotonic_ns(), "error", str(exc))]
             acct.add_bytes(tr.take_bytes())
+            if watch is not None:  # tokens recorded in the reader's pass are heard too
+                if acct.t_recv_ns:
+                    watch.heard(acct.t_recv_ns[-1])
+                if events:
+                    watch.heard(events[-1].t_ns)
+            step = self._act(acct, params, acts, watch)  # after what the transport recorded
+            if step is _ENDED:
+                return
+            if step is _RESUMED:
+                continue  # the events held behind that token belong to the old connection
             if not events:
                 t = time.monotonic_ns()
                 if watch is not None and wait < deadline and t >= wait:
@@ -361,37 +377,15 @@ class UserScript:
                     tr.cancel("close")
                 acct.finish(t, TIMEOUT, f"no done within {b.stream_timeout_s:g} s")
                 return
-            if watch is not None:
-                watch.heard(events[-1].t_ns)
             for ev in events:
-                if isinstance(ev, Token):
-                    acct.token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
-                    if cancel and acct.n_unique >= b.cancel_after:
-                        t = time.monotonic_ns()
-                        with contextlib.suppress(TransportError):
-                            tr.cancel(b.cancel_mode)
-                        acct.finish(t, CANCELLED)
-                        return
-                    if abort_at is not None and acct.n_unique >= abort_at:
-                        abort_at = None  # once per stream, like one network failure
-                        t = time.monotonic_ns()
-                        tr.abort()
-                        acct.dropped(t)
-                        restarted = self._resume(acct, params)
-                        if restarted is None:
-                            acct.finish(t, ABORTED, "client abort")
+                recorded = take(ev)  # what the transport did not record, recorded here
+                if recorded is not None:
+                    if recorded:
+                        step = self._act(acct, params, acts, watch)
+                        if step is _ENDED:
                             return
-                        if watch is not None:
-                            watch.restart(restarted.t_send_ns)
-                        break  # later events of this batch belong to the dead connection
-                elif isinstance(ev, FirstByte):
-                    acct.first_byte(ev.t_ns)
-                elif isinstance(ev, FirstEvent):
-                    acct.first_event(ev.t_ns)
-                elif isinstance(ev, Usage):
-                    acct.usage(ev.input_tokens, ev.output_tokens)
-                elif isinstance(ev, Opened):
-                    acct.opened(ev.t_ns, self._conn_uid, reused=self._reused, status=ev.status)
+                        if step is _RESUMED:
+                            break  # later events of this batch belong to the dead connection
                 elif isinstance(ev, Done):
                     acct.done(ev.count, ev.sha256, ev.response_id)
                     tr.finish_stream(ev.t_ns)
@@ -411,6 +405,38 @@ class UserScript:
                     if watch is not None:
                         watch.restart(restarted.t_send_ns)
                     break
+
+    def _act(
+        self,
+        acct: StreamAccount,
+        params: StreamParams,
+        acts: _Thresholds,
+        watch: SilenceWatch | None,
+    ) -> object:
+        """Cancel or abort once the stream has enough tokens: _ENDED (the stream is over),
+        _RESUMED (aborted, and resumed on a new connection; the dead-peer watch restarted)
+        or None (nothing to do)."""
+        b = self.plan.behaviour
+        tr = self.transport
+        if acts.cancel_after is not None and acct.n_unique >= acts.cancel_after:
+            t = time.monotonic_ns()
+            with contextlib.suppress(TransportError):
+                tr.cancel(b.cancel_mode)
+            acct.finish(t, CANCELLED)
+            return _ENDED
+        if acts.abort_after is not None and acct.n_unique >= acts.abort_after:
+            acts.abort_after = None  # once per stream, like one network failure
+            t = time.monotonic_ns()
+            tr.abort()
+            acct.dropped(t)
+            restarted = self._resume(acct, params)
+            if restarted is None:
+                acct.finish(t, ABORTED, "client abort")
+                return _ENDED
+            if watch is not None:
+                watch.restart(restarted.t_send_ns)
+            return _RESUMED
+        return None
 
     def _started(self, acct: StreamAccount, started: Started) -> None:
         acct.sent(started.t_send_ns)
@@ -456,3 +482,56 @@ class UserScript:
             self._started(acct, started)
             return started
         return None
+
+
+_ENDED = object()  # UserScript._act: the stream is over
+_RESUMED = object()  # UserScript._act: aborted and resumed on a new connection
+
+
+class _Thresholds:
+    """The token counts at which the script acts on a stream (None: never)."""
+
+    __slots__ = ("abort_after", "cancel_after")
+
+    def __init__(self, cancel_after: int | None, abort_after: int | None) -> None:
+        self.cancel_after = cancel_after
+        self.abort_after = abort_after
+
+    def next(self) -> int | None:
+        """The smallest count still to act at."""
+        if self.cancel_after is None:
+            return self.abort_after
+        if self.abort_after is None:
+            return self.cancel_after
+        return min(self.cancel_after, self.abort_after)
+
+
+def _taker(acct: StreamAccount, act_at: int | None, conn_uid: str, reused: bool) -> Take:
+    """What `Transport.poll` hands the events the script only records to (loadtests.inbox):
+    content tokens (True once `acct` holds `act_at` unique ones: the script acts then), the
+    stream's open (with the connection it came on), its first-byte / first-event stamps and
+    the provider's usage counts.
+    None for anything else: the script must see it."""
+    token = acct.token
+    opened = acct.opened
+
+    def take(ev: StreamEvent) -> bool | None:
+        kind = type(ev)
+        if kind is Token:  # once per token: the hot path
+            token(ev.seq, ev.t_ns, ev.t_server_ns, ev.nbytes, ev.text)
+            return act_at is not None and acct.n_unique >= act_at
+        if kind is Opened:
+            opened(ev.t_ns, conn_uid, reused=reused, status=ev.status)
+            return False
+        if kind is FirstByte:
+            acct.first_byte(ev.t_ns)
+            return False
+        if kind is FirstEvent:
+            acct.first_event(ev.t_ns)
+            return False
+        if kind is Usage:
+            acct.usage(ev.input_tokens, ev.output_tokens)
+            return False
+        return None
+
+    return take

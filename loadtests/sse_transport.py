@@ -2,8 +2,9 @@
 
 The parsing (response head, body framing, SSE events, the payload format) is
 core.client.sse's; this shell owns the socket, the deadlines, the connection records and the
-session-level choices. Every read goes through `Channel.recv_some`, the same call (and
-timestamp) the WS transport uses; all events parsed from one read carry its stamp.
+session-level choices. Reads reach the client core through the connection's `Inbox` (the
+channel's sink: under gevent it runs in the process reader's pass, and the session's tokens
+are counted there without waking the user); all events parsed from one read carry its stamp.
 
 One request per stream; the connection is kept alive and reused for the next turn when the
 server allows it (recorded as `reused_conn`), and closed by the client after
@@ -27,6 +28,7 @@ from core.client.sse import HttpResponseReader, SSEClient
 from core.client.tls import TLSSettings, context_for
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
+from loadtests.inbox import Inbox, Take
 from loadtests.transport import (
     Started,
     StreamEvent,
@@ -75,8 +77,10 @@ class SSETransport(Transport):
         self._keepalive_expiry_s = keepalive_expiry_s
         self._chan: Channel | None = None
         self._client: SSEClient | None = None
+        self._inbox = Inbox(self._feed)
         self._fresh = False  # connection made by prepare() and not yet used
         self._head_pending = False  # the current response's head is not recorded yet
+        self._stray = False  # bytes arrived with no response in flight: not reusable
         self._n_conn = 0
         self._params: StreamParams | None = None
         self._bytes = 0  # body bytes of connections already given up, not yet taken
@@ -93,6 +97,7 @@ class SSETransport(Transport):
             and cl is not None
             and not c.closed
             and cl.reusable
+            and not self._stray
             and not c.peer_closed()
         )
 
@@ -127,6 +132,9 @@ class SSETransport(Transport):
             extra_headers=self._headers,
             path=self._path,
         )
+        self._inbox.discard()
+        self._stray = False
+        self._chan.set_sink(self._inbox.on_read)
         self._fresh = True
 
     def prepare(self) -> None:
@@ -143,6 +151,7 @@ class SSETransport(Transport):
         self._fresh = False
         assert self._chan is not None and self._client is not None
         self._params = params
+        self._inbox.discard()
         data = self._client.request(params, resume_after=resume_after)
         self._head_pending = True
         t = time.monotonic_ns()
@@ -154,36 +163,49 @@ class SSETransport(Transport):
         n, self._bytes = self._bytes, 0
         return n + (self._client.take_bytes() if self._client is not None else 0)
 
-    def _read(self, deadline_ns: int, out: list[StreamEvent]) -> bool:
-        """One socket read, parsed into `out`; False at the deadline or once the response or
-        the connection has ended."""
-        chan, client = self._chan, self._client
-        if chan is None or chan.closed or client is None or client.ended:
+    def _feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
+        """The inbox's parser (in the reader's pass under gevent): one read into the client
+        core; True once the response or the connection is over (the transport's business)."""
+        client, chan = self._client, self._chan
+        if client is None or chan is None:
             return False
-        got = chan.recv_some(deadline_ns)
-        if got is None:
+        if client.ended:  # nothing asked for: an idle keep-alive connection spoke or closed
+            self._stray = True
             return False
-        client.feed(got[0], got[1], out)
+        client.feed(t_ns, data, out)
         if self._head_pending and client.t_head_ns is not None:
             self._head_pending = False
             chan.acct.opened(client.t_head_ns)
+        return client.ended
+
+    def _settle(self) -> bool:
+        """After a wake: close a connection the client core gave up; True while the
+        response can still bring bytes."""
+        chan, client = self._chan, self._client
+        if chan is None or client is None or chan.closed:
+            return False
         if client.drop is not None:
             self._drop_connection(*client.drop)
             return False
         return not client.ended
 
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        while not events and self._read(deadline_ns, events):
-            pass
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        def step() -> bool:
+            return self._settle() and self._chan is not None and self._chan.wait(deadline_ns)
+
+        events = self._inbox.poll(take, step)
+        self._settle()
         return events
 
     def _drain(self, seconds: float) -> None:
-        """Read (and discard) the rest of the current response so the connection can be reused."""
+        """Wait (discarding its events) for the rest of the current response, so the
+        connection can be reused."""
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        sink: list[StreamEvent] = []
-        while self._read(deadline, sink):
-            sink.clear()
+        inbox = self._inbox
+        inbox.discard()
+        while self._settle() and self._chan is not None and self._chan.wait(deadline):
+            inbox.discard()
+        inbox.discard()
         if self._client is not None and not self._client.ended:
             self._drop_connection("client", "response did not end")
 

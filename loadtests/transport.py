@@ -6,13 +6,19 @@ stamped with the client's monotonic clock as it was read. The session script dec
 what to do with them (count, cancel, abort, resume); the transport only moves bytes and
 keeps connection records. `loadtests.sse_transport` and `loadtests.ws_transport`
 implement it over the client core (core.client); tests can implement it in a few lines.
+
+Tokens are the bulk of it, so `poll` takes the script's `take` (loadtests.inbox.Take): a
+transport may hand each event the script only records (a content token, the open and
+first-byte stamps) to it as it is read — under gevent in the process reader's pass, without
+waking the user — and return only what the script must act on; one that ignores `take`
+returns every event and the script records them itself. Both give the same records.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.accounting import ConnectionAccount, StreamAccount
 from core.client.events import Closed as Closed  # the stream events are the client core's;
@@ -26,6 +32,9 @@ from core.client.events import StreamEvent as StreamEvent
 from core.client.events import Token as Token
 from core.client.events import Usage as Usage
 from core.schedule import StreamParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loadtests.inbox import Take
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +101,10 @@ class Transport(ABC):
         -1 or None with a resume means "from the start"). Connects first if needed."""
 
     @abstractmethod
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
-        """Block until at least one event of the current stream or the deadline ([])."""
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        """Block until an event of the current stream that `take` leaves (returns None for),
+        or `take` returned True (the script acts after that event), or the deadline ([] and
+        nothing taken). Events `take` recorded are not returned."""
 
     @abstractmethod
     def take_bytes(self) -> int:

@@ -26,6 +26,7 @@ from core.client.tls import TLSSettings, context_for
 from core.client.ws import CLOSE_NORMAL, WSClient, ws_uri
 from core.formats import PayloadFormat, get_format
 from core.schedule import StreamParams
+from loadtests.inbox import Inbox, Take
 from loadtests.transport import (
     Started,
     StreamEvent,
@@ -67,6 +68,10 @@ class WSTransport(Transport):
         self._compression = compression
         self._chan: Channel | None = None
         self._ws: WSClient | None = None
+        self._inbox = Inbox(self._feed)
+        #: None while open; once the server has closed it (close frame or EOF), the reason
+        #: recorded when its close frame gave none ("EOF" when there was no close frame)
+        self._over: str | None = None
         self._fresh = False
         self._n_conn = 0
         self._bytes = 0  # message bytes of connections already given up, not yet taken
@@ -126,6 +131,9 @@ class WSTransport(Transport):
             chan.close("error", None, f"upgrade: {ws.handshake_error}")
             raise TransportError(f"WS upgrade failed: {ws.handshake_error}")
         self.extensions = ws.extensions
+        self._inbox.discard()
+        self._over = None
+        chan.set_sink(self._inbox.on_read)
         self._fresh = True
 
     def prepare(self) -> None:
@@ -147,6 +155,7 @@ class WSTransport(Transport):
             reused = False
         self._fresh = False
         assert self._ws is not None and self._chan is not None
+        self._inbox.discard()
         t = self._send(self._ws.start(params, resume_after=resume_after))
         self._chan.acct.stream_started(t)
         return Started(t, self._chan.acct.labels.conn_uid, reused, t_open_ns=t)
@@ -155,33 +164,48 @@ class WSTransport(Transport):
         n, self._bytes = self._bytes, 0
         return n + (self._ws.take_bytes() if self._ws is not None else 0)
 
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        while not events and self._ws is not None and self._ws.current is not None:
-            if not self._read(deadline_ns, events):
-                break
-        return events
+    def _feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
+        """The inbox's parser (in the reader's pass under gevent): one read into the client
+        core; True if the transport must act (a pong or close reply to send, the connection
+        over)."""
+        ws = self._ws
+        if ws is None or self._over is not None:
+            return False
+        if not ws.feed(t_ns, data, out):
+            self._over = "" if data else "EOF"
+            return True
+        return ws.wants_send
 
-    def _read(self, deadline_ns: int, out: list[StreamEvent]) -> bool:
-        """One socket read, parsed into `out`; False at the deadline or once closed."""
+    def _settle(self) -> bool:
+        """After a wake: send what the protocol queued; once the server has closed, reply
+        if the protocol wants, record the close and forget the connection. True while open."""
         chan, ws = self._chan, self._ws
         if chan is None or ws is None or chan.closed:
             return False
-        got = chan.recv_some(deadline_ns)
-        if got is None:
-            return False
-        t, data = got
-        if ws.feed(t, data, out):
-            self._flush()
+        if self._over is None:
+            if ws.wants_send:
+                self._flush()
             return True
-        # The server closed (close frame or EOF): reply if the protocol wants, then record.
         with contextlib.suppress(TransportError):
             self._flush()
         if self._chan is not None:
-            reason = ws.close_reason
-            self._chan.close("server", ws.close_code, reason or ("EOF" if not data else None))
+            self._chan.close("server", ws.close_code, ws.close_reason or self._over or None)
         self._forget()
         return False
+
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        def step() -> bool:
+            return (
+                self._ws is not None
+                and self._ws.current is not None
+                and self._settle()
+                and self._chan is not None
+                and self._chan.wait(deadline_ns)
+            )
+
+        events = self._inbox.poll(take, step)
+        self._settle()
+        return events
 
     def finish_stream(self, t_ns: int) -> None:
         if self._ws is not None:
@@ -195,6 +219,7 @@ class WSTransport(Transport):
             self._close_handshake("cancel")
             return
         data = ws.cancel()
+        self._inbox.discard()
         if data is None:  # the format has no cancel message: closing is the cancel
             self._close_handshake("cancel")
             return
@@ -211,10 +236,12 @@ class WSTransport(Transport):
 
     def idle(self, seconds: float) -> None:
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        sink: list[StreamEvent] = []
-        while self._chan is not None and time.monotonic_ns() < deadline:
-            if not self._read(deadline, sink):
+        inbox = self._inbox
+        while self._settle() and self._chan is not None:
+            inbox.discard()  # late frames of a finished stream
+            if not self._chan.wait(deadline):
                 break
+        inbox.discard()
         remaining = (deadline - time.monotonic_ns()) / 1e9
         if remaining > 0:
             time.sleep(remaining)
@@ -230,14 +257,11 @@ class WSTransport(Transport):
             if data:
                 chan.send(data)
                 deadline = time.monotonic_ns() + int(CLOSE_WAIT_S * 1e9)
-                sink: list[StreamEvent] = []
-                while not ws.closed:
-                    got = chan.recv_some(deadline)
-                    if got is None:
-                        break
-                    ws.feed(got[0], got[1], sink)
+                while not ws.closed and self._over is None and chan.wait(deadline):
+                    self._inbox.discard()
         except TransportError:
             pass
+        self._inbox.discard()
         chan.close("client", CLOSE_NORMAL, reason)
         self._forget()
 

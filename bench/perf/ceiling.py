@@ -27,13 +27,26 @@ GAP_MS = 20.0
 
 
 def drive_argv(
-    proto: str, url: str, users: int, *, sessions: int, ttft_ms: float, limit_s: float, seed: int
+    proto: str,
+    url: str,
+    users: int,
+    *,
+    sessions: int,
+    ttft_ms: float,
+    limit_s: float,
+    seed: int,
+    tokens: int = TOKENS,
+    gap_ms: float = GAP_MS,
+    spawn_s: float | None = None,
 ) -> list[str]:
+    """`python -m loadtests.drive` arguments: `users` streams of `tokens` at `gap_ms`,
+    started over `spawn_s` (default: 1 s per 1,000 users, at least 0.2 s)."""
     url = url.replace("http://", "ws://", 1) if proto == "ws" else url
+    spawn = max(0.2, users / 1000) if spawn_s is None else spawn_s
     return [
         "-m", "loadtests.drive", "--protocol", proto, "--url", url, "--users", str(users),
-        "--sessions", str(sessions), "--spawn-s", f"{max(0.2, users / 1000):g}",
-        "--tokens", str(TOKENS), "--ttft-ms", f"{ttft_ms:g}", "--gap-ms", f"{GAP_MS:g}",
+        "--sessions", str(sessions), "--spawn-s", f"{spawn:g}",
+        "--tokens", str(tokens), "--ttft-ms", f"{ttft_ms:g}", "--gap-ms", f"{gap_ms:g}",
         "--jitter", "0", "--limit-s", f"{limit_s:g}", "--seed", str(seed), "--json",
     ]  # fmt: skip
 
@@ -96,9 +109,14 @@ def run_drive(
         "delivery_ms_p99": worst("delivery_ms_p99"),
         "ttft_ms_median": mean("ttft_ms_median"),
         "ttft_ms_p99": worst("ttft_ms_p99"),
+        "ttft_minus_server_ms_p50": worst("ttft_minus_server_ms_p50"),
+        "ttft_minus_server_ms_p99": worst("ttft_minus_server_ms_p99"),
         "itl_ms_median": mean("itl_ms_median"),
         "itl_ms_p99": worst("itl_ms_p99"),
         "client_cpu_pct": sum(p["client_cpu_pct"] or 0 for p in parts),
+        "client_cpu_s": sum(p["client_cpu_s"] for p in parts),
+        "client_runqueue_wait_pct": worst("client_runqueue_wait_pct"),
+        "streams": sum(p["streams"] for p in parts),
         "client_cpu_us_per_token": mean("client_cpu_us_per_token"),
         "outcomes": _merge_counts([p.get("outcomes", {}) for p in parts]),
         "errors": sorted({e for p in parts for e in p.get("errors", [])})[:5],

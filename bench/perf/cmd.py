@@ -1,4 +1,6 @@
-"""`ssevsws perf [--quick]`: throughput, idle capacity, client ceiling, end to end.
+"""`ssevsws perf [--quick]`: throughput, idle capacity, client ceiling, the client's cost
+beside the server's, one client process holding many idle streams, worker processes, end
+to end.
 
 Writes ``results/<run>/perf.json``, ``perf.md``, ``figures/perf_*.png`` and a manifest,
 then prints the ratio table with PASS/MISS against issue 7's targets.
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf import ceiling as ceil_mod
+from bench.perf import client as client_mod
 from bench.perf.flood import raise_nofile
 from bench.perf.procs import ROOT, Server, cores, run_json, start_server, tcp_summary
 from bench.perf.profile import summarize as summarize_profile
@@ -50,10 +53,13 @@ SERVER_ARGV: dict[str, tuple[list[str], str, dict[str, Any]]] = {
 }
 
 
+PHASES = ("throughput", "idle", "ceiling", "client", "hold", "workers", "e2e")
+
+
 @dataclass
 class PerfConfig:
     quick: bool = False
-    phases: tuple[str, ...] = ("throughput", "idle", "ceiling", "workers", "e2e")
+    phases: tuple[str, ...] = PHASES
     throughput_servers: tuple[str, ...] = (
         *OURS, "raw", "starlette", "websockets-default", "aiohttp-sse", "aiohttp-ws",
     )  # fmt: skip
@@ -87,10 +93,25 @@ class PerfConfig:
     workers_users: int = 600
     workers_duration_s: float = 8.0
     workers_warmup_s: float = 1.5
+    #: the client's CPU per token and per stream beside the server's (bench.perf.client.cost)
+    client_protos: tuple[str, ...] = PROTOCOLS
+    #: at the ceiling's target load (500 streams × 50 tokens/s = 25,000 tokens/s): the cost
+    #: of a token depends on how many arrive per pass of the event loop
+    client_users: int = 500
+    client_long_tokens: int = 250
+    client_short_tokens: int = 2
+    client_short_sessions: int = 10
+    #: one client process holding this many mostly idle streams (bench.perf.client.hold)
+    hold_protos: tuple[str, ...] = PROTOCOLS
+    hold_n: int = 10_000
+    hold_token_every_s: float = 10.0
+    hold_s: float = 30.0
+    hold_heartbeat_s: float = 5.0
     e2e_users: int = 1000
     e2e_sessions: int = 2
     e2e_ttft_ms: float = 300.0
-    e2e_processes: int = 2
+    #: one client process: the target is one server core and one client core
+    e2e_processes: int = 1
     limit_s: float = 120.0
     #: py-spy the servers at the largest flood N and one e2e client process (the why of a
     #: missed target, from this run); the client from 1 s after it starts, for 2 s
@@ -109,7 +130,9 @@ class PerfConfig:
             paced_spread_s=0.5, paced_warmup_s=0.3, paced_window_s=1.0,
             idle_servers=("sse", "aiohttp-sse", "ws", "aiohttp-ws"), idle_n=1000,
             idle_hold_s=5.0, idle_heartbeat_s=1.0, idle_batch=250, ceiling_points=(50, 200),
-            ceiling_processes=(1,), ceiling_sessions=2, workers_protos=("sse",),
+            ceiling_processes=(1,), ceiling_sessions=2, client_users=200,
+            client_long_tokens=60, client_short_sessions=5, hold_n=1000,
+            hold_token_every_s=2.0, hold_s=6.0, hold_heartbeat_s=1.0, workers_protos=("sse",),
             workers_users=200, workers_duration_s=3.0, workers_warmup_s=1.0,
             e2e_users=200, e2e_sessions=1,
             e2e_processes=1, limit_s=60.0,
@@ -130,8 +153,8 @@ class Perf:
         self.server_cpus, self.client_cpus = cores()
         self.logs = run_dir / "logs"
         self.perf: dict[str, Any] = {
-            "throughput": [], "idle": [], "ceiling": [], "workers": [], "e2e": [], "tcp": [],
-            "notes": [],
+            "throughput": [], "idle": [], "ceiling": [], "client": [], "hold": [], "workers": [],
+            "e2e": [], "tcp": [], "notes": [],
         }  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
@@ -144,6 +167,15 @@ class Perf:
     def _profile_path(self, stem: str) -> Path:
         (self.run_dir / "profiles").mkdir(exist_ok=True)
         return self.run_dir / "profiles" / f"{stem}.txt"
+
+    def _client_profiling(self, stem: str) -> ceil_mod.Profiling | None:
+        """py-spy on the next client process from `e2e_profile_delay_s` after it starts
+        (None when profiling is off)."""
+        c = self.cfg
+        if not c.profile:
+            return None
+        path = self._profile_path(stem)
+        return ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
 
     def _client(self, spec: dict[str, Any]) -> dict[str, Any]:
         return run_json(
@@ -281,6 +313,55 @@ class Perf:
                 srv.stop()
         self._tcp("ceiling")
 
+    def client(self) -> None:
+        c = self.cfg
+        for proto in c.client_protos:
+            srv = self._server(proto, ["--heartbeat-s", "0"])
+            # where a token's CPU goes: the long-stream run, once flowing
+            prof = self._client_profiling(f"client-{proto}-tokens")
+            try:
+                r = client_mod.cost(
+                    proto, srv.url, srv.pid, self.client_cpus, users=c.client_users,
+                    long_tokens=c.client_long_tokens, short_tokens=c.client_short_tokens,
+                    short_sessions=c.client_short_sessions, limit_s=c.limit_s, profile=prof,
+                )  # fmt: skip
+            finally:
+                srv.stop()
+            if prof is not None:
+                r["client_profile"] = _profile_record(prof.path, prof.error)
+            self.perf["client"].append(r)
+            self.log(
+                f"  client {proto}: {_n(r['client_us_per_token'], 1)} µs/token, "
+                f"{_n(r['client_us_per_stream'])} µs/stream (server "
+                f"{_n(r['server_us_per_token'], 1)} µs/token, "
+                f"{_n(r['server_us_per_stream'])} µs/stream)"
+            )
+        self._tcp("client")
+
+    def hold(self) -> None:
+        c = self.cfg
+        for proto in c.hold_protos:
+            srv = self._server(proto, ["--heartbeat-s", f"{c.hold_heartbeat_s:g}"])
+            try:
+                r = client_mod.hold(
+                    proto, srv.url, srv.pid, self.client_cpus, n=c.hold_n,
+                    token_every_s=c.hold_token_every_s, hold_s=c.hold_s,
+                    limit_s=max(c.limit_s, c.hold_s + c.hold_n / 1000 + 120),
+                )  # fmt: skip
+            finally:
+                srv.stop()
+            r["heartbeat_s"] = c.hold_heartbeat_s
+            self.perf["hold"].append(r)
+            self.log(
+                f"  hold {proto}: {r.get('streams_concurrent_max')}/{c.hold_n} streams at once "
+                f"in one client process, outcomes {r['outcomes']}, lost {r['lost']}; KiB/conn "
+                f"client {_n(r.get('client_kib_per_conn'), 1)}, server "
+                f"{_n(r.get('server_kib_per_conn'), 1)}; CPU while held client "
+                f"{_n(r.get('client_cpu_pct_held'), 1)}%, server "
+                f"{_n(r.get('server_cpu_pct_held'), 1)}%"
+            )
+            self._tcp(f"hold {proto}")
+
     def workers(self) -> None:
         c = self.cfg
         for proto in c.workers_protos:
@@ -302,10 +383,8 @@ class Perf:
         c = self.cfg
         for proto in PROTOCOLS:
             srv = self._server(proto)
-            prof = None
-            if c.profile:  # the client's why: sampled once its streams are flowing
-                path = self._profile_path(f"client-{proto}-e2e")
-                prof = ceil_mod.Profiling(path, c.e2e_profile_delay_s, c.e2e_profile_s)
+            # the client's why: sampled once its streams are flowing
+            prof = self._client_profiling(f"client-{proto}-e2e")
             try:
                 r = ceil_mod.run_drive(
                     proto, srv.url, c.e2e_users, self.client_cpus, processes=c.e2e_processes,
@@ -329,7 +408,10 @@ class Perf:
             self.log(
                 f"  e2e {proto} {c.e2e_users} streams: delivery p50 {_n(r['delivery_ms_p50'], 2)} "
                 f"p99 {_n(r['delivery_ms_p99'], 2)} ms, lost {r['lost']}, "
-                f"TTFT err {_n(r['ttft_error_ms'], 2)} ms, client CPU {_n(r['client_cpu_pct'])}%"
+                f"TTFT − server send p50 {_n(r['ttft_minus_server_ms_p50'], 2)} "
+                f"p99 {_n(r['ttft_minus_server_ms_p99'], 2)} ms, "
+                f"client CPU {_n(r['client_cpu_pct'])}%, waiting for a CPU "
+                f"{_n(r.get('client_runqueue_wait_pct'), 1)}% of the time"
             )
         self._tcp("e2e")
 
@@ -396,20 +478,25 @@ def run_perf(
             t = time.monotonic()
             getattr(p, phase)()
             p.perf.setdefault("phase_seconds", {})[phase] = round(time.monotonic() - t, 1)
+            # the machine may be shared: how busy it was, phase by phase (1/5/15-min)
+            p.perf.setdefault("loadavg_end", {})[phase] = [round(x, 2) for x in os.getloadavg()]
         ok = True
     finally:
-        if p.perf["e2e"]:
+        if p.perf["e2e"] or p.perf["ceiling"] or p.perf["client"] or p.perf["hold"]:
             p.perf["notes"].append(
-                "End to end runs the project's transports and session script in "
-                "loadtests.drive processes (not Locust); the `ssevsws run` orchestrator did "
-                "not exist when this phase was written."
+                "The ceiling, client-cost, hold and end-to-end phases run the project's "
+                "transports and session script (what each Locust user runs) in "
+                "loadtests.drive processes, so one process and its CPU are measured alone; "
+                "the workers phase runs Locust itself."
             )
         if cfg.quick:
             p.perf["notes"].append(
                 f"--quick: the ratios' servers only, paced at N = "
                 f"{', '.join(map(str, cfg.paced_ns))}, "
                 f"flood/paced windows {cfg.flood_window_s:g}/{cfg.paced_window_s:g} s, "
-                f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, worker "
+                f"{cfg.idle_n} idle connections held {cfg.idle_hold_s:g} s, "
+                f"{cfg.hold_n} client-held streams (a token every {cfg.hold_token_every_s:g} s), "
+                f"client cost at {cfg.client_users} streams, worker "
                 f"processes {', '.join(cfg.workers_protos)} only at {cfg.workers_users} users "
                 f"for {cfg.workers_duration_s:g} s, e2e "
                 f"{cfg.e2e_users} streams (targets are stated for the full sizes)."
@@ -427,7 +514,7 @@ def _cmd(args: argparse.Namespace) -> int:
     cfg = PerfConfig.quick_config() if args.quick else PerfConfig()
     if args.phases:
         cfg.phases = tuple(x.strip() for x in args.phases.split(",") if x.strip())
-        bad = set(cfg.phases) - {"throughput", "idle", "ceiling", "workers", "e2e"}
+        bad = set(cfg.phases) - set(PHASES)
         if bad:
             print(f"unknown phase(s): {sorted(bad)}", file=sys.stderr)
             return 2
@@ -453,7 +540,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quick", action="store_true", help="scaled-down version (~3 min)")
     p.add_argument("--results", default=str(ROOT / "results"), help="results root folder")
-    p.add_argument("--phases", default="", help="comma list of throughput,idle,ceiling,workers,e2e")
+    p.add_argument("--phases", default="", help=f"comma list of {','.join(PHASES)}")
     p.add_argument("--servers", default="", help="comma list of servers for throughput: "
                    + ",".join(SERVER_ARGV))  # fmt: skip
     p.add_argument("--note", default=None, help="a note printed with the figures")

@@ -410,7 +410,7 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
     dt = h1["t"] - h0["t"]
     conns = max(1, st.opened)
     lat = sorted(st.connect_ms)
-    slope = _slope(samples)
+    slope = rss_slope(samples)
     return {
         "mode": "idle",
         "proto": spec["proto"],
@@ -432,7 +432,7 @@ async def run_idle(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _slope(samples: list[tuple[int, float]]) -> float | None:
+def rss_slope(samples: list[tuple[int, float]]) -> float | None:
     """Least-squares bytes per connection over (connections, RSS) samples."""
     pts = [(float(x), y) for x, y in samples]
     if len({x for x, _ in pts}) < 2:

@@ -66,8 +66,11 @@ REMEDIES: dict[str, str] = {
         "own cost, what our server is compared with"
     ),
     "gevent hub / greenlets": (
-        "one greenlet wake-up (libev watcher + switch) per token per connection; one reader "
-        "draining every ready socket per hub pass (epoll batch) would cut the switches"
+        "the hub's own loop (native: epoll_wait, one io-watcher callback per ready socket, "
+        "timers) — the reader already drains every ready socket per pass and wakes a user "
+        "only when its script must act, so what is left is paid per pass, not per token: "
+        "fuller passes (more streams per process) spread it thinner; fewer passes (waiting "
+        "a little between them under load) would cut it, at the cost of added delay"
     ),
     "project client (loadtests/)": (
         "per-token bookkeeping of the session script and transports (event objects, "

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.perf.report import SERVERS, md_table, verdict
+from bench.perf.report import SERVERS, client_section, md_table, verdict
 from bench.perf.why import why_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +37,7 @@ def render_block(perf: Mapping[str, Any], source: str) -> str:
         f"{host.get('kernel', '?')}, Python {host.get('python', '?')}.  ",
         f"Pinning: servers on CPU {pin.get('server_cpus')}, clients on CPU "
         f"{pin.get('client_cpus')}.  ",
+        *_load_lines(perf),
         "",
         md_table(
             ["check", "value", "target", "verdict"],
@@ -46,8 +47,21 @@ def render_block(perf: Mapping[str, Any], source: str) -> str:
             ],
         ),
     ]
+    lines += [x.replace("## ", "### ", 1) if x.startswith("## ") else x
+              for x in client_section(perf)]  # fmt: skip
     lines += why_section(perf, lambda name: SERVERS.get(name, (name,))[0])
     return "\n".join(lines)
+
+
+def _load_lines(perf: Mapping[str, Any]) -> list[str]:
+    """How busy the (possibly shared) machine was: 1-min load average at the start and at
+    the end of each phase."""
+    start, by_phase = perf.get("loadavg_start"), perf.get("loadavg_end") or {}
+    if not start and not by_phase:
+        return []
+    ends = ", ".join(f"{k} {v[0]:.2f}" for k, v in by_phase.items())
+    text = f"Load average (1 min): {start[0]:.2f} at the start" if start else "Load average"
+    return [text + (f"; at the end of {ends}" if ends else "") + ".  "]
 
 
 def splice(readme: str, block: str) -> str:

@@ -46,6 +46,9 @@ TARGETS = {
     "client_added_ms_p99": 5.0,
     "e2e_delivery_ms_p99": 10.0,
     "e2e_streams": 1000,
+    # harness TTFT − the server's true first send (the first token's send stamp)
+    "ttft_minus_server_ms_p50": 1.0,
+    "ttft_minus_server_ms_p99": 5.0,
 }
 
 
@@ -145,6 +148,28 @@ def compute_ratios(perf: Mapping[str, Any]) -> list[dict[str, Any]]:
         out.append(
             _check(f"e2e {e['proto']} lost tokens ({e['users']} streams)", float(e.get("lost", 0)),
                    0.0, "<=", kind="e2e", ours=e["proto"], users=e["users"])
+        )  # fmt: skip
+        for q in ("p50", "p99"):
+            key = f"ttft_minus_server_ms_{q}"
+            if key in e:
+                out.append(
+                    _check(
+                        f"e2e {e['proto']} harness TTFT − server first send {q} ms "
+                        f"({e['users']} streams)", e.get(key), TARGETS[key], "<=", kind="e2e",
+                        ours=e["proto"], users=e["users"],
+                    )
+                )  # fmt: skip
+    for h in perf.get("hold", []):
+        out.append(
+            _check(
+                f"hold {h['proto']}: streams at once in one client process (of {h['n']:,})",
+                float(h.get("streams_concurrent_max") or 0), float(h["n"]), ">=",
+                kind="hold", ours=h["proto"],
+            )
+        )  # fmt: skip
+        out.append(
+            _check(f"hold {h['proto']}: lost tokens", float(h.get("lost", 0)), 0.0, "<=",
+                   kind="hold", ours=h["proto"])
         )  # fmt: skip
     return out
 
@@ -288,15 +313,23 @@ def render_md(perf: Mapping[str, Any]) -> str:
         parts += ["", "## Worker processes (Locust distributed mode)", "", W.note(perf), "",
                   md_table(W.HEADER, W.rows(perf["workers"])),
                   "", "![workers](figures/perf_workers.png)"]  # fmt: skip
+    parts += client_section(perf)
     e2e = perf.get("e2e", [])
     if e2e:
-        parts += ["", "## End to end (project clients and servers)", "", md_table(
+        parts += ["", "## End to end (project clients and servers)", "",
+                  "TTFT − server send: per stream, the first token's arrival minus its "
+                  "server send stamp (the harness's TTFT minus the server's true one; one "
+                  "host, one monotonic clock).", "", md_table(
             ["arm", "streams", "procs", "TTFT err ms (median)", "ITL err ms (median)",
-             "delivery p50 ms", "delivery p99 ms", "received", "expected", "lost",
-             "client CPU %"],
+             "delivery p50 ms", "delivery p99 ms", "TTFT − server send p50 / p99 ms",
+             "received", "expected", "lost", "client CPU %", "client waiting for a CPU %",
+             "client µs/token"],
             [[e["proto"], e["users"], e["processes"], e.get("ttft_error_ms"),
               e.get("itl_error_ms"), e.get("delivery_ms_p50"), e.get("delivery_ms_p99"),
-              e["tokens_received"], e["tokens_expected"], e["lost"], e["client_cpu_pct"]]
+              f"{_fmt(e.get('ttft_minus_server_ms_p50'))} / "
+              f"{_fmt(e.get('ttft_minus_server_ms_p99'))}",
+              e["tokens_received"], e["tokens_expected"], e["lost"], e["client_cpu_pct"],
+              e.get("client_runqueue_wait_pct"), e.get("client_cpu_us_per_token")]
              for e in e2e],
         )]  # fmt: skip
     if perf.get("tcp"):
@@ -306,6 +339,59 @@ def render_md(perf: Mapping[str, Any]) -> str:
     if perf.get("notes"):
         parts += ["", "## Notes", ""] + [f"- {n}" for n in perf["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def client_section(perf: Mapping[str, Any]) -> list[str]:
+    """perf.md's "The client beside the server": per arm, the load client's CPU per token
+    and per stream next to the server's (same streams), its ceiling, the end-to-end
+    delivery, and one client process holding many idle streams (memory per connection,
+    client and server)."""
+    cost = {r["proto"]: r for r in perf.get("client", [])}
+    hold = {r["proto"]: r for r in perf.get("hold", [])}
+    if not cost and not hold:
+        return []
+    ceil = {c["proto"]: c for c in perf.get("ceiling", []) if c.get("processes") == 1}
+    e2e = {e["proto"]: e for e in perf.get("e2e", [])}
+    rows = []
+    for proto in sorted(set(cost) | set(hold)):
+        c, h, k, e = (
+            cost.get(proto, {}),
+            hold.get(proto, {}),
+            ceil.get(proto, {}),
+            e2e.get(proto, {}),
+        )
+        rows.append([
+            proto, c.get("client_us_per_token"), c.get("server_us_per_token"),
+            c.get("client_us_per_stream"), c.get("server_us_per_stream"),
+            k.get("ceiling_tokens_per_s"), e.get("delivery_ms_p99"),
+            f"{_fmt(h.get('streams_concurrent_max'))} / {_fmt(h.get('n'))}" if h else None,
+            h.get("client_kib_per_conn"), h.get("server_kib_per_conn"),
+            h.get("client_cpu_pct_held"), h.get("server_cpu_pct_held"),
+        ])  # fmt: skip
+    first = next(iter(cost.values()), {})
+    runs = first.get("runs", [])
+    shape = ", ".join(
+        f"{r['kind']}: {r['users']} users × {r['sessions']} × {r['tokens_per_stream']} tokens"
+        for r in runs
+    )
+    h0 = next(iter(hold.values()), {})
+    return [
+        "", "## The client beside the server", "",
+        "µs per token and per stream: CPU seconds of each process (the load client from its "
+        "own process times, the server from psutil) over two runs of the same streams at "
+        f"50 tokens/s ({shape}), solved for cpu = a·tokens + b·streams. Ceiling: one client "
+        "process (below). Hold: one client process holding that many streams at once "
+        f"(a token every {_fmt(h0.get('token_every_s'))} s, heartbeat every "
+        f"{_fmt(h0.get('heartbeat_s'))} s); KiB per connection = slope of RSS over open "
+        "descriptors as they opened; CPU while all were held.", "",
+        md_table(
+            ["arm", "client µs/token", "server µs/token", "client µs/stream",
+             "server µs/stream", "ceiling tokens/s (1 proc)", "e2e delivery p99 ms",
+             "hold streams at once", "client KiB/conn", "server KiB/conn",
+             "client CPU % held", "server CPU % held"],
+            rows,
+        ),
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- figures

@@ -81,10 +81,29 @@ def _client_why(perf: Mapping[str, Any], r: Mapping[str, Any]) -> list[str]:
     top = (prof or {}).get("top") or []
     if top:
         out.append("  - top functions: " + ", ".join(f"{f} {_pct(s)}" for f, s in top[:4]))
+    cost = next((c for c in perf.get("client", []) if c.get("proto") == r["ours"]), None)
+    if cost is not None:
+        out.append(
+            f"  - client CPU per token {_us(cost.get('client_us_per_token'))} µs and per stream "
+            f"{_us(cost.get('client_us_per_stream'))} µs (server "
+            f"{_us(cost.get('server_us_per_token'))} / {_us(cost.get('server_us_per_stream'))}"
+            " µs); by bucket on long streams: " + _buckets(cost.get("client_profile"))
+        )
     remedy = _remedy(prof)
     if remedy:
         out.append(f"  - what would cut it: {remedy}")
     return out
+
+
+def _hold_why(perf: Mapping[str, Any], r: Mapping[str, Any]) -> list[str]:
+    h = next((x for x in perf.get("hold", []) if x.get("proto") == r["ours"]), None)
+    if h is None:
+        return ["  - no hold run"]
+    return [
+        f"  - outcomes {h.get('outcomes')}, connections {h.get('connections')}, errors "
+        f"{(h.get('errors') or [])[:2]}; client RSS {_us(h.get('client_rss_mib_held'))} MiB "
+        f"held (memory and descriptors, not CPU: no profile)"
+    ]
 
 
 def why_section(perf: Mapping[str, Any], label: Any) -> list[str]:
@@ -106,6 +125,8 @@ def why_section(perf: Mapping[str, Any], label: Any) -> list[str]:
             out += _throughput_why(perf, r, label)
         elif r.get("kind") in ("ceiling", "e2e"):
             out += _client_why(perf, r)
+        elif r.get("kind") == "hold":
+            out += _hold_why(perf, r)
         else:
             out.append("  - memory, not CPU: no profile")
     return out

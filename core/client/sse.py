@@ -1,12 +1,12 @@
 """SSE client core (sans-I/O): one HTTP/1.1 connection, its responses one after another.
 
 `SSEClient.request(params)` gives the bytes of a stream's request (built by the payload
-format); `feed(t_ns, data, out)` takes whatever one read returned (``b""`` = EOF) and appends
-the stream's events, each stamped ``t_ns``. The response head is parsed by h11; the body is
-framed here — chunked (core.chunked), Content-Length or until close — then inflated when
-``Content-Encoding: gzip``, split into events by core.sse.SSEDecoder, and turned into
-Token / Done / Failed by the format's `SSEReader`. h11 stops at the head: running its state
-machine once per body event cost more than the rest of the token path.
+format, written by core.client.http1); `feed(t_ns, data, out)` takes whatever one read
+returned (``b""`` = EOF) and appends the stream's events, each stamped ``t_ns``. The response
+head is parsed by core.client.http1 (h11 cost a quarter of the client's per-stream CPU); the
+body is framed here — chunked (core.chunked), Content-Length or until close — then inflated
+when ``Content-Encoding: gzip``, split into events by core.sse.SSEDecoder, and turned into
+Token / Done / Failed by the format's `SSEReader`.
 
 The stream's first body byte and its first SSE event of any kind (a role-only chunk, a
 ping, a token) also come out as `FirstByte` / `FirstEvent`, once per response, before the
@@ -36,6 +36,8 @@ from core.client.events import (
     Opened,
     StreamEvent,
 )
+from core.client.http1 import HeadReader
+from core.client.http1 import request_bytes as http1_request
 from core.sse import SSEDecoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from core.schedule import StreamParams
 
 #: What the manifest records as the SSE client's HTTP library.
-LIBRARY = f"h11 {h11.__version__}"
+LIBRARY = "core.client.http1 (HTTP/1.1 request writer and response-head parser)"
 MAX_ERROR_BODY = 64 * 1024
 USER_AGENT = "sse-vs-ws-loadtest"
 
@@ -54,23 +56,10 @@ def request_bytes(
     *,
     user_agent: str | None = USER_AGENT,
     close: bool = False,
-    conn: h11.Connection | None = None,
 ) -> bytes:
-    """An HttpRequest as HTTP/1.1 bytes: Host first, the format's headers, User-Agent,
-    Content-Length for a body (or a POST), Connection: close when asked. `conn` (an h11
-    client connection) is left ready to read the response."""
-    conn = conn or h11.Connection(h11.CLIENT)
-    headers = [("Host", authority), *req.headers]
-    if user_agent:
-        headers.append(("User-Agent", user_agent))
-    if req.body or req.method == "POST":
-        headers.append(("Content-Length", str(len(req.body))))
-    if close:
-        headers.append(("Connection", "close"))
-    out = conn.send(h11.Request(method=req.method, target=req.target, headers=headers))
-    if req.body:
-        out += conn.send(h11.Data(data=req.body))
-    return out + conn.send(h11.EndOfMessage())
+    """An HttpRequest as HTTP/1.1 bytes (core.client.http1.request_bytes; the project's
+    User-Agent unless told otherwise)."""
+    return http1_request(req, authority, user_agent=user_agent, close=close)
 
 
 class SSEClient:
@@ -88,7 +77,7 @@ class SSEClient:
         "_comments_seen",
         "_decoder",
         "_error_body",
-        "_h11",
+        "_head",
         "_inflate",
         "_keepalive",
         "_reader",
@@ -135,7 +124,7 @@ class SSEClient:
         self.ended = True  # no response in flight
 
     def _reset(self) -> None:
-        self._h11: h11.Connection | None = None
+        self._head = HeadReader()
         self._decoder = SSEDecoder()
         self._comments_seen = 0  # comments already reported as Heartbeat events
         self._reader: SSEReader | None = None
@@ -167,10 +156,10 @@ class SSEClient:
                 target = self.path + target[len(own) :]
         if self.extra_headers or target is not req.target:
             req = type(req)(req.method, target, (*req.headers, *self.extra_headers), req.body)
+        data = request_bytes(req, self.authority)
         self._reset()
         self.reusable = False
-        self._h11 = h11.Connection(h11.CLIENT)  # one per request: it only sees request + head
-        return request_bytes(req, self.authority, conn=self._h11)
+        return data
 
     @property
     def done(self) -> bool:
@@ -197,7 +186,7 @@ class SSEClient:
                 self._on_head_bytes(t_ns, data, out)
             else:
                 self._on_body_bytes(t_ns, data, out)
-        except (h11.RemoteProtocolError, ValueError, zlib.error) as exc:
+        except (ValueError, zlib.error) as exc:
             if not self.ended:
                 out.append(Closed(t_ns, "server", f"connection closed: {exc}"))
             self.ended = True
@@ -209,31 +198,22 @@ class SSEClient:
         self.reusable = False
 
     def _on_head_bytes(self, t: int, data: bytes, out: list[StreamEvent]) -> None:
-        if not data:  # EOF (or a reset) before the response head: the connection failed
+        if not data:
             self._on_eof(t, out)
             return
-        h = self._h11
-        assert h is not None
-        h.receive_data(data)
-        while True:
-            ev = h.next_event()
-            if ev is h11.NEED_DATA:
-                return
-            if isinstance(ev, h11.ConnectionClosed):
-                self._on_eof(t, out)
-                return
-            if isinstance(ev, h11.Response):
-                break
-            # an InformationalResponse (1xx): the real head follows
-        self.status = status = ev.status_code
+        head = self._head.feed(data)
+        if head is None:
+            return
+        status, version, raw_headers, rest = head
+        self.status = status
         self.t_head_ns = t
         out.append(Opened(t, status))
         if status != 200:
             self._error_body = bytearray()
         te = cl = ce = b""
-        close = ev.http_version != b"1.1"
+        close = version != "1.1"
         headers = self.headers
-        for name, value in ev.headers:
+        for name, value in raw_headers:
             headers[name.decode("latin-1")] = value.decode("latin-1")
             if name == b"transfer-encoding":
                 te = value.lower()
@@ -248,6 +228,8 @@ class SSEClient:
                 raise ValueError(f"unsupported transfer-encoding {te!r}")
             self._body, self._chunked = "chunked", ChunkedDecoder()
         elif cl:
+            if not cl.isdigit():
+                raise ValueError(f"bad content-length {cl!r}")
             self._body, self._remaining = "length", int(cl)
         else:
             self._body, close = "close", True
@@ -255,7 +237,6 @@ class SSEClient:
             self._inflate = zlib.decompressobj(wbits=31)
         self._keepalive = not close
         self._reader = self.fmt.sse_reader(status)
-        rest, _ = h.trailing_data
         if rest or (self._body == "length" and not self._remaining):
             self._on_body_bytes(t, rest, out, eof=False)
 
@@ -352,13 +333,17 @@ def _error_text(body: bytes) -> str:
 
 class HttpResponseReader:
     """A plain (non-streaming) HTTP/1.1 exchange, e.g. a cancel endpoint's: `data` is the
-    request to send, then feed the reads (b"" = EOF) until `ended`; `status` is the answer."""
+    request to send, then feed the reads (b"" = EOF) until `ended`; `status` is the answer.
+    Rare (one per cancel), so h11 frames the response."""
 
     __slots__ = ("_h11", "data", "ended", "status", "t_head_ns")
 
     def __init__(self, req: HttpRequest, authority: str, *, close: bool = True) -> None:
+        self.data = request_bytes(req, authority, user_agent=None, close=close)
+        # h11 only needs to have seen the request (its method frames the response)
         self._h11 = h11.Connection(h11.CLIENT)
-        self.data = request_bytes(req, authority, user_agent=None, close=close, conn=self._h11)
+        self._h11.send(h11.Request(method=req.method, target=req.target, headers=[("Host", "h")]))
+        self._h11.send(h11.EndOfMessage())
         self.status: int | None = None
         self.t_head_ns: int | None = None
         self.ended = False

@@ -31,6 +31,9 @@ def _tiny() -> PerfConfig:
         ceiling_protos=("sse",), ceiling_points=(3,), ceiling_processes=(1,),
         ceiling_sessions=1, workers_protos=("sse",), workers_counts=(1, 2), workers_users=4,
         workers_duration_s=2.0, workers_warmup_s=0.5,
+        client_protos=("sse",), client_users=4, client_long_tokens=20,
+        client_short_tokens=2, client_short_sessions=3, hold_protos=("ws",), hold_n=20,
+        hold_token_every_s=0.5, hold_s=1.5, hold_heartbeat_s=0.2,
         e2e_users=3, e2e_sessions=1, e2e_ttft_ms=50.0, e2e_processes=1,
         limit_s=40.0,
     )  # fmt: skip
@@ -115,6 +118,20 @@ def test_perf_tiny_run_end_to_end(tmp_path):
         assert p["tokens_per_s"] == pytest.approx(p["tokens_in_window"] / p["window_s"])
     assert (run_dir / "figures" / "perf_workers.png").is_file()
     assert "## Worker processes" in (run_dir / "perf.md").read_text()
+    # the client beside the server: each side's µs per token and per stream reproduce
+    # that side's CPU seconds in both runs (cpu = a·tokens + b·streams)
+    (cost,) = saved["client"]
+    assert [r["kind"] for r in cost["runs"]] == ["long", "short"]
+    for r in cost["runs"]:
+        assert r["lost"] == 0 and r["outcomes"] == {"ok": r["streams"]}
+        for side in ("client", "server"):
+            a, b = cost[f"{side}_us_per_token"], cost[f"{side}_us_per_stream"]
+            assert a * r["tokens"] + b * r["streams"] == pytest.approx(
+                1e6 * r[f"{side}_cpu_s"], abs=1e-3
+            )
+    (hd,) = saved["hold"]
+    assert hd["proto"] == "ws" and hd["streams_concurrent_max"] == 20 and hd["lost"] == 0
+    assert "## The client beside the server" in (run_dir / "perf.md").read_text()
     assert [r["proto"] for r in saved["e2e"]] == ["sse", "ws"]
     for e in saved["e2e"]:
         assert e["lost"] == 0 and e["tokens_received"] == e["tokens_expected"] == 3 * 50

@@ -87,6 +87,14 @@ def test_full_suite_keeps_proxy_h2_to_the_sse_arm_and_fits_its_budget() -> None:
     assert h2 == ["proxy-h2.h2/sse/r1", "proxy-h2.h2/sse/r2"]  # no WS phase: SSE-only scenario
     assert any(p.name.startswith("proxy-idle.") and p.arm.name == "ws" for p in plans)
     assert estimate_s(plans, first) <= suite.budget_s
+    # issue 17: 10,000 mostly idle streams (a token every 10 s, heartbeats on) in ONE client
+    # process, both arms, all open together (spawned before the first stream ends)
+    (big,) = [s for s, _ in suite.scenarios if s.name == "idle-hold-10k"]
+    assert big.load.users == 10_000 and big.load.processes == 1 and big.server.heartbeat_s > 0
+    assert big.stream.gap_ms == 10_000 and set(big.arms) == {"sse", "ws"}
+    spawn_s = big.load.users / big.load.spawn_rate
+    assert spawn_s < (big.stream.ttft_ms + (big.stream.tokens - 1) * big.stream.gap_ms) / 1000
+    assert {p.arm.name for p in plans if p.name.startswith("idle-hold-10k/")} == {"sse", "ws"}
     # asked for WS only, the SSE-only scenario is left out with a note, not run as WS
     ws = load_suite(resolve_suite_path("full"), arms=["ws"])
     assert "proxy-h2" not in [s.name for s, _ in ws.scenarios]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close, Frame, Opcode
 from websockets.server import ServerProtocol
@@ -163,3 +164,55 @@ def test_compressed_frames_go_through_the_protocol() -> None:
         c.feed(i, wire[a:b], got)
     assert [e.text for e in got if isinstance(e, Token)] == plan.texts()
     assert isinstance(got[-1], Done)
+
+
+# --------------------------------------------------------------------------- our own upgrade
+def _upgrade_answer(client: WSClient) -> bytes:
+    server = ServerProtocol()
+    server.receive_data(client.handshake())
+    [request] = server.events_received()
+    server.send_response(server.accept(request))
+    return b"".join(server.data_to_send())
+
+
+def test_a_ping_right_behind_the_101_is_answered() -> None:
+    client = WSClient(NATIVE, ws_uri("127.0.0.1", 9, "/v1/ws"))
+    answer = _upgrade_answer(client)
+    ping = Frame(Opcode.PING, b"hb").serialize(mask=False)
+    for cut in (len(answer) - 3, len(answer), len(answer) + 3):  # the head split, or not
+        c = WSClient(NATIVE, ws_uri("127.0.0.1", 9, "/v1/ws"))
+        wire = _upgrade_answer(c) + ping
+        c.feed_handshake(1, wire[:cut])
+        if c.connecting:
+            c.feed_handshake(2, wire[cut:])
+        else:
+            c.feed(2, wire[cut:], [])
+        assert c.is_open and c.wants_send, cut
+        pong = c.data_to_send()
+        assert pong[0] == 0x80 | Opcode.PONG.value and not c.wants_send
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda w: w.replace(b"101 Switching Protocols", b"503 Service Unavailable"), "HTTP 503"),
+        (lambda w: w.replace(b"Sec-WebSocket-Accept: ", b"Sec-WebSocket-Accept: x"), "Accept"),
+        (lambda w: w.replace(b"Upgrade: websocket", b"Upgrade: h2c"), "Upgrade"),
+        (lambda w: w.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: x\r\n\r\n"), "xtensions"),
+        (lambda w: b"garbage\r\n\r\n", "status line"),
+    ],
+)
+def test_a_bad_upgrade_answer_fails_the_handshake(edit, why: str) -> None:
+    client = WSClient(NATIVE, ws_uri("127.0.0.1", 9, "/v1/ws"))
+    client.feed_handshake(1, edit(_upgrade_answer(client)))
+    assert not client.connecting and not client.is_open and client.closed
+    assert why in str(client.handshake_error)
+
+
+def test_eof_during_the_upgrade_fails_it() -> None:
+    client = WSClient(NATIVE, ws_uri("127.0.0.1", 9, "/v1/ws"))
+    client.handshake()
+    client.feed_handshake(1, b"HTTP/1.1 101 Switching")
+    assert client.connecting
+    client.feed_handshake(2, b"")
+    assert not client.connecting and "closed" in str(client.handshake_error)

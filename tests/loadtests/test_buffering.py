@@ -30,25 +30,34 @@ def test_first_token_is_not_held_back(tiny: dict[str, str], arm: str) -> None:
 def test_the_check_catches_a_buffering_client(
     tiny: dict[str, str], arm: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Reads that wait for more bytes (up to 1,024, as `read(1024)` does) show TTFT ≈ 1 s."""
-    import time
+    """Reads that wait for more bytes (up to 1,024, as `read(1024)` does, or 1.5 s of
+    silence) show TTFT ≈ 1 s. Every read reaches the parsers through `Channel.on_read`
+    (the process reader's, or a blocking read's), so that is where the buffering goes."""
+    import gevent
 
     from loadtests import wire
 
-    real = wire.Channel.recv_some
+    real = wire.Channel.on_read
+    held: dict[wire.Channel, tuple[int, bytes, gevent.Greenlet]] = {}
 
-    def buffered(self: wire.Channel, deadline_ns: int) -> tuple[int, bytes] | None:
-        got = real(self, deadline_ns)
-        if got is None or not got[1]:
-            return got
-        t, buf = got
-        while len(buf) < 1024:  # wait (up to 1.5 s a read) for more before returning
-            more = real(self, min(deadline_ns, time.monotonic_ns() + 1_500_000_000))
-            if more is None or not more[1]:
-                break
-            t, buf = more[0], buf + more[1]
-        return t, buf
+    def release(chan: wire.Channel) -> None:
+        t, buf, _ = held.pop(chan)
+        real(chan, t, buf)
 
-    monkeypatch.setattr(wire.Channel, "recv_some", buffered)
+    def buffered(self: wire.Channel, t_ns: int, data: bytes) -> None:
+        if self in held:
+            _, buf, timer = held.pop(self)
+            timer.kill(block=False)
+            if not data:  # EOF: what was held, then the EOF
+                real(self, t_ns, buf)
+                real(self, t_ns, data)
+                return
+            data = buf + data
+        if data and len(data) < 1024:  # wait for more, as read(1024) would
+            held[self] = (t_ns, data, gevent.spawn_later(1.5, release, self))
+            return
+        real(self, t_ns, data)
+
+    monkeypatch.setattr(wire.Channel, "on_read", buffered)
     (acct,), _ = run_user(arm, tiny[arm], stream=SPEC)
     assert acct.ttft_ns > 900e6

@@ -106,7 +106,7 @@ def test_sse_sessions_records_and_stats(tiny: dict[str, str], tmp_path: Path) ->
         ids = set(t[name][["scenario", "variant", "rep"]].astype(object).itertuples(False))
         assert ids == {("t", "v1", 1)}, name
     client = read_manifest(p.parent)["client"]["t/sse/r1"]
-    assert client["keepalive"] and client["library"].startswith("h11")
+    assert client["keepalive"] and client["library"].startswith("core.client.http1")
     assert client["payload_format"] == "native"
     n = summary_counts(res.stdout + res.stderr)
     assert n[("SSE", "stream")] == len(s) and n[("SSE", "ttft")] == len(s)

@@ -1,12 +1,22 @@
-"""The session script against a scripted in-memory transport: no sockets, no clocks asserted."""
+"""The session script against a scripted in-memory transport: no sockets, no clocks asserted.
+
+Every test runs twice: with a transport that returns every event for the script to record,
+and with one that hands them to the script's `take` as they are read, as the real transports
+do (loadtests.inbox.Inbox: only what the script must act on returned). Both must give the
+same records.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+
+import pytest
 
 from core.accounting import ABORTED, CANCELLED, DROPPED, ERROR, OK, TIMEOUT
 from core.scenario import BehaviourSpec, ServerSpec, SessionSpec, StreamSpec
 from core.schedule import StreamParams, done_summary, token_texts
+from loadtests.inbox import Inbox, Take
 from loadtests.memsink import MemorySink
 from loadtests.session import SessionPlan, UserIds, UserScript
 from loadtests.transport import (
@@ -30,6 +40,8 @@ class ScriptedTransport(Transport):
     """
 
     protocol = "fake"
+    #: record events through the script's `take` (an Inbox), as the real transports do
+    recording = False
 
     def __init__(
         self,
@@ -84,10 +96,23 @@ class ScriptedTransport(Transport):
         self._queue = q
         return Started(t, "c", resume_after is None)
 
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
+    def _next_read(self) -> list[StreamEvent]:
         out, self._queue = self._queue[: self.batch], self._queue[self.batch :]
         t = self._now()
         return [replace(e, t_ns=t) for e in out]
+
+    def _feed(self, t_ns: int, data: bytes, out: list[StreamEvent]) -> bool:
+        out.extend(self._next_read())
+        return False
+
+    def poll(self, deadline_ns: int, take: Take | None = None) -> list[StreamEvent]:
+        if not self.recording:
+            return self._next_read()
+        inbox = Inbox(self._feed)
+        inbox.take = take
+        while self._queue and not inbox.events and not inbox.acted:
+            inbox.on_read(0, b"")
+        return inbox.handover()
 
     def take_bytes(self) -> int:
         return 10
@@ -112,6 +137,13 @@ class ScriptedTransport(Transport):
     @property
     def open_connections(self) -> int:
         return int(self.connected)
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["script records", "transport records"])
+def _recording(request: pytest.FixtureRequest) -> Iterator[None]:
+    ScriptedTransport.recording = request.param
+    yield
+    ScriptedTransport.recording = False
 
 
 def script(

@@ -82,7 +82,8 @@ class SilentTransport(Transport):
         self.queue = q
         return Started(t, f"c{self.conns}", False)
 
-    def poll(self, deadline_ns: int) -> list[StreamEvent]:
+    def poll(self, deadline_ns: int, take: object = None) -> list[StreamEvent]:
+        # one event per poll, none recorded here (`take` unused): the script records them
         self.deadlines.append(deadline_ns)
         if self.queue and self.queue[0].t_ns <= deadline_ns:
             ev = self.queue.pop(0)
