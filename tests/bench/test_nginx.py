@@ -212,9 +212,11 @@ def test_buffering_breaks_sse_and_header_or_off_restores_it(
         assert p.deliveries <= STREAM["tokens"] // 10, p.summary()
         first_batch = p.token_t_ns.count(p.token_t_ns[0])
         assert first_batch >= 10, p.summary()
-    # Header or buffering off: per-token delivery, TTFT within 5 ms of direct.
+    # Header or buffering off: per-token delivery, TTFT as direct's within 2 % of the
+    # stream's length (buffering costs tens of %: a ratio, not an absolute time, so a
+    # scheduling hiccup on a busy machine is not taken for buffering).
     for name in ("accel", "off"):
-        assert abs(ttft[name] - ttft["direct"]) <= 5.0, (name, ttft)
+        assert abs(ttft[name] - ttft["direct"]) <= 0.02 * e2e_direct, (name, ttft, e2e_direct)
         for p in probes[name]:
             assert p.deliveries >= STREAM["tokens"] * 0.9, (name, p.summary())
 

@@ -193,7 +193,7 @@ def test_a_page_stream_becomes_the_same_rows_a_locust_stream_would() -> None:
     assert row["stream_uid"] == "p/browser-ws/r1/7.0.2.0.0"
     assert row["t_send_ns"] == 5_000_000_000 and row["t_open_ns"] == 5_000_500_000
     assert acct.ttft_ns == 10_000_000 and acct.itl_ns == [1_000_000, 1_250_000]
-    assert acct.t_server_ns == [4_000_000_000, 4_000_000_001, 4_000_000_002]
+    assert list(acct.t_server_ns) == [4_000_000_000, 4_000_000_001, 4_000_000_002]
     assert row["checksum_ok"] is True and row["n_lost"] == 0 and row["users_target"] == 4
     assert acct.nbytes[0] == len(_page_stream()["tokens"][1])
     assert page_stream_template(s.stream) == {
