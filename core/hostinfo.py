@@ -49,14 +49,17 @@ def _git(repo_dir: Path | str, *args: str) -> str | None:
 def git_info(repo_dir: Path | str) -> dict[str, Any]:
     """`{"sha", "sha7", "dirty"}` of the checkout at `repo_dir`; all None outside git.
 
-    `dirty` counts changes to tracked files only (like `git describe --dirty`):
-    untracked files (results/, scratch notebooks) do not change what ran.
+    `dirty` counts changes to tracked files only (like `git describe --dirty`), outside
+    ``results/``: untracked files (scratch notebooks) and published results (the committed
+    sample a previous `make sample` step just rewrote) do not change what ran.
     """
     sha = _git(repo_dir, "rev-parse", "--verify", "HEAD")
     sha = sha.strip() if sha else None
     if not sha:
         return {"sha": None, "sha7": None, "dirty": None}
-    status = _git(repo_dir, "status", "--porcelain", "--untracked-files=no")
+    status = _git(
+        repo_dir, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"
+    )
     dirty = None if status is None else bool(status.strip())
     return {"sha": sha, "sha7": sha[:7], "dirty": dirty}
 

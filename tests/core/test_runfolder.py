@@ -106,13 +106,19 @@ def test_git_info_on_a_checkout(tmp_path: Path) -> None:
     try:
         subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
         (tmp_path / "f").write_text("1")
-        subprocess.run(["git", "-C", str(tmp_path), "add", "f"], check=True, env=env)
+        (tmp_path / "results").mkdir()
+        (tmp_path / "results" / "index.md").write_text("published")
+        subprocess.run(["git", "-C", str(tmp_path), "add", "f", "results"], check=True, env=env)
         subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "x"], check=True, env=env)
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("git not usable here")
     info = rf.git_info(tmp_path)
     assert len(info["sha"]) == 40 and info["sha7"] == info["sha"][:7]
     assert info["dirty"] is False
+    # a published result rewritten (make sample's second suite after the first's publish)
+    # is not a change to the code that ran
+    (tmp_path / "results" / "index.md").write_text("republished")
+    assert rf.git_info(tmp_path)["dirty"] is False
     (tmp_path / "f").write_text("2")
     assert rf.git_info(tmp_path)["dirty"] is True
     assert rf.git_info(tmp_path / "nope")["sha"] is None
