@@ -31,9 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.plan import ArmTarget, plan_suite
+    from bench.plan import ArmTarget, estimate_s, plan_suite
     from bench.progress import Progress
-    from bench.run import Runner, RunOptions, estimate_s
+    from bench.run import Runner, RunOptions
     from bench.suite import load_suite, resolve_suite_path
 
     parser: argparse.ArgumentParser = args._parser

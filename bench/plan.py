@@ -329,3 +329,25 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+#: Seconds a phase takes beyond its run time (server start, Locust start/stop, scrape).
+PHASE_OVERHEAD_S = 6
+
+
+def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
+    """Rough wall time of a plan, for ETAs and the suite budget check."""
+    return sum(run_seconds(scenario_of(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
+
+
+def phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
+    """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
+    return {
+        "scenario": scenario_of(plan, default).name,
+        "variant": plan.variant,
+        "rep": plan.rep,
+    }
+
+
+def scenario_of(plan: PhasePlan, default: Scenario) -> Scenario:
+    return plan.scenario if plan.scenario is not None else default

@@ -25,10 +25,8 @@ written so far stays readable. A run never reuses a folder (core.runfolder).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -53,16 +51,19 @@ from bench.hostcheck import (
 from bench.phase_check import PhaseVerdict, stream_check, verdict
 from bench.plan import (
     FOREIGN,
+    PHASE_OVERHEAD_S,
     REPO,
     ArmTarget,
     PhasePlan,
     browser_command,
     child_env,
     locust_command,
+    phase_columns,
     phase_timeout_s,
     plan_phases,
     plan_suite,
     run_seconds,
+    scenario_of,
     server_command,
 )
 from bench.procs import (
@@ -74,6 +75,15 @@ from bench.procs import (
     wait_ready,
 )
 from bench.report import format_summary, phase_summary
+from bench.run_errors import (
+    _WRITER_FAILED,
+    EXIT_FAILED,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    Terminated,
+    WriteFailed,
+    is_write_error,
+)
 from bench.run_manifest import phase_entry, run_manifest, utc_now, variant_label
 from bench.run_tls import RunCertificate
 from bench.sampler import DEFAULT_INTERVAL_S, ResourceSampler
@@ -95,29 +105,7 @@ from core.runfolder import (
 from core.scenario import EXIT_WRITER_FAILED, HEADERS_ENV, PHASE_ENV, PhaseConfig, Scenario
 from core.streamlog import STREAM_LOG_DIR
 
-EXIT_FAILED = 1
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-#: errno values that mean "the run folder cannot be written" (not a bug: say it in a line)
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
-#: The line the locustfile writes when a record writer failed (its error after the colon).
-_WRITER_FAILED = re.compile(r"ssevsws: record writer \S+ failed, stopping the phase: (.*)")
-
-
 # --------------------------------------------------------------------------- the run
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived (raised in the main thread by the signal handler)."""
-
-
-class WriteFailed(Exception):
-    """A record writer or the runner itself could not write the run folder (a full disk):
-    the run stops at once, keeping what was flushed."""
-
-
-def _is_write_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
 
 @dataclass
@@ -271,7 +259,7 @@ class Runner:
         assert self.run_dir is not None
         lab = self.place.lab
         names = (lab.hosts["server"].address,) if lab is not None else ()
-        return self.certificate.for_server(_scenario(plan, self.s), self.run_dir, names)
+        return self.certificate.for_server(scenario_of(plan, self.s), self.run_dir, names)
 
     def _server_ca(self, plan: PhasePlan) -> str | None:
         files = self._server_tls(plan)
@@ -279,7 +267,7 @@ class Runner:
 
     def _start_server(self, plan: PhasePlan) -> tuple[Child, str, Target]:
         assert self.run_dir is not None
-        sc = _scenario(plan, self.s)
+        sc = scenario_of(plan, self.s)
         tls = self._server_tls(plan)
         cmd = server_command(plan.arm.name, sc, tls)
         cmd = self.place.server_command([*cmd, "--stream-log", str(self._stream_log(plan))])
@@ -341,7 +329,7 @@ class Runner:
         """One phase: target up, hooks in the path, config written, Locust run and bounded,
         hooks' probes, everything stopped, figures closed."""
         assert self.run_dir is not None and self.sampler is not None
-        s = _scenario(plan, self.s)
+        s = scenario_of(plan, self.s)
         hooks = PhaseHooks(phase_hooks(plan, s))
         why = hooks.unavailable()
         if why:
@@ -349,8 +337,8 @@ class Runner:
             return
         tw = self._wait_time_wait()
         self.current, self._locust_log, self.hooks = plan, None, hooks
-        self._add_phase(phase_entry(plan, _scenario(plan, self.s), tw))
-        self.sampler.set_phase(plan.name, plan.arm.name, _phase_columns(plan, self.s))
+        self._add_phase(phase_entry(plan, scenario_of(plan, self.s), tw))
+        self.sampler.set_phase(plan.name, plan.arm.name, phase_columns(plan, self.s))
         server, base, url = self._start_target(plan, hooks)
         cfg_path = self._write_config(plan, url, hooks, base)
         users = f"ramp {list(s.load.ramp_steps)}" if s.load.ramp_steps else f"{s.load.users} users"
@@ -417,7 +405,7 @@ class Runner:
         """The phase's status from its records (bench.phase_check); warnings and failures
         go to the manifest."""
         check = self._check_streams(plan, locust.log_path)
-        sc = _scenario(plan, self.s)
+        sc = scenario_of(plan, self.s)
         writer = self._writer_error(code)
         assert self.run_dir is not None
         writers = (read_manifest(self.run_dir).get("record_writers") or {}).get(plan.name)
@@ -456,7 +444,7 @@ class Runner:
             stem=plan.stem,
             arm=plan.arm.name,
             protocol=plan.arm.protocol,
-            scenario=_scenario(plan, self.s),
+            scenario=scenario_of(plan, self.s),
             seed=plan.seed,
             out=self.o.out,
             warn=self._warn,
@@ -469,7 +457,7 @@ class Runner:
             self._unavailable.add(reason)
             self._warn(f"phases skipped: {reason}")
         self.o.out(f"[{plan.index}/{len(self.plans)}] {plan.name} SKIPPED: {reason}")
-        entry = phase_entry(plan, _scenario(plan, self.s), None)
+        entry = phase_entry(plan, scenario_of(plan, self.s), None)
         entry.update(status="skipped", reason=reason, streams=0)
         self._add_phase(entry)
         self._write_hook_files(plan, hooks.skipped(reason))
@@ -550,7 +538,7 @@ class Runner:
             protocol=plan.arm.protocol,
             payload_format=plan.arm.arm.format,
             url=url,
-            scenario=_scenario(plan, self.s).to_dict(),
+            scenario=scenario_of(plan, self.s).to_dict(),
             seed=plan.seed,
             rep=plan.rep,
             reference_server=plan.arm.reference,
@@ -579,7 +567,7 @@ class Runner:
         """Run Locust for the phase under a hard timeout: (child, exit code, timed out).
         The child is the only Locust process, or the master of --processes / --workers."""
         assert self.run_dir is not None and self.sampler is not None
-        sc = _scenario(plan, self.s)
+        sc = scenario_of(plan, self.s)
         run_dir, load = self.run_dir, sc.load
         csv_prefix = run_dir / "locust" / plan.stem
         timeout = phase_timeout_s(sc) + self.place.extra_timeout_s()
@@ -640,7 +628,7 @@ class Runner:
 
     def _check_streams(self, plan: PhasePlan, locust_log: Path) -> dict[str, Any]:
         """Stream rows of the phase on disk, per worker, against Locust's own count."""
-        load = _scenario(plan, self.s).load
+        load = scenario_of(plan, self.s).load
         check = stream_check(
             self._phase_streams(plan.name),
             locust_reported=locust_stream_count(locust_log),
@@ -744,7 +732,7 @@ class Runner:
                 code, reason = EXIT_FAILED, f"cannot write the run folder: {exc}"
             except Exception as exc:
                 code = EXIT_FAILED
-                if _is_write_error(exc):  # the runner's own write (manifest, side file)
+                if is_write_error(exc):  # the runner's own write (manifest, side file)
                     self.write_error = self.write_error or f"{type(exc).__name__}: {exc}"
                     reason = f"cannot write the run folder: {self.write_error}"
                 else:
@@ -833,28 +821,6 @@ class Runner:
         for (phase, worker), n in s.astype(object).value_counts(["phase", "worker"]).items():
             out.setdefault(str(phase), {})[str(worker)] = int(n)
         return out
-
-
-#: Seconds a phase takes beyond its run time (server start, Locust start/stop, scrape).
-PHASE_OVERHEAD_S = 6
-
-
-def estimate_s(plans: list[PhasePlan], default: Scenario, pause_s: float = 1.0) -> float:
-    """Rough wall time of a plan, for ETAs and the suite budget check."""
-    return sum(run_seconds(_scenario(p, default)) + PHASE_OVERHEAD_S + pause_s for p in plans)
-
-
-def _phase_columns(plan: PhasePlan, default: Scenario) -> dict[str, Any]:
-    """The scenario / variant / rep record columns of the phase's rows (schema 2)."""
-    return {
-        "scenario": _scenario(plan, default).name,
-        "variant": variant_label(plan),
-        "rep": plan.rep,
-    }
-
-
-def _scenario(plan: PhasePlan, default: Scenario) -> Scenario:
-    return plan.scenario if plan.scenario is not None else default
 
 
 def _rel(path: Path, root: Path) -> str:

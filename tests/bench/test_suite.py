@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.faultproxy.profile import available_profiles
-from bench.plan import ArmTarget, plan_suite
-from bench.run import estimate_s
+from bench.plan import ArmTarget, estimate_s, plan_suite
 from bench.suite import available_suites, load_suite, resolve_suite_path
 from core.arms import all_arms, get_arm
 from core.scenario import ScenarioError
