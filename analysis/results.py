@@ -529,7 +529,7 @@ class ScenarioSummary:
     def ratio(self, arm: str, key: str, reference: str | None = None) -> RatioCI | None:
         """`arm`'s ratio `key` against `reference` (default: the group's reference arm)."""
         if reference is None:
-            name = next((n for n in self.ratios if n.split("/", 1)[1] == arm), None)
+            name = next((n for n in self.ratios if n.partition("/")[2] == arm), None)
             return (self.ratios.get(name) or {}).get(key) if name else None
         return (self.ratios.get(f"{reference}/{arm}") or {}).get(key)
 

@@ -76,10 +76,10 @@ from bench.procs import (
 )
 from bench.report import format_summary, phase_summary
 from bench.run_errors import (
-    _WRITER_FAILED,
     EXIT_FAILED,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    WRITER_FAILED_LINE,
     Terminated,
     WriteFailed,
     is_write_error,
@@ -429,7 +429,9 @@ class Runner:
         sampler's own failed write, or Locust's exit code for a failed record writer."""
         why = self.sampler.write_error if self.sampler is not None else None
         if why is None and code == EXIT_WRITER_FAILED:
-            said = _WRITER_FAILED.findall(tail(self._locust_log, 8000)) if self._locust_log else []
+            said = (
+                WRITER_FAILED_LINE.findall(tail(self._locust_log, 8000)) if self._locust_log else []
+            )
             why = said[-1].strip() if said else "a Locust record writer failed (see its log)"
         if why is not None and self.write_error is None:
             self.write_error = why

@@ -12,7 +12,7 @@ EXIT_SIGTERM = 143
 #: errno values that mean "the run folder cannot be written" (not a bug: say it in a line)
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 #: The line the locustfile writes when a record writer failed (its error after the colon).
-_WRITER_FAILED = re.compile(r"ssevsws: record writer \S+ failed, stopping the phase: (.*)")
+WRITER_FAILED_LINE = re.compile(r"ssevsws: record writer \S+ failed, stopping the phase: (.*)")
 
 
 class Terminated(BaseException):
